@@ -1,0 +1,9 @@
+//! Wanxiang's domain core: the things a city platform is about, as plain data and functions.
+//!
+//! Architecture invariant: this crate does no I/O. It knows nothing of files, sockets, databases,
+//! clocks or async runtimes; callers pass time and data in and get decisions back. The `tidy` test in
+//! the `wanxiang` crate fails when this crate gains a dependency that could do I/O.
+
+pub mod unit;
+
+pub use unit::{Level, ParseCodeError, Unit, UnitCode};

@@ -1,0 +1,172 @@
+//! The PostgreSQL store: the production backend, shared by every node of a cluster.
+//!
+//! Architecture invariant: this crate knows PostgreSQL and the [`Store`] trait, nothing above them.
+//! PostGIS is never required: boundaries are GeoJSON text and point lookup happens in memory.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use wanxiang_core::{Unit, UnitCode};
+use wanxiang_store::codec::{self, UnitRow};
+use wanxiang_store::{Backend, Store, StoreError};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    /// The connection pool shared by all requests of this node.
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` URL and migrates the database. Migrations take PostgreSQL's
+    /// advisory lock, so several nodes starting at once migrate exactly once.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let options: PgConnectOptions =
+            url.parse().map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        PgStore::connect_with(options).await
+    }
+
+    /// Connects with explicit options (tests use them to pick a private schema).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<PgStore, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        Ok(PgStore { pool })
+    }
+
+    /// The pool, for tests that need to reach under the trait.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn migrate_error(e: MigrateError) -> StoreError {
+    match e {
+        MigrateError::VersionMissing(found) => StoreError::SchemaTooNew {
+            found,
+            known: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
+        },
+        other => StoreError::Migration(other.to_string()),
+    }
+}
+
+fn db(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+fn read_unit(row: &PgRow) -> Result<Unit, StoreError> {
+    codec::decode(UnitRow {
+        code: row.try_get("code").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        level: row.try_get("level").map_err(db)?,
+        parent_code: row.try_get("parent_code").map_err(db)?,
+        boundary: row.try_get("boundary").map_err(db)?,
+        synthetic: row.try_get("synthetic").map_err(db)?,
+    })
+}
+
+async fn write_units(tx: &mut Transaction<'_, Postgres>, units: &[Unit]) -> Result<(), StoreError> {
+    for unit in codec::parents_first(units) {
+        let row = codec::encode(unit);
+        if let Some(parent) = &row.parent_code {
+            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM units WHERE code = $1")
+                .bind(parent)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db)?;
+            if exists.is_none() {
+                return Err(StoreError::Conflict(format!("unit {} has unknown parent {parent}", row.code)));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO units (code, name, level, parent_code, boundary, synthetic) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
+               parent_code = excluded.parent_code, boundary = excluded.boundary, synthetic = excluded.synthetic",
+        )
+        .bind(&row.code)
+        .bind(&row.name)
+        .bind(&row.level)
+        .bind(&row.parent_code)
+        .bind(&row.boundary)
+        .bind(row.synthetic)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT code, name, level, parent_code, boundary, synthetic FROM units ORDER BY code COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(read_unit).collect()
+    }
+
+    async fn unit(&self, code: &UnitCode) -> Result<Option<Unit>, StoreError> {
+        let row = sqlx::query("SELECT code, name, level, parent_code, boundary, synthetic FROM units WHERE code = $1")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(read_unit).transpose()
+    }
+
+    async fn units_revision(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT revision FROM units_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Row lock on the revision first: concurrent imports from two nodes serialize here.
+        sqlx::query("SELECT revision FROM units_revision WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        write_units(&mut tx, units).await?;
+        let revision: i64 =
+            sqlx::query_scalar("UPDATE units_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        tracing::info!(units = units.len(), revision, "units imported");
+        Ok(revision)
+    }
+}

@@ -1,0 +1,173 @@
+//! The embedded default store: one SQLite file, WAL mode, migrations at open.
+//!
+//! Architecture invariant: this crate knows SQLite and the [`Store`] trait, nothing above them. It
+//! is what `wanxiang serve` uses when no database URL is given, so it must never need a service.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+use wanxiang_core::{Unit, UnitCode};
+use wanxiang_store::codec::{self, UnitRow};
+use wanxiang_store::{Backend, Store, StoreError};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// The connection pool; SQLite serializes writers, WAL lets readers run beside them.
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a `sqlite://` URL or plain path and migrates it.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let url = if url.starts_with("sqlite:") { url.to_owned() } else { format!("sqlite://{url}") };
+        let options = SqliteConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode; only a power loss can
+            // lose the last transactions, which is the usual trade for an embedded store.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        migrate(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for tests that need to reach under the trait.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Runs the migrations, refusing a database that a newer binary migrated.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await.map_err(migrate_error)
+}
+
+fn migrate_error(e: MigrateError) -> StoreError {
+    match e {
+        MigrateError::VersionMissing(found) => StoreError::SchemaTooNew { found, known: known_version() },
+        other => StoreError::Migration(other.to_string()),
+    }
+}
+
+fn known_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+fn db(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+fn read_unit(row: &sqlx::sqlite::SqliteRow) -> Result<Unit, StoreError> {
+    codec::decode(UnitRow {
+        code: row.try_get("code").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        level: row.try_get("level").map_err(db)?,
+        parent_code: row.try_get("parent_code").map_err(db)?,
+        boundary: row.try_get("boundary").map_err(db)?,
+        synthetic: row.try_get("synthetic").map_err(db)?,
+    })
+}
+
+async fn write_units(tx: &mut Transaction<'_, Sqlite>, units: &[Unit]) -> Result<(), StoreError> {
+    for unit in codec::parents_first(units) {
+        let row = codec::encode(unit);
+        if let Some(parent) = &row.parent_code {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM units WHERE code = ?")
+                .bind(parent)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db)?;
+            if exists.is_none() {
+                return Err(StoreError::Conflict(format!("unit {} has unknown parent {parent}", row.code)));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO units (code, name, level, parent_code, boundary, synthetic) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
+               parent_code = excluded.parent_code, boundary = excluded.boundary, synthetic = excluded.synthetic",
+        )
+        .bind(&row.code)
+        .bind(&row.name)
+        .bind(&row.level)
+        .bind(&row.parent_code)
+        .bind(&row.boundary)
+        .bind(row.synthetic)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        let rows = sqlx::query("SELECT code, name, level, parent_code, boundary, synthetic FROM units ORDER BY code")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(read_unit).collect()
+    }
+
+    async fn unit(&self, code: &UnitCode) -> Result<Option<Unit>, StoreError> {
+        let row = sqlx::query("SELECT code, name, level, parent_code, boundary, synthetic FROM units WHERE code = ?")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(read_unit).transpose()
+    }
+
+    async fn units_revision(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT revision FROM units_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        write_units(&mut tx, units).await?;
+        let revision: i64 =
+            sqlx::query_scalar("UPDATE units_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        tracing::info!(units = units.len(), revision, "units imported");
+        Ok(revision)
+    }
+}
