@@ -1,0 +1,96 @@
+//! The one error type of the API and the one place where errors become HTTP statuses.
+//!
+//! Every error leaves the server as `{ "error": { "code", "message", "field"? } }`. Messages are
+//! Chinese first with English beside it, because the people reading them are both.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use wanxiang_store::StoreError;
+
+/// The error body's inner object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `invalid_coordinate`, `outside_district`.
+    pub code: String,
+    /// A human-readable message, Chinese first, then English.
+    pub message: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// The error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum AppError {
+    /// The request is malformed; `field` names the culprit.
+    BadRequest {
+        /// Stable error code.
+        code: &'static str,
+        /// Message, Chinese / English.
+        message: String,
+        /// The offending field, if any.
+        field: Option<&'static str>,
+    },
+    /// The thing asked for does not exist (or is not the caller's to know about).
+    NotFound(String),
+    /// A point lies outside every unit of the district.
+    OutsideDistrict(String),
+    /// The service cannot answer now (store down, geography not loaded).
+    Unavailable(String),
+    /// A storage error.
+    Store(StoreError),
+}
+
+impl AppError {
+    /// A 400 for one field.
+    pub fn field(code: &'static str, field: &'static str, message: impl Into<String>) -> AppError {
+        AppError::BadRequest { code, message: message.into(), field: Some(field) }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Store(e)
+    }
+}
+
+/// Builds an error response; also used by the middleware that reshapes framework errors.
+pub fn error_response(status: StatusCode, code: &str, message: String, field: Option<&str>) -> Response {
+    let body = ErrorEnvelope { error: ErrorBody { code: code.to_owned(), message, field: field.map(str::to_owned) } };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::BadRequest { code, message, field } => error_response(StatusCode::BAD_REQUEST, code, message, field),
+            AppError::NotFound(message) => error_response(StatusCode::NOT_FOUND, "not_found", message, None),
+            AppError::OutsideDistrict(message) => {
+                error_response(StatusCode::NOT_FOUND, "outside_district", message, None)
+            }
+            AppError::Unavailable(message) => {
+                error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message, None)
+            }
+            AppError::Store(e) => {
+                // Store details (SQL, file paths) stay in the log; clients get a plain message.
+                tracing::error!(error = %e, "store error");
+                let (status, code) = match e {
+                    StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+                    StoreError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                    _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                };
+                error_response(status, code, "服务内部错误 / internal error".into(), None)
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Wanxiang's HTTP API: routes, wire types (DTOs), the one error type and the OpenAPI document.
+//!
+//! Architecture invariant: only this crate knows HTTP and JSON shapes. Handlers convert wire
+//! input into domain types by parsing (a bad coordinate never reaches the core), call the store or
+//! the atlas, and convert domain results into DTOs. HTTP statuses are decided in [`error`] alone.
+//! The router is built by [`router`] from an [`AppState`], so tests can drive it without a socket.
+
+pub mod error;
+pub mod geography;
+pub mod health;
+mod locate;
+pub mod metered;
+mod middleware;
+mod units;
+
+use std::sync::Arc;
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use wanxiang_store::Store;
+
+pub use error::AppError;
+pub use geography::AtlasHandle;
+
+/// Settings of the HTTP layer that come from configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub body_limit: usize,
+    /// Whether the demo district is loaded; shown in `/readyz` so nobody mistakes a demo for
+    /// production.
+    pub demo: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { body_limit: 1024 * 1024, demo: false }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store, wrapped so that every call is timed for `/metrics`.
+    pub store: Arc<dyn Store>,
+    /// The in-memory geography, swapped whole when boundaries change.
+    pub atlas: AtlasHandle,
+    /// HTTP settings.
+    pub config: ApiConfig,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Wanxiang 万象 API",
+        description = "万象城市操作系统 API / The API of Wanxiang, a city operating system. \
+                       Errors always have the shape `{ \"error\": { \"code\", \"message\", \"field\"? } }`.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "operations", description = "运维 / Health, readiness and metrics"),
+        (name = "geography", description = "行政区划与定位 / Administrative units and location lookup"),
+    )
+)]
+struct ApiDoc;
+
+/// The routes with their OpenAPI descriptions, before state and middleware are attached.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .merge(units::routes())
+        .merge(locate::routes())
+}
+
+/// The OpenAPI 3 document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Builds the complete application: routes, OpenAPI document, fallback and middleware.
+pub fn router(state: AppState) -> Router {
+    health::prometheus();
+    let (router, api) = routes().split_for_parts();
+    let api = Arc::new(api);
+    let body_limit = state.config.body_limit;
+    let router = router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { AppError::NotFound("no such route / 没有这个接口".into()) })
+        .with_state(state)
+;
+    middleware::apply(router, body_limit)
+}

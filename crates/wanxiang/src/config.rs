@@ -1,0 +1,246 @@
+//! Layered configuration: built-in defaults, then a TOML file (`--config`), then
+//! `WANXIANG__SECTION__KEY` environment variables, then command-line flags, each overriding the one
+//! before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Every setting, as documented in `wanxiang serve --help` and the README.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Load the demo district (and later issues' demo content) on first start.
+    pub demo: bool,
+    /// HTTP server settings.
+    pub server: ServerConfig,
+    /// Where data lives.
+    pub storage: StorageConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Geography settings.
+    pub geo: GeoConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body in bytes; larger ones are refused with 413.
+    pub body_limit: usize,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory for the SQLite file and, later, uploaded attachments.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://<data_dir>/wanxiang.db`.
+    pub database_url: String,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `wanxiang=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[geo]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoConfig {
+    /// Seconds between checks for changed boundaries (after `wanxiang geo import`, or on another
+    /// node); the in-memory index is rebuilt when the store's revision moves.
+    pub reload_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            demo: false,
+            server: ServerConfig { listen: "127.0.0.1:8080".parse().expect("valid"), body_limit: 1024 * 1024 },
+            storage: StorageConfig { data_dir: PathBuf::from("wanxiang-data"), database_url: String::new() },
+            log: LogConfig { format: LogFormat::Text, level: "info".into() },
+            geo: GeoConfig { reload_interval_secs: 5 },
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in force: the configured one, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.storage.database_url.trim().is_empty() {
+            format!("sqlite://{}", self.storage.data_dir.join("wanxiang.db").display())
+        } else {
+            self.storage.database_url.trim().to_owned()
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--demo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo: Option<bool>,
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--database`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// `--log-format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Loads the configuration from the layers; `env` is normally [`process_env`].
+pub fn load(file: Option<&Path>, env: Env, cli: &Overrides) -> Result<Config, Box<figment::Error>> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(file) = file {
+        if !file.exists() {
+            return Err(Box::new(figment::Error::from(format!("configuration file {} does not exist", file.display()))));
+        }
+        figment = figment.merge(Toml::file(file));
+    }
+    figment = figment.merge(env);
+    let mut flags = figment::value::Dict::new();
+    let mut put = |section: &str, key: &str, value: figment::value::Value| {
+        let entry = flags
+            .entry(section.to_owned())
+            .or_insert_with(|| figment::value::Value::from(figment::value::Dict::new()));
+        if let figment::value::Value::Dict(_, dict) = entry {
+            dict.insert(key.to_owned(), value);
+        }
+    };
+    if let Some(listen) = cli.listen {
+        put("server", "listen", listen.to_string().into());
+    }
+    if let Some(dir) = &cli.data_dir {
+        put("storage", "data_dir", dir.display().to_string().into());
+    }
+    if let Some(url) = &cli.database {
+        put("storage", "database_url", url.clone().into());
+    }
+    if let Some(format) = cli.log_format {
+        put("log", "format", if format == LogFormat::Json { "json" } else { "text" }.into());
+    }
+    if let Some(true) = cli.demo {
+        flags.insert("demo".into(), true.into());
+    }
+    figment = figment.merge(Serialized::defaults(flags));
+    figment.extract().map_err(Box::new)
+}
+
+/// The environment provider for `WANXIANG__SECTION__KEY` variables.
+pub fn process_env() -> Env {
+    Env::prefixed("WANXIANG__").split("__")
+}
+
+/// The text of `wanxiang serve --help` that lists every configuration key.
+pub const KEYS_HELP: &str = "\
+Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env → flags):
+  demo                       load the demo district on first start     [false]      WANXIANG__DEMO / --demo
+  server.listen              address to listen on                      [127.0.0.1:8080]
+                                                                       WANXIANG__SERVER__LISTEN / --listen
+  server.body_limit          largest request body, bytes (413 above)   [1048576]    WANXIANG__SERVER__BODY_LIMIT
+  storage.data_dir           directory for the SQLite file and files   [wanxiang-data]
+                                                                       WANXIANG__STORAGE__DATA_DIR / --data-dir
+  storage.database_url       sqlite://PATH or postgres://USER@HOST/DB  [sqlite://<data_dir>/wanxiang.db]
+                                                                       WANXIANG__STORAGE__DATABASE_URL / --database
+  log.format                 text or json                              [text]       WANXIANG__LOG__FORMAT / --log-format
+  log.level                  tracing filter, e.g. info, wanxiang=debug [info]       WANXIANG__LOG__LEVEL (RUST_LOG wins)
+  geo.reload_interval_secs   seconds between checks for new boundaries [5]          WANXIANG__GEO__RELOAD_INTERVAL_SECS
+
+Example wanxiang.toml:
+  demo = true
+  [server]
+  listen = \"0.0.0.0:8080\"
+  [storage]
+  database_url = \"postgres://wanxiang@db.internal/wanxiang\"
+";
+
+/// The database URL with any password replaced, safe to log.
+pub fn redact(url: &str) -> String {
+    // postgres://user:secret@host/db → postgres://user:***@host/db
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // figment's Jail sets files and variables for one closure and restores them after, and
+    // runs jails one at a time, so these tests do not race on the process environment.
+    #[test]
+    fn layers_override_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "wanxiang.toml",
+                "demo = true\n[server]\nlisten = \"127.0.0.1:9000\"\nbody_limit = 10\n[storage]\ndata_dir = \"/from/file\"\n",
+            )?;
+            jail.set_env("WANXIANG__SERVER__BODY_LIMIT", "20");
+            jail.set_env("WANXIANG__STORAGE__DATA_DIR", "/from/env");
+            jail.set_env("WANXIANG__LOG__FORMAT", "json");
+            let cli = Overrides { data_dir: Some("/from/flag".into()), ..Overrides::default() };
+            let c = load(Some(Path::new("wanxiang.toml")), process_env(), &cli).map_err(|e| e.to_string())?;
+            assert!(c.demo, "file");
+            assert_eq!(c.server.listen.port(), 9000, "file");
+            assert_eq!(c.server.body_limit, 20, "env over file");
+            assert_eq!(c.log.format, LogFormat::Json, "env over default");
+            assert_eq!(c.storage.data_dir, PathBuf::from("/from/flag"), "flag over env");
+            assert_eq!(c.database_url(), "sqlite:///from/flag/wanxiang.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_need_no_file_and_bad_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            let c = load(None, process_env(), &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c, Config::default());
+            assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+            jail.create_file("bad.toml", "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n")?;
+            let err = load(Some(Path::new("bad.toml")), process_env(), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            assert!(load(Some(Path::new("missing.toml")), process_env(), &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(redact("postgres://wx:s3cret@db:5432/city"), "postgres://wx:***@db:5432/city");
+        assert_eq!(redact("postgres://wx@db/city"), "postgres://wx@db/city");
+        assert_eq!(redact("sqlite://data/wanxiang.db"), "sqlite://data/wanxiang.db");
+    }
+}

@@ -1,0 +1,191 @@
+//! `wanxiang`: the city operating system's one binary. Parses the command line and hands over to
+//! the library; exit codes: 0 success, 1 error, 2 refused input (an import with invalid features).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use wanxiang::config::{self, Config, LogFormat, Overrides};
+use wanxiang::{geo_cmd, serve};
+use wanxiang_core::Level;
+use wanxiang_geo::import::ImportOptions;
+
+#[derive(Parser)]
+#[command(name = "wanxiang", version, about = "万象 Wanxiang — a city operating system / 城市操作系统")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform server / 启动平台服务
+    #[command(after_long_help = config::KEYS_HELP, after_help = config::KEYS_HELP)]
+    Serve(ServeArgs),
+    /// Geography tools: import real boundaries, locate points / 地理工具
+    #[command(subcommand)]
+    Geo(GeoCommand),
+}
+
+/// Where the configuration comes from; shared by every command that opens the store.
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (storage.data_dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL, sqlite://PATH or postgres://… (storage.database_url).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Build and load the demo district of Luohu on first start.
+    #[arg(long)]
+    demo: bool,
+    /// Address to listen on (server.listen), e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Log format (log.format).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Subcommand)]
+enum GeoCommand {
+    /// Import real boundaries of one level into the store, all or nothing / 导入真实边界
+    Import(ImportArgs),
+    /// Assign each lon,lat row of a CSV to the feature containing it / 批量点落面
+    Locate(LocateArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// A GeoJSON FeatureCollection of Polygon/MultiPolygon features in WGS-84.
+    file: PathBuf,
+    /// The level of every feature.
+    #[arg(long, value_parser = geo_cmd::parse_level)]
+    level: Level,
+    /// The property holding the unit code.
+    #[arg(long, default_value = "code", value_name = "P")]
+    code_property: String,
+    /// The property holding the unit name.
+    #[arg(long, default_value = "name", value_name = "Q")]
+    name_property: String,
+    /// The property holding the parent's code (checked against the code; the parent must exist).
+    #[arg(long, value_name = "R")]
+    parent_property: Option<String>,
+    /// Validate only; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Args)]
+struct LocateArgs {
+    /// A GeoJSON FeatureCollection of polygons.
+    #[arg(long, value_name = "FILE.geojson")]
+    boundaries: PathBuf,
+    /// A CSV of lon,lat rows (WGS-84), with or without a header.
+    #[arg(long, value_name = "FILE.csv")]
+    points: PathBuf,
+    /// Write lon,lat,match rows here; match is the feature's index (or --code-property), empty where none.
+    #[arg(long, value_name = "FILE.csv")]
+    out: Option<PathBuf>,
+    /// Write this property of the matching feature instead of its index.
+    #[arg(long, value_name = "P")]
+    code_property: Option<String>,
+}
+
+fn load_config(args: &ConfigArgs, extra: Overrides) -> anyhow::Result<Config> {
+    let overrides = Overrides { data_dir: args.data_dir.clone(), database: args.database.clone(), ..extra };
+    config::load(args.config.as_deref(), config::process_env(), &overrides).map_err(|e| anyhow::anyhow!("configuration: {e}"))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let extra = Overrides {
+                demo: args.demo.then_some(true),
+                listen: args.listen,
+                log_format: args.log_format,
+                ..Overrides::default()
+            };
+            let config = load_config(&args.config, extra)?;
+            init_logging(&config);
+            runtime()?.block_on(async {
+                let listener = tokio::net::TcpListener::bind(config.server.listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
+                serve::run(config, listener, serve::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Geo(GeoCommand::Import(args)) => {
+            let config = load_config(&args.config, Overrides::default())?;
+            init_logging(&config);
+            let options = ImportOptions {
+                level: args.level,
+                code_property: args.code_property,
+                name_property: args.name_property,
+                parent_property: args.parent_property,
+            };
+            let outcome = runtime()?.block_on(geo_cmd::import(&config, &args.file, &options, args.dry_run))?;
+            match outcome {
+                geo_cmd::ImportOutcome::Imported { units, revision } if args.dry_run => {
+                    println!("dry run: {units} {} features are valid; nothing written (revision {revision})", args.level);
+                    Ok(ExitCode::SUCCESS)
+                }
+                geo_cmd::ImportOutcome::Imported { units, revision } => {
+                    println!(
+                        "imported {units} {} units (revision {revision}); running servers reload within geo.reload_interval_secs",
+                        args.level
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                geo_cmd::ImportOutcome::Refused(errors) => {
+                    for e in &errors {
+                        eprintln!("{e}");
+                    }
+                    eprintln!("refused: {} problem(s) in {}; nothing was imported / 导入被拒绝，未写入任何数据", errors.len(), args.file.display());
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Geo(GeoCommand::Locate(args)) => {
+            let stats = geo_cmd::locate(&args.boundaries, &args.points, args.out.as_deref(), args.code_property.as_deref())?;
+            println!("{}", stats.line());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
