@@ -54,7 +54,11 @@ pub enum AppError {
 impl AppError {
     /// A 400 for one field.
     pub fn field(code: &'static str, field: &'static str, message: impl Into<String>) -> AppError {
-        AppError::BadRequest { code, message: message.into(), field: Some(field) }
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+            field: Some(field),
+        }
     }
 }
 
@@ -65,27 +69,49 @@ impl From<StoreError> for AppError {
 }
 
 /// Builds an error response; also used by the middleware that reshapes framework errors.
-pub fn error_response(status: StatusCode, code: &str, message: String, field: Option<&str>) -> Response {
-    let body = ErrorEnvelope { error: ErrorBody { code: code.to_owned(), message, field: field.map(str::to_owned) } };
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    field: Option<&str>,
+) -> Response {
+    let body = ErrorEnvelope {
+        error: ErrorBody {
+            code: code.to_owned(),
+            message,
+            field: field.map(str::to_owned),
+        },
+    };
     (status, Json(body)).into_response()
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
-            AppError::BadRequest { code, message, field } => error_response(StatusCode::BAD_REQUEST, code, message, field),
-            AppError::NotFound(message) => error_response(StatusCode::NOT_FOUND, "not_found", message, None),
+            AppError::BadRequest {
+                code,
+                message,
+                field,
+            } => error_response(StatusCode::BAD_REQUEST, code, message, field),
+            AppError::NotFound(message) => {
+                error_response(StatusCode::NOT_FOUND, "not_found", message, None)
+            }
             AppError::OutsideDistrict(message) => {
                 error_response(StatusCode::NOT_FOUND, "outside_district", message, None)
             }
-            AppError::Unavailable(message) => {
-                error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message, None)
-            }
+            AppError::Unavailable(message) => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                message,
+                None,
+            ),
             AppError::Store(e) => {
                 // Store details (SQL, file paths) stay in the log; clients get a plain message.
                 tracing::error!(error = %e, "store error");
                 let (status, code) = match e {
-                    StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+                    StoreError::Unavailable(_) => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+                    }
                     StoreError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
                     _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
                 };

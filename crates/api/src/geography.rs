@@ -15,12 +15,20 @@ pub struct AtlasHandle {
 impl AtlasHandle {
     /// The current atlas, if one was loaded.
     pub fn current(&self) -> Option<Arc<Atlas>> {
-        self.inner.read().expect("atlas lock poisoned").as_ref().map(|(_, a)| a.clone())
+        self.inner
+            .read()
+            .expect("atlas lock poisoned")
+            .as_ref()
+            .map(|(_, a)| a.clone())
     }
 
     /// The revision of the current atlas, if one was loaded.
     pub fn revision(&self) -> Option<i64> {
-        self.inner.read().expect("atlas lock poisoned").as_ref().map(|(r, _)| *r)
+        self.inner
+            .read()
+            .expect("atlas lock poisoned")
+            .as_ref()
+            .map(|(r, _)| *r)
     }
 
     /// Replaces the atlas.

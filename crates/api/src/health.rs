@@ -16,7 +16,10 @@ use utoipa_axum::routes;
 use crate::{AppError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
 /// The process-wide Prometheus recorder. `metrics` has one global recorder per process, so every
@@ -24,7 +27,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+        let buckets = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
         let recorder = PrometheusBuilder::new()
             .set_buckets(&buckets)
             .expect("buckets are not empty")
@@ -73,10 +78,20 @@ pub struct Ready {
 ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, AppError> {
     let unavailable = |what: String| AppError::Unavailable(what);
-    state.store.ping().await.map_err(|e| unavailable(format!("存储不可用 / store unreachable: {e}")))?;
-    let schema_version = state.store.schema_version().await.map_err(|e| unavailable(e.to_string()))?;
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| unavailable(format!("存储不可用 / store unreachable: {e}")))?;
+    let schema_version = state
+        .store
+        .schema_version()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
     let (Some(revision), Some(atlas)) = (state.atlas.revision(), state.atlas.current()) else {
-        return Err(unavailable("地理数据尚未加载 / geography not loaded yet".into()));
+        return Err(unavailable(
+            "地理数据尚未加载 / geography not loaded yet".into(),
+        ));
     };
     Ok(Json(Ready {
         status: "ready",
@@ -95,5 +110,8 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, AppError> 
     (status = 200, description = "Prometheus text exposition format", content_type = "text/plain")
 ))]
 async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus().render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        prometheus().render(),
+    )
 }

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod geography;
 pub mod health;
+mod home;
 mod locate;
 pub mod metered;
 mod middleware;
@@ -35,7 +36,10 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { body_limit: 1024 * 1024, demo: false }
+        ApiConfig {
+            body_limit: 1024 * 1024,
+            demo: false,
+        }
     }
 }
 
@@ -85,6 +89,7 @@ pub fn router(state: AppState) -> Router {
     let api = Arc::new(api);
     let body_limit = state.config.body_limit;
     let router = router
+        .route("/", axum::routing::get(home::home))
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {
@@ -93,7 +98,6 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(|| async { AppError::NotFound("no such route / 没有这个接口".into()) })
-        .with_state(state)
-;
+        .with_state(state);
     middleware::apply(router, body_limit)
 }

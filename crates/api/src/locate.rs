@@ -66,17 +66,29 @@ fn parse_crs(text: Option<&str>) -> Result<Crs, AppError> {
 fn parse_coordinate(text: Option<&str>, field: &'static str) -> Result<f64, AppError> {
     let zh = if field == "lon" { "经度" } else { "纬度" };
     let text = text.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-        AppError::field("missing_coordinate", field, format!("缺少{zh} / {field} is required"))
+        AppError::field(
+            "missing_coordinate",
+            field,
+            format!("缺少{zh} / {field} is required"),
+        )
     })?;
     let value: f64 = text.trim().parse().map_err(|_| {
-        AppError::field("invalid_coordinate", field, format!("{zh}不是数字 / {field} is not a number: {text:?}"))
+        AppError::field(
+            "invalid_coordinate",
+            field,
+            format!("{zh}不是数字 / {field} is not a number: {text:?}"),
+        )
     })?;
     check_range(value, field)?;
     Ok(value)
 }
 
 fn check_range(value: f64, field: &'static str) -> Result<(), AppError> {
-    let (limit, zh) = if field == "lon" { (180.0, "经度") } else { (90.0, "纬度") };
+    let (limit, zh) = if field == "lon" {
+        (180.0, "经度")
+    } else {
+        (90.0, "纬度")
+    };
     if !value.is_finite() || value.abs() > limit {
         return Err(AppError::field(
             "coordinate_out_of_range",
@@ -91,7 +103,10 @@ fn locate(atlas: &Atlas, crs: Crs, lon: f64, lat: f64) -> Option<Location> {
     let (wlon, wlat) = crs.to_wgs84(lon, lat);
     let found = atlas.locate(wlon, wlat);
     Some(Location {
-        wgs84: Wgs84 { lon: wlon, lat: wlat },
+        wgs84: Wgs84 {
+            lon: wlon,
+            lat: wlat,
+        },
         district: UnitRef::of(found.district?),
         street: found.street.map(UnitRef::of),
         community: found.community.map(UnitRef::of),
@@ -105,7 +120,10 @@ fn locate(atlas: &Atlas, crs: Crs, lon: f64, lat: f64) -> Option<Location> {
     (status = 400, body = crate::error::ErrorEnvelope, description = "Missing, non-numeric or out-of-range coordinate, or unknown crs"),
     (status = 404, body = crate::error::ErrorEnvelope, description = "The point is outside the district (code `outside_district`)"),
 ))]
-async fn locate_one(State(state): State<AppState>, Query(q): Query<LocateQuery>) -> Result<Json<Location>, AppError> {
+async fn locate_one(
+    State(state): State<AppState>,
+    Query(q): Query<LocateQuery>,
+) -> Result<Json<Location>, AppError> {
     let crs = parse_crs(q.crs.as_deref())?;
     let lon = parse_coordinate(q.lon.as_deref(), "lon")?;
     let lat = parse_coordinate(q.lat.as_deref(), "lat")?;
@@ -141,13 +159,19 @@ pub struct LocateBatchResult {
     (status = 400, body = crate::error::ErrorEnvelope, description = "Too many points, a coordinate out of range, or an unknown crs"),
     (status = 413, body = crate::error::ErrorEnvelope, description = "Body over the configured limit"),
 ))]
-async fn locate_batch(State(state): State<AppState>, Json(batch): Json<LocateBatch>) -> Result<Json<LocateBatchResult>, AppError> {
+async fn locate_batch(
+    State(state): State<AppState>,
+    Json(batch): Json<LocateBatch>,
+) -> Result<Json<LocateBatchResult>, AppError> {
     let crs = parse_crs(batch.crs.as_deref())?;
     if batch.points.len() > MAX_BATCH {
         return Err(AppError::field(
             "too_many_points",
             "points",
-            format!("一次最多 {MAX_BATCH} 个点 / at most {MAX_BATCH} points per request, got {}", batch.points.len()),
+            format!(
+                "一次最多 {MAX_BATCH} 个点 / at most {MAX_BATCH} points per request, got {}",
+                batch.points.len()
+            ),
         ));
     }
     for [lon, lat] in &batch.points {
@@ -155,7 +179,11 @@ async fn locate_batch(State(state): State<AppState>, Json(batch): Json<LocateBat
         check_range(*lat, "lat")?;
     }
     let atlas = atlas(&state)?;
-    let results: Vec<Option<Location>> = batch.points.iter().map(|&[lon, lat]| locate(&atlas, crs, lon, lat)).collect();
+    let results: Vec<Option<Location>> = batch
+        .points
+        .iter()
+        .map(|&[lon, lat]| locate(&atlas, crs, lon, lat))
+        .collect();
     let matched = results.iter().filter(|r| r.is_some()).count();
     Ok(Json(LocateBatchResult { results, matched }))
 }

@@ -20,7 +20,11 @@ impl MeteredStore {
     }
 }
 
-async fn timed<T>(op: &'static str, backend: Backend, f: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+async fn timed<T>(
+    op: &'static str,
+    backend: Backend,
+    f: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
     let start = Instant::now();
     let result = f.await;
     let outcome = if result.is_ok() { "ok" } else { "error" };
@@ -40,7 +44,12 @@ impl Store for MeteredStore {
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {
-        timed("schema_version", self.backend(), self.inner.schema_version()).await
+        timed(
+            "schema_version",
+            self.backend(),
+            self.inner.schema_version(),
+        )
+        .await
     }
 
     async fn units(&self) -> Result<Vec<Unit>, StoreError> {
@@ -52,10 +61,20 @@ impl Store for MeteredStore {
     }
 
     async fn units_revision(&self) -> Result<i64, StoreError> {
-        timed("units_revision", self.backend(), self.inner.units_revision()).await
+        timed(
+            "units_revision",
+            self.backend(),
+            self.inner.units_revision(),
+        )
+        .await
     }
 
     async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
-        timed("import_units", self.backend(), self.inner.import_units(units)).await
+        timed(
+            "import_units",
+            self.backend(),
+            self.inner.import_units(units),
+        )
+        .await
     }
 }

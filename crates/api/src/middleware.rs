@@ -19,14 +19,17 @@ use crate::error::error_response;
 /// Attaches the middleware to a router; the last layer added runs first.
 pub(crate) fn apply(router: Router, body_limit: usize) -> Router {
     router
-        .layer(from_fn(reshape_errors))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(from_fn(reshape_errors))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
@@ -34,7 +37,12 @@ pub(crate) fn apply(router: Router, body_limit: usize) -> Router {
         .layer(from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务内部错误 / internal error".into(), None)
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "服务内部错误 / internal error".into(),
+                None,
+            )
         }))
 }
 
@@ -72,7 +80,10 @@ async fn reshape_errors(request: Request, next: Next) -> Response {
     }
     let (parts, body) = response.into_parts();
     // Framework messages are short; the cap keeps a misbehaving body from being buffered whole.
-    let detail = to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned()).unwrap_or_default();
+    let detail = to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
     let (code, zh) = match status {
         StatusCode::NOT_FOUND => ("not_found", "找不到"),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "不支持此请求方法"),
@@ -83,7 +94,11 @@ async fn reshape_errors(request: Request, next: Next) -> Response {
         s if s.is_server_error() => ("internal", "服务内部错误"),
         _ => ("error", "请求失败"),
     };
-    let english = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { detail };
+    let english = if detail.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        detail
+    };
     let mut reshaped = error_response(status, code, format!("{zh} / {english}"), None);
     // Keep headers such as `Allow` on a 405.
     for (name, value) in parts.headers.iter() {

@@ -14,7 +14,9 @@ use wanxiang_geo::{Atlas, geojson_io};
 use crate::{AppError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_units)).routes(routes!(get_unit))
+    OpenApiRouter::new()
+        .routes(routes!(list_units))
+        .routes(routes!(get_unit))
 }
 
 /// A unit named in another answer.
@@ -32,7 +34,12 @@ pub struct UnitRef {
 
 impl UnitRef {
     pub(crate) fn of(u: &Unit) -> UnitRef {
-        UnitRef { code: u.code.to_string(), name: u.name.clone(), level: u.level.as_str(), synthetic: u.synthetic }
+        UnitRef {
+            code: u.code.to_string(),
+            name: u.name.clone(),
+            level: u.level.as_str(),
+            synthetic: u.synthetic,
+        }
     }
 }
 
@@ -86,18 +93,25 @@ pub struct TreeQuery {
 }
 
 pub(crate) fn atlas(state: &AppState) -> Result<Arc<Atlas>, AppError> {
-    state.atlas.current().ok_or_else(|| AppError::Unavailable("地理数据尚未加载 / geography not loaded yet".into()))
+    state
+        .atlas
+        .current()
+        .ok_or_else(|| AppError::Unavailable("地理数据尚未加载 / geography not loaded yet".into()))
 }
 
 pub(crate) fn parse_code(text: &str, field: &'static str) -> Result<UnitCode, AppError> {
-    UnitCode::parse(text).map_err(|e| AppError::field("invalid_code", field, format!("单位编码不正确 / {e}")))
+    UnitCode::parse(text)
+        .map_err(|e| AppError::field("invalid_code", field, format!("单位编码不正确 / {e}")))
 }
 
 fn node(atlas: &Atlas, unit: &Unit, depth: usize) -> UnitNode {
     let children = if depth == 0 {
         Vec::new()
     } else {
-        atlas.children(&unit.code).map(|c| node(atlas, c, depth - 1)).collect()
+        atlas
+            .children(&unit.code)
+            .map(|c| node(atlas, c, depth - 1))
+            .collect()
     };
     UnitNode {
         code: unit.code.to_string(),
@@ -115,22 +129,38 @@ fn node(atlas: &Atlas, unit: &Unit, depth: usize) -> UnitNode {
     (status = 400, body = crate::error::ErrorEnvelope, description = "Bad depth or root code"),
     (status = 404, body = crate::error::ErrorEnvelope, description = "Unknown root"),
 ))]
-async fn list_units(State(state): State<AppState>, Query(q): Query<TreeQuery>) -> Result<Json<Vec<UnitNode>>, AppError> {
+async fn list_units(
+    State(state): State<AppState>,
+    Query(q): Query<TreeQuery>,
+) -> Result<Json<Vec<UnitNode>>, AppError> {
     let atlas = atlas(&state)?;
     let depth = match q.depth.as_deref() {
         None | Some("") => usize::MAX,
         Some(text) => text.parse::<usize>().map_err(|_| {
-            AppError::field("invalid_depth", "depth", format!("depth 必须是非负整数 / depth must be a whole number ≥ 0, not {text:?}"))
+            AppError::field(
+                "invalid_depth",
+                "depth",
+                format!("depth 必须是非负整数 / depth must be a whole number ≥ 0, not {text:?}"),
+            )
         })?,
     };
-    let roots: Vec<&Unit> = match q.root.as_deref() {
-        None | Some("") => atlas.units().iter().filter(|u| u.parent.is_none()).collect(),
-        Some(text) => {
-            let code = parse_code(text, "root")?;
-            vec![atlas.unit(&code).ok_or_else(|| AppError::NotFound(format!("没有单位 {code} / no unit {code}")))?]
-        }
-    };
-    Ok(Json(roots.into_iter().map(|u| node(&atlas, u, depth)).collect()))
+    let roots: Vec<&Unit> =
+        match q.root.as_deref() {
+            None | Some("") => atlas
+                .units()
+                .iter()
+                .filter(|u| u.parent.is_none())
+                .collect(),
+            Some(text) => {
+                let code = parse_code(text, "root")?;
+                vec![atlas.unit(&code).ok_or_else(|| {
+                    AppError::NotFound(format!("没有单位 {code} / no unit {code}"))
+                })?]
+            }
+        };
+    Ok(Json(
+        roots.into_iter().map(|u| node(&atlas, u, depth)).collect(),
+    ))
 }
 
 /// One unit, with its parent, children and boundary as GeoJSON.
@@ -141,10 +171,15 @@ async fn list_units(State(state): State<AppState>, Query(q): Query<TreeQuery>) -
         (status = 400, body = crate::error::ErrorEnvelope, description = "Not a unit code"),
         (status = 404, body = crate::error::ErrorEnvelope, description = "No such unit"),
 ))]
-async fn get_unit(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<UnitDetail>, AppError> {
+async fn get_unit(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<UnitDetail>, AppError> {
     let atlas = atlas(&state)?;
     let code = parse_code(&code, "code")?;
-    let unit = atlas.unit(&code).ok_or_else(|| AppError::NotFound(format!("没有单位 {code} / no unit {code}")))?;
+    let unit = atlas
+        .unit(&code)
+        .ok_or_else(|| AppError::NotFound(format!("没有单位 {code} / no unit {code}")))?;
     let boundary = unit
         .boundary
         .as_ref()
@@ -154,7 +189,11 @@ async fn get_unit(State(state): State<AppState>, Path(code): Path<String>) -> Re
         name: unit.name.clone(),
         level: unit.level.as_str(),
         level_name: unit.level.name_zh(),
-        parent: unit.parent.as_ref().and_then(|p| atlas.unit(p)).map(UnitRef::of),
+        parent: unit
+            .parent
+            .as_ref()
+            .and_then(|p| atlas.unit(p))
+            .map(UnitRef::of),
         synthetic: unit.synthetic,
         children: atlas.children(&unit.code).map(UnitRef::of).collect(),
         boundary,

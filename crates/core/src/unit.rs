@@ -25,7 +25,12 @@ pub enum Level {
 
 impl Level {
     /// Every level, from the top down.
-    pub const ALL: [Level; 4] = [Level::District, Level::Street, Level::Community, Level::Grid];
+    pub const ALL: [Level; 4] = [
+        Level::District,
+        Level::Street,
+        Level::Community,
+        Level::Grid,
+    ];
 
     /// The stable English name used on the wire and in the database.
     pub fn as_str(self) -> &'static str {
@@ -123,7 +128,10 @@ impl UnitCode {
             9 => format!("{t}000"),
             12 | 15 => t.to_owned(),
             len => {
-                return Err(ParseCodeError::BadLength { code: text.to_owned(), len });
+                return Err(ParseCodeError::BadLength {
+                    code: text.to_owned(),
+                    len,
+                });
             }
         };
         // The district part itself may not be zero, and a lower part may only be non-zero when
@@ -236,11 +244,26 @@ mod tests {
     fn codes_parse_to_canonical_form_with_level_and_parent() {
         check("440303", Ok(("440303000000", Level::District, None)));
         check("440303000000", Ok(("440303000000", Level::District, None)));
-        check("440303001", Ok(("440303001000", Level::Street, Some("440303000000"))));
-        check("440303001000", Ok(("440303001000", Level::Street, Some("440303000000"))));
-        check("440303001001", Ok(("440303001001", Level::Community, Some("440303001000"))));
-        check("440303001001003", Ok(("440303001001003", Level::Grid, Some("440303001001"))));
-        check(" 440303010007 ", Ok(("440303010007", Level::Community, Some("440303010000"))));
+        check(
+            "440303001",
+            Ok(("440303001000", Level::Street, Some("440303000000"))),
+        );
+        check(
+            "440303001000",
+            Ok(("440303001000", Level::Street, Some("440303000000"))),
+        );
+        check(
+            "440303001001",
+            Ok(("440303001001", Level::Community, Some("440303001000"))),
+        );
+        check(
+            "440303001001003",
+            Ok(("440303001001003", Level::Grid, Some("440303001001"))),
+        );
+        check(
+            " 440303010007 ",
+            Ok(("440303010007", Level::Community, Some("440303010000"))),
+        );
         check("", Err(()));
         check("44030", Err(()));
         check("4403030010", Err(()));

@@ -48,7 +48,11 @@ impl Atlas {
     /// Builds the atlas and its indexes.
     pub fn new(mut units: Vec<Unit>) -> Atlas {
         units.sort_by(|a, b| a.code.cmp(&b.code));
-        let by_code = units.iter().enumerate().map(|(i, u)| (u.code.clone(), i)).collect();
+        let by_code = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.code.clone(), i))
+            .collect();
         let levels = Level::ALL
             .iter()
             .map(|&level| {
@@ -58,11 +62,16 @@ impl Atlas {
                     .filter(|(_, u)| u.level == level && u.boundary.is_some())
                     .map(|(i, _)| i)
                     .collect();
-                let index = PolygonIndex::new(members.iter().filter_map(|&i| units[i].boundary.as_ref()));
+                let index =
+                    PolygonIndex::new(members.iter().filter_map(|&i| units[i].boundary.as_ref()));
                 LevelIndex { members, index }
             })
             .collect();
-        Atlas { units, by_code, levels }
+        Atlas {
+            units,
+            by_code,
+            levels,
+        }
     }
 
     /// All units, sorted by code.
@@ -77,13 +86,17 @@ impl Atlas {
 
     /// The units directly below a unit, sorted by code.
     pub fn children<'a>(&'a self, code: &'a UnitCode) -> impl Iterator<Item = &'a Unit> + 'a {
-        self.units.iter().filter(move |u| u.parent.as_ref() == Some(code))
+        self.units
+            .iter()
+            .filter(move |u| u.parent.as_ref() == Some(code))
     }
 
     /// The unit of one level holding a WGS-84 point.
     pub fn locate_level(&self, level: Level, lon: f64, lat: f64) -> Option<&Unit> {
         let li = &self.levels[level.depth()];
-        li.index.locate(lon, lat).map(|k| &self.units[li.members[k]])
+        li.index
+            .locate(lon, lat)
+            .map(|k| &self.units[li.members[k]])
     }
 
     /// The units holding a WGS-84 point, at every level.

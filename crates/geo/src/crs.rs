@@ -35,7 +35,9 @@ impl Crs {
 
     /// Parses a wire name, case-insensitively.
     pub fn parse(s: &str) -> Option<Crs> {
-        Crs::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(s))
+        Crs::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
     }
 
     /// Converts a point given in this system to WGS-84.
@@ -77,10 +79,30 @@ mod tests {
     /// (wandergis/coordtransform, README), all for the point (116.404, 39.915) in Beijing.
     /// Each row: source system, input, target system, expected output.
     const PUBLISHED: &[(Crs, (f64, f64), Crs, (f64, f64))] = &[
-        (Crs::Bd09, (116.404, 39.915), Crs::Gcj02, (116.39762729119315, 39.90865673957631)),
-        (Crs::Gcj02, (116.404, 39.915), Crs::Bd09, (116.41036949371029, 39.92133699351021)),
-        (Crs::Wgs84, (116.404, 39.915), Crs::Gcj02, (116.41024449916938, 39.91640428150164)),
-        (Crs::Gcj02, (116.404, 39.915), Crs::Wgs84, (116.39775550083061, 39.91359571849836)),
+        (
+            Crs::Bd09,
+            (116.404, 39.915),
+            Crs::Gcj02,
+            (116.39762729119315, 39.90865673957631),
+        ),
+        (
+            Crs::Gcj02,
+            (116.404, 39.915),
+            Crs::Bd09,
+            (116.41036949371029, 39.92133699351021),
+        ),
+        (
+            Crs::Wgs84,
+            (116.404, 39.915),
+            Crs::Gcj02,
+            (116.41024449916938, 39.91640428150164),
+        ),
+        (
+            Crs::Gcj02,
+            (116.404, 39.915),
+            Crs::Wgs84,
+            (116.39775550083061, 39.91359571849836),
+        ),
     ];
 
     fn convert(from: Crs, to: Crs, p: (f64, f64)) -> (f64, f64) {
@@ -94,7 +116,11 @@ mod tests {
             let got = convert(from, to, input);
             // The published inverse (GCJ-02 → WGS-84) is the one-step approximation; the crate
             // refines it, so the two agree to about 1e-5 degrees (about a metre), not to the bit.
-            let tolerance = if to == Crs::Wgs84 || from == Crs::Bd09 { 2e-5 } else { 1e-9 };
+            let tolerance = if to == Crs::Wgs84 || from == Crs::Bd09 {
+                2e-5
+            } else {
+                1e-9
+            };
             assert!(
                 (got.0 - expect.0).abs() < tolerance && (got.1 - expect.1).abs() < tolerance,
                 "{from} {input:?} → {to}: got {got:?}, published {expect:?}"
@@ -108,7 +134,10 @@ mod tests {
         for crs in Crs::ALL {
             let there = crs.from_wgs84(wgs.0, wgs.1);
             let back = crs.to_wgs84(there.0, there.1);
-            assert!((back.0 - wgs.0).abs() < 1e-7 && (back.1 - wgs.1).abs() < 1e-7, "{crs}");
+            assert!(
+                (back.0 - wgs.0).abs() < 1e-7 && (back.1 - wgs.1).abs() < 1e-7,
+                "{crs}"
+            );
         }
         // GCJ-02 moves Shenzhen points by roughly half a kilometre; a conversion that did nothing
         // (or the masked variant skipping a border point) would fail here.

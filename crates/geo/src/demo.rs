@@ -69,9 +69,14 @@ pub fn communities() -> Result<Vec<CommunityRow>, DemoDataError> {
         }
         let f: Vec<&str> = line.split('\t').collect();
         let [code, name, street_code, street] = f[..] else {
-            return Err(DemoDataError(format!("line {} has {} fields, not 4", n + 1, f.len())));
+            return Err(DemoDataError(format!(
+                "line {} has {} fields, not 4",
+                n + 1,
+                f.len()
+            )));
         };
-        let parse = |c: &str| UnitCode::parse(c).map_err(|e| DemoDataError(format!("line {}: {e}", n + 1)));
+        let parse =
+            |c: &str| UnitCode::parse(c).map_err(|e| DemoDataError(format!("line {}: {e}", n + 1)));
         rows.push(CommunityRow {
             code: parse(code)?,
             name: name.to_owned(),
@@ -84,8 +89,10 @@ pub fn communities() -> Result<Vec<CommunityRow>, DemoDataError> {
 
 /// The district outline.
 pub fn outline() -> Result<MultiPolygon<f64>, DemoDataError> {
-    let fc: geojson::FeatureCollection =
-        DISTRICT_GEOJSON.parse::<geojson::GeoJson>().map_err(|e| DemoDataError(e.to_string())).and_then(|g| {
+    let fc: geojson::FeatureCollection = DISTRICT_GEOJSON
+        .parse::<geojson::GeoJson>()
+        .map_err(|e| DemoDataError(e.to_string()))
+        .and_then(|g| {
             geojson::FeatureCollection::try_from(g).map_err(|e| DemoDataError(e.to_string()))
         })?;
     let geometry = fc
@@ -111,11 +118,17 @@ pub fn luohu() -> Result<Vec<Unit>, DemoDataError> {
         synthetic: false,
     }];
 
-    let street_seeds: Vec<Coord<f64>> = STREET_SEEDS.iter().map(|&(_, x, y)| Coord { x, y }).collect();
+    let street_seeds: Vec<Coord<f64>> = STREET_SEEDS
+        .iter()
+        .map(|&(_, x, y)| Coord { x, y })
+        .collect();
     let street_cells = partition::voronoi(&outline, &street_seeds);
     for (&(code, _, _), cell) in STREET_SEEDS.iter().zip(street_cells) {
         let street_code = UnitCode::parse(code).expect("a valid code");
-        let mine: Vec<&CommunityRow> = rows.iter().filter(|r| r.street_code == street_code).collect();
+        let mine: Vec<&CommunityRow> = rows
+            .iter()
+            .filter(|r| r.street_code == street_code)
+            .collect();
         let name = mine
             .first()
             .map(|r| r.street.clone())
@@ -134,7 +147,12 @@ pub fn luohu() -> Result<Vec<Unit>, DemoDataError> {
 }
 
 /// Splits one street into its communities, and each community into grids.
-fn push_communities(units: &mut Vec<Unit>, street: &UnitCode, cell: &MultiPolygon<f64>, rows: &[&CommunityRow]) {
+fn push_communities(
+    units: &mut Vec<Unit>,
+    street: &UnitCode,
+    cell: &MultiPolygon<f64>,
+    rows: &[&CommunityRow],
+) {
     let mut rng = SplitMix64::new(partition::seed_of(street.as_str()));
     let mut cells = partition::relaxed(cell, rows.len(), &mut rng, RELAX_ROUNDS);
     // Give codes out from north-west to south-east, so neighbouring codes are neighbours on the map.
@@ -156,7 +174,11 @@ fn push_communities(units: &mut Vec<Unit>, street: &UnitCode, cell: &MultiPolygo
         let grids = ((km2 / KM2_PER_GRID).round() as usize).clamp(2, 15);
         let mut rng = SplitMix64::new(partition::seed_of(row.code.as_str()));
         let mut grid_cells = partition::relaxed(&community_cell, grids, &mut rng, RELAX_ROUNDS);
-        grid_cells.sort_by(|a, b| reading_order(a).partial_cmp(&reading_order(b)).expect("finite"));
+        grid_cells.sort_by(|a, b| {
+            reading_order(a)
+                .partial_cmp(&reading_order(b))
+                .expect("finite")
+        });
         for (n, grid_cell) in grid_cells.into_iter().enumerate() {
             let code = row.code.grid(n as u16 + 1).expect("at most 15 grids");
             units.push(Unit {
@@ -174,7 +196,10 @@ fn push_communities(units: &mut Vec<Unit>, street: &UnitCode, cell: &MultiPolygo
 /// A sort key that reads a map like a page: rows of about 1 km from the north, then west to east.
 fn reading_order(cell: &MultiPolygon<f64>) -> (i64, f64) {
     use geo::Centroid;
-    let c = cell.centroid().map(|p| p.0).unwrap_or(Coord { x: 0.0, y: 0.0 });
+    let c = cell
+        .centroid()
+        .map(|p| p.0)
+        .unwrap_or(Coord { x: 0.0, y: 0.0 });
     (-(c.y / 0.01).floor() as i64, c.x)
 }
 
@@ -206,17 +231,38 @@ mod tests {
             assert_eq!(u.parent, u.code.parent(), "{}", u.code);
             assert_eq!(u.synthetic, u.level != Level::District, "{}", u.code);
             let b = u.boundary.as_ref().unwrap();
-            assert!(b.is_valid(), "{} {}: {:?}", u.code, u.name, b.validation_errors());
+            assert!(
+                b.is_valid(),
+                "{} {}: {:?}",
+                u.code,
+                u.name,
+                b.validation_errors()
+            );
             assert!(b.unsigned_area() > 0.0, "{}", u.code);
         }
         assert_eq!(per_level[&Level::District], 1);
         assert_eq!(per_level[&Level::Street], 10);
         assert_eq!(per_level[&Level::Community], 109);
         assert!(per_level[&Level::Grid] > 300, "{per_level:?}");
-        let names: Vec<&str> = units.iter().filter(|u| u.level == Level::Street).map(|u| u.name.as_str()).collect();
+        let names: Vec<&str> = units
+            .iter()
+            .filter(|u| u.level == Level::Street)
+            .map(|u| u.name.as_str())
+            .collect();
         assert_eq!(
             names,
-            ["桂园街道", "黄贝街道", "东门街道", "翠竹街道", "南湖街道", "笋岗街道", "东湖街道", "莲塘街道", "东晓街道", "清水河街道"]
+            [
+                "桂园街道",
+                "黄贝街道",
+                "东门街道",
+                "翠竹街道",
+                "南湖街道",
+                "笋岗街道",
+                "东湖街道",
+                "莲塘街道",
+                "东晓街道",
+                "清水河街道"
+            ]
         );
     }
 
@@ -229,12 +275,20 @@ mod tests {
             let Some(parent) = &u.parent else { continue };
             let b = u.boundary.as_ref().unwrap();
             let p = by_code[parent].boundary.as_ref().unwrap();
-            assert!(area_outside(b, p) / b.unsigned_area() < 1e-6, "{} spills out of {}", u.code, parent);
+            assert!(
+                area_outside(b, p) / b.unsigned_area() < 1e-6,
+                "{} spills out of {}",
+                u.code,
+                parent
+            );
             *child_area.entry(parent.clone()).or_default() += b.unsigned_area();
         }
         for (parent, area) in child_area {
             let own = by_code[&parent].boundary.as_ref().unwrap().unsigned_area();
-            assert!((area - own).abs() / own < 1e-6, "children of {parent} cover {area} of {own}");
+            assert!(
+                (area - own).abs() / own < 1e-6,
+                "children of {parent} cover {area} of {own}"
+            );
         }
     }
 
@@ -243,7 +297,10 @@ mod tests {
         assert_eq!(luohu().unwrap(), luohu().unwrap());
         let outline = outline().unwrap();
         for (code, x, y) in STREET_SEEDS {
-            assert!(in_outline(&outline, x, y), "seed of {code} lies outside Luohu");
+            assert!(
+                in_outline(&outline, x, y),
+                "seed of {code} lies outside Luohu"
+            );
         }
     }
 }

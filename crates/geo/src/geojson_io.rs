@@ -12,7 +12,10 @@ pub fn to_multipolygon(value: &GeometryValue) -> Result<MultiPolygon<f64>, Strin
         GeometryValue::MultiPolygon { .. } => {
             MultiPolygon::try_from(value).map_err(|e| e.to_string())
         }
-        other => Err(format!("a boundary must be a Polygon or MultiPolygon, not a {}", other.type_name())),
+        other => Err(format!(
+            "a boundary must be a Polygon or MultiPolygon, not a {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -39,7 +42,9 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_other_geometries() {
-        let shape = MultiPolygon(vec![polygon![(x: 114.1, y: 22.5), (x: 114.2, y: 22.5), (x: 114.2, y: 22.6), (x: 114.1, y: 22.5)]]);
+        let shape = MultiPolygon(vec![
+            polygon![(x: 114.1, y: 22.5), (x: 114.2, y: 22.5), (x: 114.2, y: 22.6), (x: 114.1, y: 22.5)],
+        ]);
         let text = boundary_to_json(&shape);
         assert!(text.contains("\"MultiPolygon\""));
         assert_eq!(boundary_from_json(&text).unwrap(), shape);

@@ -34,7 +34,12 @@ pub struct ImportOptions {
 impl ImportOptions {
     /// Options with the default property names `code`, `name` and no parent property.
     pub fn new(level: Level) -> ImportOptions {
-        ImportOptions { level, code_property: "code".into(), name_property: "name".into(), parent_property: None }
+        ImportOptions {
+            level,
+            code_property: "code".into(),
+            name_property: "name".into(),
+            parent_property: None,
+        }
     }
 }
 
@@ -60,14 +65,30 @@ impl std::fmt::Display for FeatureError {
 }
 
 /// Reads and validates the features of `text` against the units already stored.
-pub fn parse_units(text: &str, options: &ImportOptions, existing: &[Unit]) -> Result<Vec<Unit>, Vec<FeatureError>> {
-    let file_error = |message: String| vec![FeatureError { index: None, code: None, message }];
+pub fn parse_units(
+    text: &str,
+    options: &ImportOptions,
+    existing: &[Unit],
+) -> Result<Vec<Unit>, Vec<FeatureError>> {
+    let file_error = |message: String| {
+        vec![FeatureError {
+            index: None,
+            code: None,
+            message,
+        }]
+    };
     if options.level == Level::District {
-        return Err(file_error("only street, community and grid boundaries can be imported".into()));
+        return Err(file_error(
+            "only street, community and grid boundaries can be imported".into(),
+        ));
     }
-    let geojson: GeoJson = text.parse().map_err(|e| file_error(format!("not GeoJSON: {e}")))?;
+    let geojson: GeoJson = text
+        .parse()
+        .map_err(|e| file_error(format!("not GeoJSON: {e}")))?;
     let GeoJson::FeatureCollection(collection) = geojson else {
-        return Err(file_error("the file must be a GeoJSON FeatureCollection".into()));
+        return Err(file_error(
+            "the file must be a GeoJSON FeatureCollection".into(),
+        ));
     };
     if collection.features.is_empty() {
         return Err(file_error("the FeatureCollection has no features".into()));
@@ -79,18 +100,32 @@ pub fn parse_units(text: &str, options: &ImportOptions, existing: &[Unit]) -> Re
     for (index, feature) in collection.features.iter().enumerate() {
         let mut problems = Vec::new();
         let unit = read_feature(feature, options, &stored, &mut problems);
-        let code = unit.as_ref().map(|u| u.code.to_string()).or_else(|| raw_code(feature, options));
+        let code = unit
+            .as_ref()
+            .map(|u| u.code.to_string())
+            .or_else(|| raw_code(feature, options));
         if let Some(unit) = &unit
             && let Some(first) = seen.insert(unit.code.clone(), index)
         {
-            problems.push(format!("duplicate code {} (first used by feature #{first})", unit.code));
+            problems.push(format!(
+                "duplicate code {} (first used by feature #{first})",
+                unit.code
+            ));
         }
         if problems.is_empty() {
             units.extend(unit);
         }
-        errors.extend(problems.into_iter().map(|message| FeatureError { index: Some(index), code: code.clone(), message }));
+        errors.extend(problems.into_iter().map(|message| FeatureError {
+            index: Some(index),
+            code: code.clone(),
+            message,
+        }));
     }
-    if errors.is_empty() { Ok(units) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(units)
+    } else {
+        Err(errors)
+    }
 }
 
 fn raw_code(feature: &Feature, options: &ImportOptions) -> Option<String> {
@@ -106,16 +141,28 @@ fn property_text(v: &JsonValue) -> String {
 }
 
 /// Reads one feature, pushing every problem found; returns the unit only when there is none.
-fn read_feature(feature: &Feature, options: &ImportOptions, stored: &HashMap<&UnitCode, &Unit>, problems: &mut Vec<String>) -> Option<Unit> {
+fn read_feature(
+    feature: &Feature,
+    options: &ImportOptions,
+    stored: &HashMap<&UnitCode, &Unit>,
+    problems: &mut Vec<String>,
+) -> Option<Unit> {
     let code = match feature.property(&options.code_property).map(property_text) {
         None => {
-            problems.push(format!("missing property {:?} (the unit code)", options.code_property));
+            problems.push(format!(
+                "missing property {:?} (the unit code)",
+                options.code_property
+            ));
             None
         }
         Some(text) => match UnitCode::parse(&text) {
             Ok(code) if code.level() == options.level => Some(code),
             Ok(code) => {
-                problems.push(format!("code {code} is a {} code, not a {} code", code.level(), options.level));
+                problems.push(format!(
+                    "code {code} is a {} code, not a {} code",
+                    code.level(),
+                    options.level
+                ));
                 None
             }
             Err(e) => {
@@ -127,7 +174,10 @@ fn read_feature(feature: &Feature, options: &ImportOptions, stored: &HashMap<&Un
     let name = match feature.property(&options.name_property).map(property_text) {
         Some(name) if !name.trim().is_empty() => Some(name.trim().to_owned()),
         _ => {
-            problems.push(format!("missing or empty property {:?} (the unit name)", options.name_property));
+            problems.push(format!(
+                "missing or empty property {:?} (the unit name)",
+                options.name_property
+            ));
             None
         }
     };
@@ -147,7 +197,11 @@ fn read_feature(feature: &Feature, options: &ImportOptions, stored: &HashMap<&Un
     let parent = code.as_ref().and_then(|code| {
         let from_code = code.parent().expect("imported levels have parents");
         if let Some(p) = &options.parent_property {
-            match feature.property(p).map(property_text).map(|t| UnitCode::parse(&t)) {
+            match feature
+                .property(p)
+                .map(property_text)
+                .map(|t| UnitCode::parse(&t))
+            {
                 None => problems.push(format!("missing property {p:?} (the parent code)")),
                 Some(Err(e)) => problems.push(format!("parent: {e}")),
                 Some(Ok(given)) if given != from_code => problems.push(format!(
@@ -158,7 +212,10 @@ fn read_feature(feature: &Feature, options: &ImportOptions, stored: &HashMap<&Un
         }
         match stored.get(&from_code) {
             None => {
-                problems.push(format!("unknown parent {from_code}: import the {} first", options.level.parent().expect("has parent")));
+                problems.push(format!(
+                    "unknown parent {from_code}: import the {} first",
+                    options.level.parent().expect("has parent")
+                ));
                 None
             }
             Some(parent) => Some(*parent),
@@ -192,13 +249,19 @@ fn read_feature(feature: &Feature, options: &ImportOptions, stored: &HashMap<&Un
 }
 
 /// Checks coordinates and ring validity; returns the shape when it is usable.
-fn check_shape(shape: geo_types::MultiPolygon<f64>, problems: &mut Vec<String>) -> Option<geo_types::MultiPolygon<f64>> {
+fn check_shape(
+    shape: geo_types::MultiPolygon<f64>,
+    problems: &mut Vec<String>,
+) -> Option<geo_types::MultiPolygon<f64>> {
     use geo::CoordsIter;
     if shape.0.is_empty() {
         problems.push("the geometry is empty".into());
         return None;
     }
-    if let Some(c) = shape.coords_iter().find(|c| !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y)) {
+    if let Some(c) = shape
+        .coords_iter()
+        .find(|c| !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y))
+    {
         problems.push(format!(
             "coordinate ({}, {}) is not WGS-84 longitude/latitude; reproject the file to EPSG:4326",
             c.x, c.y
@@ -207,7 +270,11 @@ fn check_shape(shape: geo_types::MultiPolygon<f64>, problems: &mut Vec<String>) 
     }
     let invalid = shape.validation_errors();
     if !invalid.is_empty() {
-        problems.extend(invalid.into_iter().map(|e| format!("invalid geometry: {e}")));
+        problems.extend(
+            invalid
+                .into_iter()
+                .map(|e| format!("invalid geometry: {e}")),
+        );
         return None;
     }
     if shape.unsigned_area() <= 0.0 {
@@ -223,13 +290,27 @@ mod tests {
     use expect_test::{Expect, expect};
 
     fn street() -> Vec<Unit> {
-        crate::demo::luohu().unwrap().into_iter().filter(|u| u.level <= Level::Street).collect()
+        crate::demo::luohu()
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.level <= Level::Street)
+            .collect()
     }
 
     fn check(level: Level, features: &str, expect: Expect) {
         let text = format!(r#"{{"type":"FeatureCollection","features":[{features}]}}"#);
         let got = match parse_units(&text, &ImportOptions::new(level), &street()) {
-            Ok(units) => units.iter().map(|u| format!("ok {} {} {:?}\n", u.code, u.name, u.parent.as_ref().map(|p| p.to_string()))).collect::<String>(),
+            Ok(units) => units
+                .iter()
+                .map(|u| {
+                    format!(
+                        "ok {} {} {:?}\n",
+                        u.code,
+                        u.name,
+                        u.parent.as_ref().map(|p| p.to_string())
+                    )
+                })
+                .collect::<String>(),
             Err(errors) => errors.iter().map(|e| format!("{e}\n")).collect(),
         };
         expect.assert_eq(&got);
@@ -247,7 +328,10 @@ mod tests {
     fn accepts_a_good_community() {
         check(
             Level::Community,
-            &feature(r#""code":"440303001001","name":"大塘龙社区""#, SQUARE_IN_GUIYUAN),
+            &feature(
+                r#""code":"440303001001","name":"大塘龙社区""#,
+                SQUARE_IN_GUIYUAN,
+            ),
             expect![[r#"
                 ok 440303001001 大塘龙社区 Some("440303001000")
             "#]],
@@ -291,6 +375,9 @@ mod tests {
         assert_eq!(err.len(), 1);
         assert!(err[0].message.starts_with("not GeoJSON"), "{}", err[0]);
         let err = parse_units(r#"{"type":"Point","coordinates":[0,0]}"#, &opts, &[]).unwrap_err();
-        assert_eq!(err[0].message, "the file must be a GeoJSON FeatureCollection");
+        assert_eq!(
+            err[0].message,
+            "the file must be a GeoJSON FeatureCollection"
+        );
     }
 }

@@ -5,8 +5,8 @@
 //! server's locate endpoint and the `wanxiang geo locate` command.
 
 use geo_types::MultiPolygon;
-use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::RTree;
+use rstar::primitives::{GeomWithData, Rectangle};
 
 use crate::prepared::PreparedPolygon;
 
@@ -35,7 +35,10 @@ impl PolygonIndex {
                 Some(GeomWithData::new(rect, i as u32))
             })
             .collect();
-        PolygonIndex { polygons, tree: RTree::bulk_load(entries) }
+        PolygonIndex {
+            polygons,
+            tree: RTree::bulk_load(entries),
+        }
     }
 
     /// The number of polygons indexed (including empty ones).
@@ -50,7 +53,11 @@ impl PolygonIndex {
 
     /// The total number of edges, for statistics.
     pub fn edge_count(&self) -> usize {
-        self.polygons.iter().flatten().map(PreparedPolygon::edge_count).sum()
+        self.polygons
+            .iter()
+            .flatten()
+            .map(PreparedPolygon::edge_count)
+            .sum()
     }
 
     /// The lowest position of a polygon containing the point, if any. Taking the lowest makes the
@@ -63,7 +70,10 @@ impl PolygonIndex {
             if best.is_some_and(|b| b < i) {
                 continue;
             }
-            if self.polygons[i as usize].as_ref().is_some_and(|p| p.contains(x, y)) {
+            if self.polygons[i as usize]
+                .as_ref()
+                .is_some_and(|p| p.contains(x, y))
+            {
                 best = Some(i);
             }
         }
@@ -75,7 +85,11 @@ impl PolygonIndex {
         let mut all: Vec<usize> = self
             .tree
             .locate_all_at_point(&[x, y])
-            .filter(|e| self.polygons[e.data as usize].as_ref().is_some_and(|p| p.contains(x, y)))
+            .filter(|e| {
+                self.polygons[e.data as usize]
+                    .as_ref()
+                    .is_some_and(|p| p.contains(x, y))
+            })
             .map(|e| e.data as usize)
             .collect();
         all.sort_unstable();
@@ -96,7 +110,12 @@ mod tests {
 
     #[test]
     fn finds_the_lowest_containing_polygon() {
-        let shapes = [square(0.0, 0.0, 10.0), square(5.0, 5.0, 10.0), MultiPolygon(vec![]), square(20.0, 0.0, 1.0)];
+        let shapes = [
+            square(0.0, 0.0, 10.0),
+            square(5.0, 5.0, 10.0),
+            MultiPolygon(vec![]),
+            square(20.0, 0.0, 1.0),
+        ];
         let index = PolygonIndex::new(&shapes);
         let cases: &[((f64, f64), Option<usize>, &[usize])] = &[
             ((1.0, 1.0), Some(0), &[0]),

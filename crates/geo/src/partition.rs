@@ -34,12 +34,20 @@ impl SplitMix64 {
 /// A seed from a text (a unit code), so each region's randomness depends only on its identity.
 pub(crate) fn seed_of(text: &str) -> u64 {
     // FNV-1a: stable across runs and platforms, unlike std's randomly keyed hasher.
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// `n` random points inside the region.
-pub(crate) fn random_points_in(region: &MultiPolygon<f64>, n: usize, rng: &mut SplitMix64) -> Vec<Coord<f64>> {
-    let bbox = region.bounding_rect().expect("a region to partition is not empty");
+pub(crate) fn random_points_in(
+    region: &MultiPolygon<f64>,
+    n: usize,
+    rng: &mut SplitMix64,
+) -> Vec<Coord<f64>> {
+    let bbox = region
+        .bounding_rect()
+        .expect("a region to partition is not empty");
     let mut points = Vec::with_capacity(n);
     while points.len() < n {
         let c = Coord {
@@ -55,14 +63,28 @@ pub(crate) fn random_points_in(region: &MultiPolygon<f64>, n: usize, rng: &mut S
 
 /// The Voronoi cell of `seeds[i]` inside `region`.
 fn cell(seeds: &[Coord<f64>], i: usize, region: &MultiPolygon<f64>) -> MultiPolygon<f64> {
-    let bbox = region.bounding_rect().expect("a region to partition is not empty");
+    let bbox = region
+        .bounding_rect()
+        .expect("a region to partition is not empty");
     let pad = bbox.width().max(bbox.height());
     let (min, max) = (bbox.min(), bbox.max());
     let mut poly = vec![
-        Coord { x: min.x - pad, y: min.y - pad },
-        Coord { x: max.x + pad, y: min.y - pad },
-        Coord { x: max.x + pad, y: max.y + pad },
-        Coord { x: min.x - pad, y: max.y + pad },
+        Coord {
+            x: min.x - pad,
+            y: min.y - pad,
+        },
+        Coord {
+            x: max.x + pad,
+            y: min.y - pad,
+        },
+        Coord {
+            x: max.x + pad,
+            y: max.y + pad,
+        },
+        Coord {
+            x: min.x - pad,
+            y: max.y + pad,
+        },
     ];
     let s = seeds[i];
     for (j, &o) in seeds.iter().enumerate() {
@@ -82,8 +104,14 @@ fn cell(seeds: &[Coord<f64>], i: usize, region: &MultiPolygon<f64>) -> MultiPoly
 /// Keeps the part of a convex polygon that is closer to `s` than to `o` (Sutherland–Hodgman).
 fn clip_half_plane(poly: &[Coord<f64>], s: Coord<f64>, o: Coord<f64>) -> Vec<Coord<f64>> {
     // Points p with (p - m)·(o - s) <= 0 are on s's side, where m is the midpoint.
-    let m = Coord { x: (s.x + o.x) / 2.0, y: (s.y + o.y) / 2.0 };
-    let d = Coord { x: o.x - s.x, y: o.y - s.y };
+    let m = Coord {
+        x: (s.x + o.x) / 2.0,
+        y: (s.y + o.y) / 2.0,
+    };
+    let d = Coord {
+        x: o.x - s.x,
+        y: o.y - s.y,
+    };
     let side = |p: Coord<f64>| (p.x - m.x) * d.x + (p.y - m.y) * d.y;
     let mut out = Vec::with_capacity(poly.len() + 1);
     for k in 0..poly.len() {
@@ -95,7 +123,10 @@ fn clip_half_plane(poly: &[Coord<f64>], s: Coord<f64>, o: Coord<f64>) -> Vec<Coo
         }
         if (sa <= 0.0) != (sb <= 0.0) {
             let t = sa / (sa - sb);
-            out.push(Coord { x: a.x + t * (b.x - a.x), y: a.y + t * (b.y - a.y) });
+            out.push(Coord {
+                x: a.x + t * (b.x - a.x),
+                y: a.y + t * (b.y - a.y),
+            });
         }
     }
     out
@@ -107,7 +138,12 @@ pub(crate) fn voronoi(region: &MultiPolygon<f64>, seeds: &[Coord<f64>]) -> Vec<M
 }
 
 /// Splits a region into `n` cells of similar size from random seeds relaxed by Lloyd's method.
-pub(crate) fn relaxed(region: &MultiPolygon<f64>, n: usize, rng: &mut SplitMix64, rounds: usize) -> Vec<MultiPolygon<f64>> {
+pub(crate) fn relaxed(
+    region: &MultiPolygon<f64>,
+    n: usize,
+    rng: &mut SplitMix64,
+    rounds: usize,
+) -> Vec<MultiPolygon<f64>> {
     let mut seeds = random_points_in(region, n, rng);
     for _ in 0..rounds {
         let cells = voronoi(region, &seeds);
@@ -139,7 +175,10 @@ mod tests {
         let cells = relaxed(&region, 7, &mut rng, 3);
         assert_eq!(cells.len(), 7);
         let total: f64 = cells.iter().map(|c| c.unsigned_area()).sum();
-        assert!((total - region.unsigned_area()).abs() / total < 1e-6, "total {total}");
+        assert!(
+            (total - region.unsigned_area()).abs() / total < 1e-6,
+            "total {total}"
+        );
         for (i, a) in cells.iter().enumerate() {
             assert!(a.unsigned_area() > 0.0);
             for b in &cells[i + 1..] {

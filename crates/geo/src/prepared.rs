@@ -53,7 +53,11 @@ impl PreparedPolygon {
         // while long straight edges (spanning many bands) stay cheap; the cap bounds memory.
         let bands = (edge_count / 2).clamp(1, 1 << 14);
         let height = bbox.height();
-        let scale = if height > 0.0 { bands as f64 / height } else { 0.0 };
+        let scale = if height > 0.0 {
+            bands as f64 / height
+        } else {
+            0.0
+        };
         let band_of = |y: f64| -> usize { (((y - bbox.min().y) * scale) as usize).min(bands - 1) };
 
         // Count first, then fill: a compressed layout keeps a band's edges contiguous in memory.
@@ -68,14 +72,28 @@ impl PreparedPolygon {
         }
         let start = counts.clone();
         let mut fill = counts;
-        let mut edges = vec![Edge { x1: 0.0, y1: 0.0, x2: 0.0, y2: 0.0 }; start[bands] as usize];
+        let mut edges = vec![
+            Edge {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 0.0,
+                y2: 0.0
+            };
+            start[bands] as usize
+        ];
         for e in &raw {
             for b in band_of(e.y1.min(e.y2))..=band_of(e.y1.max(e.y2)) {
                 edges[fill[b] as usize] = *e;
                 fill[b] += 1;
             }
         }
-        Some(PreparedPolygon { bbox, scale, start, edges, edge_count })
+        Some(PreparedPolygon {
+            bbox,
+            scale,
+            start,
+            edges,
+            edge_count,
+        })
     }
 
     /// The bounding box.
@@ -117,7 +135,12 @@ fn push_ring(out: &mut Vec<Edge>, ring: &LineString<f64>) {
         let (a, b): (Coord<f64>, Coord<f64>) = (w[0], w[1]);
         // Horizontal edges are never crossed by a horizontal ray under the half-open rule.
         if a.y != b.y {
-            out.push(Edge { x1: a.x, y1: a.y, x2: b.x, y2: b.y });
+            out.push(Edge {
+                x1: a.x,
+                y1: a.y,
+                x2: b.x,
+                y2: b.y,
+            });
         }
     }
     // GeoJSON rings are closed; tolerate an unclosed ring by closing it here.
@@ -125,7 +148,12 @@ fn push_ring(out: &mut Vec<Edge>, ring: &LineString<f64>) {
         && first != last
         && first.y != last.y
     {
-        out.push(Edge { x1: last.x, y1: last.y, x2: first.x, y2: first.y });
+        out.push(Edge {
+            x1: last.x,
+            y1: last.y,
+            x2: first.x,
+            y2: first.y,
+        });
     }
 }
 
@@ -153,7 +181,13 @@ mod tests {
         exterior.push((100.0, -5.0));
         exterior.push((0.0, -5.0));
         exterior.push((0.0, 0.0));
-        let hole = vec![(40.0, -4.0), (60.0, -4.0), (60.0, -1.0), (40.0, -1.0), (40.0, -4.0)];
+        let hole = vec![
+            (40.0, -4.0),
+            (60.0, -4.0),
+            (60.0, -1.0),
+            (40.0, -1.0),
+            (40.0, -4.0),
+        ];
         MultiPolygon(vec![
             Polygon::new(exterior.into(), vec![hole.into()]),
             polygon![(x: 200.0, y: 0.0), (x: 210.0, y: 0.0), (x: 205.0, y: 8.0), (x: 200.0, y: 0.0)],
@@ -168,13 +202,19 @@ mod tests {
         // Offsets of 0.37/0.29 keep lattice points off the edges, where rules may legitimately differ.
         for i in 0..600 {
             for j in 0..60 {
-                let (x, y) = (-5.0 + i as f64 * 0.37 + 0.013, -6.0 + j as f64 * 0.29 + 0.007);
+                let (x, y) = (
+                    -5.0 + i as f64 * 0.37 + 0.013,
+                    -6.0 + j as f64 * 0.29 + 0.007,
+                );
                 let expect = shape.contains(&Point::new(x, y));
                 assert_eq!(prepared.contains(x, y), expect, "({x}, {y})");
                 inside += usize::from(expect);
             }
         }
-        assert!(inside > 1000, "the lattice must hit the shape often, hit {inside}");
+        assert!(
+            inside > 1000,
+            "the lattice must hit the shape often, hit {inside}"
+        );
     }
 
     #[test]

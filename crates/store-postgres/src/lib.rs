@@ -26,8 +26,9 @@ impl PgStore {
     /// Connects to a `postgres://` URL and migrates the database. Migrations take PostgreSQL's
     /// advisory lock, so several nodes starting at once migrate exactly once.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let options: PgConnectOptions =
-            url.parse().map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
         PgStore::connect_with(options).await
     }
 
@@ -61,7 +62,9 @@ fn migrate_error(e: MigrateError) -> StoreError {
 
 fn db(e: sqlx::Error) -> StoreError {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
         other => StoreError::Database(other.to_string()),
     }
 }
@@ -87,7 +90,10 @@ async fn write_units(tx: &mut Transaction<'_, Postgres>, units: &[Unit]) -> Resu
                 .await
                 .map_err(db)?;
             if exists.is_none() {
-                return Err(StoreError::Conflict(format!("unit {} has unknown parent {parent}", row.code)));
+                return Err(StoreError::Conflict(format!(
+                    "unit {} has unknown parent {parent}",
+                    row.code
+                )));
             }
         }
         sqlx::query(
@@ -115,7 +121,10 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -137,11 +146,13 @@ impl Store for PgStore {
     }
 
     async fn unit(&self, code: &UnitCode) -> Result<Option<Unit>, StoreError> {
-        let row = sqlx::query("SELECT code, name, level, parent_code, boundary, synthetic FROM units WHERE code = $1")
-            .bind(code.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT code, name, level, parent_code, boundary, synthetic FROM units WHERE code = $1",
+        )
+        .bind(code.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         row.as_ref().map(read_unit).transpose()
     }
 
@@ -160,11 +171,12 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         write_units(&mut tx, units).await?;
-        let revision: i64 =
-            sqlx::query_scalar("UPDATE units_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE units_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         tracing::info!(units = units.len(), revision, "units imported");
         Ok(revision)

@@ -11,7 +11,8 @@ use wanxiang_store::{Store, StoreError};
 use wanxiang_store_postgres::PgStore;
 
 fn base_url() -> String {
-    std::env::var("WANXIANG_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("WANXIANG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 struct PgHarness {
@@ -22,14 +23,26 @@ struct PgHarness {
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 async fn harness() -> PgHarness {
-    let schema = format!("wx_conf_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let schema = format!(
+        "wx_conf_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
     let base: PgConnectOptions = base_url().parse().unwrap();
     let admin = sqlx::PgPool::connect_with(base.clone())
         .await
         .expect("PostgreSQL must be running for these tests (.ci/run starts it)");
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-    PgHarness { options: base.options([("search_path", schema.as_str())]) }
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    PgHarness {
+        options: base.options([("search_path", schema.as_str())]),
+    }
 }
 
 #[async_trait]

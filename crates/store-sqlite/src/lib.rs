@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 use wanxiang_core::{Unit, UnitCode};
 use wanxiang_store::codec::{self, UnitRow};
@@ -26,7 +28,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at a `sqlite://` URL or plain path and migrates it.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        let url = if url.starts_with("sqlite:") { url.to_owned() } else { format!("sqlite://{url}") };
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
         let options = SqliteConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL {url:?}: {e}")))?
             .create_if_missing(true)
@@ -58,7 +64,10 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 
 fn migrate_error(e: MigrateError) -> StoreError {
     match e {
-        MigrateError::VersionMissing(found) => StoreError::SchemaTooNew { found, known: known_version() },
+        MigrateError::VersionMissing(found) => StoreError::SchemaTooNew {
+            found,
+            known: known_version(),
+        },
         other => StoreError::Migration(other.to_string()),
     }
 }
@@ -69,7 +78,9 @@ fn known_version() -> i64 {
 
 fn db(e: sqlx::Error) -> StoreError {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
         other => StoreError::Database(other.to_string()),
     }
 }
@@ -95,7 +106,10 @@ async fn write_units(tx: &mut Transaction<'_, Sqlite>, units: &[Unit]) -> Result
                 .await
                 .map_err(db)?;
             if exists.is_none() {
-                return Err(StoreError::Conflict(format!("unit {} has unknown parent {parent}", row.code)));
+                return Err(StoreError::Conflict(format!(
+                    "unit {} has unknown parent {parent}",
+                    row.code
+                )));
             }
         }
         sqlx::query(
@@ -123,7 +137,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -135,19 +152,23 @@ impl Store for SqliteStore {
     }
 
     async fn units(&self) -> Result<Vec<Unit>, StoreError> {
-        let rows = sqlx::query("SELECT code, name, level, parent_code, boundary, synthetic FROM units ORDER BY code")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT code, name, level, parent_code, boundary, synthetic FROM units ORDER BY code",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
         rows.iter().map(read_unit).collect()
     }
 
     async fn unit(&self, code: &UnitCode) -> Result<Option<Unit>, StoreError> {
-        let row = sqlx::query("SELECT code, name, level, parent_code, boundary, synthetic FROM units WHERE code = ?")
-            .bind(code.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT code, name, level, parent_code, boundary, synthetic FROM units WHERE code = ?",
+        )
+        .bind(code.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         row.as_ref().map(read_unit).transpose()
     }
 
@@ -161,11 +182,12 @@ impl Store for SqliteStore {
     async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         write_units(&mut tx, units).await?;
-        let revision: i64 =
-            sqlx::query_scalar("UPDATE units_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE units_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         tracing::info!(units = units.len(), revision, "units imported");
         Ok(revision)

@@ -50,17 +50,39 @@ fn square(x: f64, y: f64, size: f64) -> MultiPolygon<f64> {
 
 fn unit(code: &str, name: &str, boundary: Option<MultiPolygon<f64>>, synthetic: bool) -> Unit {
     let code = UnitCode::parse(code).expect("test codes are valid");
-    Unit { level: code.level(), parent: code.parent(), code, name: name.into(), boundary, synthetic }
+    Unit {
+        level: code.level(),
+        parent: code.parent(),
+        code,
+        name: name.into(),
+        boundary,
+        synthetic,
+    }
 }
 
 /// A small tree: a district, two streets, a community and a grid.
 fn small_tree() -> Vec<Unit> {
     vec![
         unit("440303", "罗湖区", Some(square(114.0, 22.5, 0.2)), false),
-        unit("440303001", "桂园街道", Some(square(114.0, 22.5, 0.1)), true),
+        unit(
+            "440303001",
+            "桂园街道",
+            Some(square(114.0, 22.5, 0.1)),
+            true,
+        ),
         unit("440303002", "黄贝街道", None, true),
-        unit("440303001001", "大塘龙社区", Some(square(114.0, 22.5, 0.05)), true),
-        unit("440303001001001", "大塘龙社区第1网格", Some(square(114.0, 22.5, 0.01)), true),
+        unit(
+            "440303001001",
+            "大塘龙社区",
+            Some(square(114.0, 22.5, 0.05)),
+            true,
+        ),
+        unit(
+            "440303001001001",
+            "大塘龙社区第1网格",
+            Some(square(114.0, 22.5, 0.01)),
+            true,
+        ),
     ]
 }
 
@@ -72,7 +94,11 @@ pub async fn migrations_are_idempotent(h: &dyn Harness) {
     first.import_units(&small_tree()).await.unwrap();
     let second = h.open().await.expect("second open finds nothing to do");
     assert_eq!(second.schema_version().await.unwrap(), v1);
-    assert_eq!(second.units().await.unwrap().len(), 5, "data survives reopening");
+    assert_eq!(
+        second.units().await.unwrap().len(),
+        5,
+        "data survives reopening"
+    );
     second.ping().await.unwrap();
 }
 
@@ -91,7 +117,10 @@ pub async fn refuses_a_newer_schema(h: &dyn Harness) {
 pub async fn a_new_store_is_empty(h: &dyn Harness) {
     let s = h.open().await.unwrap();
     assert!(s.units().await.unwrap().is_empty());
-    assert_eq!(s.unit(&UnitCode::parse("440303").unwrap()).await.unwrap(), None);
+    assert_eq!(
+        s.unit(&UnitCode::parse("440303").unwrap()).await.unwrap(),
+        None
+    );
     assert_eq!(s.units_revision().await.unwrap(), 0);
 }
 
@@ -105,9 +134,17 @@ pub async fn units_round_trip_exactly(h: &dyn Harness) {
     tree.sort_by(|a, b| a.code.cmp(&b.code));
     assert_eq!(s.units().await.unwrap(), tree);
     let grid = UnitCode::parse("440303001001001").unwrap();
-    assert_eq!(s.unit(&grid).await.unwrap().as_ref(), tree.iter().find(|u| u.code == grid));
+    assert_eq!(
+        s.unit(&grid).await.unwrap().as_ref(),
+        tree.iter().find(|u| u.code == grid)
+    );
     // Awkward floats survive: GeoJSON text must print the shortest exact representation.
-    let odd = unit("440303002001", "水库社区", Some(square(114.123_456_789_012_34, 22.1 + 0.2, 1e-7)), true);
+    let odd = unit(
+        "440303002001",
+        "水库社区",
+        Some(square(114.123_456_789_012_34, 22.1 + 0.2, 1e-7)),
+        true,
+    );
     s.import_units(std::slice::from_ref(&odd)).await.unwrap();
     assert_eq!(s.unit(&odd.code).await.unwrap(), Some(odd));
 }
@@ -124,7 +161,10 @@ pub async fn import_is_all_or_nothing(h: &dyn Harness) {
     ];
     let err = s.import_units(&batch).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "got {err}");
-    assert_eq!((s.units().await.unwrap(), s.units_revision().await.unwrap()), before);
+    assert_eq!(
+        (s.units().await.unwrap(), s.units_revision().await.unwrap()),
+        before
+    );
 }
 
 /// Re-importing a code replaces the unit, and every import bumps the revision.
@@ -132,12 +172,26 @@ pub async fn import_replaces_and_bumps_revision(h: &dyn Harness) {
     let s = h.open().await.unwrap();
     let r1 = s.import_units(&small_tree()).await.unwrap();
     assert!(r1 > 0);
-    let real = unit("440303001", "桂园街道", Some(square(114.01, 22.51, 0.08)), false);
+    let real = unit(
+        "440303001",
+        "桂园街道",
+        Some(square(114.01, 22.51, 0.08)),
+        false,
+    );
     let r2 = s.import_units(std::slice::from_ref(&real)).await.unwrap();
     assert!(r2 > r1);
     assert_eq!(s.units_revision().await.unwrap(), r2);
     assert_eq!(s.unit(&real.code).await.unwrap(), Some(real));
     assert_eq!(s.units().await.unwrap().len(), 5);
     let levels: Vec<Level> = s.units().await.unwrap().iter().map(|u| u.level).collect();
-    assert_eq!(levels, [Level::District, Level::Street, Level::Community, Level::Grid, Level::Street]);
+    assert_eq!(
+        levels,
+        [
+            Level::District,
+            Level::Street,
+            Level::Community,
+            Level::Grid,
+            Level::Street
+        ]
+    );
 }

@@ -127,7 +127,8 @@ pub mod codec {
     pub fn decode(row: UnitRow) -> Result<Unit, StoreError> {
         let bad = |what: String| StoreError::Corrupt(format!("unit {}: {what}", row.code));
         let code = UnitCode::parse(&row.code).map_err(|e| bad(e.to_string()))?;
-        let level = Level::parse(&row.level).ok_or_else(|| bad(format!("unknown level {:?}", row.level)))?;
+        let level = Level::parse(&row.level)
+            .ok_or_else(|| bad(format!("unknown level {:?}", row.level)))?;
         let parent = row
             .parent_code
             .as_deref()
@@ -140,7 +141,14 @@ pub mod codec {
             .map(geojson_io::boundary_from_json)
             .transpose()
             .map_err(bad)?;
-        Ok(Unit { code, name: row.name, level, parent, boundary, synthetic: row.synthetic })
+        Ok(Unit {
+            code,
+            name: row.name,
+            level,
+            parent,
+            boundary,
+            synthetic: row.synthetic,
+        })
     }
 
     /// Orders a batch so that parents are written before their children.

@@ -78,10 +78,21 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             demo: false,
-            server: ServerConfig { listen: "127.0.0.1:8080".parse().expect("valid"), body_limit: 1024 * 1024 },
-            storage: StorageConfig { data_dir: PathBuf::from("wanxiang-data"), database_url: String::new() },
-            log: LogConfig { format: LogFormat::Text, level: "info".into() },
-            geo: GeoConfig { reload_interval_secs: 5 },
+            server: ServerConfig {
+                listen: "127.0.0.1:8080".parse().expect("valid"),
+                body_limit: 1024 * 1024,
+            },
+            storage: StorageConfig {
+                data_dir: PathBuf::from("wanxiang-data"),
+                database_url: String::new(),
+            },
+            log: LogConfig {
+                format: LogFormat::Text,
+                level: "info".into(),
+            },
+            geo: GeoConfig {
+                reload_interval_secs: 5,
+            },
         }
     }
 }
@@ -90,7 +101,10 @@ impl Config {
     /// The database URL in force: the configured one, or the SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         if self.storage.database_url.trim().is_empty() {
-            format!("sqlite://{}", self.storage.data_dir.join("wanxiang.db").display())
+            format!(
+                "sqlite://{}",
+                self.storage.data_dir.join("wanxiang.db").display()
+            )
         } else {
             self.storage.database_url.trim().to_owned()
         }
@@ -122,7 +136,10 @@ pub fn load(file: Option<&Path>, env: Env, cli: &Overrides) -> Result<Config, Bo
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
     if let Some(file) = file {
         if !file.exists() {
-            return Err(Box::new(figment::Error::from(format!("configuration file {} does not exist", file.display()))));
+            return Err(Box::new(figment::Error::from(format!(
+                "configuration file {} does not exist",
+                file.display()
+            ))));
         }
         figment = figment.merge(Toml::file(file));
     }
@@ -146,7 +163,16 @@ pub fn load(file: Option<&Path>, env: Env, cli: &Overrides) -> Result<Config, Bo
         put("storage", "database_url", url.clone().into());
     }
     if let Some(format) = cli.log_format {
-        put("log", "format", if format == LogFormat::Json { "json" } else { "text" }.into());
+        put(
+            "log",
+            "format",
+            if format == LogFormat::Json {
+                "json"
+            } else {
+                "text"
+            }
+            .into(),
+        );
     }
     if let Some(true) = cli.demo {
         flags.insert("demo".into(), true.into());
@@ -211,13 +237,21 @@ mod tests {
             jail.set_env("WANXIANG__SERVER__BODY_LIMIT", "20");
             jail.set_env("WANXIANG__STORAGE__DATA_DIR", "/from/env");
             jail.set_env("WANXIANG__LOG__FORMAT", "json");
-            let cli = Overrides { data_dir: Some("/from/flag".into()), ..Overrides::default() };
-            let c = load(Some(Path::new("wanxiang.toml")), process_env(), &cli).map_err(|e| e.to_string())?;
+            let cli = Overrides {
+                data_dir: Some("/from/flag".into()),
+                ..Overrides::default()
+            };
+            let c = load(Some(Path::new("wanxiang.toml")), process_env(), &cli)
+                .map_err(|e| e.to_string())?;
             assert!(c.demo, "file");
             assert_eq!(c.server.listen.port(), 9000, "file");
             assert_eq!(c.server.body_limit, 20, "env over file");
             assert_eq!(c.log.format, LogFormat::Json, "env over default");
-            assert_eq!(c.storage.data_dir, PathBuf::from("/from/flag"), "flag over env");
+            assert_eq!(
+                c.storage.data_dir,
+                PathBuf::from("/from/flag"),
+                "flag over env"
+            );
             assert_eq!(c.database_url(), "sqlite:///from/flag/wanxiang.db");
             Ok(())
         });
@@ -229,18 +263,39 @@ mod tests {
             let c = load(None, process_env(), &Overrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(c, Config::default());
             assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
-            jail.create_file("bad.toml", "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n")?;
-            let err = load(Some(Path::new("bad.toml")), process_env(), &Overrides::default()).unwrap_err();
+            jail.create_file(
+                "bad.toml",
+                "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",
+            )?;
+            let err = load(
+                Some(Path::new("bad.toml")),
+                process_env(),
+                &Overrides::default(),
+            )
+            .unwrap_err();
             assert!(err.to_string().contains("lisen"), "{err}");
-            assert!(load(Some(Path::new("missing.toml")), process_env(), &Overrides::default()).is_err());
+            assert!(
+                load(
+                    Some(Path::new("missing.toml")),
+                    process_env(),
+                    &Overrides::default()
+                )
+                .is_err()
+            );
             Ok(())
         });
     }
 
     #[test]
     fn passwords_never_reach_the_log() {
-        assert_eq!(redact("postgres://wx:s3cret@db:5432/city"), "postgres://wx:***@db:5432/city");
+        assert_eq!(
+            redact("postgres://wx:s3cret@db:5432/city"),
+            "postgres://wx:***@db:5432/city"
+        );
         assert_eq!(redact("postgres://wx@db/city"), "postgres://wx@db/city");
-        assert_eq!(redact("sqlite://data/wanxiang.db"), "sqlite://data/wanxiang.db");
+        assert_eq!(
+            redact("sqlite://data/wanxiang.db"),
+            "sqlite://data/wanxiang.db"
+        );
     }
 }

@@ -32,8 +32,14 @@ pub enum ImportOutcome {
 }
 
 /// Validates a GeoJSON file against the store's units and writes it in one transaction.
-pub async fn import(config: &Config, file: &Path, options: &ImportOptions, dry_run: bool) -> anyhow::Result<ImportOutcome> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+pub async fn import(
+    config: &Config,
+    file: &Path,
+    options: &ImportOptions,
+    dry_run: bool,
+) -> anyhow::Result<ImportOutcome> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let store = storage::open(config).await?;
     let existing = store.units().await?;
     let opts = options.clone();
@@ -43,18 +49,30 @@ pub async fn import(config: &Config, file: &Path, options: &ImportOptions, dry_r
         Err(errors) => return Ok(ImportOutcome::Refused(errors)),
     };
     if dry_run {
-        return Ok(ImportOutcome::Imported { units: units.len(), revision: store.units_revision().await? });
+        return Ok(ImportOutcome::Imported {
+            units: units.len(),
+            revision: store.units_revision().await?,
+        });
     }
     let revision = store.import_units(&units).await?;
     tracing::info!(units = units.len(), level = %options.level, database = %redact(&config.database_url()), revision, "boundaries imported");
-    Ok(ImportOutcome::Imported { units: units.len(), revision })
+    Ok(ImportOutcome::Imported {
+        units: units.len(),
+        revision,
+    })
 }
 
 /// Reads the features of a FeatureCollection as polygons; features without a (multi)polygon get
 /// an empty shape, so positions still match the input and they simply never match.
-pub fn read_boundaries(path: &Path, label_property: Option<&str>) -> anyhow::Result<(Vec<MultiPolygon<f64>>, Vec<String>, usize)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let geojson: GeoJson = text.parse().with_context(|| format!("{} is not GeoJSON", path.display()))?;
+pub fn read_boundaries(
+    path: &Path,
+    label_property: Option<&str>,
+) -> anyhow::Result<(Vec<MultiPolygon<f64>>, Vec<String>, usize)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let geojson: GeoJson = text
+        .parse()
+        .with_context(|| format!("{} is not GeoJSON", path.display()))?;
     let GeoJson::FeatureCollection(fc) = geojson else {
         anyhow::bail!("{} must be a GeoJSON FeatureCollection", path.display());
     };
@@ -62,7 +80,10 @@ pub fn read_boundaries(path: &Path, label_property: Option<&str>) -> anyhow::Res
     let mut labels = Vec::with_capacity(fc.features.len());
     let mut skipped = 0;
     for (i, f) in fc.features.iter().enumerate() {
-        let shape = f.geometry.as_ref().and_then(|g| geojson_io::to_multipolygon(&g.value).ok());
+        let shape = f
+            .geometry
+            .as_ref()
+            .and_then(|g| geojson_io::to_multipolygon(&g.value).ok());
         if shape.is_none() {
             skipped += 1;
         }
@@ -93,8 +114,15 @@ pub struct LocateStats {
 impl LocateStats {
     /// The closing line, exactly as scripts parse it.
     pub fn line(&self) -> String {
-        let rate = if self.seconds > 0.0 { self.points as f64 / self.seconds } else { 0.0 };
-        format!("points={} matched={} seconds={:.6} points_per_s={:.0}", self.points, self.matched, self.seconds, rate)
+        let rate = if self.seconds > 0.0 {
+            self.points as f64 / self.seconds
+        } else {
+            0.0
+        };
+        format!(
+            "points={} matched={} seconds={:.6} points_per_s={:.0}",
+            self.points, self.matched, self.seconds, rate
+        )
     }
 }
 
@@ -108,9 +136,17 @@ pub fn read_points(path: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
     let mut points = Vec::new();
     let mut record = csv::ByteRecord::new();
     let mut line = 0usize;
-    while reader.read_byte_record(&mut record).with_context(|| format!("reading {}", path.display()))? {
+    while reader
+        .read_byte_record(&mut record)
+        .with_context(|| format!("reading {}", path.display()))?
+    {
         line += 1;
-        let field = |i: usize| record.get(i).and_then(|b| std::str::from_utf8(b).ok()).map(str::trim);
+        let field = |i: usize| {
+            record
+                .get(i)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .map(str::trim)
+        };
         let parsed = match (field(0), field(1)) {
             (Some(a), Some(b)) => a.parse::<f64>().ok().zip(b.parse::<f64>().ok()),
             _ => None,
@@ -125,7 +161,12 @@ pub fn read_points(path: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
 }
 
 /// Runs `geo locate`: prints progress to stderr and returns the figures.
-pub fn locate(boundaries: &Path, points_path: &Path, out: Option<&Path>, label_property: Option<&str>) -> anyhow::Result<LocateStats> {
+pub fn locate(
+    boundaries: &Path,
+    points_path: &Path,
+    out: Option<&Path>,
+    label_property: Option<&str>,
+) -> anyhow::Result<LocateStats> {
     let started = Instant::now();
     let (shapes, labels, skipped) = read_boundaries(boundaries, label_property)?;
     let index = PolygonIndex::new(&shapes);
@@ -138,15 +179,24 @@ pub fn locate(boundaries: &Path, points_path: &Path, out: Option<&Path>, label_p
     );
     drop(shapes);
     let points = read_points(points_path)?;
-    eprintln!("points: {} read from {}", points.len(), points_path.display());
+    eprintln!(
+        "points: {} read from {}",
+        points.len(),
+        points_path.display()
+    );
 
     let bar = ProgressBar::new(points.len() as u64).with_style(
-        ProgressStyle::with_template("locating {bar:40} {pos}/{len} ({per_sec})").expect("valid template"),
+        ProgressStyle::with_template("locating {bar:40} {pos}/{len} ({per_sec})")
+            .expect("valid template"),
     );
     let mut matches: Vec<Option<u32>> = Vec::with_capacity(points.len());
     let clock = Instant::now();
     for chunk in points.chunks(1 << 16) {
-        matches.extend(chunk.iter().map(|&(x, y)| index.locate(x, y).map(|i| i as u32)));
+        matches.extend(
+            chunk
+                .iter()
+                .map(|&(x, y)| index.locate(x, y).map(|i| i as u32)),
+        );
         bar.inc(chunk.len() as u64);
     }
     let seconds = clock.elapsed().as_secs_f64();
@@ -154,7 +204,9 @@ pub fn locate(boundaries: &Path, points_path: &Path, out: Option<&Path>, label_p
     let matched = matches.iter().filter(|m| m.is_some()).count();
 
     if let Some(out) = out {
-        let mut w = BufWriter::new(File::create(out).with_context(|| format!("creating {}", out.display()))?);
+        let mut w = BufWriter::new(
+            File::create(out).with_context(|| format!("creating {}", out.display()))?,
+        );
         writeln!(w, "lon,lat,match")?;
         for (&(x, y), m) in points.iter().zip(&matches) {
             match m {
@@ -164,13 +216,19 @@ pub fn locate(boundaries: &Path, points_path: &Path, out: Option<&Path>, label_p
         }
         w.flush()?;
     }
-    Ok(LocateStats { points: points.len(), matched, seconds })
+    Ok(LocateStats {
+        points: points.len(),
+        matched,
+        seconds,
+    })
 }
 
 /// Parses `--level`.
 pub fn parse_level(s: &str) -> Result<Level, String> {
     match Level::parse(s) {
-        Some(Level::District) | None => Err(format!("level must be street, community or grid, not {s:?}")),
+        Some(Level::District) | None => Err(format!(
+            "level must be street, community or grid, not {s:?}"
+        )),
         Some(level) => Ok(level),
     }
 }

@@ -11,7 +11,11 @@ use wanxiang_core::Level;
 use wanxiang_geo::import::ImportOptions;
 
 #[derive(Parser)]
-#[command(name = "wanxiang", version, about = "万象 Wanxiang — a city operating system / 城市操作系统")]
+#[command(
+    name = "wanxiang",
+    version,
+    about = "万象 Wanxiang — a city operating system / 城市操作系统"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -104,14 +108,21 @@ struct LocateArgs {
 }
 
 fn load_config(args: &ConfigArgs, extra: Overrides) -> anyhow::Result<Config> {
-    let overrides = Overrides { data_dir: args.data_dir.clone(), database: args.database.clone(), ..extra };
-    config::load(args.config.as_deref(), config::process_env(), &overrides).map_err(|e| anyhow::anyhow!("configuration: {e}"))
+    let overrides = Overrides {
+        data_dir: args.data_dir.clone(),
+        database: args.database.clone(),
+        ..extra
+    };
+    config::load(args.config.as_deref(), config::process_env(), &overrides)
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))
 }
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -129,7 +140,9 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -146,7 +159,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let listener = tokio::net::TcpListener::bind(config.server.listen)
                     .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen)
+                    })?;
                 serve::run(config, listener, serve::shutdown_signal()).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -160,10 +175,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 name_property: args.name_property,
                 parent_property: args.parent_property,
             };
-            let outcome = runtime()?.block_on(geo_cmd::import(&config, &args.file, &options, args.dry_run))?;
+            let outcome = runtime()?.block_on(geo_cmd::import(
+                &config,
+                &args.file,
+                &options,
+                args.dry_run,
+            ))?;
             match outcome {
                 geo_cmd::ImportOutcome::Imported { units, revision } if args.dry_run => {
-                    println!("dry run: {units} {} features are valid; nothing written (revision {revision})", args.level);
+                    println!(
+                        "dry run: {units} {} features are valid; nothing written (revision {revision})",
+                        args.level
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 geo_cmd::ImportOutcome::Imported { units, revision } => {
@@ -177,13 +200,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     for e in &errors {
                         eprintln!("{e}");
                     }
-                    eprintln!("refused: {} problem(s) in {}; nothing was imported / 导入被拒绝，未写入任何数据", errors.len(), args.file.display());
+                    eprintln!(
+                        "refused: {} problem(s) in {}; nothing was imported / 导入被拒绝，未写入任何数据",
+                        errors.len(),
+                        args.file.display()
+                    );
                     Ok(ExitCode::from(2))
                 }
             }
         }
         Command::Geo(GeoCommand::Locate(args)) => {
-            let stats = geo_cmd::locate(&args.boundaries, &args.points, args.out.as_deref(), args.code_property.as_deref())?;
+            let stats = geo_cmd::locate(
+                &args.boundaries,
+                &args.points,
+                args.out.as_deref(),
+                args.code_property.as_deref(),
+            )?;
             println!("{}", stats.line());
             Ok(ExitCode::SUCCESS)
         }

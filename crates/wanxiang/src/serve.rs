@@ -18,11 +18,20 @@ use crate::storage;
 
 /// Runs the server on a bound listener until `shutdown` completes. The caller binds (port 0 in
 /// tests) and owns the signal, as in mini-redis.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let url = config.database_url();
     tracing::info!(data_dir = %config.storage.data_dir.display(), database = %redact(&url), "opening store / 打开存储");
     let store: Arc<dyn Store> = Arc::new(MeteredStore::new(storage::open(&config).await?));
-    tracing::info!(backend = store.backend().as_str(), schema_version = store.schema_version().await?, "store ready, migrations applied");
+    let schema_version = store.schema_version().await?;
+    tracing::info!(
+        backend = store.backend().as_str(),
+        schema_version,
+        "store ready, migrations applied"
+    );
 
     if config.demo {
         seed_demo(store.as_ref()).await?;
@@ -41,12 +50,19 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let state = AppState {
         store,
         atlas,
-        config: ApiConfig { body_limit: config.server.body_limit, demo: config.demo },
+        config: ApiConfig {
+            body_limit: config.server.body_limit,
+            demo: config.demo,
+        },
     };
     let addr = listener.local_addr()?;
-    tracing::info!("万象已启动 / Wanxiang is up: open http://{addr}/ (API: http://{addr}/api/v1/openapi.json)");
+    tracing::info!(
+        "万象已启动 / Wanxiang is up: open http://{addr}/ (API: http://{addr}/api/v1/openapi.json)"
+    );
     if config.demo {
-        tracing::info!("demo mode / 演示模式: the demo district of Luohu (罗湖区) is loaded; its street, community and grid boundaries are synthetic");
+        tracing::info!(
+            "demo mode / 演示模式: the demo district of Luohu (罗湖区) is loaded; its street, community and grid boundaries are synthetic"
+        );
     }
     axum::serve(listener, wanxiang_api::router(state))
         .with_graceful_shutdown(shutdown)
@@ -67,7 +83,11 @@ pub async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     }
     let units = tokio::task::spawn_blocking(wanxiang_geo::demo::luohu).await??;
     let revision = store.import_units(&units).await?;
-    tracing::info!(units = units.len(), revision, "demo district of Luohu built and stored (synthetic boundaries)");
+    tracing::info!(
+        units = units.len(),
+        revision,
+        "demo district of Luohu built and stored (synthetic boundaries)"
+    );
     Ok(())
 }
 
@@ -83,11 +103,24 @@ async fn reload(store: &dyn Store, atlas: &AtlasHandle) -> anyhow::Result<bool> 
     let built = tokio::task::spawn_blocking(move || Atlas::new(units)).await?;
     let [d, s, c, g] = built.counts();
     atlas.replace(revision, built);
-    tracing::info!(units = count, districts = d, streets = s, communities = c, grids = g, revision, "geography loaded");
+    tracing::info!(
+        units = count,
+        districts = d,
+        streets = s,
+        communities = c,
+        grids = g,
+        revision,
+        "geography loaded"
+    );
     Ok(true)
 }
 
-async fn reload_loop(store: Arc<dyn Store>, atlas: AtlasHandle, every: Duration, mut stop: watch::Receiver<bool>) {
+async fn reload_loop(
+    store: Arc<dyn Store>,
+    atlas: AtlasHandle,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -13,17 +13,25 @@ use crate::config::{Config, redact};
 pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PgStore::connect(&url).await.with_context(|| format!("opening {}", redact(&url)))?;
+        let store = PgStore::connect(&url)
+            .await
+            .with_context(|| format!("opening {}", redact(&url)))?;
         Ok(Arc::new(store))
     } else if url.starts_with("sqlite:") {
         if let Some(path) = url.strip_prefix("sqlite://").map(std::path::Path::new)
             && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating data directory {}", dir.display()))?;
         }
-        let store = SqliteStore::open(&url).await.with_context(|| format!("opening {url}"))?;
+        let store = SqliteStore::open(&url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
         Ok(Arc::new(store))
     } else {
-        anyhow::bail!("database URL must start with sqlite:// or postgres://, not {:?}", redact(&url))
+        anyhow::bail!(
+            "database URL must start with sqlite:// or postgres://, not {:?}",
+            redact(&url)
+        )
     }
 }

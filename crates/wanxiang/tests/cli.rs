@@ -1,0 +1,267 @@
+//! The `wanxiang` binary as operators run it: `serve` with flags, logs and SIGTERM; `geo import`
+//! into a running deployment; `geo locate` on a GIS user's files.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn wanxiang() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wanxiang"));
+    // The tests' own environment must not leak configuration into the child.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WANXIANG__") {
+            c.env_remove(k);
+        }
+    }
+    c.env_remove("RUST_LOG");
+    c
+}
+
+#[tokio::test]
+async fn serve_logs_json_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = wanxiang()
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server logs its address");
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        lines.push(v.clone());
+        let msg = v["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(rest) = msg.split("open http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    let logged = |needle: &str| lines.iter().any(|l| l.to_string().contains(needle));
+    assert!(
+        logged(&dir.path().display().to_string()),
+        "the log says where the data lives"
+    );
+    assert!(logged("demo"), "the log says this is the demo");
+
+    let body: Value = reqwest::get(format!("http://{addr}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["units"].as_u64().map(|n| n > 800),
+        Some(true),
+        "{body}"
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "graceful exit after SIGTERM, got {status}"
+    );
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("shutdown signal received")),
+        "{rest:?}"
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_a_database_from_a_newer_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wanxiang.db");
+    let store = wanxiang_store_sqlite::SqliteStore::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99990101000000, 'from the future', TRUE, X'00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.pool().close().await;
+    let out = wanxiang()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("newer than this binary"), "{stderr}");
+}
+
+fn feature(code: &str, name: &str, geometry: &Value) -> Value {
+    json!({"type": "Feature", "properties": {"code": code, "name": name}, "geometry": geometry})
+}
+
+#[tokio::test]
+async fn geo_import_reaches_a_running_server_and_bad_files_change_nothing() {
+    let app = common::spawn_app().await;
+    let url = format!("sqlite://{}", app.db_path().display());
+    let (_, before) = app.get("/api/v1/units/440303001001").await;
+    assert_eq!(before["synthetic"], true);
+
+    // A bad file: one good feature, one self-intersecting, one with an unknown parent.
+    let bowtie = json!({"type": "Polygon", "coordinates": [[[114.105, 22.545], [114.107, 22.547], [114.107, 22.545], [114.105, 22.547], [114.105, 22.545]]]});
+    let bad = json!({"type": "FeatureCollection", "features": [
+        feature("440303001001", "大塘龙社区", &before["boundary"]),
+        feature("440303001002", "桂木园社区", &bowtie),
+        feature("440303077001", "无名社区", &before["boundary"]),
+    ]});
+    let bad_path = app.dir.path().join("bad.geojson");
+    std::fs::write(&bad_path, bad.to_string()).unwrap();
+    let out = wanxiang()
+        .args(["geo", "import", "--level", "community", "--database", &url])
+        .arg(&bad_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("feature #1 (440303001002): invalid geometry"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("feature #2 (440303077001): unknown parent 440303077000"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    let (_, ready) = app.get("/readyz").await;
+    assert_eq!(
+        ready["geography_revision"], 1,
+        "a refused file writes nothing"
+    );
+
+    // A good file: the community's boundary, now declared real.
+    let good = json!({"type": "FeatureCollection", "features": [feature("440303001001", "大塘龙社区", &before["boundary"])]});
+    let good_path = app.dir.path().join("good.geojson");
+    std::fs::write(&good_path, good.to_string()).unwrap();
+    let out = wanxiang()
+        .args(["geo", "import", "--level", "community", "--database", &url])
+        .arg(&good_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("imported 1 community units (revision 2)")
+    );
+
+    // The running server rebuilds its geography when it sees the new revision (checked every
+    // second in tests); wait for that external effect, bounded.
+    let mut after = Value::Null;
+    for _ in 0..100 {
+        after = app.get("/api/v1/units/440303001001").await.1;
+        if after["synthetic"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(after["synthetic"], false, "{after}");
+    app.stop().await.unwrap();
+}
+
+#[test]
+fn geo_locate_writes_matches_and_the_closing_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let square = |x: f64| json!({"type": "Polygon", "coordinates": [[[x, 0.0], [x + 1.0, 0.0], [x + 1.0, 1.0], [x, 1.0], [x, 0.0]]]});
+    let fc = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "A"}, "geometry": square(0.0)},
+        {"type": "Feature", "properties": {"code": "B"}, "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}},
+        {"type": "Feature", "properties": {"code": "C"}, "geometry": square(2.0)},
+    ]});
+    let boundaries = dir.path().join("b.geojson");
+    std::fs::write(&boundaries, fc.to_string()).unwrap();
+    let points = dir.path().join("p.csv");
+    std::fs::write(&points, "lon,lat\n0.5,0.5\n1.5,0.5\n2.5,0.5\n").unwrap();
+    let out_path = dir.path().join("out.csv");
+    let out = wanxiang()
+        .args(["geo", "locate", "--boundaries"])
+        .arg(&boundaries)
+        .arg("--points")
+        .arg(&points)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap();
+    assert!(last.starts_with("points=3 matched=2 seconds="), "{last}");
+    assert!(last.contains(" points_per_s="), "{last}");
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "lon,lat,match\n0.5,0.5,0\n1.5,0.5,\n2.5,0.5,2\n"
+    );
+
+    // With --code-property the feature's code is written instead of its index.
+    let out = wanxiang()
+        .args(["geo", "locate", "--code-property", "code", "--boundaries"])
+        .arg(&boundaries)
+        .arg("--points")
+        .arg(&points)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "lon,lat,match\n0.5,0.5,A\n1.5,0.5,\n2.5,0.5,C\n"
+    );
+
+    // A row that is not a coordinate names its line.
+    std::fs::write(&points, "0.5,0.5\nnot,a point\n").unwrap();
+    let out = wanxiang()
+        .args(["geo", "locate", "--boundaries"])
+        .arg(&boundaries)
+        .arg("--points")
+        .arg(&points)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}
