@@ -9,6 +9,7 @@ pub mod atlas;
 pub mod crs;
 pub mod demo;
 pub mod geojson_io;
+mod grid;
 pub mod import;
 pub mod index;
 mod partition;
@@ -16,5 +17,5 @@ pub mod prepared;
 
 pub use atlas::{Atlas, Located};
 pub use crs::Crs;
-pub use index::PolygonIndex;
+pub use index::{PolygonIndex, Strategy};
 pub use prepared::PreparedPolygon;

@@ -12,7 +12,7 @@ use geojson::{GeoJson, JsonValue};
 use indicatif::{ProgressBar, ProgressStyle};
 use wanxiang_core::Level;
 use wanxiang_geo::import::{FeatureError, ImportOptions, parse_units};
-use wanxiang_geo::{PolygonIndex, geojson_io};
+use wanxiang_geo::{PolygonIndex, Strategy, geojson_io};
 
 use crate::config::{Config, redact};
 use crate::storage;
@@ -166,12 +166,14 @@ pub fn locate(
     points_path: &Path,
     out: Option<&Path>,
     label_property: Option<&str>,
+    strategy: Strategy,
 ) -> anyhow::Result<LocateStats> {
     let started = Instant::now();
     let (shapes, labels, skipped) = read_boundaries(boundaries, label_property)?;
     let index = PolygonIndex::new(&shapes);
+    let (nx, ny, entries) = index.grid_size();
     eprintln!(
-        "boundaries: {} features ({} without a polygon), {} edges, indexed in {:.3} s",
+        "boundaries: {} features ({} without a polygon), {} edges, grid {nx}x{ny} with {entries} entries, read and indexed in {:.3} s",
         shapes.len(),
         skipped,
         index.edge_count(),
@@ -189,14 +191,12 @@ pub fn locate(
         ProgressStyle::with_template("locating {bar:40} {pos}/{len} ({per_sec})")
             .expect("valid template"),
     );
-    let mut matches: Vec<Option<u32>> = Vec::with_capacity(points.len());
+    let mut matches: Vec<Option<usize>> = Vec::with_capacity(points.len());
     let clock = Instant::now();
-    for chunk in points.chunks(1 << 16) {
-        matches.extend(
-            chunk
-                .iter()
-                .map(|&(x, y)| index.locate(x, y).map(|i| i as u32)),
-        );
+    // Chunks big enough for the spatial ordering inside `locate_many` to pay, small enough for
+    // the progress bar to move.
+    for chunk in points.chunks(1 << 20) {
+        matches.extend(index.locate_many_with(chunk, strategy));
         bar.inc(chunk.len() as u64);
     }
     let seconds = clock.elapsed().as_secs_f64();
@@ -210,7 +210,7 @@ pub fn locate(
         writeln!(w, "lon,lat,match")?;
         for (&(x, y), m) in points.iter().zip(&matches) {
             match m {
-                Some(i) => writeln!(w, "{x},{y},{}", labels[*i as usize])?,
+                Some(i) => writeln!(w, "{x},{y},{}", labels[*i])?,
                 None => writeln!(w, "{x},{y},")?,
             }
         }

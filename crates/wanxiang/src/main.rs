@@ -105,6 +105,16 @@ struct LocateArgs {
     /// Write this property of the matching feature instead of its index.
     #[arg(long, value_name = "P")]
     code_property: Option<String>,
+    /// How candidates are found: `grid` (precomputed cell grid, the default) or `rtree` (R-tree
+    /// over bounding boxes); both give the same matches.
+    #[arg(long, value_enum, default_value = "grid")]
+    strategy: StrategyArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StrategyArg {
+    Grid,
+    Rtree,
 }
 
 fn load_config(args: &ConfigArgs, extra: Overrides) -> anyhow::Result<Config> {
@@ -215,6 +225,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &args.points,
                 args.out.as_deref(),
                 args.code_property.as_deref(),
+                match args.strategy {
+                    StrategyArg::Grid => wanxiang_geo::Strategy::Grid,
+                    StrategyArg::Rtree => wanxiang_geo::Strategy::RTree,
+                },
             )?;
             println!("{}", stats.line());
             Ok(ExitCode::SUCCESS)
