@@ -17,6 +17,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_units))
         .routes(routes!(get_unit))
+        .routes(routes!(boundaries))
 }
 
 /// A unit named in another answer.
@@ -198,4 +199,79 @@ async fn get_unit(
         children: atlas.children(&unit.code).map(UnitRef::of).collect(),
         boundary,
     }))
+}
+
+/// Query of the boundaries layer.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct BoundariesQuery {
+    /// `district`, `street`, `community` or `grid`; default `street`.
+    level: Option<String>,
+    /// Only units below this code (long or short form).
+    within: Option<String>,
+}
+
+/// The boundaries of one level as a GeoJSON FeatureCollection, ready for a map: each feature's
+/// properties are `code`, `name`, `level`, `parent` and `synthetic`.
+#[utoipa::path(get, path = "/api/v1/boundaries", tag = "geography", params(BoundariesQuery), responses(
+    (status = 200, description = "GeoJSON FeatureCollection", content_type = "application/geo+json", body = Object),
+    (status = 400, body = crate::error::ErrorEnvelope, description = "Unknown level or bad code"),
+    (status = 404, body = crate::error::ErrorEnvelope, description = "Unknown `within` unit"),
+))]
+async fn boundaries(
+    State(state): State<AppState>,
+    Query(q): Query<BoundariesQuery>,
+) -> Result<impl axum::response::IntoResponse, AppError> {
+    let atlas = atlas(&state)?;
+    let level = match q.level.as_deref() {
+        None | Some("") => wanxiang_core::Level::Street,
+        Some(text) => wanxiang_core::Level::parse(text).ok_or_else(|| {
+            AppError::field(
+                "invalid_level",
+                "level",
+                format!("未知层级 {text:?} / unknown level {text:?}: use district, street, community or grid"),
+            )
+        })?,
+    };
+    let within = match q.within.as_deref() {
+        None | Some("") => None,
+        Some(text) => {
+            let code = parse_code(text, "within")?;
+            atlas
+                .unit(&code)
+                .ok_or_else(|| AppError::NotFound(format!("没有单位 {code} / no unit {code}")))?;
+            Some(code)
+        }
+    };
+    let features: Vec<geojson::Feature> = atlas
+        .units()
+        .iter()
+        .filter(|u| u.level == level && within.as_ref().is_none_or(|w| w.encloses(&u.code)))
+        .map(|u| {
+            let mut properties = geojson::JsonObject::new();
+            properties.insert("code".into(), u.code.to_string().into());
+            properties.insert("name".into(), u.name.clone().into());
+            properties.insert("level".into(), u.level.as_str().into());
+            properties.insert(
+                "parent".into(),
+                u.parent.as_ref().map(|p| p.to_string()).into(),
+            );
+            properties.insert("synthetic".into(), u.synthetic.into());
+            geojson::Feature {
+                bbox: None,
+                geometry: u.boundary.as_ref().map(geojson_io::to_geometry),
+                id: Some(geojson::feature::Id::String(u.code.to_string())),
+                properties: Some(properties),
+                foreign_members: None,
+            }
+        })
+        .collect();
+    let collection = geojson::FeatureCollection {
+        bbox: None,
+        features,
+        foreign_members: None,
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/geo+json")],
+        collection.to_string(),
+    ))
 }

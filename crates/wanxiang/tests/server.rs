@@ -326,6 +326,7 @@ async fn openapi_documents_every_route() {
         })
         .collect();
     let expect = [
+        ("/api/v1/boundaries", vec!["get"]),
         ("/api/v1/locate", vec!["get", "post"]),
         ("/api/v1/units", vec!["get"]),
         ("/api/v1/units/{code}", vec!["get"]),
@@ -397,4 +398,34 @@ async fn the_demo_runs_on_postgres() {
         .execute(&admin)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn boundaries_layer_marks_synthetic_units_in_properties() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/boundaries?level=community&within=440303005"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/geo+json");
+    let fc: Value = r.json().await.unwrap();
+    assert_eq!(fc["type"], "FeatureCollection");
+    let features = fc["features"].as_array().unwrap();
+    assert_eq!(features.len(), 14, "南湖街道 has 14 communities");
+    for f in features {
+        assert_eq!(f["properties"]["synthetic"], true);
+        assert_eq!(f["properties"]["parent"], "440303005000");
+        assert_eq!(f["geometry"]["type"], "MultiPolygon");
+    }
+    let (_, district) = app.get("/api/v1/boundaries?level=district").await;
+    assert_eq!(district["features"][0]["properties"]["synthetic"], false);
+    let (status, body) = app.get("/api/v1/boundaries?level=province").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, ("invalid_level", Some("level")))
+    );
+    app.stop().await.unwrap();
 }

@@ -56,7 +56,10 @@ impl TestApp {
 /// Starts the demo server with `tweak` applied to its configuration.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config { demo: true, ..Config::default() };
+    let mut config = Config {
+        demo: true,
+        ..Config::default()
+    };
     config.storage.data_dir = dir.path().to_path_buf();
     config.geo.reload_interval_secs = 1;
     tweak(&mut config);
