@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use wanxiang_core::{Unit, UnitCode};
-use wanxiang_store::{Backend, Store, StoreError};
+use wanxiang_core::{Account, AuditEntry, Department, Entity, NewAccount, Scope, Unit, UnitCode};
+use wanxiang_store::{
+    AccountUpdate, ApiToken, Backend, NewApiToken, NewSession, SessionInfo, Store, StoreError,
+};
 
 /// Times the calls of the store it wraps.
 pub struct MeteredStore {
@@ -74,6 +76,181 @@ impl Store for MeteredStore {
             "import_units",
             self.backend(),
             self.inner.import_units(units),
+        )
+        .await
+    }
+
+    async fn create_department(&self, department: &Department) -> Result<(), StoreError> {
+        timed(
+            "create_department",
+            self.backend(),
+            self.inner.create_department(department),
+        )
+        .await
+    }
+
+    async fn departments(&self, scope: &Scope) -> Result<Vec<Department>, StoreError> {
+        timed("departments", self.backend(), self.inner.departments(scope)).await
+    }
+
+    async fn create_entity(&self, entity: &Entity) -> Result<(), StoreError> {
+        timed(
+            "create_entity",
+            self.backend(),
+            self.inner.create_entity(entity),
+        )
+        .await
+    }
+
+    async fn entities(&self, scope: &Scope) -> Result<Vec<Entity>, StoreError> {
+        timed("entities", self.backend(), self.inner.entities(scope)).await
+    }
+
+    async fn entity(&self, scope: &Scope, id: &str) -> Result<Option<Entity>, StoreError> {
+        timed("entity", self.backend(), self.inner.entity(scope, id)).await
+    }
+
+    async fn create_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
+        timed(
+            "create_account",
+            self.backend(),
+            self.inner.create_account(account),
+        )
+        .await
+    }
+
+    async fn accounts(&self, scope: &Scope) -> Result<Vec<Account>, StoreError> {
+        timed("accounts", self.backend(), self.inner.accounts(scope)).await
+    }
+
+    async fn account(&self, scope: &Scope, id: &str) -> Result<Option<Account>, StoreError> {
+        timed("account", self.backend(), self.inner.account(scope, id)).await
+    }
+
+    async fn update_account(
+        &self,
+        scope: &Scope,
+        id: &str,
+        update: &AccountUpdate,
+        now: i64,
+    ) -> Result<Option<Account>, StoreError> {
+        timed(
+            "update_account",
+            self.backend(),
+            self.inner.update_account(scope, id, update, now),
+        )
+        .await
+    }
+
+    async fn count_demo_passwords(&self) -> Result<u64, StoreError> {
+        timed(
+            "count_demo_passwords",
+            self.backend(),
+            self.inner.count_demo_passwords(),
+        )
+        .await
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<(Account, String)>, StoreError> {
+        timed(
+            "credentials",
+            self.backend(),
+            self.inner.credentials(username),
+        )
+        .await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        timed(
+            "create_session",
+            self.backend(),
+            self.inner.create_session(session),
+        )
+        .await
+    }
+
+    async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionInfo>, StoreError> {
+        timed(
+            "session",
+            self.backend(),
+            self.inner.session(token_hash, now),
+        )
+        .await
+    }
+
+    async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+        timed(
+            "revoke_session",
+            self.backend(),
+            self.inner.revoke_session(token_hash, now),
+        )
+        .await
+    }
+
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<(), StoreError> {
+        timed(
+            "create_api_token",
+            self.backend(),
+            self.inner.create_api_token(token),
+        )
+        .await
+    }
+
+    async fn api_token_account(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<Account>, StoreError> {
+        timed(
+            "api_token_account",
+            self.backend(),
+            self.inner.api_token_account(token_hash, now),
+        )
+        .await
+    }
+
+    async fn api_tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, StoreError> {
+        timed(
+            "api_tokens",
+            self.backend(),
+            self.inner.api_tokens(account_id),
+        )
+        .await
+    }
+
+    async fn revoke_api_token(
+        &self,
+        account_id: &str,
+        token_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        timed(
+            "revoke_api_token",
+            self.backend(),
+            self.inner.revoke_api_token(account_id, token_id, now),
+        )
+        .await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        timed(
+            "append_audit",
+            self.backend(),
+            self.inner.append_audit(entry),
+        )
+        .await
+    }
+
+    async fn audit(
+        &self,
+        scope: &Scope,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+        timed(
+            "audit",
+            self.backend(),
+            self.inner.audit(scope, limit, before),
         )
         .await
     }

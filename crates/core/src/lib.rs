@@ -4,6 +4,10 @@
 //! clocks or async runtimes; callers pass time and data in and get decisions back. The `tidy` test in
 //! the `wanxiang` crate fails when this crate gains a dependency that could do I/O.
 
+pub mod account;
+pub mod jurisdiction;
 pub mod unit;
 
+pub use account::{Account, AuditEntry, Department, Entity, EntityKind, NewAccount};
+pub use jurisdiction::{DeptCode, Org, Role, Scope, ScopeFilter};
 pub use unit::{Level, ParseCodeError, Unit, UnitCode};

@@ -9,9 +9,13 @@ use async_trait::async_trait;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
-use wanxiang_core::{Unit, UnitCode};
+use wanxiang_core::{Account, AuditEntry, Department, Entity, NewAccount, Scope, Unit, UnitCode};
 use wanxiang_store::codec::{self, UnitRow};
-use wanxiang_store::{Backend, Store, StoreError};
+use wanxiang_store::{
+    AccountUpdate, ApiToken, Backend, NewApiToken, NewSession, SessionInfo, Store, StoreError,
+};
+
+mod accounts;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -60,7 +64,7 @@ fn migrate_error(e: MigrateError) -> StoreError {
     }
 }
 
-fn db(e: sqlx::Error) -> StoreError {
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             StoreError::Unavailable(e.to_string())
@@ -180,5 +184,105 @@ impl Store for PgStore {
         tx.commit().await.map_err(db)?;
         tracing::info!(units = units.len(), revision, "units imported");
         Ok(revision)
+    }
+
+    async fn create_department(&self, department: &Department) -> Result<(), StoreError> {
+        accounts::create_department(&self.pool, department).await
+    }
+
+    async fn departments(&self, scope: &Scope) -> Result<Vec<Department>, StoreError> {
+        accounts::departments(&self.pool, scope).await
+    }
+
+    async fn create_entity(&self, entity: &Entity) -> Result<(), StoreError> {
+        accounts::create_entity(&self.pool, entity).await
+    }
+
+    async fn entities(&self, scope: &Scope) -> Result<Vec<Entity>, StoreError> {
+        accounts::entities(&self.pool, scope, None).await
+    }
+
+    async fn entity(&self, scope: &Scope, id: &str) -> Result<Option<Entity>, StoreError> {
+        Ok(accounts::entities(&self.pool, scope, Some(id)).await?.pop())
+    }
+
+    async fn create_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
+        accounts::create_account(&self.pool, account).await
+    }
+
+    async fn accounts(&self, scope: &Scope) -> Result<Vec<Account>, StoreError> {
+        accounts::accounts(&self.pool, scope, None).await
+    }
+
+    async fn account(&self, scope: &Scope, id: &str) -> Result<Option<Account>, StoreError> {
+        Ok(accounts::accounts(&self.pool, scope, Some(id)).await?.pop())
+    }
+
+    async fn update_account(
+        &self,
+        scope: &Scope,
+        id: &str,
+        update: &AccountUpdate,
+        now: i64,
+    ) -> Result<Option<Account>, StoreError> {
+        accounts::update_account(&self.pool, scope, id, update, now).await
+    }
+
+    async fn count_demo_passwords(&self) -> Result<u64, StoreError> {
+        accounts::count_demo_passwords(&self.pool).await
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<(Account, String)>, StoreError> {
+        accounts::credentials(&self.pool, username).await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        accounts::create_session(&self.pool, session).await
+    }
+
+    async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionInfo>, StoreError> {
+        accounts::session(&self.pool, token_hash, now).await
+    }
+
+    async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+        accounts::revoke_session(&self.pool, token_hash, now).await
+    }
+
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<(), StoreError> {
+        accounts::create_api_token(&self.pool, token).await
+    }
+
+    async fn api_token_account(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<Account>, StoreError> {
+        accounts::api_token_account(&self.pool, token_hash, now).await
+    }
+
+    async fn api_tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, StoreError> {
+        accounts::api_tokens(&self.pool, account_id).await
+    }
+
+    async fn revoke_api_token(
+        &self,
+        account_id: &str,
+        token_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        accounts::revoke_api_token(&self.pool, account_id, token_id, now).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        accounts::append_audit(&self.pool, entry).await
+    }
+
+    async fn audit(
+        &self,
+        scope: &Scope,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+        accounts::audit(&self.pool, scope, limit, before).await
     }
 }

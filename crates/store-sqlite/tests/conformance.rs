@@ -35,6 +35,20 @@ impl Harness for SqliteHarness {
         .await
         .unwrap();
     }
+
+    async fn tamper_with_audit(&self) -> (Result<(), String>, Result<(), String>) {
+        let store = SqliteStore::open(&self.url).await.unwrap();
+        let update = sqlx::query("UPDATE audit_log SET detail = 'changed'")
+            .execute(store.pool())
+            .await;
+        let delete = sqlx::query("DELETE FROM audit_log")
+            .execute(store.pool())
+            .await;
+        (
+            update.map(|_| ()).map_err(|e| e.to_string()),
+            delete.map(|_| ()).map_err(|e| e.to_string()),
+        )
+    }
 }
 
 wanxiang_store::conformance_suite!(harness());

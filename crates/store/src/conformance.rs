@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use geo_types::{MultiPolygon, polygon};
-use wanxiang_core::{Level, Unit, UnitCode};
+use wanxiang_core::{
+    AuditEntry, Department, DeptCode, Entity, EntityKind, Level, NewAccount, Org, Role, Scope,
+    Unit, UnitCode,
+};
 
-use crate::{Store, StoreError};
+use crate::{AccountUpdate, NewApiToken, NewSession, Store, StoreError};
 
 /// What a backend supplies to run the suite.
 #[async_trait]
@@ -20,6 +23,9 @@ pub trait Harness: Send + Sync {
     async fn open(&self) -> Result<Arc<dyn Store>, StoreError>;
     /// Records in the database a migration newer than any this binary knows.
     async fn pretend_newer_schema(&self);
+    /// Tries to update and then to delete audit log rows with plain SQL; returns the database's
+    /// refusals (both must be `Err`).
+    async fn tamper_with_audit(&self) -> (Result<(), String>, Result<(), String>);
 }
 
 /// Expands to one test per conformance case. `$harness` is an async expression giving a fresh
@@ -29,7 +35,10 @@ macro_rules! conformance_suite {
     ($harness:expr) => {
         $crate::conformance_suite!(@cases $harness;
             migrations_are_idempotent, refuses_a_newer_schema, a_new_store_is_empty,
-            units_round_trip_exactly, import_is_all_or_nothing, import_replaces_and_bumps_revision);
+            units_round_trip_exactly, import_is_all_or_nothing, import_replaces_and_bumps_revision,
+            accounts_are_seen_only_within_scope, usernames_are_unique, sessions_expire_and_revoke,
+            api_tokens_are_hashed_listed_and_revoked, entities_and_departments_are_scoped,
+            the_audit_log_is_append_only_and_scoped);
     };
     (@cases $harness:expr; $($case:ident),*) => {
         $(
@@ -193,5 +202,439 @@ pub async fn import_replaces_and_bumps_revision(h: &dyn Harness) {
             Level::Grid,
             Level::Street
         ]
+    );
+}
+
+fn code(s: &str) -> UnitCode {
+    UnitCode::parse(s).expect("test codes are valid")
+}
+
+/// Two streets with a community each, a department, an entity in each street, and accounts.
+async fn people(s: &dyn Store) {
+    let mut tree = small_tree();
+    tree.push(unit("440303002001", "新湖社区", None, true));
+    s.import_units(&tree).await.unwrap();
+    s.create_department(&Department {
+        code: DeptCode::parse("440303D01").unwrap(),
+        name: "城管局".into(),
+    })
+    .await
+    .unwrap();
+    for (id, street) in [("e1", "440303001001"), ("e2", "440303002001")] {
+        s.create_entity(&Entity {
+            id: id.into(),
+            name: format!("物业{id}"),
+            kind: EntityKind::PropertyManager,
+            unit: code(street),
+            service_area: vec![code(street)],
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    }
+    let accounts: [(&str, Org, Role); 7] = [
+        ("district", Org::Unit(code("440303")), Role::Admin),
+        ("street1", Org::Unit(code("440303001")), Role::Admin),
+        ("street2", Org::Unit(code("440303002")), Role::Handler),
+        (
+            "community1",
+            Org::Unit(code("440303001001")),
+            Role::Inspector,
+        ),
+        (
+            "dept",
+            Org::Department(DeptCode::parse("440303D01").unwrap()),
+            Role::Handler,
+        ),
+        (
+            "member1",
+            Org::Entity {
+                id: "e1".into(),
+                unit: code("440303001001"),
+            },
+            Role::EntityMember,
+        ),
+        ("resident", Org::Unit(code("440303")), Role::Resident),
+    ];
+    for (name, org, role) in accounts {
+        s.create_account(&NewAccount {
+            id: format!("id-{name}"),
+            username: name.into(),
+            display_name: name.to_uppercase(),
+            org,
+            roles: vec![role],
+            password_hash: format!("hash-of-{name}"),
+            demo_password: name == "district",
+            created_at: 1_000,
+        })
+        .await
+        .unwrap();
+    }
+}
+
+fn names(accounts: &[wanxiang_core::Account]) -> Vec<&str> {
+    accounts.iter().map(|a| a.username.as_str()).collect()
+}
+
+/// Every account read is filtered by scope in the store, and writes outside the scope do nothing.
+pub async fn accounts_are_seen_only_within_scope(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let cases: Vec<(Scope, Vec<&str>)> = vec![
+        (
+            Scope::system("test"),
+            vec![
+                "community1",
+                "dept",
+                "district",
+                "member1",
+                "resident",
+                "street1",
+                "street2",
+            ],
+        ),
+        (
+            Scope::Subtree(code("440303")),
+            vec![
+                "community1",
+                "dept",
+                "district",
+                "member1",
+                "resident",
+                "street1",
+                "street2",
+            ],
+        ),
+        (
+            Scope::Subtree(code("440303001")),
+            vec!["community1", "member1", "street1"],
+        ),
+        (
+            Scope::Subtree(code("440303001001")),
+            vec!["community1", "member1"],
+        ),
+        (Scope::Subtree(code("440303002")), vec!["street2"]),
+        (
+            Scope::Department(DeptCode::parse("440303D01").unwrap()),
+            vec!["dept"],
+        ),
+        (Scope::Entity("e1".into()), vec!["member1"]),
+        (Scope::Own("id-resident".into()), vec!["resident"]),
+    ];
+    for (scope, expect) in &cases {
+        assert_eq!(
+            names(&s.accounts(scope).await.unwrap()),
+            *expect,
+            "{scope:?}"
+        );
+    }
+    let street2 = Scope::Subtree(code("440303002"));
+    assert_eq!(s.account(&street2, "id-street1").await.unwrap(), None);
+    assert!(s.account(&street2, "id-street2").await.unwrap().is_some());
+    let disable = AccountUpdate {
+        disabled: Some(true),
+        ..AccountUpdate::default()
+    };
+    assert_eq!(
+        s.update_account(&street2, "id-street1", &disable, 2)
+            .await
+            .unwrap(),
+        None
+    );
+    let system = Scope::system("test");
+    assert!(
+        !s.account(&system, "id-street1")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled,
+        "nothing changed"
+    );
+    let rename = AccountUpdate {
+        display_name: Some("新名字".into()),
+        roles: Some(vec![Role::Handler, Role::Supervisor]),
+        ..AccountUpdate::default()
+    };
+    let changed = s
+        .update_account(&Scope::Subtree(code("440303")), "id-street1", &rename, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (changed.display_name.as_str(), changed.roles.clone()),
+        ("新名字", vec![Role::Handler, Role::Supervisor])
+    );
+    assert_eq!(s.count_demo_passwords().await.unwrap(), 1);
+    let (account, hash) = s.credentials("community1").await.unwrap().unwrap();
+    assert_eq!(
+        (account.org, hash.as_str()),
+        (Org::Unit(code("440303001001")), "hash-of-community1")
+    );
+    assert!(s.credentials("nobody").await.unwrap().is_none());
+}
+
+/// A username is taken once.
+pub async fn usernames_are_unique(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let again = NewAccount {
+        id: "other".into(),
+        username: "street1".into(),
+        display_name: "x".into(),
+        org: Org::Unit(code("440303001")),
+        roles: vec![Role::Handler],
+        password_hash: "h".into(),
+        demo_password: false,
+        created_at: 1,
+    };
+    assert!(matches!(
+        s.create_account(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+/// Sessions work until they expire or are revoked, and end when their account is disabled or
+/// its password changes.
+pub async fn sessions_expire_and_revoke(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let session = |hash: &str, account: &str| NewSession {
+        token_hash: hash.into(),
+        account_id: account.into(),
+        csrf: format!("csrf-{hash}"),
+        created_at: 1_000,
+        expires_at: 5_000,
+    };
+    for (hash, account) in [
+        ("a", "id-street1"),
+        ("b", "id-street1"),
+        ("c", "id-street2"),
+    ] {
+        s.create_session(&session(hash, account)).await.unwrap();
+    }
+    let live = s.session("a", 4_999).await.unwrap().unwrap();
+    assert_eq!(
+        (live.account.username.as_str(), live.csrf.as_str()),
+        ("street1", "csrf-a")
+    );
+    assert!(s.session("a", 5_000).await.unwrap().is_none(), "expired");
+    assert!(s.revoke_session("a", 2_000).await.unwrap());
+    assert!(
+        !s.revoke_session("a", 2_001).await.unwrap(),
+        "already revoked"
+    );
+    assert!(s.session("a", 3_000).await.unwrap().is_none());
+    let password = AccountUpdate {
+        password: Some(("new".into(), false)),
+        ..AccountUpdate::default()
+    };
+    s.update_account(
+        &Scope::Own("id-street1".into()),
+        "id-street1",
+        &password,
+        3_000,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        s.session("b", 3_001).await.unwrap().is_none(),
+        "a password change ends sessions"
+    );
+    let disable = AccountUpdate {
+        disabled: Some(true),
+        ..AccountUpdate::default()
+    };
+    s.update_account(
+        &Scope::Subtree(code("440303")),
+        "id-street2",
+        &disable,
+        3_000,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        s.session("c", 3_001).await.unwrap().is_none(),
+        "disabling ends sessions"
+    );
+    assert!(
+        s.credentials("street2").await.unwrap().is_none(),
+        "disabled accounts cannot log in"
+    );
+}
+
+/// Tokens are found by hash, list without secrets, and stop working when revoked.
+pub async fn api_tokens_are_hashed_listed_and_revoked(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let token = NewApiToken {
+        id: "t1".into(),
+        account_id: "id-dept".into(),
+        name: "脚本".into(),
+        token_hash: "h1".into(),
+        created_at: 10,
+    };
+    s.create_api_token(&token).await.unwrap();
+    assert_eq!(
+        s.api_token_account("h1", 20)
+            .await
+            .unwrap()
+            .unwrap()
+            .username,
+        "dept"
+    );
+    let listed = s.api_tokens("id-dept").await.unwrap();
+    assert_eq!(
+        (listed.len(), listed[0].last_used_at, listed[0].revoked_at),
+        (1, Some(20), None)
+    );
+    assert!(
+        !s.revoke_api_token("id-street1", "t1", 30).await.unwrap(),
+        "only the owner revokes"
+    );
+    assert!(s.revoke_api_token("id-dept", "t1", 30).await.unwrap());
+    assert!(s.api_token_account("h1", 40).await.unwrap().is_none());
+    assert_eq!(
+        s.api_tokens("id-dept").await.unwrap()[0].revoked_at,
+        Some(30)
+    );
+}
+
+/// Entities and departments are listed by scope; an entity needs a known unit.
+pub async fn entities_and_departments_are_scoped(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let ids = |v: Vec<Entity>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.entities(&Scope::Subtree(code("440303"))).await.unwrap()),
+        ["e1", "e2"]
+    );
+    assert_eq!(
+        ids(s
+            .entities(&Scope::Subtree(code("440303002")))
+            .await
+            .unwrap()),
+        ["e2"]
+    );
+    assert_eq!(
+        ids(s.entities(&Scope::Entity("e1".into())).await.unwrap()),
+        ["e1"]
+    );
+    assert!(
+        s.entities(&Scope::Own("id-resident".into()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.entity(&Scope::Subtree(code("440303002")), "e1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let e1 = s
+        .entity(&Scope::Subtree(code("440303001")), "e1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e1.kind, e1.service_area),
+        (EntityKind::PropertyManager, vec![code("440303001001")])
+    );
+    let orphan = Entity {
+        id: "e3".into(),
+        name: "x".into(),
+        kind: EntityKind::Enterprise,
+        unit: code("440303099"),
+        service_area: vec![],
+        created_at: 1,
+    };
+    assert!(matches!(
+        s.create_entity(&orphan).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.departments(&Scope::Subtree(code("440303")))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        s.departments(&Scope::Subtree(code("440303001")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.departments(&Scope::Department(DeptCode::parse("440303D01").unwrap()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// Audit entries are listed newest first within scope, and the database refuses to change them.
+pub async fn the_audit_log_is_append_only_and_scoped(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    for (i, area) in ["440303001", "440303002", "440303001001"]
+        .iter()
+        .enumerate()
+    {
+        s.append_audit(&AuditEntry {
+            at: i as i64,
+            actor_id: Some("id-street1".into()),
+            actor_name: "street1".into(),
+            action: format!("action{i}"),
+            target: None,
+            detail: "d".into(),
+            area: code(area),
+            org: code(area).to_string(),
+            client: Some("127.0.0.1".into()),
+        })
+        .await
+        .unwrap();
+    }
+    let actions =
+        |v: Vec<(i64, AuditEntry)>| v.into_iter().map(|(_, e)| e.action).collect::<Vec<_>>();
+    assert_eq!(
+        actions(
+            s.audit(&Scope::Subtree(code("440303")), 10, None)
+                .await
+                .unwrap()
+        ),
+        ["action2", "action1", "action0"]
+    );
+    assert_eq!(
+        actions(
+            s.audit(&Scope::Subtree(code("440303001")), 10, None)
+                .await
+                .unwrap()
+        ),
+        ["action2", "action0"]
+    );
+    let page = s
+        .audit(&Scope::Subtree(code("440303")), 1, None)
+        .await
+        .unwrap();
+    let next = s
+        .audit(&Scope::Subtree(code("440303")), 5, Some(page[0].0))
+        .await
+        .unwrap();
+    assert_eq!(actions(next), ["action1", "action0"]);
+    let (update, delete) = h.tamper_with_audit().await;
+    assert!(
+        update.is_err() && delete.is_err(),
+        "the database let the audit log change"
+    );
+    assert_eq!(
+        s.audit(&Scope::system("test"), 10, None)
+            .await
+            .unwrap()
+            .len(),
+        3
     );
 }

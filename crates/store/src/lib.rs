@@ -5,7 +5,9 @@
 //! so SQLite and PostgreSQL behave the same by construction rather than by hope.
 
 use async_trait::async_trait;
-use wanxiang_core::{Unit, UnitCode};
+use wanxiang_core::{
+    Account, AuditEntry, Department, Entity, NewAccount, Role, Scope, Unit, UnitCode,
+};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -85,6 +87,167 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces units in one transaction: all of them are written or none is. Parents
     /// must exist already or come earlier in the same batch's levels. Returns the new revision.
     async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError>;
+
+    // --- Departments and social entities. Reads and writes take the caller's scope. ---
+
+    /// Registers a department. `Conflict` if the code exists.
+    async fn create_department(&self, department: &Department) -> Result<(), StoreError>;
+
+    /// The departments the scope sees: the district's staff see all of their district's,
+    /// department staff their own, others none.
+    async fn departments(&self, scope: &Scope) -> Result<Vec<Department>, StoreError>;
+
+    /// Registers a social entity. `Conflict` if the unit does not exist.
+    async fn create_entity(&self, entity: &Entity) -> Result<(), StoreError>;
+
+    /// The entities the scope sees, by name.
+    async fn entities(&self, scope: &Scope) -> Result<Vec<Entity>, StoreError>;
+
+    /// One entity, if the scope sees it.
+    async fn entity(&self, scope: &Scope, id: &str) -> Result<Option<Entity>, StoreError>;
+
+    // --- Accounts. ---
+
+    /// Creates an account. `Conflict` if the username is taken.
+    async fn create_account(&self, account: &NewAccount) -> Result<Account, StoreError>;
+
+    /// The accounts the scope sees, by username.
+    async fn accounts(&self, scope: &Scope) -> Result<Vec<Account>, StoreError>;
+
+    /// One account, if the scope sees it.
+    async fn account(&self, scope: &Scope, id: &str) -> Result<Option<Account>, StoreError>;
+
+    /// Changes an account the scope sees; `None` if it does not see it. Disabling an account or
+    /// changing its password ends its sessions.
+    async fn update_account(
+        &self,
+        scope: &Scope,
+        id: &str,
+        update: &AccountUpdate,
+        now: i64,
+    ) -> Result<Option<Account>, StoreError>;
+
+    /// How many accounts still have the published demo password (checked at start outside demo
+    /// mode; a count reveals no record).
+    async fn count_demo_passwords(&self) -> Result<u64, StoreError>;
+
+    // --- Authentication: the only lookups without a scope, because they establish who the
+    // caller is. They return nothing for disabled accounts. ---
+
+    /// An account and its password hash, by username, for login.
+    async fn credentials(&self, username: &str) -> Result<Option<(Account, String)>, StoreError>;
+
+    /// Stores a new session.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+
+    /// The live session with this token hash at `now`, with its account.
+    async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionInfo>, StoreError>;
+
+    /// Ends a session; false if there was no live one.
+    async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Stores a new personal API token.
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<(), StoreError>;
+
+    /// The account owning the live API token with this hash; records its use.
+    async fn api_token_account(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<Account>, StoreError>;
+
+    /// An account's own tokens (never their secrets), newest first.
+    async fn api_tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Revokes one of an account's own tokens; false if it has no such live token.
+    async fn revoke_api_token(
+        &self,
+        account_id: &str,
+        token_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    // --- The audit log: append-only; the database refuses updates and deletes. ---
+
+    /// Appends an entry.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Entries the scope sees, newest first, at most `limit`, older than `before` (an entry id).
+    async fn audit(
+        &self,
+        scope: &Scope,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError>;
+}
+
+/// Changes to an account; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New roles (sorted, without repeats).
+    pub roles: Option<Vec<Role>>,
+    /// Enable or disable.
+    pub disabled: Option<bool>,
+    /// New password hash, and whether it is the demo password.
+    pub password: Option<(String, bool)>,
+}
+
+/// A session to store. Only the hash of its token is kept.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the session token, hex.
+    pub token_hash: String,
+    /// Whose session.
+    pub account_id: String,
+    /// The CSRF token cookie-authenticated writes must echo in `X-CSRF-Token`.
+    pub csrf: String,
+    /// Created (Unix ms).
+    pub created_at: i64,
+    /// Expires (Unix ms).
+    pub expires_at: i64,
+}
+
+/// A live session and its account.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The account.
+    pub account: Account,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// When it expires (Unix ms).
+    pub expires_at: i64,
+}
+
+/// A personal API token to store. Only the hash of its secret is kept.
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    /// Token id (shown in listings).
+    pub id: String,
+    /// Owner.
+    pub account_id: String,
+    /// What the owner called it.
+    pub name: String,
+    /// SHA-256 of the secret, hex.
+    pub token_hash: String,
+    /// Created (Unix ms).
+    pub created_at: i64,
+}
+
+/// A token as listed to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Token id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Created (Unix ms).
+    pub created_at: i64,
+    /// Last used (Unix ms), if ever.
+    pub last_used_at: Option<i64>,
+    /// Revoked (Unix ms), if so.
+    pub revoked_at: Option<i64>,
 }
 
 /// Encoding of units for the SQL backends, shared so both store exactly the same text.
@@ -148,6 +311,121 @@ pub mod codec {
             parent,
             boundary,
             synthetic: row.synthetic,
+        })
+    }
+
+    /// Roles as stored: comma-separated wire names.
+    pub fn encode_roles(roles: &[wanxiang_core::Role]) -> String {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Roles read back.
+    pub fn decode_roles(text: &str) -> Result<Vec<wanxiang_core::Role>, StoreError> {
+        text.split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                wanxiang_core::Role::parse(t)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown role {t:?}")))
+            })
+            .collect()
+    }
+
+    /// Unit codes as stored: comma-separated.
+    pub fn encode_codes(codes: &[UnitCode]) -> String {
+        codes
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Unit codes read back.
+    pub fn decode_codes(text: &str) -> Result<Vec<UnitCode>, StoreError> {
+        text.split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| UnitCode::parse(t).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    /// One unit code read back.
+    pub fn decode_code(text: &str) -> Result<UnitCode, StoreError> {
+        UnitCode::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// An organisation read back from its key and area.
+    pub fn decode_org(key: &str, area: &str) -> Result<wanxiang_core::Org, StoreError> {
+        use wanxiang_core::{DeptCode, Org};
+        if let Some(id) = key.strip_prefix("entity:") {
+            return Ok(Org::Entity {
+                id: id.to_owned(),
+                unit: decode_code(area)?,
+            });
+        }
+        if let Some(d) = DeptCode::parse(key) {
+            return Ok(Org::Department(d));
+        }
+        Ok(Org::Unit(decode_code(key)?))
+    }
+
+    /// An account row as both SQL backends hold it.
+    #[derive(Debug, Clone)]
+    pub struct AccountRow {
+        /// Id.
+        pub id: String,
+        /// Username.
+        pub username: String,
+        /// Display name.
+        pub display_name: String,
+        /// Organisation key.
+        pub org: String,
+        /// Governing unit code.
+        pub area_code: String,
+        /// Comma-separated roles.
+        pub roles: String,
+        /// Demo password flag.
+        pub demo_password: bool,
+        /// Disabled flag.
+        pub disabled: bool,
+        /// Created (Unix ms).
+        pub created_at: i64,
+    }
+
+    /// Decodes an account row.
+    pub fn decode_account(row: AccountRow) -> Result<wanxiang_core::Account, StoreError> {
+        Ok(wanxiang_core::Account {
+            org: decode_org(&row.org, &row.area_code)?,
+            roles: decode_roles(&row.roles)?,
+            id: row.id,
+            username: row.username,
+            display_name: row.display_name,
+            disabled: row.disabled,
+            demo_password: row.demo_password,
+            created_at: row.created_at,
+        })
+    }
+
+    /// Decodes an entity row.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_entity(
+        id: String,
+        name: String,
+        kind: &str,
+        area_code: &str,
+        service_area: &str,
+        created_at: i64,
+    ) -> Result<wanxiang_core::Entity, StoreError> {
+        Ok(wanxiang_core::Entity {
+            kind: wanxiang_core::EntityKind::parse(kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown entity kind {kind:?}")))?,
+            unit: decode_code(area_code)?,
+            service_area: decode_codes(service_area)?,
+            id,
+            name,
+            created_at,
         })
     }
 
