@@ -47,6 +47,18 @@ pub enum AppError {
     OutsideDistrict(String),
     /// The service cannot answer now (store down, geography not loaded).
     Unavailable(String),
+    /// No valid session or token.
+    Unauthenticated(String),
+    /// Credentials did not match (the same answer for unknown users and wrong passwords).
+    InvalidCredentials,
+    /// Authenticated, allowed to see, not allowed to do.
+    Forbidden(String),
+    /// A cookie-authenticated write without the session's CSRF token.
+    Csrf,
+    /// Too many attempts; retry after this many seconds.
+    TooManyRequests(u64),
+    /// The request conflicts with existing data (a taken username).
+    Conflict(String),
     /// A storage error.
     Store(StoreError),
 }
@@ -105,6 +117,52 @@ impl IntoResponse for AppError {
                 message,
                 None,
             ),
+            AppError::Unauthenticated(message) => {
+                error_response(StatusCode::UNAUTHORIZED, "unauthenticated", message, None)
+            }
+            AppError::InvalidCredentials => error_response(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "用户名或密码错误 / wrong username or password".into(),
+                None,
+            ),
+            AppError::Forbidden(message) => {
+                error_response(StatusCode::FORBIDDEN, "forbidden", message, None)
+            }
+            AppError::Csrf => error_response(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "缺少或错误的 X-CSRF-Token / missing or wrong X-CSRF-Token header".into(),
+                None,
+            ),
+            AppError::TooManyRequests(seconds) => {
+                let mut r = error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    format!(
+                        "尝试过于频繁，请 {seconds} 秒后再试 / too many attempts, retry in {seconds} s"
+                    ),
+                    None,
+                );
+                r.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, seconds.into());
+                r
+            }
+            AppError::Conflict(message) => {
+                error_response(StatusCode::CONFLICT, "conflict", message, None)
+            }
+            AppError::Store(StoreError::OutOfScope(detail)) => {
+                tracing::info!(%detail, "write outside jurisdiction refused");
+                error_response(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "超出管辖范围 / outside your jurisdiction".into(),
+                    None,
+                )
+            }
+            AppError::Store(StoreError::Conflict(detail)) => {
+                error_response(StatusCode::CONFLICT, "conflict", detail, None)
+            }
             AppError::Store(e) => {
                 // Store details (SQL, file paths) stay in the log; clients get a plain message.
                 tracing::error!(error = %e, "store error");

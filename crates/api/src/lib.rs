@@ -5,6 +5,9 @@
 //! the atlas, and convert domain results into DTOs. HTTP statuses are decided in [`error`] alone.
 //! The router is built by [`router`] from an [`AppState`], so tests can drive it without a socket.
 
+pub mod admin;
+pub mod auth;
+pub mod demo;
 pub mod error;
 pub mod geography;
 pub mod health;
@@ -12,6 +15,8 @@ mod home;
 mod locate;
 pub mod metered;
 mod middleware;
+pub mod people;
+mod session;
 mod units;
 
 use std::sync::Arc;
@@ -30,8 +35,18 @@ pub struct ApiConfig {
     /// Largest request body accepted, in bytes; larger bodies get 413.
     pub body_limit: usize,
     /// Whether the demo district is loaded; shown in `/readyz` so nobody mistakes a demo for
-    /// production.
+    /// production, and enables `/api/v1/demo/accounts`.
     pub demo: bool,
+    /// How long a session lasts, in seconds.
+    pub session_ttl_secs: u64,
+    /// Mark the session cookie `Secure` (set when served over HTTPS, e.g. behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// Login and registration attempts allowed per client address per minute.
+    pub login_per_minute: u32,
+    /// Lock-out after failed logins.
+    pub lockout: auth::throttle::LockoutPolicy,
+    /// Origins allowed to call the API from a browser (CORS); empty means none.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -39,6 +54,11 @@ impl Default for ApiConfig {
         ApiConfig {
             body_limit: 1024 * 1024,
             demo: false,
+            session_ttl_secs: 12 * 3600,
+            secure_cookies: false,
+            login_per_minute: 30,
+            lockout: auth::throttle::LockoutPolicy::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -52,6 +72,24 @@ pub struct AppState {
     pub atlas: AtlasHandle,
     /// HTTP settings.
     pub config: ApiConfig,
+    /// Login throttling, shared by all requests of this node.
+    pub throttle: Arc<auth::throttle::Throttle>,
+}
+
+impl AppState {
+    /// State with a fresh throttle built from the configuration.
+    pub fn new(store: Arc<dyn Store>, atlas: AtlasHandle, config: ApiConfig) -> AppState {
+        let throttle = Arc::new(auth::throttle::Throttle::new(
+            config.lockout,
+            config.login_per_minute,
+        ));
+        AppState {
+            store,
+            atlas,
+            config,
+            throttle,
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -65,6 +103,8 @@ pub struct AppState {
     tags(
         (name = "operations", description = "运维 / Health, readiness and metrics"),
         (name = "geography", description = "行政区划与定位 / Administrative units and location lookup"),
+        (name = "accounts", description = "账号、组织与审计 / Accounts, organisations, sessions and the audit log"),
+        (name = "demo", description = "演示 / Demo mode only"),
     )
 )]
 struct ApiDoc;
@@ -75,6 +115,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(units::routes())
         .merge(locate::routes())
+        .merge(session::routes())
+        .merge(admin::routes())
+        .merge(demo::routes())
 }
 
 /// The OpenAPI 3 document of every route.
@@ -88,6 +131,7 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = routes().split_for_parts();
     let api = Arc::new(api);
     let body_limit = state.config.body_limit;
+    let cors = state.config.cors_origins.clone();
     let router = router
         .route("/", axum::routing::get(home::home))
         .route(
@@ -99,5 +143,5 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(|| async { AppError::NotFound("no such route / 没有这个接口".into()) })
         .with_state(state);
-    middleware::apply(router, body_limit)
+    middleware::apply(router, body_limit, &cors)
 }

@@ -80,11 +80,15 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn create_department(&self, department: &Department) -> Result<(), StoreError> {
+    async fn create_department(
+        &self,
+        scope: &Scope,
+        department: &Department,
+    ) -> Result<(), StoreError> {
         timed(
             "create_department",
             self.backend(),
-            self.inner.create_department(department),
+            self.inner.create_department(scope, department),
         )
         .await
     }
@@ -93,11 +97,11 @@ impl Store for MeteredStore {
         timed("departments", self.backend(), self.inner.departments(scope)).await
     }
 
-    async fn create_entity(&self, entity: &Entity) -> Result<(), StoreError> {
+    async fn create_entity(&self, scope: &Scope, entity: &Entity) -> Result<(), StoreError> {
         timed(
             "create_entity",
             self.backend(),
-            self.inner.create_entity(entity),
+            self.inner.create_entity(scope, entity),
         )
         .await
     }
@@ -110,11 +114,15 @@ impl Store for MeteredStore {
         timed("entity", self.backend(), self.inner.entity(scope, id)).await
     }
 
-    async fn create_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
+    async fn create_account(
+        &self,
+        scope: &Scope,
+        account: &NewAccount,
+    ) -> Result<Account, StoreError> {
         timed(
             "create_account",
             self.backend(),
-            self.inner.create_account(account),
+            self.inner.create_account(scope, account),
         )
         .await
     }

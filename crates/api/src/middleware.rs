@@ -17,8 +17,8 @@ use tower_http::trace::TraceLayer;
 use crate::error::error_response;
 
 /// Attaches the middleware to a router; the last layer added runs first.
-pub(crate) fn apply(router: Router, body_limit: usize) -> Router {
-    router
+pub(crate) fn apply(router: Router, body_limit: usize, cors_origins: &[String]) -> Router {
+    let router = router
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(from_fn(reshape_errors))
@@ -34,7 +34,17 @@ pub(crate) fn apply(router: Router, body_limit: usize) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(from_fn(record_metrics))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(from_fn(record_metrics));
+    // CORS is closed unless origins are configured: browsers then refuse cross-origin calls.
+    let router = match cors(cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             error_response(
@@ -44,6 +54,32 @@ pub(crate) fn apply(router: Router, body_limit: usize) -> Router {
                 None,
             )
         }))
+}
+
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderValue::from_static("x-csrf-token")
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            ]),
+    )
 }
 
 /// Counts requests and measures their latency by route template (never by raw path, which would

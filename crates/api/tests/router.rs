@@ -14,11 +14,11 @@ async fn state(dir: &tempfile::TempDir) -> AppState {
     let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
         .unwrap();
-    AppState {
-        store: Arc::new(store),
-        atlas: AtlasHandle::default(),
-        config: ApiConfig::default(),
-    }
+    AppState::new(
+        Arc::new(store),
+        AtlasHandle::default(),
+        ApiConfig::default(),
+    )
 }
 
 async fn call(state: AppState, method: &str, uri: &str) -> (StatusCode, Value) {

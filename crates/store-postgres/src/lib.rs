@@ -186,7 +186,12 @@ impl Store for PgStore {
         Ok(revision)
     }
 
-    async fn create_department(&self, department: &Department) -> Result<(), StoreError> {
+    async fn create_department(
+        &self,
+        scope: &Scope,
+        department: &Department,
+    ) -> Result<(), StoreError> {
+        wanxiang_store::guard::department(scope, department)?;
         accounts::create_department(&self.pool, department).await
     }
 
@@ -194,7 +199,8 @@ impl Store for PgStore {
         accounts::departments(&self.pool, scope).await
     }
 
-    async fn create_entity(&self, entity: &Entity) -> Result<(), StoreError> {
+    async fn create_entity(&self, scope: &Scope, entity: &Entity) -> Result<(), StoreError> {
+        wanxiang_store::guard::entity(scope, entity)?;
         accounts::create_entity(&self.pool, entity).await
     }
 
@@ -206,7 +212,12 @@ impl Store for PgStore {
         Ok(accounts::entities(&self.pool, scope, Some(id)).await?.pop())
     }
 
-    async fn create_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
+    async fn create_account(
+        &self,
+        scope: &Scope,
+        account: &NewAccount,
+    ) -> Result<Account, StoreError> {
+        wanxiang_store::guard::account(scope, account)?;
         accounts::create_account(&self.pool, account).await
     }
 

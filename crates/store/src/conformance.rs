@@ -214,21 +214,27 @@ async fn people(s: &dyn Store) {
     let mut tree = small_tree();
     tree.push(unit("440303002001", "新湖社区", None, true));
     s.import_units(&tree).await.unwrap();
-    s.create_department(&Department {
-        code: DeptCode::parse("440303D01").unwrap(),
-        name: "城管局".into(),
-    })
+    s.create_department(
+        &Scope::system("test"),
+        &Department {
+            code: DeptCode::parse("440303D01").unwrap(),
+            name: "城管局".into(),
+        },
+    )
     .await
     .unwrap();
     for (id, street) in [("e1", "440303001001"), ("e2", "440303002001")] {
-        s.create_entity(&Entity {
-            id: id.into(),
-            name: format!("物业{id}"),
-            kind: EntityKind::PropertyManager,
-            unit: code(street),
-            service_area: vec![code(street)],
-            created_at: 1,
-        })
+        s.create_entity(
+            &Scope::system("test"),
+            &Entity {
+                id: id.into(),
+                name: format!("物业{id}"),
+                kind: EntityKind::PropertyManager,
+                unit: code(street),
+                service_area: vec![code(street)],
+                created_at: 1,
+            },
+        )
         .await
         .unwrap();
     }
@@ -257,16 +263,19 @@ async fn people(s: &dyn Store) {
         ("resident", Org::Unit(code("440303")), Role::Resident),
     ];
     for (name, org, role) in accounts {
-        s.create_account(&NewAccount {
-            id: format!("id-{name}"),
-            username: name.into(),
-            display_name: name.to_uppercase(),
-            org,
-            roles: vec![role],
-            password_hash: format!("hash-of-{name}"),
-            demo_password: name == "district",
-            created_at: 1_000,
-        })
+        s.create_account(
+            &Scope::system("test"),
+            &NewAccount {
+                id: format!("id-{name}"),
+                username: name.into(),
+                display_name: name.to_uppercase(),
+                org,
+                roles: vec![role],
+                password_hash: format!("hash-of-{name}"),
+                demo_password: name == "district",
+                created_at: 1_000,
+            },
+        )
         .await
         .unwrap();
     }
@@ -388,9 +397,36 @@ pub async fn usernames_are_unique(h: &dyn Harness) {
         created_at: 1,
     };
     assert!(matches!(
-        s.create_account(&again).await,
+        s.create_account(&Scope::Subtree(code("440303")), &again)
+            .await,
         Err(StoreError::Conflict(_))
     ));
+    // Beside or above the caller's unit, nothing is created.
+    let beside = NewAccount {
+        id: "x1".into(),
+        username: "beside".into(),
+        ..again.clone()
+    };
+    let err = s
+        .create_account(&Scope::Subtree(code("440303002")), &beside)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OutOfScope(_)), "{err}");
+    let above = NewAccount {
+        id: "x2".into(),
+        username: "above".into(),
+        org: Org::Unit(code("440303")),
+        ..again.clone()
+    };
+    assert!(matches!(
+        s.create_account(&Scope::Subtree(code("440303001")), &above)
+            .await,
+        Err(StoreError::OutOfScope(_))
+    ));
+    assert!(
+        s.credentials("beside").await.unwrap().is_none()
+            && s.credentials("above").await.unwrap().is_none()
+    );
 }
 
 /// Sessions work until they expire or are revoked, and end when their account is disabled or
@@ -551,8 +587,29 @@ pub async fn entities_and_departments_are_scoped(h: &dyn Harness) {
         created_at: 1,
     };
     assert!(matches!(
-        s.create_entity(&orphan).await,
+        s.create_entity(&Scope::system("test"), &orphan).await,
         Err(StoreError::Conflict(_))
+    ));
+    // A street's admin cannot give an entity work in the next street.
+    let reach = Entity {
+        id: "e4".into(),
+        unit: code("440303001001"),
+        service_area: vec![code("440303002001")],
+        ..orphan.clone()
+    };
+    assert!(matches!(
+        s.create_entity(&Scope::Subtree(code("440303001")), &reach)
+            .await,
+        Err(StoreError::OutOfScope(_))
+    ));
+    let dept = Department {
+        code: DeptCode::parse("440303D02").unwrap(),
+        name: "水务局".into(),
+    };
+    assert!(matches!(
+        s.create_department(&Scope::Subtree(code("440303001")), &dept)
+            .await,
+        Err(StoreError::OutOfScope(_))
     ));
     assert_eq!(
         s.departments(&Scope::Subtree(code("440303")))

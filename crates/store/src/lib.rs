@@ -32,6 +32,9 @@ pub enum StoreError {
     /// A migration failed to apply, or an applied one was changed after the fact.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The caller's scope does not cover the record it tried to create.
+    #[error("outside the caller's jurisdiction: {0}")]
+    OutOfScope(String),
     /// A write broke a rule of the data (a unit whose parent does not exist, say).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -90,15 +93,21 @@ pub trait Store: Send + Sync + 'static {
 
     // --- Departments and social entities. Reads and writes take the caller's scope. ---
 
-    /// Registers a department. `Conflict` if the code exists.
-    async fn create_department(&self, department: &Department) -> Result<(), StoreError>;
+    /// Registers a department. `OutOfScope` unless the scope manages it; `Conflict` if the code
+    /// exists.
+    async fn create_department(
+        &self,
+        scope: &Scope,
+        department: &Department,
+    ) -> Result<(), StoreError>;
 
     /// The departments the scope sees: the district's staff see all of their district's,
     /// department staff their own, others none.
     async fn departments(&self, scope: &Scope) -> Result<Vec<Department>, StoreError>;
 
-    /// Registers a social entity. `Conflict` if the unit does not exist.
-    async fn create_entity(&self, entity: &Entity) -> Result<(), StoreError>;
+    /// Registers a social entity. `OutOfScope` unless the scope manages its unit and every unit of
+    /// its service area; `Conflict` if the unit does not exist.
+    async fn create_entity(&self, scope: &Scope, entity: &Entity) -> Result<(), StoreError>;
 
     /// The entities the scope sees, by name.
     async fn entities(&self, scope: &Scope) -> Result<Vec<Entity>, StoreError>;
@@ -108,8 +117,13 @@ pub trait Store: Send + Sync + 'static {
 
     // --- Accounts. ---
 
-    /// Creates an account. `Conflict` if the username is taken.
-    async fn create_account(&self, account: &NewAccount) -> Result<Account, StoreError>;
+    /// Creates an account. `OutOfScope` unless the scope manages its organisation; `Conflict` if
+    /// the username is taken.
+    async fn create_account(
+        &self,
+        scope: &Scope,
+        account: &NewAccount,
+    ) -> Result<Account, StoreError>;
 
     /// The accounts the scope sees, by username.
     async fn accounts(&self, scope: &Scope) -> Result<Vec<Account>, StoreError>;
@@ -179,6 +193,54 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<(i64, AuditEntry)>, StoreError>;
+}
+
+/// The one check every create makes before writing: the new record must lie within the caller's
+/// jurisdiction ([`Scope::manages`]). Backends call these first thing.
+pub mod guard {
+    use wanxiang_core::{Department, Entity, NewAccount, Org, Scope};
+
+    use crate::StoreError;
+
+    fn check(scope: &Scope, org: &Org, what: String) -> Result<(), StoreError> {
+        if scope.manages(org) {
+            Ok(())
+        } else {
+            Err(StoreError::OutOfScope(format!(
+                "{} may not create {what}",
+                scope.describe()
+            )))
+        }
+    }
+
+    /// Guards [`crate::Store::create_account`].
+    pub fn account(scope: &Scope, a: &NewAccount) -> Result<(), StoreError> {
+        check(scope, &a.org, format!("an account in {}", a.org.key()))
+    }
+
+    /// Guards [`crate::Store::create_entity`]: its unit and its whole service area.
+    pub fn entity(scope: &Scope, e: &Entity) -> Result<(), StoreError> {
+        for unit in std::iter::once(&e.unit).chain(&e.service_area) {
+            check(
+                scope,
+                &Org::Entity {
+                    id: e.id.clone(),
+                    unit: unit.clone(),
+                },
+                format!("an entity working in {unit}"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Guards [`crate::Store::create_department`].
+    pub fn department(scope: &Scope, d: &Department) -> Result<(), StoreError> {
+        check(
+            scope,
+            &Org::Department(d.code.clone()),
+            format!("department {}", d.code),
+        )
+    }
 }
 
 /// Changes to an account; `None` leaves a field alone.

@@ -23,6 +23,28 @@ pub struct Config {
     pub log: LogConfig,
     /// Geography settings.
     pub geo: GeoConfig,
+    /// Sessions, login throttling and browser access.
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Session lifetime in seconds.
+    pub session_ttl_secs: u64,
+    /// Mark the session cookie Secure; set when Wanxiang is served over HTTPS (behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// Login and registration attempts per client address per minute.
+    pub login_per_minute: u32,
+    /// Failed logins allowed per username and per address before lock-out.
+    pub lockout_free_failures: u32,
+    /// The first lock-out in seconds; it doubles with each further failure.
+    pub lockout_base_secs: u64,
+    /// The longest lock-out in seconds.
+    pub lockout_max_secs: u64,
+    /// Origins allowed to call the API from browsers (CORS); empty = closed.
+    pub cors_origins: Vec<String>,
 }
 
 /// `[server]`.
@@ -92,6 +114,15 @@ impl Default for Config {
             },
             geo: GeoConfig {
                 reload_interval_secs: 5,
+            },
+            auth: AuthConfig {
+                session_ttl_secs: 12 * 3600,
+                secure_cookies: false,
+                login_per_minute: 30,
+                lockout_free_failures: 5,
+                lockout_base_secs: 30,
+                lockout_max_secs: 900,
+                cors_origins: Vec::new(),
             },
         }
     }
@@ -200,6 +231,13 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   log.format                 text or json                              [text]       WANXIANG__LOG__FORMAT / --log-format
   log.level                  tracing filter, e.g. info, wanxiang=debug [info]       WANXIANG__LOG__LEVEL (RUST_LOG wins)
   geo.reload_interval_secs   seconds between checks for new boundaries [5]          WANXIANG__GEO__RELOAD_INTERVAL_SECS
+  auth.session_ttl_secs      session lifetime, seconds                 [43200]      WANXIANG__AUTH__SESSION_TTL_SECS
+  auth.secure_cookies        Secure session cookie (behind HTTPS)      [false]      WANXIANG__AUTH__SECURE_COOKIES
+  auth.login_per_minute      login/registration attempts per address   [30]         WANXIANG__AUTH__LOGIN_PER_MINUTE
+  auth.lockout_free_failures failed logins before lock-out             [5]          WANXIANG__AUTH__LOCKOUT_FREE_FAILURES
+  auth.lockout_base_secs     first lock-out, doubling after            [30]         WANXIANG__AUTH__LOCKOUT_BASE_SECS
+  auth.lockout_max_secs      longest lock-out                          [900]        WANXIANG__AUTH__LOCKOUT_MAX_SECS
+  auth.cors_origins          browser origins allowed (CORS)            [[] closed]  WANXIANG__AUTH__CORS_ORIGINS='[\"https://a.example\"]'
 
 Example wanxiang.toml:
   demo = true

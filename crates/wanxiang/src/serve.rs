@@ -35,6 +35,15 @@ pub async fn run(
 
     if config.demo {
         seed_demo(store.as_ref()).await?;
+    } else {
+        let demo_passwords = store.count_demo_passwords().await?;
+        if demo_passwords > 0 {
+            anyhow::bail!(
+                "refusing to start: {demo_passwords} account(s) still have the published demo password. \
+                 Start with --demo, change or disable those accounts (PATCH /api/v1/accounts/{{id}}), then restart. \
+                 / 仍有 {demo_passwords} 个账号使用演示密码，拒绝以生产模式启动"
+            );
+        }
     }
     let atlas = AtlasHandle::default();
     reload(store.as_ref(), &atlas).await?;
@@ -47,14 +56,21 @@ pub async fn run(
         stop_rx,
     ));
 
-    let state = AppState {
-        store,
-        atlas,
-        config: ApiConfig {
-            body_limit: config.server.body_limit,
-            demo: config.demo,
+    let auth = &config.auth;
+    let api_config = ApiConfig {
+        body_limit: config.server.body_limit,
+        demo: config.demo,
+        session_ttl_secs: auth.session_ttl_secs,
+        secure_cookies: auth.secure_cookies,
+        login_per_minute: auth.login_per_minute,
+        lockout: wanxiang_api::auth::throttle::LockoutPolicy {
+            free_failures: auth.lockout_free_failures,
+            base_ms: auth.lockout_base_secs as i64 * 1000,
+            max_ms: auth.lockout_max_secs as i64 * 1000,
         },
+        cors_origins: auth.cors_origins.clone(),
     };
+    let state = AppState::new(store, atlas, api_config);
     let addr = listener.local_addr()?;
     tracing::info!(
         "万象已启动 / Wanxiang is up: open http://{addr}/ (API: http://{addr}/api/v1/openapi.json)"
@@ -63,8 +79,22 @@ pub async fn run(
         tracing::info!(
             "demo mode / 演示模式: the demo district of Luohu (罗湖区) is loaded; its street, community and grid boundaries are synthetic"
         );
+        let names: Vec<String> = wanxiang_api::demo::accounts()
+            .iter()
+            .map(|a| {
+                let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
+                format!("{} ({})", a.username, roles.join(","))
+            })
+            .collect();
+        tracing::info!(
+            "demo accounts / 演示账号, password / 密码 \"{}\": {} — listed at http://{addr}/api/v1/demo/accounts",
+            wanxiang_api::demo::DEMO_PASSWORD,
+            names.join(", ")
+        );
     }
-    axum::serve(listener, wanxiang_api::router(state))
+    let app =
+        wanxiang_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
@@ -79,7 +109,7 @@ pub async fn run(
 pub async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     if !store.units().await?.is_empty() {
         tracing::info!("demo district already present");
-        return Ok(());
+        return seed_demo_people(store).await;
     }
     let units = tokio::task::spawn_blocking(wanxiang_geo::demo::luohu).await??;
     let revision = store.import_units(&units).await?;
@@ -88,6 +118,18 @@ pub async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
         revision,
         "demo district of Luohu built and stored (synthetic boundaries)"
     );
+    seed_demo_people(store).await
+}
+
+/// Adds whatever demo departments, entities and accounts are missing.
+async fn seed_demo_people(store: &dyn Store) -> anyhow::Result<()> {
+    let created = wanxiang_api::demo::seed(store).await?;
+    if created > 0 {
+        tracing::info!(
+            created,
+            "demo departments, social entities and accounts created"
+        );
+    }
     Ok(())
 }
 

@@ -47,6 +47,14 @@ impl TestApp {
         self.task.take().unwrap().await.unwrap()
     }
 
+    /// Stops the server and hands back its data directory, for a test that restarts on it.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+        let empty = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, empty)
+    }
+
     /// The SQLite database path.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("wanxiang.db")
@@ -62,6 +70,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     };
     config.storage.data_dir = dir.path().to_path_buf();
     config.geo.reload_interval_secs = 1;
+    // Tests log in many times from one address; throttling has its own tests.
+    config.auth.login_per_minute = 100_000;
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -89,4 +99,59 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 /// Starts the demo server with the default test configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
+}
+
+/// A logged-in account.
+pub struct Session {
+    /// The bearer token (also the cookie value).
+    pub token: String,
+    /// The CSRF token for cookie-authenticated writes.
+    pub csrf: String,
+    /// The account id.
+    pub id: String,
+}
+
+impl TestApp {
+    /// Logs in with the demo password.
+    pub async fn login(&self, username: &str) -> Session {
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": wanxiang_api::demo::DEMO_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login as {username}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        Session {
+            token: body["token"].as_str().unwrap().to_owned(),
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            id: body["account"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Sends a request with a bearer token and an optional JSON body; returns status and body.
+    pub async fn call(
+        &self,
+        session: Option<&Session>,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(s) = session {
+            req = req.bearer_auth(&s.token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
 }
