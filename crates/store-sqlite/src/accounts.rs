@@ -283,12 +283,12 @@ pub(crate) async fn session(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<SessionInfo>, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(
         "SELECT a.id, a.username, a.display_name, a.org, a.area_code, a.roles, a.demo_password, a.disabled, a.created_at,
                 s.csrf, s.expires_at
          FROM sessions s JOIN accounts a ON a.id = s.account_id
-         WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND NOT a.disabled"
-    ))
+         WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND NOT a.disabled",
+    )
     .bind(token_hash)
     .bind(now)
     .fetch_optional(pool)

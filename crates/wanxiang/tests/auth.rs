@@ -499,3 +499,30 @@ async fn outside_demo_mode_demo_passwords_refuse_the_start_and_the_listing_is_go
     assert_eq!((status, code(&body)), (404, "not_found"));
     fresh.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn cors_is_closed_unless_configured() {
+    let preflight = |app: &common::TestApp, origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    let closed = spawn_app().await;
+    let r = preflight(&closed, "https://screen.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    closed.stop().await.unwrap();
+
+    let open =
+        spawn_app_with(|c| c.auth.cors_origins = vec!["https://screen.example".into()]).await;
+    let r = preflight(&open, "https://screen.example").await.unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://screen.example"
+    );
+    assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+    let r = preflight(&open, "https://evil.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    open.stop().await.unwrap();
+}

@@ -386,33 +386,13 @@ async fn the_start_page_is_served() {
 /// The same server on PostgreSQL, in a private schema of the test database.
 #[tokio::test]
 async fn the_demo_runs_on_postgres() {
-    let base = std::env::var("WANXIANG_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("wx_server_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&base)
-        .await
-        .expect("PostgreSQL must be running (scripts/test starts it)");
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let app = spawn_app_with(|c| c.storage.database_url = url).await;
+    let app = common::spawn_app_on_postgres("server").await;
     let (_, ready) = app.get("/readyz").await;
     assert_eq!(ready["backend"], "postgres");
     let (status, body) = app.get("/api/v1/locate?lon=114.106&lat=22.546").await;
     assert_eq!(status, 200);
     assert_eq!(body["street"]["name"], "桂园街道");
     app.stop().await.unwrap();
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -101,6 +101,29 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Starts the demo server on PostgreSQL, in a fresh schema of the test database named after
+/// `label` and this process (dropped first if an earlier run left it).
+pub async fn spawn_app_on_postgres(label: &str) -> TestApp {
+    let base = std::env::var("WANXIANG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("wx_{label}_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("PostgreSQL must be running (scripts/test starts it)");
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    spawn_app_with(|c| c.storage.database_url = url).await
+}
+
 /// A logged-in account.
 pub struct Session {
     /// The bearer token (also the cookie value).

@@ -1,0 +1,308 @@
+//! The jurisdiction isolation test: every route of the OpenAPI document, tried as an account of
+//! a sibling street, of a child community, of a social entity and as a resident, against records
+//! of 桂园街道. Records outside the caller's scope answer 404 (their existence is not revealed) or
+//! 403 (permitted to see, not to act), and no response body carries any of them.
+//!
+//! The test reads the routes from the running server's OpenAPI document, so a route added
+//! without a rule here fails it. Runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Session, TestApp};
+use serde_json::{Value, json};
+
+/// What the victim jurisdiction (桂园街道) owns, and the strings that must never leak.
+struct Victims {
+    account: String,
+    entity: String,
+    token: String,
+    token_secret: String,
+    markers: Vec<String>,
+}
+
+/// How a route must treat an account of another jurisdiction.
+enum Rule {
+    /// Public by design; the reason says why nothing of a jurisdiction is behind it.
+    Public(&'static str),
+    /// Acts on the caller's own records or lists what the caller's scope admits: any status, but
+    /// nothing of the victims in the body.
+    OwnOrScoped { path: String, body: Option<Value> },
+    /// Targets a victim record or writes into the victim jurisdiction: must answer one of
+    /// `statuses`, with nothing of the victims in the body.
+    Refused {
+        path: String,
+        body: Option<Value>,
+        statuses: &'static [u16],
+    },
+}
+
+fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
+    use Rule::*;
+    const GEOGRAPHY: &str = "administrative geography is public information (statistics bureau codes, published boundaries)";
+    const OPS: &str = "operations endpoints carry no records";
+    let r = match (method, path) {
+        ("get", "/healthz") | ("get", "/readyz") | ("get", "/metrics") => Public(OPS),
+        ("get", "/api/v1/units")
+        | ("get", "/api/v1/units/{code}")
+        | ("get", "/api/v1/boundaries") => Public(GEOGRAPHY),
+        ("get", "/api/v1/locate") | ("post", "/api/v1/locate") => Public(GEOGRAPHY),
+        ("post", "/api/v1/auth/login") | ("post", "/api/v1/auth/register") => {
+            Public("authentication entry points")
+        }
+        ("get", "/api/v1/demo/accounts") => {
+            Public("lists the demo accounts by design, in demo mode only")
+        }
+        ("get", "/api/v1/me") | ("get", "/api/v1/me/tokens") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
+        ("post", "/api/v1/me/tokens") => OwnOrScoped {
+            path: path.into(),
+            body: Some(json!({"name": "attacker"})),
+        },
+        ("post", "/api/v1/me/password") => OwnOrScoped {
+            path: path.into(),
+            body: Some(
+                json!({"current_password": "not-my-password", "new_password": "whatever-123"}),
+            ),
+        },
+        ("post", "/api/v1/auth/logout") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
+        ("get", "/api/v1/accounts")
+        | ("get", "/api/v1/entities")
+        | ("get", "/api/v1/departments")
+        | ("get", "/api/v1/audit") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
+        ("get", "/api/v1/accounts/{id}") => Refused {
+            path: format!("/api/v1/accounts/{}", v.account),
+            body: None,
+            statuses: &[403, 404],
+        },
+        ("patch", "/api/v1/accounts/{id}") => Refused {
+            path: format!("/api/v1/accounts/{}", v.account),
+            body: Some(json!({"disabled": true, "roles": ["admin"]})),
+            statuses: &[403, 404],
+        },
+        ("post", "/api/v1/accounts") => Refused {
+            path: path.into(),
+            body: Some(
+                json!({"username": "planted.by.attacker", "display_name": "x", "password": "password-123",
+                              "org": {"unit": "440303001"}, "roles": ["admin"]}),
+            ),
+            statuses: &[403, 404],
+        },
+        ("get", "/api/v1/entities/{id}") => Refused {
+            path: format!("/api/v1/entities/{}", v.entity),
+            body: None,
+            statuses: &[403, 404],
+        },
+        ("post", "/api/v1/entities") => Refused {
+            path: path.into(),
+            body: Some(
+                json!({"name": "planted entity", "kind": "enterprise", "unit": "440303001", "service_area": ["440303001"]}),
+            ),
+            statuses: &[403, 404],
+        },
+        ("post", "/api/v1/departments") => Refused {
+            path: path.into(),
+            body: Some(json!({"code": "440303D99", "name": "planted department"})),
+            statuses: &[403],
+        },
+        ("delete", "/api/v1/me/tokens/{id}") => Refused {
+            path: format!("/api/v1/me/tokens/{}", v.token),
+            body: None,
+            statuses: &[404],
+        },
+        _ => return None,
+    };
+    Some(r)
+}
+
+/// Creates the victims as 桂园街道's admin and the victim account itself.
+async fn victims(app: &TestApp) -> Victims {
+    let admin = app.login("guiyuan.admin").await;
+    let (status, account) = app
+        .call(Some(&admin), "POST", "/api/v1/accounts", Some(json!({
+            "username": "victim.handler", "display_name": "桂园受害者甲", "password": "victim-password-1",
+            "org": {"unit": "440303001"}, "roles": ["handler"]})))
+        .await;
+    assert_eq!(status, 201, "{account}");
+    let (status, entity) = app
+        .call(Some(&admin), "POST", "/api/v1/entities", Some(json!({
+            "name": "桂园受害者物业（测试）", "kind": "property_manager", "unit": "440303001", "service_area": ["440303001"]})))
+        .await;
+    assert_eq!(status, 201, "{entity}");
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "victim.handler", "password": "victim-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let victim = Session {
+        token: body["token"].as_str().unwrap().into(),
+        csrf: String::new(),
+        id: String::new(),
+    };
+    let (status, token) = app
+        .call(
+            Some(&victim),
+            "POST",
+            "/api/v1/me/tokens",
+            Some(json!({"name": "victim token"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let account_id = account["id"].as_str().unwrap().to_owned();
+    let entity_id = entity["id"].as_str().unwrap().to_owned();
+    let token_id = token["id"].as_str().unwrap().to_owned();
+    let secret = token["token"].as_str().unwrap().to_owned();
+    Victims {
+        markers: vec![
+            account_id.clone(),
+            "victim.handler".into(),
+            "桂园受害者甲".into(),
+            entity_id.clone(),
+            "桂园受害者物业".into(),
+            token_id.clone(),
+            "victim token".into(),
+            secret.clone(),
+        ],
+        account: account_id,
+        entity: entity_id,
+        token: token_id,
+        token_secret: secret,
+    }
+}
+
+async fn isolation(app: TestApp) {
+    let v = victims(&app).await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            routes.push((method.clone(), path.clone()));
+        }
+    }
+    // Logging out ends the attacker's session, so it goes last.
+    routes.sort_by_key(|(m, p)| (p == "/api/v1/auth/logout", m.clone(), p.clone()));
+    let missing: Vec<String> = routes
+        .iter()
+        .filter(|(m, p)| rule(m, p, &v).is_none())
+        .map(|(m, p)| format!("{} {p}", m.to_uppercase()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without an isolation rule (add one to tests/isolation.rs): {missing:?}"
+    );
+
+    let attackers = [
+        "huangbei.admin",
+        "datanglong.admin",
+        "qingjie.member",
+        "13800138000",
+    ];
+    let mut outcomes: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    for attacker in attackers {
+        let s = app.login(attacker).await;
+        for (method, path) in &routes {
+            let (call_path, body, statuses) = match rule(method, path, &v).unwrap() {
+                Rule::Public(why) => {
+                    assert!(!why.is_empty());
+                    let concrete = path.replace("{code}", "440303001");
+                    let body = (method == "post" && path == "/api/v1/locate")
+                        .then(|| json!({"points": [[114.106, 22.546]]}));
+                    (concrete, body, None)
+                }
+                Rule::OwnOrScoped { path, body } => (path, body, None),
+                Rule::Refused {
+                    path,
+                    body,
+                    statuses,
+                } => (path, body, Some(statuses)),
+            };
+            if method == "post" && (path == "/api/v1/auth/login" || path == "/api/v1/auth/register")
+            {
+                continue; // Public entry points that take credentials, tested in tests/auth.rs.
+            }
+            let (status, answer) = app
+                .call(Some(&s), &method.to_uppercase(), &call_path, body)
+                .await;
+            let text = answer.to_string();
+            for marker in &v.markers {
+                assert!(
+                    !text.contains(marker.as_str()),
+                    "{attacker}: {} {call_path} leaked {marker:?}: {text}",
+                    method.to_uppercase()
+                );
+            }
+            if let Some(allowed) = statuses {
+                assert!(
+                    allowed.contains(&status),
+                    "{attacker}: {} {call_path} answered {status}, expected one of {allowed:?}: {text}",
+                    method.to_uppercase()
+                );
+            }
+            outcomes
+                .entry(format!("{} {path}", method.to_uppercase()))
+                .or_default()
+                .push(status);
+        }
+    }
+    // Nothing the attackers tried took effect in 桂园.
+    let admin = app.login("guiyuan.admin").await;
+    let (_, accounts) = app
+        .call(Some(&admin), "GET", "/api/v1/accounts", None)
+        .await;
+    let text = accounts.to_string();
+    assert!(
+        !text.contains("planted.by.attacker"),
+        "an attacker created an account in 桂园"
+    );
+    let victim = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["username"] == "victim.handler")
+        .unwrap();
+    assert_eq!(
+        (victim["disabled"].as_bool(), victim["roles"].clone()),
+        (Some(false), json!(["handler"]))
+    );
+    let (_, entities) = app
+        .call(Some(&admin), "GET", "/api/v1/entities", None)
+        .await;
+    assert!(!entities.to_string().contains("planted entity"));
+    let token = Session {
+        token: v.token_secret.clone(),
+        csrf: String::new(),
+        id: String::new(),
+    };
+    assert_eq!(
+        app.call(Some(&token), "GET", "/api/v1/me", None).await.0,
+        200,
+        "the victim's token still works"
+    );
+    // The rules were really exercised: every route was called by every attacker.
+    for (route, statuses) in &outcomes {
+        assert_eq!(statuses.len(), attackers.len(), "{route}");
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn other_jurisdictions_see_nothing_on_sqlite() {
+    isolation(common::spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn other_jurisdictions_see_nothing_on_postgres() {
+    isolation(common::spawn_app_on_postgres("isolation").await).await;
+}
