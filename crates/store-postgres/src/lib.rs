@@ -1,21 +1,30 @@
 //! The PostgreSQL store: the production backend, shared by every node of a cluster.
 //!
-//! Architecture invariant: this crate knows PostgreSQL and the [`Store`] trait, nothing above them.
+//! Architecture invariant: this crate knows PostgreSQL and the [`wanxiang_store::Store`] trait, nothing above them.
 //! PostGIS is never required: boundaries are GeoJSON text and point lookup happens in memory.
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
-use wanxiang_core::{Account, AuditEntry, Department, Entity, NewAccount, Scope, Unit, UnitCode};
-use wanxiang_store::codec::{self, UnitRow};
-use wanxiang_store::{
-    AccountUpdate, ApiToken, Backend, NewApiToken, NewSession, SessionInfo, Store, StoreError,
-};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use wanxiang_store::{Backend, StoreError};
 
-mod accounts;
+/// The sqlx database the shared SQL runs on.
+pub(crate) type Db = sqlx::Postgres;
+/// A row of it.
+pub(crate) type DbRow = sqlx::postgres::PgRow;
+/// The store type the shared SQL implements [`wanxiang_store::Store`] for.
+pub(crate) type StoreImpl = PgStore;
+/// Reported by [`wanxiang_store::Store::backend`].
+const BACKEND: Backend = Backend::Postgres;
+/// Byte order, whatever the database's collation.
+const UNITS_ORDER: &str = "code COLLATE \"C\"";
+/// Concurrent imports from several nodes serialize on this row lock.
+const LOCK_UNITS_REVISION: Option<&str> =
+    Some("SELECT revision FROM units_revision WHERE id = 1 FOR UPDATE");
+
+#[path = "../../store/sql/shared.rs"]
+mod shared;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -70,230 +79,5 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
             StoreError::Unavailable(e.to_string())
         }
         other => StoreError::Database(other.to_string()),
-    }
-}
-
-fn read_unit(row: &PgRow) -> Result<Unit, StoreError> {
-    codec::decode(UnitRow {
-        code: row.try_get("code").map_err(db)?,
-        name: row.try_get("name").map_err(db)?,
-        level: row.try_get("level").map_err(db)?,
-        parent_code: row.try_get("parent_code").map_err(db)?,
-        boundary: row.try_get("boundary").map_err(db)?,
-        synthetic: row.try_get("synthetic").map_err(db)?,
-    })
-}
-
-async fn write_units(tx: &mut Transaction<'_, Postgres>, units: &[Unit]) -> Result<(), StoreError> {
-    for unit in codec::parents_first(units) {
-        let row = codec::encode(unit);
-        if let Some(parent) = &row.parent_code {
-            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM units WHERE code = $1")
-                .bind(parent)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db)?;
-            if exists.is_none() {
-                return Err(StoreError::Conflict(format!(
-                    "unit {} has unknown parent {parent}",
-                    row.code
-                )));
-            }
-        }
-        sqlx::query(
-            "INSERT INTO units (code, name, level, parent_code, boundary, synthetic) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
-               parent_code = excluded.parent_code, boundary = excluded.boundary, synthetic = excluded.synthetic",
-        )
-        .bind(&row.code)
-        .bind(&row.name)
-        .bind(&row.level)
-        .bind(&row.parent_code)
-        .bind(&row.boundary)
-        .bind(row.synthetic)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
-}
-
-#[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    async fn schema_version(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)
-    }
-
-    async fn units(&self) -> Result<Vec<Unit>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT code, name, level, parent_code, boundary, synthetic FROM units ORDER BY code COLLATE \"C\"",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter().map(read_unit).collect()
-    }
-
-    async fn unit(&self, code: &UnitCode) -> Result<Option<Unit>, StoreError> {
-        let row = sqlx::query(
-            "SELECT code, name, level, parent_code, boundary, synthetic FROM units WHERE code = $1",
-        )
-        .bind(code.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(read_unit).transpose()
-    }
-
-    async fn units_revision(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT revision FROM units_revision WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)
-    }
-
-    async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        // Row lock on the revision first: concurrent imports from two nodes serialize here.
-        sqlx::query("SELECT revision FROM units_revision WHERE id = 1 FOR UPDATE")
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        write_units(&mut tx, units).await?;
-        let revision: i64 = sqlx::query_scalar(
-            "UPDATE units_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        tracing::info!(units = units.len(), revision, "units imported");
-        Ok(revision)
-    }
-
-    async fn create_department(
-        &self,
-        scope: &Scope,
-        department: &Department,
-    ) -> Result<(), StoreError> {
-        wanxiang_store::guard::department(scope, department)?;
-        accounts::create_department(&self.pool, department).await
-    }
-
-    async fn departments(&self, scope: &Scope) -> Result<Vec<Department>, StoreError> {
-        accounts::departments(&self.pool, scope).await
-    }
-
-    async fn create_entity(&self, scope: &Scope, entity: &Entity) -> Result<(), StoreError> {
-        wanxiang_store::guard::entity(scope, entity)?;
-        accounts::create_entity(&self.pool, entity).await
-    }
-
-    async fn entities(&self, scope: &Scope) -> Result<Vec<Entity>, StoreError> {
-        accounts::entities(&self.pool, scope, None).await
-    }
-
-    async fn entity(&self, scope: &Scope, id: &str) -> Result<Option<Entity>, StoreError> {
-        Ok(accounts::entities(&self.pool, scope, Some(id)).await?.pop())
-    }
-
-    async fn create_account(
-        &self,
-        scope: &Scope,
-        account: &NewAccount,
-    ) -> Result<Account, StoreError> {
-        wanxiang_store::guard::account(scope, account)?;
-        accounts::create_account(&self.pool, account).await
-    }
-
-    async fn accounts(&self, scope: &Scope) -> Result<Vec<Account>, StoreError> {
-        accounts::accounts(&self.pool, scope, None).await
-    }
-
-    async fn account(&self, scope: &Scope, id: &str) -> Result<Option<Account>, StoreError> {
-        Ok(accounts::accounts(&self.pool, scope, Some(id)).await?.pop())
-    }
-
-    async fn update_account(
-        &self,
-        scope: &Scope,
-        id: &str,
-        update: &AccountUpdate,
-        now: i64,
-    ) -> Result<Option<Account>, StoreError> {
-        accounts::update_account(&self.pool, scope, id, update, now).await
-    }
-
-    async fn count_demo_passwords(&self) -> Result<u64, StoreError> {
-        accounts::count_demo_passwords(&self.pool).await
-    }
-
-    async fn credentials(&self, username: &str) -> Result<Option<(Account, String)>, StoreError> {
-        accounts::credentials(&self.pool, username).await
-    }
-
-    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
-        accounts::create_session(&self.pool, session).await
-    }
-
-    async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionInfo>, StoreError> {
-        accounts::session(&self.pool, token_hash, now).await
-    }
-
-    async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
-        accounts::revoke_session(&self.pool, token_hash, now).await
-    }
-
-    async fn create_api_token(&self, token: &NewApiToken) -> Result<(), StoreError> {
-        accounts::create_api_token(&self.pool, token).await
-    }
-
-    async fn api_token_account(
-        &self,
-        token_hash: &str,
-        now: i64,
-    ) -> Result<Option<Account>, StoreError> {
-        accounts::api_token_account(&self.pool, token_hash, now).await
-    }
-
-    async fn api_tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, StoreError> {
-        accounts::api_tokens(&self.pool, account_id).await
-    }
-
-    async fn revoke_api_token(
-        &self,
-        account_id: &str,
-        token_id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        accounts::revoke_api_token(&self.pool, account_id, token_id, now).await
-    }
-
-    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        accounts::append_audit(&self.pool, entry).await
-    }
-
-    async fn audit(
-        &self,
-        scope: &Scope,
-        limit: u32,
-        before: Option<i64>,
-    ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
-        accounts::audit(&self.pool, scope, limit, before).await
     }
 }

@@ -1,17 +1,73 @@
-//! Departments, entities, accounts, sessions, API tokens and the audit log on PostgreSQL.
+//! The SQL both backends run, written once.
+//!
+//! This file is not a module of `wanxiang-store` (which names no database): `wanxiang-store-sqlite`
+//! and `wanxiang-store-postgres` each include it with `#[path]`, so the same queries compile once
+//! per engine. Placeholders are `$1, $2, …`, which PostgreSQL and sqlx's SQLite driver both
+//! accept; dynamic conditions go through `QueryBuilder`, which writes each engine's own. Each
+//! including crate defines in its root: `Db` (the sqlx database), `DbRow`, `StoreImpl` (its store
+//! type, with a `pool` field), `BACKEND`, `UNITS_ORDER`, `LOCK_UNITS_REVISION` and `db` (its error
+//! mapping). What differs between the engines lives there, and only there.
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use async_trait::async_trait;
+use sqlx::{Pool, QueryBuilder, Row, Transaction};
 use wanxiang_core::{
-    Account, AuditEntry, Department, DeptCode, Entity, NewAccount, Scope, ScopeFilter,
+    Account, AuditEntry, Department, DeptCode, Entity, NewAccount, Scope, ScopeFilter, Unit,
+    UnitCode,
 };
-use wanxiang_store::codec::{self, AccountRow};
-use wanxiang_store::{AccountUpdate, ApiToken, NewApiToken, NewSession, SessionInfo, StoreError};
+use wanxiang_store::codec::{self, AccountRow, UnitRow};
+use wanxiang_store::{
+    AccountUpdate, ApiToken, Backend, NewApiToken, NewSession, SessionInfo, Store, StoreError,
+};
 
-use crate::db;
+use crate::{BACKEND, Db, DbRow, LOCK_UNITS_REVISION, StoreImpl, UNITS_ORDER, db};
+
+fn read_unit(row: &DbRow) -> Result<Unit, StoreError> {
+    codec::decode(UnitRow {
+        code: row.try_get("code").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        level: row.try_get("level").map_err(db)?,
+        parent_code: row.try_get("parent_code").map_err(db)?,
+        boundary: row.try_get("boundary").map_err(db)?,
+        synthetic: row.try_get("synthetic").map_err(db)?,
+    })
+}
+
+async fn write_units(tx: &mut Transaction<'_, Db>, units: &[Unit]) -> Result<(), StoreError> {
+    for unit in codec::parents_first(units) {
+        let row = codec::encode(unit);
+        if let Some(parent) = &row.parent_code {
+            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM units WHERE code = $1")
+                .bind(parent)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db)?;
+            if exists.is_none() {
+                return Err(StoreError::Conflict(format!(
+                    "unit {} has unknown parent {parent}",
+                    row.code
+                )));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO units (code, name, level, parent_code, boundary, synthetic) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
+               parent_code = excluded.parent_code, boundary = excluded.boundary, synthetic = excluded.synthetic",
+        )
+        .bind(&row.code)
+        .bind(&row.name)
+        .bind(&row.level)
+        .bind(&row.parent_code)
+        .bind(&row.boundary)
+        .bind(row.synthetic)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
 
 /// Appends the scope's condition to a query that already has a `WHERE`.
-fn push_scope(qb: &mut QueryBuilder<'_, Postgres>, scope: &Scope) {
+fn push_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
     match scope.filter() {
         ScopeFilter::All => qb.push(""),
         ScopeFilter::AreaPrefix(p) => qb.push(" AND area_code LIKE ").push_bind(format!("{p}%")),
@@ -23,7 +79,7 @@ fn push_scope(qb: &mut QueryBuilder<'_, Postgres>, scope: &Scope) {
 const ACCOUNT_COLUMNS: &str =
     "id, username, display_name, org, area_code, roles, demo_password, disabled, created_at";
 
-fn read_account(row: &PgRow) -> Result<Account, StoreError> {
+fn read_account(row: &DbRow) -> Result<Account, StoreError> {
     codec::decode_account(AccountRow {
         id: row.try_get("id").map_err(db)?,
         username: row.try_get("username").map_err(db)?,
@@ -37,7 +93,7 @@ fn read_account(row: &PgRow) -> Result<Account, StoreError> {
     })
 }
 
-fn read_entity(row: &PgRow) -> Result<Entity, StoreError> {
+fn read_entity(row: &DbRow) -> Result<Entity, StoreError> {
     let kind: String = row.try_get("kind").map_err(db)?;
     let area: String = row.try_get("area_code").map_err(db)?;
     let service: String = row.try_get("service_area").map_err(db)?;
@@ -60,7 +116,7 @@ fn conflict_on_unique(e: sqlx::Error, what: String) -> StoreError {
     }
 }
 
-pub(crate) async fn create_department(pool: &PgPool, d: &Department) -> Result<(), StoreError> {
+async fn create_department(pool: &Pool<Db>, d: &Department) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO departments (code, name, area_code, org, owner) VALUES ($1, $2, $3, $4, NULL)",
     )
@@ -79,10 +135,7 @@ pub(crate) async fn create_department(pool: &PgPool, d: &Department) -> Result<(
     Ok(())
 }
 
-pub(crate) async fn departments(
-    pool: &PgPool,
-    scope: &Scope,
-) -> Result<Vec<Department>, StoreError> {
+async fn departments(pool: &Pool<Db>, scope: &Scope) -> Result<Vec<Department>, StoreError> {
     let mut qb = QueryBuilder::new("SELECT code, name FROM departments WHERE 1 = 1");
     push_scope(&mut qb, scope);
     qb.push(" ORDER BY code");
@@ -99,7 +152,7 @@ pub(crate) async fn departments(
         .collect()
 }
 
-pub(crate) async fn create_entity(pool: &PgPool, e: &Entity) -> Result<(), StoreError> {
+async fn create_entity(pool: &Pool<Db>, e: &Entity) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO entities (id, name, kind, area_code, org, owner, service_area, created_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
     )
@@ -116,8 +169,8 @@ pub(crate) async fn create_entity(pool: &PgPool, e: &Entity) -> Result<(), Store
     Ok(())
 }
 
-pub(crate) async fn entities(
-    pool: &PgPool,
+async fn entities(
+    pool: &Pool<Db>,
     scope: &Scope,
     id: Option<&str>,
 ) -> Result<Vec<Entity>, StoreError> {
@@ -133,7 +186,7 @@ pub(crate) async fn entities(
     rows.iter().map(read_entity).collect()
 }
 
-pub(crate) async fn create_account(pool: &PgPool, a: &NewAccount) -> Result<Account, StoreError> {
+async fn create_account(pool: &Pool<Db>, a: &NewAccount) -> Result<Account, StoreError> {
     sqlx::query(
         "INSERT INTO accounts (id, username, display_name, org, area_code, owner, roles, password_hash, demo_password, disabled, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10)",
@@ -163,8 +216,8 @@ pub(crate) async fn create_account(pool: &PgPool, a: &NewAccount) -> Result<Acco
     })
 }
 
-pub(crate) async fn accounts(
-    pool: &PgPool,
+async fn accounts(
+    pool: &Pool<Db>,
     scope: &Scope,
     id: Option<&str>,
 ) -> Result<Vec<Account>, StoreError> {
@@ -180,8 +233,8 @@ pub(crate) async fn accounts(
     rows.iter().map(read_account).collect()
 }
 
-pub(crate) async fn update_account(
-    pool: &PgPool,
+async fn update_account(
+    pool: &Pool<Db>,
     scope: &Scope,
     id: &str,
     u: &AccountUpdate,
@@ -234,7 +287,7 @@ pub(crate) async fn update_account(
     read_account(&row).map(Some)
 }
 
-pub(crate) async fn count_demo_passwords(pool: &PgPool) -> Result<u64, StoreError> {
+async fn count_demo_passwords(pool: &Pool<Db>) -> Result<u64, StoreError> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE demo_password")
         .fetch_one(pool)
         .await
@@ -242,8 +295,8 @@ pub(crate) async fn count_demo_passwords(pool: &PgPool) -> Result<u64, StoreErro
     Ok(n as u64)
 }
 
-pub(crate) async fn credentials(
-    pool: &PgPool,
+async fn credentials(
+    pool: &Pool<Db>,
     username: &str,
 ) -> Result<Option<(Account, String)>, StoreError> {
     let row = sqlx::query(&format!(
@@ -262,7 +315,7 @@ pub(crate) async fn credentials(
     }
 }
 
-pub(crate) async fn create_session(pool: &PgPool, s: &NewSession) -> Result<(), StoreError> {
+async fn create_session(pool: &Pool<Db>, s: &NewSession) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO sessions (token_hash, account_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&s.token_hash)
         .bind(&s.account_id)
@@ -275,8 +328,8 @@ pub(crate) async fn create_session(pool: &PgPool, s: &NewSession) -> Result<(), 
     Ok(())
 }
 
-pub(crate) async fn session(
-    pool: &PgPool,
+async fn session(
+    pool: &Pool<Db>,
     token_hash: &str,
     now: i64,
 ) -> Result<Option<SessionInfo>, StoreError> {
@@ -301,11 +354,7 @@ pub(crate) async fn session(
     }
 }
 
-pub(crate) async fn revoke_session(
-    pool: &PgPool,
-    token_hash: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
+async fn revoke_session(pool: &Pool<Db>, token_hash: &str, now: i64) -> Result<bool, StoreError> {
     let n = sqlx::query(
         "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
     )
@@ -318,7 +367,7 @@ pub(crate) async fn revoke_session(
     Ok(n > 0)
 }
 
-pub(crate) async fn create_api_token(pool: &PgPool, t: &NewApiToken) -> Result<(), StoreError> {
+async fn create_api_token(pool: &Pool<Db>, t: &NewApiToken) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO api_tokens (id, account_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&t.id)
         .bind(&t.account_id)
@@ -331,8 +380,8 @@ pub(crate) async fn create_api_token(pool: &PgPool, t: &NewApiToken) -> Result<(
     Ok(())
 }
 
-pub(crate) async fn api_token_account(
-    pool: &PgPool,
+async fn api_token_account(
+    pool: &Pool<Db>,
     token_hash: &str,
     now: i64,
 ) -> Result<Option<Account>, StoreError> {
@@ -356,10 +405,7 @@ pub(crate) async fn api_token_account(
     row.as_ref().map(read_account).transpose()
 }
 
-pub(crate) async fn api_tokens(
-    pool: &PgPool,
-    account_id: &str,
-) -> Result<Vec<ApiToken>, StoreError> {
+async fn api_tokens(pool: &Pool<Db>, account_id: &str) -> Result<Vec<ApiToken>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE account_id = $1 ORDER BY created_at DESC, id",
     )
@@ -380,8 +426,8 @@ pub(crate) async fn api_tokens(
         .collect()
 }
 
-pub(crate) async fn revoke_api_token(
-    pool: &PgPool,
+async fn revoke_api_token(
+    pool: &Pool<Db>,
     account_id: &str,
     token_id: &str,
     now: i64,
@@ -397,7 +443,7 @@ pub(crate) async fn revoke_api_token(
     Ok(n > 0)
 }
 
-pub(crate) async fn append_audit(pool: &PgPool, e: &AuditEntry) -> Result<(), StoreError> {
+async fn append_audit(pool: &Pool<Db>, e: &AuditEntry) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor_id, actor_name, action, target, detail, area_code, org, owner, client)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -418,8 +464,8 @@ pub(crate) async fn append_audit(pool: &PgPool, e: &AuditEntry) -> Result<(), St
     Ok(())
 }
 
-pub(crate) async fn audit(
-    pool: &PgPool,
+async fn audit(
+    pool: &Pool<Db>,
     scope: &Scope,
     limit: u32,
     before: Option<i64>,
@@ -453,4 +499,184 @@ pub(crate) async fn audit(
             ))
         })
         .collect()
+}
+
+#[async_trait]
+impl Store for StoreImpl {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        let rows = sqlx::query(
+            &format!("SELECT code, name, level, parent_code, boundary, synthetic FROM units ORDER BY {UNITS_ORDER}"),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(read_unit).collect()
+    }
+
+    async fn unit(&self, code: &UnitCode) -> Result<Option<Unit>, StoreError> {
+        let row = sqlx::query(
+            "SELECT code, name, level, parent_code, boundary, synthetic FROM units WHERE code = $1",
+        )
+        .bind(code.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(read_unit).transpose()
+    }
+
+    async fn units_revision(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT revision FROM units_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Lock the revision row first where the engine can: concurrent imports from two nodes
+        // serialize here. (SQLite has one writer at a time anyway.)
+        if let Some(lock) = LOCK_UNITS_REVISION {
+            sqlx::query(lock).execute(&mut *tx).await.map_err(db)?;
+        }
+        write_units(&mut tx, units).await?;
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE units_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        tracing::info!(units = units.len(), revision, "units imported");
+        Ok(revision)
+    }
+
+    async fn create_department(
+        &self,
+        scope: &Scope,
+        department: &Department,
+    ) -> Result<(), StoreError> {
+        wanxiang_store::guard::department(scope, department)?;
+        create_department(&self.pool, department).await
+    }
+
+    async fn departments(&self, scope: &Scope) -> Result<Vec<Department>, StoreError> {
+        departments(&self.pool, scope).await
+    }
+
+    async fn create_entity(&self, scope: &Scope, entity: &Entity) -> Result<(), StoreError> {
+        wanxiang_store::guard::entity(scope, entity)?;
+        create_entity(&self.pool, entity).await
+    }
+
+    async fn entities(&self, scope: &Scope) -> Result<Vec<Entity>, StoreError> {
+        entities(&self.pool, scope, None).await
+    }
+
+    async fn entity(&self, scope: &Scope, id: &str) -> Result<Option<Entity>, StoreError> {
+        Ok(entities(&self.pool, scope, Some(id)).await?.pop())
+    }
+
+    async fn create_account(
+        &self,
+        scope: &Scope,
+        account: &NewAccount,
+    ) -> Result<Account, StoreError> {
+        wanxiang_store::guard::account(scope, account)?;
+        create_account(&self.pool, account).await
+    }
+
+    async fn accounts(&self, scope: &Scope) -> Result<Vec<Account>, StoreError> {
+        accounts(&self.pool, scope, None).await
+    }
+
+    async fn account(&self, scope: &Scope, id: &str) -> Result<Option<Account>, StoreError> {
+        Ok(accounts(&self.pool, scope, Some(id)).await?.pop())
+    }
+
+    async fn update_account(
+        &self,
+        scope: &Scope,
+        id: &str,
+        update: &AccountUpdate,
+        now: i64,
+    ) -> Result<Option<Account>, StoreError> {
+        update_account(&self.pool, scope, id, update, now).await
+    }
+
+    async fn count_demo_passwords(&self) -> Result<u64, StoreError> {
+        count_demo_passwords(&self.pool).await
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<(Account, String)>, StoreError> {
+        credentials(&self.pool, username).await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        create_session(&self.pool, session).await
+    }
+
+    async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionInfo>, StoreError> {
+        session(&self.pool, token_hash, now).await
+    }
+
+    async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+        revoke_session(&self.pool, token_hash, now).await
+    }
+
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<(), StoreError> {
+        create_api_token(&self.pool, token).await
+    }
+
+    async fn api_token_account(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<Account>, StoreError> {
+        api_token_account(&self.pool, token_hash, now).await
+    }
+
+    async fn api_tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, StoreError> {
+        api_tokens(&self.pool, account_id).await
+    }
+
+    async fn revoke_api_token(
+        &self,
+        account_id: &str,
+        token_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        revoke_api_token(&self.pool, account_id, token_id, now).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        append_audit(&self.pool, entry).await
+    }
+
+    async fn audit(
+        &self,
+        scope: &Scope,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+        audit(&self.pool, scope, limit, before).await
+    }
 }
