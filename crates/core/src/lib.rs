@@ -5,7 +5,9 @@
 //! the `wanxiang` crate fails when this crate gains a dependency that could do I/O.
 
 pub mod account;
+pub mod case;
 pub mod jurisdiction;
+pub mod sla;
 pub mod unit;
 
 pub use account::{Account, AuditEntry, Department, Entity, EntityKind, NewAccount};

@@ -64,13 +64,39 @@ const IO_CRATES: &[&str] = &[
 fn the_core_does_no_io() {
     // The core may only grow dependencies on this list; adding one is a deliberate decision
     // recorded in ARCHITECTURE.md, not an accident.
-    let allowed = ["wanxiang-core", "geo-types", "thiserror"];
+    let allowed = ["wanxiang-core", "geo-types", "thiserror", "chrono"];
     for dep in dependencies("core") {
         assert!(
             allowed.contains(&dep.as_str()),
             "wanxiang-core gained dependency {dep:?}; the core does no I/O"
         );
     }
+    // chrono may only come without its `clock` feature, so the core cannot read the time.
+    let core: toml::Table = fs::read_to_string(workspace().join("crates/core/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let chrono = &core["dependencies"]["chrono"];
+    assert!(
+        chrono.get("features").is_none(),
+        "wanxiang-core must not enable chrono features (clock reads the time)"
+    );
+    let root: toml::Table = fs::read_to_string(workspace().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ws_chrono = &root["workspace"]["dependencies"]["chrono"];
+    assert_eq!(ws_chrono["default-features"].as_bool(), Some(false));
+    let features: Vec<&str> = ws_chrono["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        !features.contains(&"clock"),
+        "the workspace's chrono must not have `clock`; crates at the edge add it"
+    );
     for krate in ["core", "geo"] {
         for dep in dependencies(krate) {
             assert!(
@@ -93,6 +119,8 @@ fn the_core_does_no_io() {
                 "File::open",
                 "SystemTime::now",
                 "Instant::now",
+                "Utc::now",
+                "Local::now",
             ] {
                 assert!(
                     !text.contains(banned),
