@@ -6,6 +6,8 @@
 
 pub mod account;
 pub mod case;
+pub mod category;
+pub mod dispatch;
 pub mod jurisdiction;
 pub mod sla;
 pub mod unit;
