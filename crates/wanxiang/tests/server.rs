@@ -424,3 +424,42 @@ async fn boundaries_layer_marks_synthetic_units_in_properties() {
     );
     app.stop().await.unwrap();
 }
+
+/// A request whose body is still arriving when the shutdown signal comes is finished and
+/// answered before the server stops.
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let body = r#"{"points": [[114.106, 22.546]]}"#;
+    let mut conn = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/locate HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body.as_bytes()[..10]).await.unwrap();
+    conn.flush().await.unwrap();
+    // The request is now in flight (headers read, body pending). Ask the server to stop.
+    let addr = app.addr;
+    let stopping = tokio::spawn(app.stop());
+    // Shutdown has begun once the listener is closed: new connections are refused.
+    let mut refused = false;
+    for _ in 0..1000 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        refused,
+        "the server kept accepting connections after the shutdown signal"
+    );
+    conn.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("桂园街道"), "{answer}");
+    stopping.await.unwrap().unwrap();
+}
