@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use wanxiang_core::case::{CaseRecord, HistoryEntry};
 use wanxiang_core::{Account, AuditEntry, Department, Entity, NewAccount, Scope, Unit, UnitCode};
 use wanxiang_store::{
-    AccountUpdate, ApiToken, Backend, NewApiToken, NewSession, SessionInfo, Store, StoreError,
+    AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, NewApiToken, NewSession,
+    SessionInfo, Store, StoreError,
 };
 
 /// Times the calls of the store it wraps.
@@ -259,6 +261,54 @@ impl Store for MeteredStore {
             "audit",
             self.backend(),
             self.inner.audit(scope, limit, before),
+        )
+        .await
+    }
+
+    async fn create_case(
+        &self,
+        case: &CaseRecord,
+        history: &[HistoryEntry],
+    ) -> Result<CaseCreated, StoreError> {
+        timed(
+            "create_case",
+            self.backend(),
+            self.inner.create_case(case, history),
+        )
+        .await
+    }
+
+    async fn cases(
+        &self,
+        scope: &Scope,
+        filter: &CaseFilter,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        timed("cases", self.backend(), self.inner.cases(scope, filter)).await
+    }
+
+    async fn case(&self, scope: &Scope, id: &str) -> Result<Option<CaseRecord>, StoreError> {
+        timed("case", self.backend(), self.inner.case(scope, id)).await
+    }
+
+    async fn case_history(&self, scope: &Scope, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        timed(
+            "case_history",
+            self.backend(),
+            self.inner.case_history(scope, id),
+        )
+        .await
+    }
+
+    async fn update_case(
+        &self,
+        scope: &Scope,
+        case: &CaseRecord,
+        entry: &HistoryEntry,
+    ) -> Result<bool, StoreError> {
+        timed(
+            "update_case",
+            self.backend(),
+            self.inner.update_case(scope, case, entry),
         )
         .await
     }

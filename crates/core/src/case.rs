@@ -110,6 +110,31 @@ pub enum Satisfaction {
 }
 
 impl Satisfaction {
+    /// Every level, best first.
+    pub const ALL: [Satisfaction; 5] = [
+        Satisfaction::VerySatisfied,
+        Satisfaction::Satisfied,
+        Satisfaction::FairlySatisfied,
+        Satisfaction::Unsatisfied,
+        Satisfaction::VeryUnsatisfied,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Satisfaction::VerySatisfied => "very_satisfied",
+            Satisfaction::Satisfied => "satisfied",
+            Satisfaction::FairlySatisfied => "fairly_satisfied",
+            Satisfaction::Unsatisfied => "unsatisfied",
+            Satisfaction::VeryUnsatisfied => "very_unsatisfied",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Satisfaction> {
+        Satisfaction::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// Whether the rating sends the case back for redo.
     pub fn demands_redo(self) -> bool {
         matches!(
@@ -257,6 +282,32 @@ impl CommandKind {
             CommandKind::DecideExtension => "decide_extension",
             CommandKind::Urge => "urge",
         }
+    }
+}
+
+impl CommandKind {
+    /// Every kind.
+    pub const ALL: [CommandKind; 15] = [
+        CommandKind::Register,
+        CommandKind::Reject,
+        CommandKind::Dispatch,
+        CommandKind::Accept,
+        CommandKind::Return,
+        CommandKind::Start,
+        CommandKind::Handle,
+        CommandKind::Verify,
+        CommandKind::Rate,
+        CommandKind::Suspend,
+        CommandKind::Resume,
+        CommandKind::Reassign,
+        CommandKind::RequestExtension,
+        CommandKind::DecideExtension,
+        CommandKind::Urge,
+    ];
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<CommandKind> {
+        CommandKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -608,6 +659,117 @@ pub fn step(
         at: now,
     };
     Ok((next, transition, effects))
+}
+
+/// How a report arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The resident's phone page or app.
+    ResidentApp,
+    /// The 12345 hotline.
+    Hotline12345,
+    /// A grid inspector in the field.
+    Inspector,
+    /// A sensor alarm.
+    Sensor,
+    /// Video AI detection.
+    VideoAi,
+    /// An Open311 GeoReport client.
+    Open311,
+    /// A batch import.
+    Import,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 7] = [
+        Channel::ResidentApp,
+        Channel::Hotline12345,
+        Channel::Inspector,
+        Channel::Sensor,
+        Channel::VideoAi,
+        Channel::Open311,
+        Channel::Import,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::ResidentApp => "resident_app",
+            Channel::Hotline12345 => "hotline_12345",
+            Channel::Inspector => "inspector",
+            Channel::Sensor => "sensor",
+            Channel::VideoAi => "video_ai",
+            Channel::Open311 => "open311",
+            Channel::Import => "import",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// A case as stored: where and what, the lifecycle state, and the current due time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    /// Stable id (a UUID).
+    pub id: String,
+    /// How it arrived.
+    pub channel: Channel,
+    /// The sender's own id (a 12345 work-order number); with the channel, it makes a repeated
+    /// submission idempotent.
+    pub external_id: Option<String>,
+    /// The minor category's code, once known.
+    pub category: Option<String>,
+    /// What the reporter wrote.
+    pub description: String,
+    /// WGS-84 longitude.
+    pub lon: f64,
+    /// WGS-84 latitude.
+    pub lat: f64,
+    /// The finest unit holding the place (usually a grid); decides which staff see the case.
+    pub area: crate::unit::UnitCode,
+    /// The reporting account, if the report came from one.
+    pub reporter: Option<String>,
+    /// The reporter's contact, kept private to staff.
+    pub reporter_contact: Option<String>,
+    /// Urgency, from the category.
+    pub priority: crate::category::Priority,
+    /// Where it is in its lifecycle (including the responsible organisation).
+    pub lifecycle: Case,
+    /// When the current stage falls due (Unix ms), if it has a limit.
+    pub due_at: Option<i64>,
+    /// Why it went where it went, in words.
+    pub explanation: String,
+    /// Grows with every change; writes check it so two concurrent changes cannot both apply.
+    pub version: i64,
+    /// Reported (Unix ms).
+    pub created_at: i64,
+    /// Last changed (Unix ms).
+    pub updated_at: i64,
+}
+
+/// One line of a case's history, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// 1-based position in the case's history.
+    pub seq: i64,
+    /// When (Unix ms).
+    pub at: i64,
+    /// The acting account, if any.
+    pub actor_id: Option<String>,
+    /// Who, with role and unit, in words (`guiyuan.handler (handler, 440303001000)`).
+    pub actor: String,
+    /// Stage before.
+    pub from: Stage,
+    /// Stage after.
+    pub to: Stage,
+    /// `report` for the intake, else a command's wire name.
+    pub command: String,
+    /// Reason, note or target.
+    pub note: String,
 }
 
 /// Replays a history of commands from a new report; the history is the source of truth, and

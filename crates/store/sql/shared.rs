@@ -10,13 +10,18 @@
 
 use async_trait::async_trait;
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
+use wanxiang_core::case::{
+    Case, CaseRecord, Channel, HistoryEntry, PendingExtension, Satisfaction, Stage,
+};
+use wanxiang_core::category::Priority;
 use wanxiang_core::{
     Account, AuditEntry, Department, DeptCode, Entity, NewAccount, Scope, ScopeFilter, Unit,
     UnitCode,
 };
 use wanxiang_store::codec::{self, AccountRow, UnitRow};
 use wanxiang_store::{
-    AccountUpdate, ApiToken, Backend, NewApiToken, NewSession, SessionInfo, Store, StoreError,
+    AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, NewApiToken, NewSession,
+    SessionInfo, Store, StoreError,
 };
 
 use crate::{BACKEND, Db, DbRow, LOCK_UNITS_REVISION, StoreImpl, UNITS_ORDER, db};
@@ -501,6 +506,271 @@ async fn audit(
         .collect()
 }
 
+const CASE_COLUMNS: &str = "id, channel, external_id, category, description, lon, lat, area_code, org, owner, \
+    reporter_contact, priority, stage, suspended_from, rating, reworks, redos, returns, ext_until, ext_reason, \
+    extensions, due_at, explanation, version, created_at, updated_at";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("unknown {what} {value:?}"))
+}
+
+fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
+    let text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(db) };
+    let opt = |c: &str| -> Result<Option<String>, StoreError> { row.try_get(c).map_err(db) };
+    let int = |c: &str| -> Result<i64, StoreError> { row.try_get::<i64, _>(c).map_err(db) };
+    let stage = |v: String| Stage::parse(&v).ok_or_else(|| corrupt("stage", &v));
+    let channel = text("channel")?;
+    let priority = text("priority")?;
+    let org = text("org")?;
+    let ext_until: Option<i64> = row.try_get("ext_until").map_err(db)?;
+    let pending_extension = match (ext_until, opt("ext_reason")?) {
+        (Some(until), Some(reason)) => Some(PendingExtension { until, reason }),
+        _ => None,
+    };
+    Ok(CaseRecord {
+        id: text("id")?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        external_id: opt("external_id")?,
+        category: opt("category")?,
+        description: text("description")?,
+        lon: row.try_get("lon").map_err(db)?,
+        lat: row.try_get("lat").map_err(db)?,
+        area: codec::decode_code(&text("area_code")?)?,
+        reporter: opt("owner")?,
+        reporter_contact: opt("reporter_contact")?,
+        priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
+        lifecycle: Case {
+            stage: stage(text("stage")?)?,
+            assignee: (!org.is_empty()).then_some(org),
+            suspended_from: opt("suspended_from")?.map(stage).transpose()?,
+            rating: opt("rating")?
+                .map(|r| Satisfaction::parse(&r).ok_or_else(|| corrupt("rating", &r)))
+                .transpose()?,
+            reworks: int("reworks")? as u32,
+            redos: int("redos")? as u32,
+            returns: int("returns")? as u32,
+            pending_extension,
+            extensions: int("extensions")? as u32,
+        },
+        due_at: row.try_get("due_at").map_err(db)?,
+        explanation: text("explanation")?,
+        version: int("version")?,
+        created_at: int("created_at")?,
+        updated_at: int("updated_at")?,
+    })
+}
+
+fn read_history(row: &DbRow) -> Result<HistoryEntry, StoreError> {
+    let stage = |c: &str| -> Result<Stage, StoreError> {
+        let v: String = row.try_get(c).map_err(db)?;
+        Stage::parse(&v).ok_or_else(|| corrupt("stage", &v))
+    };
+    Ok(HistoryEntry {
+        seq: row.try_get("seq").map_err(db)?,
+        at: row.try_get("at").map_err(db)?,
+        actor_id: row.try_get("actor_id").map_err(db)?,
+        actor: row.try_get("actor_name").map_err(db)?,
+        from: stage("from_stage")?,
+        to: stage("to_stage")?,
+        command: row.try_get("command").map_err(db)?,
+        note: row.try_get("note").map_err(db)?,
+    })
+}
+
+async fn insert_history(
+    tx: &mut Transaction<'_, Db>,
+    case_id: &str,
+    e: &HistoryEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO case_history (case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(case_id)
+    .bind(e.seq)
+    .bind(e.at)
+    .bind(&e.actor_id)
+    .bind(&e.actor)
+    .bind(e.from.as_str())
+    .bind(e.to.as_str())
+    .bind(&e.command)
+    .bind(&e.note)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn create_case(
+    pool: &Pool<Db>,
+    c: &CaseRecord,
+    history: &[HistoryEntry],
+) -> Result<CaseCreated, StoreError> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    if let Some(ext) = &c.external_id {
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT id FROM cases WHERE channel = $1 AND external_id = $2")
+                .bind(c.channel.as_str())
+                .bind(ext)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        if let Some(id) = existing {
+            return Ok(CaseCreated::Existing(id));
+        }
+    }
+    let l = &c.lifecycle;
+    let inserted = sqlx::query(
+        "INSERT INTO cases (id, channel, external_id, category, description, lon, lat, area_code, org, owner,
+             reporter_contact, priority, stage, suspended_from, rating, reworks, redos, returns, ext_until, ext_reason,
+             extensions, due_at, explanation, version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
+    )
+    .bind(&c.id)
+    .bind(c.channel.as_str())
+    .bind(&c.external_id)
+    .bind(&c.category)
+    .bind(&c.description)
+    .bind(c.lon)
+    .bind(c.lat)
+    .bind(c.area.as_str())
+    .bind(l.assignee.clone().unwrap_or_default())
+    .bind(&c.reporter)
+    .bind(&c.reporter_contact)
+    .bind(c.priority.as_str())
+    .bind(l.stage.as_str())
+    .bind(l.suspended_from.map(|s| s.as_str()))
+    .bind(l.rating.map(|r| r.as_str()))
+    .bind(i64::from(l.reworks))
+    .bind(i64::from(l.redos))
+    .bind(i64::from(l.returns))
+    .bind(l.pending_extension.as_ref().map(|p| p.until))
+    .bind(l.pending_extension.as_ref().map(|p| p.reason.clone()))
+    .bind(i64::from(l.extensions))
+    .bind(c.due_at)
+    .bind(&c.explanation)
+    .bind(c.version)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        // Two submissions of the same external id raced; the other one won.
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() && c.external_id.is_some() => {
+            drop(tx);
+            let id: String =
+                sqlx::query_scalar("SELECT id FROM cases WHERE channel = $1 AND external_id = $2")
+                    .bind(c.channel.as_str())
+                    .bind(&c.external_id)
+                    .fetch_one(pool)
+                    .await
+                    .map_err(db)?;
+            return Ok(CaseCreated::Existing(id));
+        }
+        other => {
+            other.map_err(db)?;
+        }
+    }
+    for e in history {
+        insert_history(&mut tx, &c.id, e).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(CaseCreated::New)
+}
+
+async fn cases(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    filter: &CaseFilter,
+    id: Option<&str>,
+) -> Result<Vec<CaseRecord>, StoreError> {
+    let mut qb = QueryBuilder::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE 1 = 1"));
+    if let Some(id) = id {
+        qb.push(" AND id = ").push_bind(id.to_owned());
+    }
+    if let Some(stage) = filter.stage {
+        qb.push(" AND stage = ").push_bind(stage.as_str());
+    }
+    if let Some(a) = &filter.assignee {
+        qb.push(" AND org = ").push_bind(a.clone());
+    }
+    push_scope(&mut qb, scope);
+    let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
+    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(read_case).collect()
+}
+
+async fn case_history(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    id: &str,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    if cases(pool, scope, &CaseFilter::default(), Some(id))
+        .await?
+        .is_empty()
+    {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT seq, at, actor_id, actor_name, from_stage, to_stage, command, note FROM case_history WHERE case_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    rows.iter().map(read_history).collect()
+}
+
+async fn update_case(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    c: &CaseRecord,
+    entry: &HistoryEntry,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let l = &c.lifecycle;
+    let mut qb = QueryBuilder::<Db>::new("UPDATE cases SET category = ");
+    qb.push_bind(c.category.clone());
+    qb.push(", org = ")
+        .push_bind(l.assignee.clone().unwrap_or_default());
+    qb.push(", priority = ").push_bind(c.priority.as_str());
+    qb.push(", stage = ").push_bind(l.stage.as_str());
+    qb.push(", suspended_from = ")
+        .push_bind(l.suspended_from.map(|s| s.as_str()));
+    qb.push(", rating = ")
+        .push_bind(l.rating.map(|r| r.as_str()));
+    qb.push(", reworks = ").push_bind(i64::from(l.reworks));
+    qb.push(", redos = ").push_bind(i64::from(l.redos));
+    qb.push(", returns = ").push_bind(i64::from(l.returns));
+    qb.push(", ext_until = ")
+        .push_bind(l.pending_extension.as_ref().map(|p| p.until));
+    qb.push(", ext_reason = ")
+        .push_bind(l.pending_extension.as_ref().map(|p| p.reason.clone()));
+    qb.push(", extensions = ")
+        .push_bind(i64::from(l.extensions));
+    qb.push(", due_at = ").push_bind(c.due_at);
+    qb.push(", explanation = ").push_bind(c.explanation.clone());
+    qb.push(", version = ").push_bind(c.version);
+    qb.push(", updated_at = ").push_bind(c.updated_at);
+    qb.push(" WHERE id = ").push_bind(c.id.clone());
+    qb.push(" AND version = ").push_bind(c.version - 1);
+    push_scope(&mut qb, scope);
+    let changed = qb
+        .build()
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(false);
+    }
+    insert_history(&mut tx, &c.id, entry).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
 #[async_trait]
 impl Store for StoreImpl {
     fn backend(&self) -> Backend {
@@ -678,5 +948,40 @@ impl Store for StoreImpl {
         before: Option<i64>,
     ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
         audit(&self.pool, scope, limit, before).await
+    }
+
+    async fn create_case(
+        &self,
+        case: &CaseRecord,
+        history: &[HistoryEntry],
+    ) -> Result<CaseCreated, StoreError> {
+        create_case(&self.pool, case, history).await
+    }
+
+    async fn cases(
+        &self,
+        scope: &Scope,
+        filter: &CaseFilter,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        cases(&self.pool, scope, filter, None).await
+    }
+
+    async fn case(&self, scope: &Scope, id: &str) -> Result<Option<CaseRecord>, StoreError> {
+        Ok(cases(&self.pool, scope, &CaseFilter::default(), Some(id))
+            .await?
+            .pop())
+    }
+
+    async fn case_history(&self, scope: &Scope, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        case_history(&self.pool, scope, id).await
+    }
+
+    async fn update_case(
+        &self,
+        scope: &Scope,
+        case: &CaseRecord,
+        entry: &HistoryEntry,
+    ) -> Result<bool, StoreError> {
+        update_case(&self.pool, scope, case, entry).await
     }
 }

@@ -38,7 +38,7 @@ macro_rules! conformance_suite {
             units_round_trip_exactly, import_is_all_or_nothing, import_replaces_and_bumps_revision,
             accounts_are_seen_only_within_scope, usernames_are_unique, sessions_expire_and_revoke,
             api_tokens_are_hashed_listed_and_revoked, entities_and_departments_are_scoped,
-            the_audit_log_is_append_only_and_scoped);
+            the_audit_log_is_append_only_and_scoped, cases_are_idempotent_scoped_and_versioned);
     };
     (@cases $harness:expr; $($case:ident),*) => {
         $(
@@ -694,4 +694,170 @@ pub async fn the_audit_log_is_append_only_and_scoped(h: &dyn Harness) {
             .len(),
         3
     );
+}
+
+fn sample_case(
+    id: &str,
+    area: &str,
+    assignee: Option<&str>,
+    reporter: Option<&str>,
+    external: Option<&str>,
+) -> wanxiang_core::case::CaseRecord {
+    use wanxiang_core::case::{Case, CaseRecord, Channel, Stage};
+    let mut lifecycle = Case::reported();
+    lifecycle.stage = if assignee.is_some() {
+        Stage::Dispatched
+    } else {
+        Stage::Registered
+    };
+    lifecycle.assignee = assignee.map(str::to_owned);
+    CaseRecord {
+        id: id.into(),
+        channel: Channel::Hotline12345,
+        external_id: external.map(str::to_owned),
+        category: Some("E0509".into()),
+        description: format!("占道经营 {id}"),
+        lon: 114.106_123_456_789,
+        lat: 22.546_987_654_321,
+        area: code(area),
+        reporter: reporter.map(str::to_owned),
+        reporter_contact: Some("138****0000".into()),
+        priority: wanxiang_core::category::Priority::Normal,
+        lifecycle,
+        due_at: Some(5_000),
+        explanation: "grid → street".into(),
+        version: 1,
+        created_at: 1_000 + id.len() as i64,
+        updated_at: 1_000,
+    }
+}
+
+fn entry(
+    seq: i64,
+    from: wanxiang_core::case::Stage,
+    to: wanxiang_core::case::Stage,
+    command: &str,
+) -> wanxiang_core::case::HistoryEntry {
+    wanxiang_core::case::HistoryEntry {
+        seq,
+        at: seq * 10,
+        actor_id: Some("id-street1".into()),
+        actor: "street1".into(),
+        from,
+        to,
+        command: command.into(),
+        note: String::new(),
+    }
+}
+
+/// Cases are stored once per external id, seen only within scope, and changed only by the
+/// writer that read the latest version.
+pub async fn cases_are_idempotent_scoped_and_versioned(h: &dyn Harness) {
+    use wanxiang_core::case::Stage;
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let a = sample_case(
+        "case-a",
+        "440303001001001",
+        Some("440303001000"),
+        Some("id-resident"),
+        Some("12345-0001"),
+    );
+    let history = [
+        entry(1, Stage::Reported, Stage::Reported, "report"),
+        entry(2, Stage::Reported, Stage::Registered, "register"),
+        entry(3, Stage::Registered, Stage::Dispatched, "dispatch"),
+    ];
+    assert_eq!(
+        s.create_case(&a, &history).await.unwrap(),
+        crate::CaseCreated::New
+    );
+    let again = sample_case("case-a2", "440303001001001", None, None, Some("12345-0001"));
+    assert_eq!(
+        s.create_case(&again, &[]).await.unwrap(),
+        crate::CaseCreated::Existing("case-a".into())
+    );
+    let b = sample_case("case-bb", "440303002001", Some("440303D01"), None, None);
+    s.create_case(&b, &[entry(1, Stage::Reported, Stage::Reported, "report")])
+        .await
+        .unwrap();
+
+    let system = Scope::system("test");
+    assert_eq!(
+        s.case(&system, "case-a").await.unwrap().unwrap(),
+        a,
+        "read back exactly"
+    );
+    let ids =
+        |v: Vec<wanxiang_core::case::CaseRecord>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let all = crate::CaseFilter::default();
+    let cases: Vec<(Scope, Vec<&str>)> = vec![
+        (Scope::Subtree(code("440303")), vec!["case-bb", "case-a"]),
+        (Scope::Subtree(code("440303001")), vec!["case-a"]),
+        (Scope::Subtree(code("440303001001")), vec!["case-a"]),
+        (Scope::Subtree(code("440303002")), vec!["case-bb"]),
+        (
+            Scope::Department(DeptCode::parse("440303D01").unwrap()),
+            vec!["case-bb"],
+        ),
+        (Scope::Entity("e1".into()), vec![]),
+        (Scope::Own("id-resident".into()), vec!["case-a"]),
+        (Scope::Own("id-other".into()), vec![]),
+    ];
+    for (scope, expect) in &cases {
+        assert_eq!(
+            ids(s.cases(scope, &all).await.unwrap()),
+            *expect,
+            "{scope:?}"
+        );
+    }
+    let dispatched = crate::CaseFilter {
+        stage: Some(Stage::Dispatched),
+        assignee: Some("440303D01".into()),
+        limit: None,
+    };
+    assert_eq!(
+        ids(s.cases(&system, &dispatched).await.unwrap()),
+        ["case-bb"]
+    );
+    assert_eq!(
+        s.case_history(&Scope::Subtree(code("440303002")), "case-a")
+            .await
+            .unwrap(),
+        vec![],
+        "history is scoped too"
+    );
+    assert_eq!(s.case_history(&system, "case-a").await.unwrap(), history);
+
+    let mut accepted = a.clone();
+    accepted.lifecycle.stage = Stage::Accepted;
+    accepted.version = 2;
+    let e4 = entry(4, Stage::Dispatched, Stage::Accepted, "accept");
+    assert!(
+        !s.update_case(&Scope::Subtree(code("440303002")), &accepted, &e4)
+            .await
+            .unwrap(),
+        "outside scope"
+    );
+    assert!(
+        s.update_case(&Scope::Subtree(code("440303001")), &accepted, &e4)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.update_case(
+            &Scope::Subtree(code("440303001")),
+            &accepted,
+            &entry(5, Stage::Dispatched, Stage::Accepted, "accept")
+        )
+        .await
+        .unwrap(),
+        "a stale version loses"
+    );
+    let stored = s.case(&system, "case-a").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.lifecycle.stage, stored.version),
+        (Stage::Accepted, 2)
+    );
+    assert_eq!(s.case_history(&system, "case-a").await.unwrap().len(), 4);
 }

@@ -5,6 +5,7 @@
 //! so SQLite and PostgreSQL behave the same by construction rather than by hope.
 
 use async_trait::async_trait;
+use wanxiang_core::case::{CaseRecord, HistoryEntry, Stage};
 use wanxiang_core::{
     Account, AuditEntry, Department, Entity, NewAccount, Role, Scope, Unit, UnitCode,
 };
@@ -181,6 +182,40 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<bool, StoreError>;
 
+    // --- Cases of the event hub. ---
+
+    /// Stores a new case with its first history entries, in one transaction. When the channel
+    /// and external id were seen before, nothing is written and the earlier case's id is
+    /// returned as `Existing`.
+    async fn create_case(
+        &self,
+        case: &CaseRecord,
+        history: &[HistoryEntry],
+    ) -> Result<CaseCreated, StoreError>;
+
+    /// The cases the scope sees, newest first.
+    async fn cases(
+        &self,
+        scope: &Scope,
+        filter: &CaseFilter,
+    ) -> Result<Vec<CaseRecord>, StoreError>;
+
+    /// One case, if the scope sees it.
+    async fn case(&self, scope: &Scope, id: &str) -> Result<Option<CaseRecord>, StoreError>;
+
+    /// A case's history, oldest first, if the scope sees the case.
+    async fn case_history(&self, scope: &Scope, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Writes a changed case and appends its history entry, in one transaction, if the scope
+    /// sees it and nobody changed it since it was read (`case.version` is the new version, one
+    /// more than the one read). False when either is not so; nothing is written then.
+    async fn update_case(
+        &self,
+        scope: &Scope,
+        case: &CaseRecord,
+        entry: &HistoryEntry,
+    ) -> Result<bool, StoreError>;
+
     // --- The audit log: append-only; the database refuses updates and deletes. ---
 
     /// Appends an entry.
@@ -241,6 +276,26 @@ pub mod guard {
             format!("department {}", d.code),
         )
     }
+}
+
+/// What [`Store::create_case`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseCreated {
+    /// The case was stored.
+    New,
+    /// A case with the same channel and external id exists already: its id.
+    Existing(String),
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only cases at this stage.
+    pub stage: Option<Stage>,
+    /// Only cases with this responsible organisation key.
+    pub assignee: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
 }
 
 /// Changes to an account; `None` leaves a field alone.
