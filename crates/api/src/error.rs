@@ -20,6 +20,9 @@ pub struct ErrorBody {
     /// The request field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For an illegal case transition (409): the actions the case allows now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
 }
 
 /// The error envelope.
@@ -59,6 +62,13 @@ pub enum AppError {
     TooManyRequests(u64),
     /// The request conflicts with existing data (a taken username).
     Conflict(String),
+    /// A case action its stage does not allow; lists the allowed ones.
+    IllegalTransition {
+        /// Message, Chinese / English.
+        message: String,
+        /// Allowed action names.
+        allowed: Vec<String>,
+    },
     /// A storage error.
     Store(StoreError),
 }
@@ -92,6 +102,7 @@ pub fn error_response(
             code: code.to_owned(),
             message,
             field: field.map(str::to_owned),
+            allowed: None,
         },
     };
     (status, Json(body)).into_response()
@@ -150,6 +161,17 @@ impl IntoResponse for AppError {
             }
             AppError::Conflict(message) => {
                 error_response(StatusCode::CONFLICT, "conflict", message, None)
+            }
+            AppError::IllegalTransition { message, allowed } => {
+                let body = ErrorEnvelope {
+                    error: ErrorBody {
+                        code: "illegal_transition".into(),
+                        message,
+                        field: None,
+                        allowed: Some(allowed),
+                    },
+                };
+                (StatusCode::CONFLICT, Json(body)).into_response()
             }
             AppError::Store(StoreError::OutOfScope(detail)) => {
                 tracing::info!(%detail, "write outside jurisdiction refused");

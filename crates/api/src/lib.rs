@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod geography;
 pub mod health;
 mod home;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub config: ApiConfig,
     /// Login throttling, shared by all requests of this node.
     pub throttle: Arc<auth::throttle::Throttle>,
+    /// The category tree and the working calendar the event hub decides with.
+    pub hub: Arc<events::Hub>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
             config.login_per_minute,
         ));
         AppState {
+            hub: Arc::new(events::Hub::default()),
             store,
             atlas,
             config,
@@ -104,6 +108,7 @@ impl AppState {
         (name = "operations", description = "运维 / Health, readiness and metrics"),
         (name = "geography", description = "行政区划与定位 / Administrative units and location lookup"),
         (name = "accounts", description = "账号、组织与审计 / Accounts, organisations, sessions and the audit log"),
+        (name = "events", description = "一网统管：事件受理、分拨与处置 / The event hub: intake, dispatch and the case lifecycle"),
         (name = "demo", description = "演示 / Demo mode only"),
     )
 )]
@@ -118,6 +123,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(session::routes())
         .merge(admin::routes())
         .merge(demo::routes())
+        .merge(events::routes())
 }
 
 /// The OpenAPI 3 document of every route.

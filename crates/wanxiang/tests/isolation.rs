@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 /// What the victim jurisdiction (桂园街道) owns, and the strings that must never leak.
 struct Victims {
+    case: String,
     account: String,
     entity: String,
     token: String,
@@ -54,6 +55,32 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
         ("get", "/api/v1/demo/accounts") => {
             Public("lists the demo accounts by design, in demo mode only")
         }
+        ("get", "/api/v1/categories") => {
+            Public("the category tree and responsibility list are public")
+        }
+        ("get", "/api/v1/events") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
+        ("post", "/api/v1/events") => {
+            let (lon, lat) = common::point_in("440303001002");
+            OwnOrScoped {
+                path: path.into(),
+                body: Some(
+                    json!({"channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0509", "description": "attacker's own report"}),
+                ),
+            }
+        }
+        ("get", "/api/v1/events/{id}") => Refused {
+            path: format!("/api/v1/events/{}", v.case),
+            body: None,
+            statuses: &[403, 404],
+        },
+        ("post", "/api/v1/events/{id}/actions") => Refused {
+            path: format!("/api/v1/events/{}/actions", v.case),
+            body: Some(json!({"action": "urge", "note": "attacker"})),
+            statuses: &[403, 404],
+        },
         ("get", "/api/v1/me") | ("get", "/api/v1/me/tokens") => OwnOrScoped {
             path: path.into(),
             body: None,
@@ -160,12 +187,31 @@ async fn victims(app: &TestApp) -> Victims {
         )
         .await;
     assert_eq!(status, 201);
+    // A resident's report located in 桂木园社区 of 桂园街道 (outside the child community 大塘龙),
+    // dispatched to the street.
+    let reporter = app.login("13800138001").await;
+    let (lon, lat) = common::point_in("440303001002");
+    let (status, case) = app
+        .call(
+            Some(&reporter),
+            "POST",
+            "/api/v1/events",
+            Some(json!({
+            "channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0509",
+            "description": "桂园受害者案件描述", "reporter_contact": "139-victim-contact"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{case}");
+    assert_eq!(case["assignee"], "440303001000", "{case}");
     let account_id = account["id"].as_str().unwrap().to_owned();
     let entity_id = entity["id"].as_str().unwrap().to_owned();
     let token_id = token["id"].as_str().unwrap().to_owned();
     let secret = token["token"].as_str().unwrap().to_owned();
     Victims {
         markers: vec![
+            case["id"].as_str().unwrap().to_owned(),
+            "桂园受害者案件描述".into(),
+            "139-victim-contact".into(),
             account_id.clone(),
             "victim.handler".into(),
             "桂园受害者甲".into(),
@@ -175,6 +221,7 @@ async fn victims(app: &TestApp) -> Victims {
             "victim token".into(),
             secret.clone(),
         ],
+        case: case["id"].as_str().unwrap().to_owned(),
         account: account_id,
         entity: entity_id,
         token: token_id,

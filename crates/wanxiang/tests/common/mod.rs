@@ -178,3 +178,19 @@ impl TestApp {
         )
     }
 }
+
+/// A WGS-84 point inside the given community of the demo district (the interior point of its
+/// first grid).
+pub fn point_in(community: &str) -> (f64, f64) {
+    use geo::InteriorPoint;
+    let units = wanxiang_geo::demo::luohu().unwrap();
+    let grid = units
+        .iter()
+        .find(|u| {
+            u.parent.as_ref().is_some_and(|p| p.as_str() == community)
+                && u.level == wanxiang_core::Level::Grid
+        })
+        .expect("the community has grids");
+    let p = grid.boundary.as_ref().unwrap().interior_point().unwrap();
+    (p.x(), p.y())
+}

@@ -1,0 +1,867 @@
+//! The event hub's HTTP face (一网统管): taking a report in, dispatching it by location and
+//! category, and moving the case through its lifecycle. Decisions are the core's (`case::step`,
+//! `dispatch::decide`, `category::Limit::due`); this module checks who may act, stores the result
+//! and its history, and answers.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wanxiang_core::case::{
+    self, CaseRecord, Channel, Command, CommandKind, Effect, HistoryEntry, Satisfaction, Stage,
+};
+use wanxiang_core::category::{Categories, Category, DEFAULT_CATEGORIES, Limit, Priority};
+use wanxiang_core::dispatch::{Named, Place, decide};
+use wanxiang_core::sla::Calendar;
+use wanxiang_core::{Role, Scope};
+use wanxiang_geo::Crs;
+use wanxiang_store::{CaseCreated, CaseFilter};
+
+use crate::auth::{Principal, now_ms};
+use crate::people::iso;
+use crate::{AppError, AppState};
+
+/// What the event hub decides with: the category tree and the working calendar.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    /// Categories and the responsibility list.
+    pub categories: Categories,
+    /// Holidays and make-up working days.
+    pub calendar: Calendar,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            categories: Categories::parse(DEFAULT_CATEGORIES)
+                .expect("the shipped category file is valid"),
+            calendar: Calendar::default(),
+        }
+    }
+}
+
+/// Longest description accepted, in characters.
+pub const MAX_DESCRIPTION: usize = 4000;
+/// The limit for dispatching a case nobody could classify (the dispatchers' manual queue).
+const MANUAL_DISPATCH: Limit = Limit {
+    kind: wanxiang_core::category::LimitKind::Timer(wanxiang_core::sla::TimerKind::WorkingHours),
+    amount: 2,
+};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_categories))
+        .routes(routes!(list_events, create_event))
+        .routes(routes!(get_event))
+        .routes(routes!(act))
+}
+
+/// A category on the wire.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryDto {
+    /// Code such as `E0509`.
+    code: String,
+    /// Its class (`E05`).
+    class: String,
+    /// Chinese name.
+    name_zh: String,
+    /// English name.
+    name_en: String,
+    /// `urgent`, `high`, `normal` or `low`.
+    priority: &'static str,
+    /// Who handles it, in words.
+    responsible: String,
+}
+
+/// A class with its categories.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClassDto {
+    /// Code such as `E05`.
+    code: String,
+    /// Chinese name.
+    name_zh: String,
+    /// English name.
+    name_en: String,
+    /// Its minor categories.
+    categories: Vec<CategoryDto>,
+}
+
+/// The category tree (classes of the standard and Luohu's additions) with responsibilities.
+#[utoipa::path(get, path = "/api/v1/categories", tag = "events", responses((status = 200, body = Vec<ClassDto>)))]
+async fn list_categories(State(state): State<AppState>) -> Json<Vec<ClassDto>> {
+    let tree = &state.hub.categories;
+    Json(
+        tree.classes
+            .values()
+            .map(|class| ClassDto {
+                code: class.code.clone(),
+                name_zh: class.name_zh.clone(),
+                name_en: class.name_en.clone(),
+                categories: tree
+                    .categories
+                    .values()
+                    .filter(|c| c.class == class.code)
+                    .map(|c| CategoryDto {
+                        code: c.code.clone(),
+                        class: c.class.clone(),
+                        name_zh: c.name_zh.clone(),
+                        name_en: c.name_en.clone(),
+                        priority: c.priority.as_str(),
+                        responsible: c.responsible.describe(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    )
+}
+
+/// A point in a report.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LocationInput {
+    /// Longitude.
+    lon: f64,
+    /// Latitude.
+    lat: f64,
+    /// `wgs84` (default), `gcj02` or `bd09`.
+    crs: Option<String>,
+}
+
+/// A report.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewEvent {
+    /// `resident_app`, `hotline_12345`, `inspector`, `sensor`, `video_ai`, `open311` or `import`.
+    channel: String,
+    /// Where.
+    location: LocationInput,
+    /// A minor category code (`GET /api/v1/categories`); without it the case waits in the
+    /// dispatchers' manual queue.
+    category: Option<String>,
+    /// What is wrong, 1 to 4,000 characters.
+    description: String,
+    /// How to reach the reporter; shown to staff only.
+    reporter_contact: Option<String>,
+    /// The sender's own id (a 12345 work-order number): sending it again returns the same case.
+    external_id: Option<String>,
+}
+
+/// A case's location on the wire.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationDto {
+    /// WGS-84 longitude.
+    lon: f64,
+    /// WGS-84 latitude.
+    lat: f64,
+    /// The finest unit holding it (usually a grid).
+    unit: String,
+    /// That unit's name.
+    unit_name: Option<String>,
+}
+
+/// One history line on the wire.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryDto {
+    /// Position.
+    seq: i64,
+    /// When (RFC 3339).
+    at: String,
+    /// Who, with role and unit.
+    actor: String,
+    /// Stage before.
+    from: &'static str,
+    /// Stage after.
+    to: &'static str,
+    /// What was done.
+    action: String,
+    /// Reason, note or target.
+    note: String,
+}
+
+/// A case on the wire.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseDto {
+    /// Id (the case number).
+    id: String,
+    /// How it arrived.
+    channel: &'static str,
+    /// The sender's id, if any.
+    external_id: Option<String>,
+    /// Minor category code.
+    category: Option<String>,
+    /// Its Chinese name.
+    category_name: Option<String>,
+    /// What the reporter wrote.
+    description: String,
+    /// Where.
+    location: LocationDto,
+    /// The responsible organisation's key (unit code, department code or `entity:<id>`).
+    assignee: Option<String>,
+    /// Stage (wire name).
+    stage: &'static str,
+    /// Stage in Chinese.
+    stage_zh: &'static str,
+    /// Urgency.
+    priority: &'static str,
+    /// When the current stage falls due (RFC 3339).
+    due_at: Option<String>,
+    /// Whether the current stage is past its due time.
+    overdue: bool,
+    /// Why it went where it went.
+    explanation: String,
+    /// The reporter's contact; only staff see it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reporter_contact: Option<String>,
+    /// The reporter's rating of the latest closing.
+    rating: Option<&'static str>,
+    /// Failed verifications.
+    reworks: u32,
+    /// Redos after unsatisfied ratings.
+    redos: u32,
+    /// Returns to the dispatcher.
+    returns: u32,
+    /// A pending extension's requested due time (RFC 3339).
+    extension_requested_until: Option<String>,
+    /// What the case allows now (whether the caller may do it is checked on the action).
+    allowed_actions: Vec<&'static str>,
+    /// Grows with every change.
+    version: i64,
+    /// Reported (RFC 3339).
+    created_at: String,
+    /// Last changed (RFC 3339).
+    updated_at: String,
+    /// The full history, oldest first (on single-case reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<HistoryDto>>,
+}
+
+fn is_staff(p: &Principal) -> bool {
+    p.account
+        .roles
+        .iter()
+        .any(|r| !matches!(r, Role::Resident | Role::EntityMember))
+}
+
+fn case_dto(
+    state: &AppState,
+    p: &Principal,
+    c: &CaseRecord,
+    history: Option<Vec<HistoryEntry>>,
+    now: i64,
+) -> CaseDto {
+    let atlas = state.atlas.current();
+    let category = c
+        .category
+        .as_deref()
+        .and_then(|code| state.hub.categories.get(code));
+    CaseDto {
+        id: c.id.clone(),
+        channel: c.channel.as_str(),
+        external_id: c.external_id.clone(),
+        category: c.category.clone(),
+        category_name: category.map(|x| x.name_zh.clone()),
+        description: c.description.clone(),
+        location: LocationDto {
+            lon: c.lon,
+            lat: c.lat,
+            unit: c.area.to_string(),
+            unit_name: atlas
+                .as_ref()
+                .and_then(|a| a.unit(&c.area))
+                .map(|u| u.name.clone()),
+        },
+        assignee: c.lifecycle.assignee.clone(),
+        stage: c.lifecycle.stage.as_str(),
+        stage_zh: c.lifecycle.stage.name_zh(),
+        priority: c.priority.as_str(),
+        due_at: c.due_at.map(iso),
+        overdue: c.lifecycle.stage.is_open()
+            && c.lifecycle.stage != Stage::Suspended
+            && c.due_at.is_some_and(|d| d < now),
+        explanation: c.explanation.clone(),
+        reporter_contact: if is_staff(p) {
+            c.reporter_contact.clone()
+        } else {
+            None
+        },
+        rating: c.lifecycle.rating.map(|r| r.as_str()),
+        reworks: c.lifecycle.reworks,
+        redos: c.lifecycle.redos,
+        returns: c.lifecycle.returns,
+        extension_requested_until: c.lifecycle.pending_extension.as_ref().map(|e| iso(e.until)),
+        allowed_actions: case::allowed(&c.lifecycle)
+            .into_iter()
+            .map(|k| k.as_str())
+            .collect(),
+        version: c.version,
+        created_at: iso(c.created_at),
+        updated_at: iso(c.updated_at),
+        history: history.map(|h| {
+            h.into_iter()
+                .map(|e| HistoryDto {
+                    seq: e.seq,
+                    at: iso(e.at),
+                    actor: e.actor,
+                    from: e.from.as_str(),
+                    to: e.to.as_str(),
+                    action: e.command,
+                    note: e.note,
+                })
+                .collect()
+        }),
+    }
+}
+
+fn actor(p: &Principal) -> String {
+    let roles: Vec<&str> = p.account.roles.iter().map(|r| r.as_str()).collect();
+    format!(
+        "{} ({}, {})",
+        p.account.username,
+        roles.join(","),
+        p.account.org.key()
+    )
+}
+
+/// The limit of the stage a case has just entered, at its priority.
+fn stage_limit(category: Option<&Category>, stage: Stage, priority: Priority) -> Option<Limit> {
+    let Some(c) = category else {
+        return (stage == Stage::Registered).then_some(MANUAL_DISPATCH);
+    };
+    let l = &c.limits;
+    let limit = match stage {
+        Stage::Registered => l.dispatch,
+        Stage::Dispatched => l.accept,
+        Stage::Accepted | Stage::InProgress => l.handle,
+        Stage::Handled => l.verify,
+        _ => return None,
+    };
+    Some(limit.for_priority(priority))
+}
+
+fn check_channel(p: &Principal, channel: Channel) -> Result<(), AppError> {
+    let ok = match channel {
+        Channel::ResidentApp => true,
+        Channel::Inspector => p.has(Role::Inspector),
+        Channel::Sensor | Channel::VideoAi => p.has(Role::Operator) || p.has(Role::Admin),
+        Channel::Hotline12345 | Channel::Open311 | Channel::Import => {
+            p.has(Role::Dispatcher) || p.has(Role::Admin)
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "你的角色不能通过 {} 渠道上报 / your roles cannot report through {}",
+            channel.as_str(),
+            channel.as_str()
+        )))
+    }
+}
+
+/// Takes a report in: locates it, registers it, and — when its category is known — dispatches it
+/// by the responsibility list, explaining the decision. Sending the same `external_id` on the
+/// same channel again answers 200 with the case created the first time.
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = NewEvent, responses(
+    (status = 201, body = CaseDto, description = "Created"),
+    (status = 200, body = CaseDto, description = "Already submitted with this external_id"),
+    (status = 400, body = crate::error::ErrorEnvelope, description = "Outside the district, unknown category or crs, description too long …"),
+    (status = 401, body = crate::error::ErrorEnvelope),
+    (status = 403, body = crate::error::ErrorEnvelope, description = "Channel not open to the caller's roles"),
+))]
+async fn create_event(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(req): Json<NewEvent>,
+) -> Result<(StatusCode, Json<CaseDto>), AppError> {
+    let channel = Channel::parse(&req.channel).ok_or_else(|| {
+        AppError::field(
+            "invalid_channel",
+            "channel",
+            format!("未知渠道 {:?} / unknown channel", req.channel),
+        )
+    })?;
+    check_channel(&p, channel)?;
+    let description = req.description.trim().to_owned();
+    let chars = description.chars().count();
+    if chars == 0 || chars > MAX_DESCRIPTION {
+        return Err(AppError::field(
+            "invalid_description",
+            "description",
+            format!(
+                "描述须为 1-{MAX_DESCRIPTION} 个字符 / a description has 1 to {MAX_DESCRIPTION} characters, not {chars}"
+            ),
+        ));
+    }
+    let short = |v: &Option<String>, field: &'static str| -> Result<Option<String>, AppError> {
+        match v.as_deref().map(str::trim).filter(|x| !x.is_empty()) {
+            Some(x) if x.chars().count() > 64 => Err(AppError::field(
+                "too_long",
+                field,
+                format!("{field} 最多 64 个字符 / at most 64 characters"),
+            )),
+            other => Ok(other.map(str::to_owned)),
+        }
+    };
+    let external_id = short(&req.external_id, "external_id")?;
+    let reporter_contact = short(&req.reporter_contact, "reporter_contact")?;
+    let crs = match req.location.crs.as_deref() {
+        None | Some("") => Crs::Wgs84,
+        Some(t) => Crs::parse(t).ok_or_else(|| {
+            AppError::field(
+                "invalid_crs",
+                "location.crs",
+                format!("未知坐标系 {t:?} / unknown crs: use wgs84, gcj02 or bd09"),
+            )
+        })?,
+    };
+    let (lon, lat) = (req.location.lon, req.location.lat);
+    if !(lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0) {
+        return Err(AppError::field(
+            "coordinate_out_of_range",
+            "location",
+            "经纬度超出范围 / longitude or latitude out of range",
+        ));
+    }
+    let category = match req
+        .category
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(code) => Some(state.hub.categories.get(code).cloned().ok_or_else(|| {
+            AppError::field(
+                "unknown_category",
+                "category",
+                format!("未知类别 {code:?} / unknown category (see GET /api/v1/categories)"),
+            )
+        })?),
+    };
+    let atlas = crate::units::atlas(&state)?;
+    let (wlon, wlat) = crs.to_wgs84(lon, lat);
+    let found = atlas.locate(wlon, wlat);
+    let named = |u: Option<&wanxiang_core::Unit>| {
+        u.map(|u| Named {
+            code: u.code.clone(),
+            name: u.name.clone(),
+        })
+    };
+    let district = named(found.district).ok_or_else(|| AppError::BadRequest {
+        code: "outside_district",
+        message: format!(
+            "该点 ({lon}, {lat}, {crs}) 不在本区范围内 / the point is outside the district"
+        ),
+        field: Some("location"),
+    })?;
+    let place = Place {
+        district,
+        street: named(found.street),
+        community: named(found.community),
+        grid: named(found.grid),
+    };
+    let finest = place
+        .grid
+        .as_ref()
+        .or(place.community.as_ref())
+        .or(place.street.as_ref())
+        .unwrap_or(&place.district)
+        .code
+        .clone();
+
+    let now = now_ms();
+    let who = actor(&p);
+    let mut history = vec![HistoryEntry {
+        seq: 1,
+        at: now,
+        actor_id: Some(p.account.id.clone()),
+        actor: who.clone(),
+        from: Stage::Reported,
+        to: Stage::Reported,
+        command: "report".into(),
+        note: channel.as_str().into(),
+    }];
+    let mut lifecycle = case::Case::reported();
+    let mut apply =
+        |lifecycle: &mut case::Case, command: Command, actor: String, actor_id: Option<String>| {
+            let (next, t, _) =
+                case::step(lifecycle, &command, now).expect("intake steps are always legal");
+            history.push(HistoryEntry {
+                seq: history.len() as i64 + 1,
+                at: now,
+                actor_id,
+                actor,
+                from: t.from,
+                to: t.to,
+                command: t.command.as_str().into(),
+                note: t.note,
+            });
+            *lifecycle = next;
+        };
+    apply(
+        &mut lifecycle,
+        Command::Register,
+        "system (intake)".into(),
+        None,
+    );
+    let (explanation, area) = match &category {
+        Some(cat) => {
+            // Which entities serve the place is a question about the whole district, asked by the
+            // dispatch rules themselves: an explicit system scope, recorded in the case history.
+            let entities = state
+                .store
+                .entities(&Scope::system("dispatch rules"))
+                .await?;
+            let decision = decide(&place, cat, &entities);
+            apply(
+                &mut lifecycle,
+                Command::Dispatch {
+                    to: decision.to.clone(),
+                },
+                "system (dispatch rules)".into(),
+                None,
+            );
+            if let Some(last) = history.last_mut() {
+                last.note = format!("{} — {}", decision.to, decision.explanation);
+            }
+            (decision.explanation, decision.area)
+        }
+        None => (
+            "未分类，进入人工分拨队列 / not classified: waiting in the dispatchers' manual queue"
+                .into(),
+            finest,
+        ),
+    };
+    let priority = category.as_ref().map_or(Priority::Normal, |c| c.priority);
+    let due_at = stage_limit(category.as_ref(), lifecycle.stage, priority)
+        .map(|l| l.due(now, &state.hub.calendar));
+    let record = CaseRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        channel,
+        external_id,
+        category: category.as_ref().map(|c| c.code.clone()),
+        description,
+        lon: wlon,
+        lat: wlat,
+        area,
+        reporter: Some(p.account.id.clone()),
+        reporter_contact,
+        priority,
+        lifecycle,
+        due_at,
+        explanation,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    match state.store.create_case(&record, &history).await? {
+        CaseCreated::New => Ok((
+            StatusCode::CREATED,
+            Json(case_dto(&state, &p, &record, Some(history), now)),
+        )),
+        CaseCreated::Existing(id) => {
+            let existing = state.store.case(&p.scope, &id).await?.ok_or_else(|| {
+                AppError::Conflict(
+                    "该外部编号已提交过 / this external_id was submitted before".into(),
+                )
+            })?;
+            let history = state.store.case_history(&p.scope, &id).await?;
+            Ok((
+                StatusCode::OK,
+                Json(case_dto(&state, &p, &existing, Some(history), now)),
+            ))
+        }
+    }
+}
+
+/// Listing filters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventQuery {
+    /// Only cases at this stage (`registered`, `dispatched`, …).
+    stage: Option<String>,
+    /// Only cases with this responsible organisation (`mine` for the caller's own).
+    assignee: Option<String>,
+    /// At most this many (1-1000, default 100).
+    limit: Option<u32>,
+}
+
+/// The cases in the caller's jurisdiction, newest first: a street sees the cases located in it,
+/// a department or entity those assigned to it, a resident their own reports.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery), responses(
+    (status = 200, body = Vec<CaseDto>),
+    (status = 400, body = crate::error::ErrorEnvelope),
+    (status = 401, body = crate::error::ErrorEnvelope),
+))]
+async fn list_events(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<EventQuery>,
+) -> Result<Json<Vec<CaseDto>>, AppError> {
+    let stage = match q.stage.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(Stage::parse(s).ok_or_else(|| {
+            AppError::field(
+                "invalid_stage",
+                "stage",
+                format!("未知阶段 {s:?} / unknown stage"),
+            )
+        })?),
+    };
+    let assignee = match q.assignee.as_deref() {
+        Some("mine") => Some(p.account.org.key()),
+        other => other.filter(|a| !a.is_empty()).map(str::to_owned),
+    };
+    let filter = CaseFilter {
+        stage,
+        assignee,
+        limit: q.limit,
+    };
+    let now = now_ms();
+    let cases = state.store.cases(&p.scope, &filter).await?;
+    Ok(Json(
+        cases
+            .iter()
+            .map(|c| case_dto(&state, &p, c, None, now))
+            .collect(),
+    ))
+}
+
+/// One case in the caller's jurisdiction, with its full history.
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", params(("id" = String, Path, description = "Case id")), responses(
+    (status = 200, body = CaseDto),
+    (status = 404, body = crate::error::ErrorEnvelope),
+))]
+async fn get_event(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CaseDto>, AppError> {
+    let c = state
+        .store
+        .case(&p.scope, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("没有这个案件 / no such case".into()))?;
+    let history = state.store.case_history(&p.scope, &id).await?;
+    Ok(Json(case_dto(&state, &p, &c, Some(history), now_ms())))
+}
+
+/// An action on a case.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ActionInput {
+    /// `register`, `reject`, `dispatch`, `accept`, `return`, `start`, `handle`, `verify`, `rate`,
+    /// `suspend`, `resume`, `reassign`, `request_extension`, `decide_extension` or `urge`.
+    action: String,
+    /// Reason (reject, return, suspend, request_extension).
+    reason: Option<String>,
+    /// Note (handle, verify, urge).
+    note: Option<String>,
+    /// Target organisation key (dispatch, reassign).
+    to: Option<String>,
+    /// Verification result.
+    pass: Option<bool>,
+    /// Rating: `very_satisfied`, `satisfied`, `fairly_satisfied`, `unsatisfied`, `very_unsatisfied`.
+    level: Option<String>,
+    /// Requested new due time, RFC 3339 (request_extension).
+    until: Option<String>,
+    /// Approve or refuse the pending extension (decide_extension).
+    approve: Option<bool>,
+    /// A category code to set when registering or dispatching an unclassified case.
+    category: Option<String>,
+}
+
+fn parse_command(a: &ActionInput) -> Result<Command, AppError> {
+    let kind = CommandKind::parse(&a.action).ok_or_else(|| {
+        AppError::field(
+            "invalid_action",
+            "action",
+            format!("未知操作 {:?} / unknown action", a.action),
+        )
+    })?;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let need = |v: &Option<String>, field: &'static str| -> Result<String, AppError> {
+        v.clone().filter(|x| !x.trim().is_empty()).ok_or_else(|| {
+            AppError::field(
+                "missing_field",
+                field,
+                format!("缺少 {field} / {field} is required"),
+            )
+        })
+    };
+    Ok(match kind {
+        CommandKind::Register => Command::Register,
+        CommandKind::Reject => Command::Reject { reason: need(&a.reason, "reason")? },
+        CommandKind::Dispatch => Command::Dispatch { to: need(&a.to, "to")? },
+        CommandKind::Accept => Command::Accept,
+        CommandKind::Return => Command::Return { reason: need(&a.reason, "reason")? },
+        CommandKind::Start => Command::Start,
+        CommandKind::Handle => Command::Handle { note: need(&a.note, "note")? },
+        CommandKind::Verify => Command::Verify {
+            pass: a.pass.ok_or_else(|| AppError::field("missing_field", "pass", "缺少 pass / pass is required"))?,
+            note: text(&a.note),
+        },
+        CommandKind::Rate => Command::Rate {
+            level: a.level.as_deref().and_then(Satisfaction::parse).ok_or_else(|| AppError::field("invalid_level", "level", "评价须为 very_satisfied … very_unsatisfied / a level from very_satisfied to very_unsatisfied"))?,
+        },
+        CommandKind::Suspend => Command::Suspend { reason: need(&a.reason, "reason")? },
+        CommandKind::Resume => Command::Resume,
+        CommandKind::Reassign => Command::Reassign { to: need(&a.to, "to")? },
+        CommandKind::RequestExtension => {
+            let until = need(&a.until, "until")?;
+            let until = chrono::DateTime::parse_from_rfc3339(&until)
+                .map_err(|_| AppError::field("invalid_time", "until", "须为 RFC 3339 时间 / until must be an RFC 3339 time"))?
+                .timestamp_millis();
+            Command::RequestExtension { until, reason: need(&a.reason, "reason")? }
+        }
+        CommandKind::DecideExtension => Command::DecideExtension {
+            approve: a.approve.ok_or_else(|| AppError::field("missing_field", "approve", "缺少 approve / approve is required"))?,
+        },
+        CommandKind::Urge => Command::Urge { note: need(&a.note, "note")? },
+    })
+}
+
+/// Who may do what: roles for the action, and for the handler's actions, membership of the
+/// organisation the case is with. (The case itself is already within the caller's scope.)
+fn may(p: &Principal, c: &CaseRecord, kind: CommandKind) -> Result<(), AppError> {
+    use CommandKind::*;
+    let assigned_here = c.lifecycle.assignee.as_deref() == Some(p.account.org.key().as_str());
+    let ok = match kind {
+        Register | Reject | Dispatch | Reassign => p.has(Role::Dispatcher),
+        Accept | Return | Start | Handle | RequestExtension => {
+            assigned_here && (p.has(Role::Handler) || p.has(Role::EntityMember))
+        }
+        Verify => p.has(Role::Inspector) || p.has(Role::Supervisor),
+        Rate => c.reporter.as_deref() == Some(p.account.id.as_str()),
+        Suspend | Resume => p.has(Role::Dispatcher) || p.has(Role::Supervisor),
+        DecideExtension | Urge => p.has(Role::Supervisor),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "你不能对此案件执行 {} / you may not {} this case",
+            kind.as_str(),
+            kind.as_str()
+        )))
+    }
+}
+
+/// Moves a case through its lifecycle. Actions the stage does not allow answer 409 with the
+/// allowed ones; actions the caller's roles do not allow, 403.
+#[utoipa::path(post, path = "/api/v1/events/{id}/actions", tag = "events", request_body = ActionInput,
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, body = CaseDto),
+        (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope),
+        (status = 409, body = crate::error::ErrorEnvelope, description = "`illegal_transition` with `allowed`, or changed concurrently"),
+))]
+async fn act(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Json(input): Json<ActionInput>,
+) -> Result<Json<CaseDto>, AppError> {
+    let command = parse_command(&input)?;
+    let current = state
+        .store
+        .case(&p.scope, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("没有这个案件 / no such case".into()))?;
+    may(&p, &current, command.kind())?;
+    let now = now_ms();
+    let mut record = current.clone();
+    if let Some(code) = input.category.as_deref().filter(|c| !c.is_empty()) {
+        if !matches!(
+            command.kind(),
+            CommandKind::Register | CommandKind::Dispatch
+        ) {
+            return Err(AppError::field(
+                "invalid_field",
+                "category",
+                "只有立案或派遣时可设置类别 / category can be set when registering or dispatching",
+            ));
+        }
+        let cat = state.hub.categories.get(code).ok_or_else(|| {
+            AppError::field(
+                "unknown_category",
+                "category",
+                format!("未知类别 {code:?} / unknown category"),
+            )
+        })?;
+        record.category = Some(cat.code.clone());
+        record.priority = cat.priority;
+    }
+    let (next, t, effects) =
+        case::step(&current.lifecycle, &command, now).map_err(|e| AppError::IllegalTransition {
+            message: format!(
+                "案件处于{}，不能{} / {}{}",
+                e.stage.name_zh(),
+                e.command,
+                e,
+                e.detail
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
+            allowed: e.allowed.iter().map(|k| k.as_str().to_owned()).collect(),
+        })?;
+    let category = record
+        .category
+        .as_deref()
+        .and_then(|c| state.hub.categories.get(c))
+        .cloned();
+    for effect in &effects {
+        match effect {
+            Effect::StartClock(stage) => {
+                record.due_at = stage_limit(category.as_ref(), *stage, record.priority)
+                    .map(|l| l.due(now, &state.hub.calendar))
+            }
+            Effect::StopClock => record.due_at = None,
+            Effect::ExtendDeadline(until) => record.due_at = Some(*until),
+            // FIXME: a suspended case keeps its due time; the working time spent suspended should
+            // be given back on resume (sla::working_ms_between) once the pause start is stored.
+            Effect::PauseClock | Effect::ResumeClock | Effect::Notify(_) => {}
+        }
+    }
+    if matches!(command, Command::Dispatch { .. } | Command::Reassign { .. }) {
+        record.explanation = format!("{} by {}", t.note, p.account.username);
+    }
+    record.lifecycle = next;
+    record.version = current.version + 1;
+    record.updated_at = now;
+    let seq = state.store.case_history(&p.scope, &id).await?.len() as i64 + 1;
+    let entry = HistoryEntry {
+        seq,
+        at: now,
+        actor_id: Some(p.account.id.clone()),
+        actor: actor(&p),
+        from: t.from,
+        to: t.to,
+        command: t.command.as_str().into(),
+        note: t.note,
+    };
+    if !state.store.update_case(&p.scope, &record, &entry).await? {
+        return Err(AppError::Conflict(
+            "案件已被他人修改，请刷新后重试 / the case changed meanwhile; reload and retry".into(),
+        ));
+    }
+    let history = state.store.case_history(&p.scope, &id).await?;
+    Ok(Json(case_dto(&state, &p, &record, Some(history), now)))
+}
+
+/// Builds a hub from a category file's text and a calendar's text (the binary reads the files).
+pub fn hub_from(categories: Option<&str>, calendar: Option<&str>) -> Result<Arc<Hub>, String> {
+    let categories =
+        Categories::parse(categories.unwrap_or(DEFAULT_CATEGORIES)).map_err(|e| e.to_string())?;
+    let calendar = match calendar {
+        Some(text) => Calendar::parse(text).map_err(|e| e.to_string())?,
+        None => Calendar::default(),
+    };
+    Ok(Arc::new(Hub {
+        categories,
+        calendar,
+    }))
+}

@@ -1,0 +1,386 @@
+//! The event hub end to end through HTTP: a resident's report is dispatched by location and
+//! category, handled, verified, rated; bad input gets clear errors; illegal steps get 409 with
+//! the allowed ones; repeated hotline work orders are stored once.
+
+mod common;
+
+use common::{Session, point_in, spawn_app};
+use serde_json::{Value, json};
+use wanxiang_geo::Crs;
+
+async fn act(app: &common::TestApp, who: &Session, id: &str, body: Value) -> (u16, Value) {
+    app.call(
+        Some(who),
+        "POST",
+        &format!("/api/v1/events/{id}/actions"),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_blocked_drain_goes_round_the_closed_loop() {
+    let app = spawn_app().await;
+    let resident = app.login("13800138000").await;
+    // The phone sends GCJ-02, as Chinese phones do.
+    let (lon, lat) = point_in("440303001001");
+    let (glon, glat) = Crs::Gcj02.from_wgs84(lon, lat);
+    let (status, case) = app
+        .call(Some(&resident), "POST", "/api/v1/events", Some(json!({
+            "channel": "resident_app", "location": {"lon": glon, "lat": glat, "crs": "gcj02"}, "category": "E0404",
+            "description": "小区门口下水道堵塞，污水外溢", "reporter_contact": "13800138000"})))
+        .await;
+    assert_eq!(status, 201, "{case}");
+    assert_eq!(
+        (case["stage"].as_str(), case["assignee"].as_str()),
+        (Some("dispatched"), Some("440303001001"))
+    );
+    let explanation = case["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("→ 大塘龙社区 because 下水道堵塞 (E0404) is community-level"),
+        "{explanation}"
+    );
+    assert!(case["due_at"].is_string() && case["overdue"] == false);
+    assert!(
+        case["reporter_contact"].is_null(),
+        "residents do not get contacts back"
+    );
+    let id = case["id"].as_str().unwrap().to_owned();
+
+    let handler = app.login("datanglong.handler").await;
+    let (_, mine) = app
+        .call(
+            Some(&handler),
+            "GET",
+            "/api/v1/events?assignee=mine&stage=dispatched",
+            None,
+        )
+        .await;
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str()),
+        "{mine}"
+    );
+    assert_eq!(
+        mine[0]["reporter_contact"], "13800138000",
+        "staff see the contact"
+    );
+    for (action, stage) in [
+        (json!({"action": "accept"}), "accepted"),
+        (json!({"action": "start"}), "in_progress"),
+        (json!({"action": "handle", "note": "已疏通"}), "handled"),
+    ] {
+        let (status, body) = act(&app, &handler, &id, action).await;
+        assert_eq!(
+            (status, body["stage"].as_str()),
+            (200, Some(stage)),
+            "{body}"
+        );
+    }
+    let inspector = app.login("datanglong.inspector").await;
+    let (status, body) = act(
+        &app,
+        &inspector,
+        &id,
+        json!({"action": "verify", "pass": true, "note": "现场核实已通"}),
+    )
+    .await;
+    assert_eq!((status, body["stage"].as_str()), (200, Some("closed")));
+    assert_eq!(body["due_at"], Value::Null);
+
+    // Only the reporter rates; a closed case cannot be started again.
+    let (status, _) = act(
+        &app,
+        &handler,
+        &id,
+        json!({"action": "rate", "level": "satisfied"}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = act(&app, &handler, &id, json!({"action": "start"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("illegal_transition"))
+    );
+    assert_eq!(body["error"]["allowed"], json!(["rate"]));
+    let (status, body) = act(
+        &app,
+        &resident,
+        &id,
+        json!({"action": "rate", "level": "very_satisfied"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["rating"].as_str()),
+        (200, Some("very_satisfied"))
+    );
+
+    let (_, full) = app
+        .call(
+            Some(&resident),
+            "GET",
+            &format!("/api/v1/events/{id}"),
+            None,
+        )
+        .await;
+    let steps: Vec<String> = full["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            format!(
+                "{}:{}",
+                h["action"].as_str().unwrap(),
+                h["to"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "report:reported",
+            "register:registered",
+            "dispatch:dispatched",
+            "accept:accepted",
+            "start:in_progress",
+            "handle:handled",
+            "verify:closed",
+            "rate:closed"
+        ]
+    );
+    assert!(
+        full["history"][3]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("datanglong.handler (handler, 440303001001)")
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unsatisfied_reporters_send_cases_back_and_unclassified_reports_wait_for_a_dispatcher() {
+    let app = spawn_app().await;
+    let resident = app.login("13800138000").await;
+    let (lon, lat) = point_in("440303001002");
+    let (status, case) = app
+        .call(Some(&resident), "POST", "/api/v1/events", Some(json!({
+            "channel": "resident_app", "location": {"lon": lon, "lat": lat}, "description": "路边有人摆摊卖水果，占了人行道"})))
+        .await;
+    assert_eq!(
+        (status, case["stage"].as_str()),
+        (201, Some("registered")),
+        "{case}"
+    );
+    let id = case["id"].as_str().unwrap().to_owned();
+    let dispatcher = app.login("guiyuan.dispatcher").await;
+    let (_, queue) = app
+        .call(
+            Some(&dispatcher),
+            "GET",
+            "/api/v1/events?stage=registered",
+            None,
+        )
+        .await;
+    assert!(
+        queue
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str())
+    );
+    let (status, body) = act(
+        &app,
+        &dispatcher,
+        &id,
+        json!({"action": "dispatch", "to": "440303001000", "category": "E0509"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["stage"].as_str(), body["category"].as_str()),
+        (200, Some("dispatched"), Some("E0509")),
+        "{body}"
+    );
+
+    let handler = app.login("guiyuan.handler").await;
+    for action in [
+        json!({"action": "accept"}),
+        json!({"action": "start"}),
+        json!({"action": "handle", "note": "已劝离"}),
+    ] {
+        assert_eq!(act(&app, &handler, &id, action).await.0, 200);
+    }
+    let supervisor = app.login("guiyuan.supervisor").await;
+    assert_eq!(
+        act(
+            &app,
+            &supervisor,
+            &id,
+            json!({"action": "verify", "pass": true})
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, body) = act(
+        &app,
+        &resident,
+        &id,
+        json!({"action": "rate", "level": "unsatisfied"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["stage"].as_str(), body["redos"].as_u64()),
+        (200, Some("in_progress"), Some(1)),
+        "{body}"
+    );
+    assert!(
+        body["due_at"].is_string(),
+        "the redo runs against a new limit"
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_reports_get_clear_errors() {
+    let app = spawn_app().await;
+    let resident = app.login("13800138000").await;
+    let (lon, lat) = point_in("440303001001");
+    let report = |extra: Value| {
+        let mut body = json!({"channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0404", "description": "下水道堵塞"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let cases: &[(Value, u16, &str, Option<&str>)] = &[
+        (
+            json!({"location": {"lon": 116.404, "lat": 39.915}}),
+            400,
+            "outside_district",
+            Some("location"),
+        ),
+        (
+            json!({"location": {"lon": lon, "lat": lat, "crs": "utm"}}),
+            400,
+            "invalid_crs",
+            Some("location.crs"),
+        ),
+        (
+            json!({"location": {"lon": lon, "lat": 91.0}}),
+            400,
+            "coordinate_out_of_range",
+            Some("location"),
+        ),
+        (
+            json!({"category": "E9999"}),
+            400,
+            "unknown_category",
+            Some("category"),
+        ),
+        (
+            json!({"description": "堵".repeat(4001)}),
+            400,
+            "invalid_description",
+            Some("description"),
+        ),
+        (
+            json!({"description": "   "}),
+            400,
+            "invalid_description",
+            Some("description"),
+        ),
+        (
+            json!({"channel": "carrier_pigeon"}),
+            400,
+            "invalid_channel",
+            Some("channel"),
+        ),
+        (json!({"channel": "hotline_12345"}), 403, "forbidden", None),
+    ];
+    for (extra, status, code, field) in cases {
+        let (got, body) = app
+            .call(
+                Some(&resident),
+                "POST",
+                "/api/v1/events",
+                Some(report(extra.clone())),
+            )
+            .await;
+        assert_eq!(
+            (
+                got,
+                body["error"]["code"].as_str(),
+                body["error"]["field"].as_str()
+            ),
+            (*status, Some(*code), *field),
+            "{extra}"
+        );
+    }
+    // Invalid UTF-8 in the body is refused by the JSON extractor.
+    let r = app
+        .client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&resident.token)
+        .header("content-type", "application/json")
+        .body(vec![b'{', 0xff, 0xfe, b'}'])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (status, _) = app
+        .call(None, "POST", "/api/v1/events", Some(report(json!({}))))
+        .await;
+    assert_eq!(status, 401);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hotline_work_order_sent_twice_is_one_case() {
+    let app = spawn_app().await;
+    let dispatcher = app.login("district.dispatcher").await;
+    let (lon, lat) = point_in("440303002001");
+    let order = json!({"channel": "hotline_12345", "external_id": "12345-20261129-0042", "location": {"lon": lon, "lat": lat},
+                       "category": "L0102", "description": "路口内涝积水约二十厘米"});
+    let (first, a) = app
+        .call(
+            Some(&dispatcher),
+            "POST",
+            "/api/v1/events",
+            Some(order.clone()),
+        )
+        .await;
+    let (second, b) = app
+        .call(Some(&dispatcher), "POST", "/api/v1/events", Some(order))
+        .await;
+    assert_eq!((first, second), (201, 200));
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(
+        (a["assignee"].as_str(), a["priority"].as_str()),
+        (Some("440303D02"), Some("urgent")),
+        "内涝积水 goes to 水务"
+    );
+    let (_, list) = app
+        .call(Some(&dispatcher), "GET", "/api/v1/events", None)
+        .await;
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["external_id"] == "12345-20261129-0042")
+            .count(),
+        1
+    );
+    // The department sees it; the street next door does not.
+    let (status, _) = app
+        .call(
+            Some(&app.login("chengguan.handler").await),
+            "GET",
+            &format!("/api/v1/events/{}", a["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "城管 is not 水务");
+    app.stop().await.unwrap();
+}
