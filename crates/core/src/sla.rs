@@ -207,10 +207,10 @@ pub fn working_ms_between(start: i64, end: i64, cal: &Calendar) -> i64 {
 mod tests {
     use super::*;
 
-    /// 2026 National Day holiday as published: 1–8 October off, Sunday 27 September and Saturday
-    /// 10 October worked.
+    /// An illustrative National Day week in the shape the State Council publishes (eight days off,
+    /// two weekend days worked); not a claim about the official 2026 schedule.
     const NATIONAL_DAY_2026: &str = "
-        2026-10-01 holiday  # 国庆节、中秋节
+        2026-10-01 holiday  # 国庆节 (illustrative)
         2026-10-02 holiday
         2026-10-03 holiday
         2026-10-04 holiday

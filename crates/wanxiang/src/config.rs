@@ -25,6 +25,19 @@ pub struct Config {
     pub geo: GeoConfig,
     /// Sessions, login throttling and browser access.
     pub auth: AuthConfig,
+    /// The event hub's data files.
+    pub events: EventsConfig,
+}
+
+/// `[events]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// A category / responsibility-list file in the format of `crates/core/data/categories.tsv`;
+    /// empty = the built-in demo list.
+    pub categories_file: String,
+    /// A holiday calendar: lines `YYYY-MM-DD holiday|workday`; empty = weekends only.
+    pub holidays_file: String,
 }
 
 /// `[auth]`.
@@ -114,6 +127,10 @@ impl Default for Config {
             },
             geo: GeoConfig {
                 reload_interval_secs: 5,
+            },
+            events: EventsConfig {
+                categories_file: String::new(),
+                holidays_file: String::new(),
             },
             auth: AuthConfig {
                 session_ttl_secs: 12 * 3600,
@@ -238,6 +255,11 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   auth.lockout_base_secs     first lock-out, doubling after            [30]         WANXIANG__AUTH__LOCKOUT_BASE_SECS
   auth.lockout_max_secs      longest lock-out                          [900]        WANXIANG__AUTH__LOCKOUT_MAX_SECS
   auth.cors_origins          browser origins allowed (CORS)            [[] closed]  WANXIANG__AUTH__CORS_ORIGINS='[\"https://a.example\"]'
+
+  events.categories_file     category and responsibility list (TSV)    [built-in demo list]
+                                                                       WANXIANG__EVENTS__CATEGORIES_FILE
+  events.holidays_file       holidays and make-up workdays             [weekends only]
+                                                                       WANXIANG__EVENTS__HOLIDAYS_FILE
 
 Example wanxiang.toml:
   demo = true

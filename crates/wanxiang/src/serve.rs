@@ -70,7 +70,8 @@ pub async fn run(
         },
         cors_origins: auth.cors_origins.clone(),
     };
-    let state = AppState::new(store, atlas, api_config);
+    let mut state = AppState::new(store, atlas, api_config);
+    state.hub = load_hub(&config)?;
     let addr = listener.local_addr()?;
     tracing::info!(
         "万象已启动 / Wanxiang is up: open http://{addr}/ (API: http://{addr}/api/v1/openapi.json)"
@@ -102,6 +103,33 @@ pub async fn run(
     let _ = reloader.await;
     tracing::info!("stopped / 已停止");
     Ok(())
+}
+
+/// Reads the category list and holiday calendar the configuration names (or the built-ins).
+pub fn load_hub(config: &Config) -> anyhow::Result<std::sync::Arc<wanxiang_api::events::Hub>> {
+    let read = |path: &str, what: &str| -> anyhow::Result<Option<String>> {
+        if path.trim().is_empty() {
+            return Ok(None);
+        }
+        std::fs::read_to_string(path)
+            .map(Some)
+            .with_context(|| format!("reading the {what} file {path}"))
+    };
+    let categories = read(&config.events.categories_file, "categories")?;
+    let holidays = read(&config.events.holidays_file, "holidays")?;
+    let hub = wanxiang_api::events::hub_from(categories.as_deref(), holidays.as_deref())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    tracing::info!(
+        categories = hub.categories.categories.len(),
+        holidays = hub.calendar.holidays.len(),
+        source = if categories.is_some() {
+            config.events.categories_file.as_str()
+        } else {
+            "built-in demo list"
+        },
+        "event categories loaded"
+    );
+    Ok(hub)
 }
 
 /// Loads the demo district into an empty store. A store that already has units is left alone, so

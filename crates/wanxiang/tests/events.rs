@@ -384,3 +384,38 @@ async fn a_hotline_work_order_sent_twice_is_one_case() {
     assert_eq!(status, 404, "城管 is not 水务");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_deployment_replaces_the_responsibility_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("categories.tsv");
+    std::fs::write(
+        &file,
+        "code\tparent\tname_zh\tname_en\tresponsible\tpriority\tdispatch\taccept\thandle\tverify\n\
+         E04\t\t突发事件\tEmergencies\t\t\t\t\t\t\n\
+         E0404\tE04\t下水道堵塞\tBlocked drain\tstreet\thigh\t30m\t30m\t4h\t2h\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let app = common::spawn_app_with(|c| c.events.categories_file = path).await;
+    let (_, tree) = app.call(None, "GET", "/api/v1/categories", None).await;
+    assert_eq!(tree.as_array().unwrap().len(), 1);
+    let resident = app.login("13800138000").await;
+    let (lon, lat) = point_in("440303001001");
+    let (status, case) = app
+        .call(Some(&resident), "POST", "/api/v1/events", Some(json!({
+            "channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0404", "description": "下水道堵塞"})))
+        .await;
+    assert_eq!(
+        (status, case["assignee"].as_str()),
+        (201, Some("440303001000")),
+        "now street-level: {case}"
+    );
+    let mut config = app.config.clone();
+    app.stop().await.unwrap();
+
+    std::fs::write(&file, "code\tparent\n").unwrap();
+    config.events.categories_file = file.display().to_string();
+    let err = wanxiang::serve::load_hub(&config).unwrap_err();
+    assert!(format!("{err:#}").contains("categories line"), "{err:#}");
+}
