@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Intake benchmark: a release server on the embedded defaults (SQLite), demo district, loaded by
+# wrk from a second process over loopback. Prints wrk's report and the server's status counts.
+# Needs Debian's wrk (apt-get install wrk). Usage: bench/intake/run.sh [seconds] [connections]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+CONNS=${2:-32}
+PORT=${PORT:-18084}
+BIN=${WANXIANG_BIN:-target/release/wanxiang}
+DATA=$(mktemp -d)
+"$BIN" serve --demo --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+TOKEN=$(curl -s -X POST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: application/json' \
+  -d '{"username":"district.dispatcher","password":"wanxiang-demo"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+export TOKEN
+taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s bench/intake/intake.lua "http://127.0.0.1:$PORT"
+curl -s "http://127.0.0.1:$PORT/metrics" | grep 'route="/api/v1/events",status='
