@@ -13,16 +13,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wanxiang_core::case::{
-    self, CaseRecord, Channel, Command, CommandKind, Effect, HistoryEntry, Satisfaction, Stage,
+    self, Alarm, CaseRecord, Channel, Command, CommandKind, Effect, HistoryEntry, Notice,
+    Satisfaction, Stage, Supervision,
 };
 use wanxiang_core::category::{Categories, Category, DEFAULT_CATEGORIES, Limit, Priority};
 use wanxiang_core::dispatch::{Named, Place, decide};
+use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::sla::Calendar;
 use wanxiang_core::{Role, Scope};
 use wanxiang_geo::Crs;
 use wanxiang_store::{CaseCreated, CaseFilter};
 
-use crate::auth::{Principal, now_ms};
+use crate::auth::Principal;
 use crate::people::iso;
 use crate::{AppError, AppState};
 
@@ -59,6 +61,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_events, create_event))
         .routes(routes!(get_event))
         .routes(routes!(act))
+        .routes(routes!(inbox))
 }
 
 /// A category on the wire.
@@ -471,7 +474,7 @@ async fn create_event(
         .code
         .clone();
 
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let who = actor(&p);
     let mut history = vec![HistoryEntry {
         seq: 1,
@@ -552,15 +555,31 @@ async fn create_event(
         lifecycle,
         due_at,
         explanation,
+        supervision: Supervision::for_stage(now, due_at),
         version: 1,
         created_at: now,
         updated_at: now,
     };
     match state.store.create_case(&record, &history).await? {
-        CaseCreated::New => Ok((
-            StatusCode::CREATED,
-            Json(case_dto(&state, &p, &record, Some(history), now)),
-        )),
+        CaseCreated::New => {
+            let notice = match record.lifecycle.assignee.clone() {
+                Some(org) => Notice::Assignee(org),
+                None => Notice::Dispatchers,
+            };
+            deliver(
+                &state,
+                &record,
+                &[Effect::Notify(notice)],
+                CommandKind::Dispatch,
+                now,
+            )
+            .await?;
+            state.wake.notify_one();
+            Ok((
+                StatusCode::CREATED,
+                Json(case_dto(&state, &p, &record, Some(history), now)),
+            ))
+        }
         CaseCreated::Existing(id) => {
             let existing = state.store.case(&p.scope, &id).await?.ok_or_else(|| {
                 AppError::Conflict(
@@ -618,7 +637,7 @@ async fn list_events(
         assignee,
         limit: q.limit,
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let cases = state.store.cases(&p.scope, &filter).await?;
     Ok(Json(
         cases
@@ -644,7 +663,13 @@ async fn get_event(
         .await?
         .ok_or_else(|| AppError::NotFound("没有这个案件 / no such case".into()))?;
     let history = state.store.case_history(&p.scope, &id).await?;
-    Ok(Json(case_dto(&state, &p, &c, Some(history), now_ms())))
+    Ok(Json(case_dto(
+        &state,
+        &p,
+        &c,
+        Some(history),
+        state.clock.now_ms(),
+    )))
 }
 
 /// An action on a case.
@@ -771,7 +796,7 @@ async fn act(
         .await?
         .ok_or_else(|| AppError::NotFound("没有这个案件 / no such case".into()))?;
     may(&p, &current, command.kind())?;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let mut record = current.clone();
     if let Some(code) = input.category.as_deref().filter(|c| !c.is_empty()) {
         if !matches!(
@@ -817,10 +842,23 @@ async fn act(
         match effect {
             Effect::StartClock(stage) => {
                 record.due_at = stage_limit(category.as_ref(), *stage, record.priority)
-                    .map(|l| l.due(now, &state.hub.calendar))
+                    .map(|l| l.due(now, &state.hub.calendar));
+                record.supervision = Supervision {
+                    escalated_to: record.supervision.escalated_to.clone(),
+                    ..Supervision::for_stage(now, record.due_at)
+                };
             }
-            Effect::StopClock => record.due_at = None,
-            Effect::ExtendDeadline(until) => record.due_at = Some(*until),
+            Effect::StopClock => {
+                record.due_at = None;
+                record.supervision.warn_at = None;
+            }
+            Effect::ExtendDeadline(until) => {
+                record.due_at = Some(*until);
+                record.supervision = Supervision {
+                    escalated_to: record.supervision.escalated_to.clone(),
+                    ..Supervision::for_stage(now, Some(*until))
+                };
+            }
             // FIXME: a suspended case keeps its due time; the working time spent suspended should
             // be given back on resume (sla::working_ms_between) once the pause start is stored.
             Effect::PauseClock | Effect::ResumeClock | Effect::Notify(_) => {}
@@ -848,8 +886,298 @@ async fn act(
             "案件已被他人修改，请刷新后重试 / the case changed meanwhile; reload and retry".into(),
         ));
     }
+    deliver(&state, &record, &effects, command.kind(), now).await?;
+    state.wake.notify_one();
     let history = state.store.case_history(&p.scope, &id).await?;
     Ok(Json(case_dto(&state, &p, &record, Some(history), now)))
+}
+
+/// The district of a case (the first six digits of its area).
+fn district_of(c: &CaseRecord) -> String {
+    wanxiang_core::UnitCode::parse(&c.area.as_str()[..6])
+        .expect("area codes start with a district")
+        .to_string()
+}
+
+/// Stores the notifications a step's effects call for.
+async fn deliver(
+    state: &AppState,
+    c: &CaseRecord,
+    effects: &[Effect],
+    kind: CommandKind,
+    now: i64,
+) -> Result<(), AppError> {
+    let what = c
+        .category
+        .as_deref()
+        .and_then(|x| state.hub.categories.get(x))
+        .map_or("未分类", |x| x.name_zh.as_str());
+    for effect in effects {
+        let Effect::Notify(notice) = effect else {
+            continue;
+        };
+        let (recipient, tag) = match notice {
+            Notice::Assignee(org) if org.is_empty() => continue,
+            Notice::Assignee(org) => (
+                Recipient::Org {
+                    org: org.clone(),
+                    role: None,
+                },
+                kind.as_str(),
+            ),
+            Notice::Dispatchers => (
+                Recipient::Org {
+                    org: district_of(c),
+                    role: Some(Role::Dispatcher),
+                },
+                "to_dispatch",
+            ),
+            Notice::Supervisors => {
+                let up = case::one_level_up(
+                    c.lifecycle.assignee.as_deref().unwrap_or(c.area.as_str()),
+                    &c.area,
+                );
+                (
+                    Recipient::Org {
+                        org: up,
+                        role: Some(Role::Supervisor),
+                    },
+                    kind.as_str(),
+                )
+            }
+            Notice::Reporter => match &c.reporter {
+                Some(r) => (Recipient::Account(r.clone()), "progress"),
+                None => continue,
+            },
+        };
+        let message = format!(
+            "案件 {} ({what}) {}：{} / case {} ({}) {}: {}",
+            c.id,
+            c.lifecycle.stage.name_zh(),
+            kind.as_str(),
+            c.id,
+            c.category.as_deref().unwrap_or("unclassified"),
+            c.lifecycle.stage.as_str(),
+            kind.as_str()
+        );
+        state
+            .store
+            .notify(&Notification {
+                id: 0,
+                at: now,
+                recipient,
+                case_id: Some(c.id.clone()),
+                kind: tag.to_owned(),
+                message,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// One pass of supervision at `now`: warns before due times (黄色预警), marks overdue cases and
+/// escalates them one level up (红色, 升级督办), writing each to the case's history and notifying.
+/// Runs under an explicit system scope, recorded in the audit log. Returns how many cases it
+/// changed.
+pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
+    let scope = Scope::system("supervision of deadlines");
+    let due = state.store.cases_to_supervise(&scope, now, 500).await?;
+    let mut changed = 0;
+    for current in &due {
+        let Some(alarm) = case::alarm(current, now) else {
+            continue;
+        };
+        let mut c = current.clone();
+        let stage = c.lifecycle.stage;
+        let (command, note, notices): (&str, String, Vec<(Recipient, &str)>) = match &alarm {
+            Alarm::Yellow => {
+                c.supervision.warned = true;
+                let to = c
+                    .lifecycle
+                    .assignee
+                    .clone()
+                    .unwrap_or_else(|| district_of(&c));
+                let due = c.due_at.map(iso).unwrap_or_default();
+                (
+                    "warn",
+                    format!("黄色预警：{} 到期 / yellow warning: due {due}", due),
+                    vec![(
+                        Recipient::Org {
+                            org: to,
+                            role: None,
+                        },
+                        "warning",
+                    )],
+                )
+            }
+            Alarm::Red { escalate_to } => {
+                c.supervision.warned = true;
+                c.supervision.overdue = true;
+                c.supervision.escalated_to = Some(escalate_to.clone());
+                let mut notices = vec![(
+                    Recipient::Org {
+                        org: escalate_to.clone(),
+                        role: Some(Role::Supervisor),
+                    },
+                    "escalated",
+                )];
+                if let Some(a) = &c.lifecycle.assignee {
+                    notices.push((
+                        Recipient::Org {
+                            org: a.clone(),
+                            role: None,
+                        },
+                        "overdue",
+                    ));
+                }
+                (
+                    "overdue",
+                    format!(
+                        "红色：已超期，升级至 {escalate_to} 督办 / red: overdue, escalated to {escalate_to}"
+                    ),
+                    notices,
+                )
+            }
+        };
+        c.version = current.version + 1;
+        c.updated_at = now;
+        let seq = state.store.case_history(&scope, &c.id).await?.len() as i64 + 1;
+        let entry = HistoryEntry {
+            seq,
+            at: now,
+            actor_id: None,
+            actor: "system (supervision)".into(),
+            from: stage,
+            to: stage,
+            command: command.into(),
+            note: note.clone(),
+        };
+        if !state.store.update_case(&scope, &c, &entry).await? {
+            continue; // Changed meanwhile by someone acting on it; the next pass looks again.
+        }
+        for (recipient, kind) in notices {
+            state
+                .store
+                .notify(&Notification {
+                    id: 0,
+                    at: now,
+                    recipient,
+                    case_id: Some(c.id.clone()),
+                    kind: kind.into(),
+                    message: format!("案件 {}：{note}", c.id),
+                })
+                .await?;
+        }
+        changed += 1;
+    }
+    if changed > 0 {
+        let district = due.first().map(district_of).unwrap_or_default();
+        let area = wanxiang_core::UnitCode::parse(&district)
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        state
+            .store
+            .append_audit(&wanxiang_core::AuditEntry {
+                at: now,
+                actor_id: None,
+                actor_name: "system".into(),
+                action: "system_scope".into(),
+                target: None,
+                detail: format!(
+                    "{}: {changed} case(s) warned or escalated",
+                    scope.describe()
+                ),
+                org: area.to_string(),
+                area,
+                client: None,
+            })
+            .await?;
+    }
+    Ok(changed)
+}
+
+/// The supervision scheduler: sleeps until the next warning or due time the store knows of (or
+/// until a case changes, or a manual clock moves), then runs [`supervise`]. Stops when `stop`
+/// turns true.
+pub async fn supervision_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    // Never busier than this, even if a mark fails to stick; and look at least this often, in
+    // case another node changed a deadline (one aggregate query, not a scan).
+    const FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
+    const CEILING: std::time::Duration = std::time::Duration::from_secs(300);
+    let changed = state.clock.changed();
+    loop {
+        let now = state.clock.now_ms();
+        if let Err(e) = supervise(&state, now).await {
+            tracing::warn!(error = ?e, "supervision pass failed; retrying at the next wake");
+        }
+        state.clock.settled(now);
+        let next = state.store.next_supervision_at().await.ok().flatten();
+        let wait = match next {
+            Some(t) => std::time::Duration::from_millis((t - state.clock.now_ms()).max(0) as u64)
+                .clamp(FLOOR, CEILING),
+            None => CEILING,
+        };
+        let clock_moved = async {
+            match &changed {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = state.wake.notified() => {}
+            _ = clock_moved => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A notification on the wire.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationDto {
+    /// Id.
+    id: i64,
+    /// When (RFC 3339).
+    at: String,
+    /// The case, if any.
+    case_id: Option<String>,
+    /// `dispatch`, `warning`, `overdue`, `escalated`, `urge`, `progress` …
+    kind: String,
+    /// The text.
+    message: String,
+}
+
+/// Inbox paging.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct InboxQuery {
+    /// At most this many (1-500, default 50).
+    limit: Option<u32>,
+}
+
+/// The caller's inbox: notifications to the account, to its organisation, or to its role there.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "events", params(InboxQuery), responses(
+    (status = 200, body = Vec<NotificationDto>),
+    (status = 401, body = crate::error::ErrorEnvelope),
+))]
+async fn inbox(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<InboxQuery>,
+) -> Result<Json<Vec<NotificationDto>>, AppError> {
+    let list = state
+        .store
+        .inbox(&p.account, q.limit.unwrap_or(50).clamp(1, 500))
+        .await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|n| NotificationDto {
+                id: n.id,
+                at: iso(n.at),
+                case_id: n.case_id,
+                kind: n.kind,
+                message: n.message,
+            })
+            .collect(),
+    ))
 }
 
 /// Builds a hub from a category file's text and a calendar's text (the binary reads the files).

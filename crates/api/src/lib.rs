@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod clock;
 pub mod demo;
 pub mod error;
 pub mod events;
@@ -77,6 +78,10 @@ pub struct AppState {
     pub throttle: Arc<auth::throttle::Throttle>,
     /// The category tree and the working calendar the event hub decides with.
     pub hub: Arc<events::Hub>,
+    /// The clock deadlines are measured by.
+    pub clock: Arc<dyn clock::Clock>,
+    /// Wakes the supervision loop when a case's deadlines change.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -88,6 +93,8 @@ impl AppState {
         ));
         AppState {
             hub: Arc::new(events::Hub::default()),
+            clock: Arc::new(clock::SystemClock),
+            wake: Arc::new(tokio::sync::Notify::new()),
             store,
             atlas,
             config,

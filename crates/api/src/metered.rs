@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use wanxiang_core::case::{CaseRecord, HistoryEntry};
+use wanxiang_core::inbox::Notification;
 use wanxiang_core::{Account, AuditEntry, Department, Entity, NewAccount, Scope, Unit, UnitCode};
 use wanxiang_store::{
     AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, NewApiToken, NewSession,
@@ -311,5 +312,36 @@ impl Store for MeteredStore {
             self.inner.update_case(scope, case, entry),
         )
         .await
+    }
+
+    async fn next_supervision_at(&self) -> Result<Option<i64>, StoreError> {
+        timed(
+            "next_supervision_at",
+            self.backend(),
+            self.inner.next_supervision_at(),
+        )
+        .await
+    }
+
+    async fn cases_to_supervise(
+        &self,
+        scope: &Scope,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        timed(
+            "cases_to_supervise",
+            self.backend(),
+            self.inner.cases_to_supervise(scope, now, limit),
+        )
+        .await
+    }
+
+    async fn notify(&self, notification: &Notification) -> Result<(), StoreError> {
+        timed("notify", self.backend(), self.inner.notify(notification)).await
+    }
+
+    async fn inbox(&self, account: &Account, limit: u32) -> Result<Vec<Notification>, StoreError> {
+        timed("inbox", self.backend(), self.inner.inbox(account, limit)).await
     }
 }

@@ -743,12 +743,97 @@ pub struct CaseRecord {
     pub due_at: Option<i64>,
     /// Why it went where it went, in words.
     pub explanation: String,
+    /// Warnings and escalation of the current stage's clock.
+    pub supervision: Supervision,
     /// Grows with every change; writes check it so two concurrent changes cannot both apply.
     pub version: i64,
     /// Reported (Unix ms).
     pub created_at: i64,
     /// Last changed (Unix ms).
     pub updated_at: i64,
+}
+
+/// Supervision (监管) of a case's current stage: a yellow warning before its due time, then red —
+/// overdue — and escalation one level up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Supervision {
+    /// When to warn (Unix ms): four fifths of the way from the stage's start to its due time.
+    pub warn_at: Option<i64>,
+    /// Whether the warning was given for this stage.
+    pub warned: bool,
+    /// Whether this stage went past its due time.
+    pub overdue: bool,
+    /// The organisation the case was escalated to (its supervisors were notified).
+    pub escalated_to: Option<String>,
+}
+
+impl Supervision {
+    /// A fresh clock for a stage that started at `start` and falls due at `due`.
+    pub fn for_stage(start: i64, due: Option<i64>) -> Supervision {
+        Supervision {
+            warn_at: due.map(|d| start + (d - start).max(0) * 4 / 5),
+            ..Supervision::default()
+        }
+    }
+}
+
+/// What supervision must do to a case at a given time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alarm {
+    /// 黄色预警: the due time is near; warn the handler.
+    Yellow,
+    /// 红色: the due time passed; the case is overdue and escalates to this organisation.
+    Red {
+        /// The organisation one level up.
+        escalate_to: String,
+    },
+}
+
+/// The organisation one level above a responsible one: community → street → district; a
+/// department or an entity answers to the district.
+pub fn one_level_up(assignee: &str, area: &crate::unit::UnitCode) -> String {
+    use crate::unit::{Level, UnitCode};
+    let district = || {
+        UnitCode::parse(&area.as_str()[..6])
+            .expect("area codes start with a district")
+            .to_string()
+    };
+    match UnitCode::parse(assignee) {
+        Ok(code) => match code.level() {
+            Level::Community | Level::Grid => {
+                let mut up = code.parent().expect("communities have streets");
+                while up.level() > Level::Street {
+                    up = up.parent().expect("has parent");
+                }
+                up.to_string()
+            }
+            Level::Street | Level::District => district(),
+        },
+        Err(_) => district(),
+    }
+}
+
+/// What supervision must do now, if anything. Suspended and finished cases have no running clock.
+pub fn alarm(c: &CaseRecord, now: i64) -> Option<Alarm> {
+    let stage = c.lifecycle.stage;
+    if !stage.is_open() || stage == Stage::Suspended {
+        return None;
+    }
+    let s = &c.supervision;
+    if !s.overdue && c.due_at.is_some_and(|d| d <= now) {
+        let from = c
+            .lifecycle
+            .assignee
+            .clone()
+            .unwrap_or_else(|| c.area.to_string());
+        return Some(Alarm::Red {
+            escalate_to: one_level_up(&from, &c.area),
+        });
+    }
+    if !s.warned && !s.overdue && s.warn_at.is_some_and(|w| w <= now) {
+        return Some(Alarm::Yellow);
+    }
+    None
 }
 
 /// One line of a case's history, as stored.
@@ -990,6 +1075,24 @@ mod tests {
         let (granted, _, effects) = step(&pending, &DecideExtension { approve: true }, 11).unwrap();
         assert_eq!(effects[0], Effect::ExtendDeadline(99));
         assert_eq!((granted.extensions, granted.pending_extension), (1, None));
+    }
+
+    #[test]
+    fn escalation_goes_one_level_up() {
+        let area = crate::unit::UnitCode::parse("440303001001003").unwrap();
+        let cases = [
+            ("440303001001", "440303001000"),
+            ("440303001000", "440303000000"),
+            ("440303D02", "440303000000"),
+            ("entity:demo-wuye", "440303000000"),
+        ];
+        for (from, to) in cases {
+            assert_eq!(one_level_up(from, &area), to, "{from}");
+        }
+        assert_eq!(
+            Supervision::for_stage(1_000, Some(6_000)).warn_at,
+            Some(5_000)
+        );
     }
 
     #[test]

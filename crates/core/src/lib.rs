@@ -8,6 +8,7 @@ pub mod account;
 pub mod case;
 pub mod category;
 pub mod dispatch;
+pub mod inbox;
 pub mod jurisdiction;
 pub mod sla;
 pub mod unit;

@@ -11,9 +11,10 @@
 use async_trait::async_trait;
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
 use wanxiang_core::case::{
-    Case, CaseRecord, Channel, HistoryEntry, PendingExtension, Satisfaction, Stage,
+    Case, CaseRecord, Channel, HistoryEntry, PendingExtension, Satisfaction, Stage, Supervision,
 };
 use wanxiang_core::category::Priority;
+use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::{
     Account, AuditEntry, Department, DeptCode, Entity, NewAccount, Scope, ScopeFilter, Unit,
     UnitCode,
@@ -508,7 +509,7 @@ async fn audit(
 
 const CASE_COLUMNS: &str = "id, channel, external_id, category, description, lon, lat, area_code, org, owner, \
     reporter_contact, priority, stage, suspended_from, rating, reworks, redos, returns, ext_until, ext_reason, \
-    extensions, due_at, explanation, version, created_at, updated_at";
+    extensions, due_at, explanation, version, created_at, updated_at, warn_at, warned, overdue, escalated_to";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what} {value:?}"))
@@ -554,6 +555,12 @@ fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
         },
         due_at: row.try_get("due_at").map_err(db)?,
         explanation: text("explanation")?,
+        supervision: Supervision {
+            warn_at: row.try_get("warn_at").map_err(db)?,
+            warned: row.try_get("warned").map_err(db)?,
+            overdue: row.try_get("overdue").map_err(db)?,
+            escalated_to: opt("escalated_to")?,
+        },
         version: int("version")?,
         created_at: int("created_at")?,
         updated_at: int("updated_at")?,
@@ -623,8 +630,9 @@ async fn create_case(
     let inserted = sqlx::query(
         "INSERT INTO cases (id, channel, external_id, category, description, lon, lat, area_code, org, owner,
              reporter_contact, priority, stage, suspended_from, rating, reworks, redos, returns, ext_until, ext_reason,
-             extensions, due_at, explanation, version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
+             extensions, due_at, explanation, version, created_at, updated_at, warn_at, warned, overdue, escalated_to)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
+                 $27, $28, $29, $30)",
     )
     .bind(&c.id)
     .bind(c.channel.as_str())
@@ -652,6 +660,10 @@ async fn create_case(
     .bind(c.version)
     .bind(c.created_at)
     .bind(c.updated_at)
+    .bind(c.supervision.warn_at)
+    .bind(c.supervision.warned)
+    .bind(c.supervision.overdue)
+    .bind(&c.supervision.escalated_to)
     .execute(&mut *tx)
     .await;
     match inserted {
@@ -754,6 +766,11 @@ async fn update_case(
     qb.push(", explanation = ").push_bind(c.explanation.clone());
     qb.push(", version = ").push_bind(c.version);
     qb.push(", updated_at = ").push_bind(c.updated_at);
+    qb.push(", warn_at = ").push_bind(c.supervision.warn_at);
+    qb.push(", warned = ").push_bind(c.supervision.warned);
+    qb.push(", overdue = ").push_bind(c.supervision.overdue);
+    qb.push(", escalated_to = ")
+        .push_bind(c.supervision.escalated_to.clone());
     qb.push(" WHERE id = ").push_bind(c.id.clone());
     qb.push(" AND version = ").push_bind(c.version - 1);
     push_scope(&mut qb, scope);
@@ -769,6 +786,117 @@ async fn update_case(
     insert_history(&mut tx, &c.id, entry).await?;
     tx.commit().await.map_err(db)?;
     Ok(true)
+}
+
+/// Stages whose clock runs.
+const RUNNING: &str = "stage NOT IN ('closed', 'rejected', 'suspended')";
+
+async fn next_supervision_at(pool: &Pool<Db>) -> Result<Option<i64>, StoreError> {
+    let warn: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT MIN(warn_at) FROM cases WHERE NOT warned AND NOT overdue AND {RUNNING}"
+    ))
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    let due: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT MIN(due_at) FROM cases WHERE NOT overdue AND {RUNNING}"
+    ))
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    Ok(match (warn, due) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+async fn cases_to_supervise(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<CaseRecord>, StoreError> {
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE {RUNNING} AND ((NOT warned AND NOT overdue AND warn_at <= "
+    ));
+    qb.push_bind(now);
+    qb.push(") OR (NOT overdue AND due_at <= ")
+        .push_bind(now)
+        .push("))");
+    push_scope(&mut qb, scope);
+    qb.push(" ORDER BY due_at, id LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(read_case).collect()
+}
+
+async fn notify(pool: &Pool<Db>, n: &Notification) -> Result<(), StoreError> {
+    let (account, org, role) = match &n.recipient {
+        Recipient::Account(a) => (Some(a.clone()), None, None),
+        Recipient::Org { org, role } => (None, Some(org.clone()), role.map(|r| r.as_str())),
+    };
+    sqlx::query(
+        "INSERT INTO notifications (at, recipient_account, recipient_org, recipient_role, case_id, kind, message)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(n.at)
+    .bind(account)
+    .bind(org)
+    .bind(role)
+    .bind(&n.case_id)
+    .bind(&n.kind)
+    .bind(&n.message)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn inbox(
+    pool: &Pool<Db>,
+    account: &Account,
+    limit: u32,
+) -> Result<Vec<Notification>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT id, at, recipient_account, recipient_org, recipient_role, case_id, kind, message FROM notifications WHERE recipient_account = ",
+    );
+    qb.push_bind(account.id.clone());
+    qb.push(" OR (recipient_org = ")
+        .push_bind(account.org.key());
+    qb.push(" AND (recipient_role IS NULL");
+    for role in &account.roles {
+        qb.push(" OR recipient_role = ").push_bind(role.as_str());
+    }
+    qb.push(")) ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            let account: Option<String> = r.try_get("recipient_account").map_err(db)?;
+            let org: Option<String> = r.try_get("recipient_org").map_err(db)?;
+            let role: Option<String> = r.try_get("recipient_role").map_err(db)?;
+            let recipient = match (account, org) {
+                (Some(a), _) => Recipient::Account(a),
+                (None, Some(org)) => Recipient::Org {
+                    org,
+                    role: role.as_deref().and_then(wanxiang_core::Role::parse),
+                },
+                (None, None) => {
+                    return Err(StoreError::Corrupt(
+                        "a notification without recipient".into(),
+                    ));
+                }
+            };
+            Ok(Notification {
+                id: r.try_get("id").map_err(db)?,
+                at: r.try_get("at").map_err(db)?,
+                recipient,
+                case_id: r.try_get("case_id").map_err(db)?,
+                kind: r.try_get("kind").map_err(db)?,
+                message: r.try_get("message").map_err(db)?,
+            })
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -983,5 +1111,26 @@ impl Store for StoreImpl {
         entry: &HistoryEntry,
     ) -> Result<bool, StoreError> {
         update_case(&self.pool, scope, case, entry).await
+    }
+
+    async fn next_supervision_at(&self) -> Result<Option<i64>, StoreError> {
+        next_supervision_at(&self.pool).await
+    }
+
+    async fn cases_to_supervise(
+        &self,
+        scope: &Scope,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        cases_to_supervise(&self.pool, scope, now, limit).await
+    }
+
+    async fn notify(&self, notification: &Notification) -> Result<(), StoreError> {
+        notify(&self.pool, notification).await
+    }
+
+    async fn inbox(&self, account: &Account, limit: u32) -> Result<Vec<Notification>, StoreError> {
+        inbox(&self.pool, account, limit).await
     }
 }

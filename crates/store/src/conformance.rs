@@ -38,7 +38,8 @@ macro_rules! conformance_suite {
             units_round_trip_exactly, import_is_all_or_nothing, import_replaces_and_bumps_revision,
             accounts_are_seen_only_within_scope, usernames_are_unique, sessions_expire_and_revoke,
             api_tokens_are_hashed_listed_and_revoked, entities_and_departments_are_scoped,
-            the_audit_log_is_append_only_and_scoped, cases_are_idempotent_scoped_and_versioned);
+            the_audit_log_is_append_only_and_scoped, cases_are_idempotent_scoped_and_versioned,
+            supervision_finds_what_falls_due_and_inboxes_reach_their_recipients);
     };
     (@cases $harness:expr; $($case:ident),*) => {
         $(
@@ -726,6 +727,7 @@ fn sample_case(
         lifecycle,
         due_at: Some(5_000),
         explanation: "grid → street".into(),
+        supervision: wanxiang_core::case::Supervision::for_stage(1_000, Some(5_000)),
         version: 1,
         created_at: 1_000 + id.len() as i64,
         updated_at: 1_000,
@@ -860,4 +862,131 @@ pub async fn cases_are_idempotent_scoped_and_versioned(h: &dyn Harness) {
         (Stage::Accepted, 2)
     );
     assert_eq!(s.case_history(&system, "case-a").await.unwrap().len(), 4);
+}
+
+/// The scheduler's questions: when is the next warning or deadline, and which cases need one now;
+/// and notifications reach exactly their recipients.
+pub async fn supervision_finds_what_falls_due_and_inboxes_reach_their_recipients(h: &dyn Harness) {
+    use wanxiang_core::case::Stage;
+    use wanxiang_core::inbox::{Notification, Recipient};
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    assert_eq!(s.next_supervision_at().await.unwrap(), None);
+    let a = sample_case(
+        "case-a",
+        "440303001001001",
+        Some("440303001000"),
+        None,
+        None,
+    ); // warn 4_200, due 5_000
+    let mut b = sample_case("case-b", "440303002001", Some("440303002000"), None, None);
+    b.due_at = Some(3_000);
+    b.supervision = wanxiang_core::case::Supervision::for_stage(1_000, Some(3_000)); // warn 2_600
+    let mut done = sample_case("case-c", "440303002001", None, None, None);
+    done.lifecycle.stage = Stage::Closed;
+    done.due_at = Some(10);
+    for c in [&a, &b, &done] {
+        s.create_case(c, &[]).await.unwrap();
+    }
+    assert_eq!(
+        s.next_supervision_at().await.unwrap(),
+        Some(2_600),
+        "closed cases have no clock"
+    );
+    let system = Scope::system("supervision");
+    let due = |now| {
+        let s = s.clone();
+        async move {
+            s.cases_to_supervise(&system_scope(), now, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(due(2_599).await, Vec::<String>::new());
+    assert_eq!(due(3_000).await, ["case-b"]);
+    assert_eq!(due(5_000).await, ["case-b", "case-a"]);
+    assert_eq!(
+        s.cases_to_supervise(&Scope::Subtree(code("440303001")), 5_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "scoped"
+    );
+    // Once marked, a case no longer needs the same alarm.
+    let mut marked = b.clone();
+    marked.supervision.warned = true;
+    marked.supervision.overdue = true;
+    marked.version = 2;
+    assert!(
+        s.update_case(
+            &system,
+            &marked,
+            &entry(1, Stage::Dispatched, Stage::Dispatched, "overdue")
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(due(5_000).await, ["case-a"]);
+    assert_eq!(s.next_supervision_at().await.unwrap(), Some(4_200));
+
+    let note = |recipient: Recipient, kind: &str| Notification {
+        id: 0,
+        at: 7,
+        recipient,
+        case_id: Some("case-a".into()),
+        kind: kind.into(),
+        message: "m".into(),
+    };
+    s.notify(&note(
+        Recipient::Org {
+            org: "440303001000".into(),
+            role: Some(Role::Supervisor),
+        },
+        "escalated",
+    ))
+    .await
+    .unwrap();
+    s.notify(&note(
+        Recipient::Org {
+            org: "440303001000".into(),
+            role: None,
+        },
+        "everyone_in_street1",
+    ))
+    .await
+    .unwrap();
+    s.notify(&note(Recipient::Account("id-resident".into()), "progress"))
+        .await
+        .unwrap();
+    let kinds = |username: &str| {
+        let s = s.clone();
+        let username = username.to_owned();
+        async move {
+            let (account, _) = s.credentials(&username).await.unwrap().unwrap();
+            s.inbox(&account, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|n| n.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        kinds("street1").await,
+        ["everyone_in_street1"],
+        "an admin is not a supervisor"
+    );
+    assert_eq!(kinds("resident").await, ["progress"]);
+    assert!(kinds("street2").await.is_empty());
+    let mut sup = s.credentials("street1").await.unwrap().unwrap().0;
+    sup.roles = vec![Role::Supervisor];
+    assert_eq!(s.inbox(&sup, 10).await.unwrap().len(), 2);
+}
+
+fn system_scope() -> Scope {
+    Scope::system("supervision")
 }

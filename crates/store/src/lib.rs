@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use wanxiang_core::case::{CaseRecord, HistoryEntry, Stage};
+use wanxiang_core::inbox::Notification;
 use wanxiang_core::{
     Account, AuditEntry, Department, Entity, NewAccount, Role, Scope, Unit, UnitCode,
 };
@@ -215,6 +216,27 @@ pub trait Store: Send + Sync + 'static {
         case: &CaseRecord,
         entry: &HistoryEntry,
     ) -> Result<bool, StoreError>;
+
+    /// The earliest time at which an open, running case needs a warning or goes overdue: the
+    /// supervision scheduler sleeps until then (one indexed aggregate, not a scan in the app).
+    async fn next_supervision_at(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Open, running cases the scope sees that need a warning or went overdue by `now`.
+    async fn cases_to_supervise(
+        &self,
+        scope: &Scope,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>, StoreError>;
+
+    // --- Notifications. ---
+
+    /// Stores a notification.
+    async fn notify(&self, notification: &Notification) -> Result<(), StoreError>;
+
+    /// An account's inbox, newest first: what was sent to it, to its organisation, or to its
+    /// organisation's holders of one of its roles.
+    async fn inbox(&self, account: &Account, limit: u32) -> Result<Vec<Notification>, StoreError>;
 
     // --- The audit log: append-only; the database refuses updates and deletes. ---
 

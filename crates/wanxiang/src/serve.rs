@@ -23,6 +23,22 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_clock(
+        config,
+        listener,
+        shutdown,
+        Arc::new(wanxiang_api::clock::SystemClock),
+    )
+    .await
+}
+
+/// [`run`] with the clock deadlines are measured by (tests pass a manual one).
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn wanxiang_api::clock::Clock>,
+) -> anyhow::Result<()> {
     let url = config.database_url();
     tracing::info!(data_dir = %config.storage.data_dir.display(), database = %redact(&url), "opening store / 打开存储");
     let store: Arc<dyn Store> = Arc::new(MeteredStore::new(storage::open(&config).await?));
@@ -53,7 +69,7 @@ pub async fn run(
         store.clone(),
         atlas.clone(),
         Duration::from_secs(config.geo.reload_interval_secs.max(1)),
-        stop_rx,
+        stop_rx.clone(),
     ));
 
     let auth = &config.auth;
@@ -72,6 +88,11 @@ pub async fn run(
     };
     let mut state = AppState::new(store, atlas, api_config);
     state.hub = load_hub(&config)?;
+    state.clock = clock;
+    let supervision = tokio::spawn(wanxiang_api::events::supervision_loop(
+        state.clone(),
+        stop_rx.clone(),
+    ));
     let addr = listener.local_addr()?;
     tracing::info!(
         "万象已启动 / Wanxiang is up: open http://{addr}/ (API: http://{addr}/api/v1/openapi.json)"
@@ -101,6 +122,7 @@ pub async fn run(
         .context("serving HTTP")?;
     let _ = stop_tx.send(true);
     let _ = reloader.await;
+    let _ = supervision.await;
     tracing::info!("stopped / 已停止");
     Ok(())
 }

@@ -419,3 +419,113 @@ async fn a_deployment_replaces_the_responsibility_list() {
     let err = wanxiang::serve::load_hub(&config).unwrap_err();
     assert!(format!("{err:#}").contains("categories line"), "{err:#}");
 }
+
+#[tokio::test]
+async fn deadlines_warn_then_escalate_by_themselves() {
+    let app = spawn_app().await;
+    let resident = app.login("13800138000").await;
+    let (lon, lat) = point_in("440303001001");
+    // 下水道堵塞 (E0404) is high priority: the community must accept within 30 min / 2 = 15 min.
+    let (_, case) = app
+        .call(Some(&resident), "POST", "/api/v1/events", Some(json!({
+            "channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0404", "description": "下水道堵塞"})))
+        .await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let minute = 60_000;
+    let history = |app: &common::TestApp| {
+        let id = id.clone();
+        let token = resident.token.clone();
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/v1/events/{id}"));
+        async move {
+            let body: Value = client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let actions: Vec<String> = body["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["action"].as_str().unwrap().to_owned())
+                .collect();
+            (actions, body)
+        }
+    };
+    app.clock.advance(11 * minute);
+    app.clock.settle().await;
+    assert!(
+        !history(&app).await.0.contains(&"warn".to_owned()),
+        "not yet: the warning comes at 12 of 15 minutes"
+    );
+    app.clock.advance(2 * minute);
+    app.clock.settle().await;
+    let (actions, _) = history(&app).await;
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("warn"),
+        "{actions:?}"
+    );
+    let handler = app.login("datanglong.handler").await;
+    let (_, inbox) = app
+        .call(Some(&handler), "GET", "/api/v1/notifications", None)
+        .await;
+    let kinds: Vec<&str> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"warning") && kinds.contains(&"dispatch"),
+        "{kinds:?}"
+    );
+
+    app.clock.advance(3 * minute);
+    app.clock.settle().await;
+    let (actions, body) = history(&app).await;
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("overdue"),
+        "{actions:?}"
+    );
+    assert_eq!(body["overdue"], true);
+    assert!(
+        body["history"].as_array().unwrap().last().unwrap()["note"]
+            .as_str()
+            .unwrap()
+            .contains("440303001000"),
+        "escalated to the street"
+    );
+    let supervisor = app.login("guiyuan.supervisor").await;
+    let (_, inbox) = app
+        .call(Some(&supervisor), "GET", "/api/v1/notifications", None)
+        .await;
+    assert_eq!(inbox[0]["kind"], "escalated", "{inbox}");
+    let sibling = app.login("huangbei.admin").await;
+    let (_, theirs) = app
+        .call(Some(&sibling), "GET", "/api/v1/notifications", None)
+        .await;
+    assert!(!theirs.to_string().contains(id.as_str()));
+    // It fired once: more time changes nothing.
+    app.clock.advance(60 * minute);
+    app.clock.settle().await;
+    let (again, _) = history(&app).await;
+    assert_eq!(again, actions);
+    // The supervision pass is an audited system-scope action.
+    let admin = app.login("district.admin").await;
+    let (_, audit) = app
+        .call(Some(&admin), "GET", "/api/v1/audit?limit=100", None)
+        .await;
+    assert!(audit.as_array().unwrap().iter().any(|e| {
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("system (supervision of deadlines)")
+    }));
+    app.stop().await.unwrap();
+}

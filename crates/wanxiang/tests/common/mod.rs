@@ -18,6 +18,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// The configuration the server runs with.
     pub config: Config,
+    /// The clock the event hub's deadlines run on; it moves only when a test advances it.
+    pub clock: std::sync::Arc<wanxiang_api::clock::ManualClock>,
     /// Sends the shutdown signal.
     stop: Option<oneshot::Sender<()>>,
     /// The server task; joined on `stop`.
@@ -76,15 +78,24 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(wanxiang::serve::run(config.clone(), listener, async {
-        let _ = stopped.await;
-    }));
+    let clock = std::sync::Arc::new(wanxiang_api::clock::ManualClock::new(
+        wanxiang_api::auth::now_ms(),
+    ));
+    let task = tokio::spawn(wanxiang::serve::run_with_clock(
+        config.clone(),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        clock.clone(),
+    ));
     let client = reqwest::Client::new();
     let app = TestApp {
         addr,
         client,
         dir,
         config,
+        clock,
         stop: Some(stop),
         task: Some(task),
     };
