@@ -62,6 +62,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_event))
         .routes(routes!(act))
         .routes(routes!(inbox))
+        .routes(routes!(stats))
 }
 
 /// A category on the wire.
@@ -1178,6 +1179,199 @@ async fn inbox(
             })
             .collect(),
     ))
+}
+
+/// Statistics query.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StatsQuery {
+    /// First day, `YYYY-MM-DD` (China Standard Time); default 30 days before `to`.
+    from: Option<String>,
+    /// Day after the last, `YYYY-MM-DD`; default tomorrow.
+    to: Option<String>,
+    /// Narrow to a unit inside the caller's jurisdiction (staff of a district or street).
+    unit: Option<String>,
+}
+
+/// One indicator.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Indicator {
+    /// Stable key.
+    key: &'static str,
+    /// Chinese name.
+    name_zh: &'static str,
+    /// The value (a ratio 0-1, or hours); null when its denominator is zero.
+    value: Option<f64>,
+    /// How it is computed.
+    formula: &'static str,
+}
+
+/// Counts and indicators for a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsDto {
+    /// First instant (RFC 3339).
+    from: String,
+    /// End, exclusive (RFC 3339).
+    to: String,
+    /// The unit the figures cover, or the caller's scope in words.
+    covers: String,
+    /// Cases reported in the period.
+    intake: u64,
+    /// Of those: dispatched, closed, closed on time, handled, handled on time, reworked,
+    /// extended, overdue and open, rated, satisfied.
+    counts: std::collections::BTreeMap<&'static str, u64>,
+    /// The indicators with their formulas.
+    indicators: Vec<Indicator>,
+    /// Reports per category, most first (`""` = not yet classified).
+    by_category: Vec<(String, u64)>,
+}
+
+fn parse_day(text: &str, field: &'static str) -> Result<i64, AppError> {
+    let d = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        AppError::field(
+            "invalid_date",
+            field,
+            format!("日期格式为 YYYY-MM-DD / {field} must look like 2026-11-29"),
+        )
+    })?;
+    // Midnight China Standard Time.
+    Ok(d.and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_millis()
+        - 8 * 3_600_000)
+}
+
+/// The event hub's indicators for the caller's jurisdiction and a period (by report time):
+/// 结案率 = closed / intake; 按期结案率 = closed without ever being overdue / closed;
+/// 按期处置率 = handled without the handling stage going overdue / handled; 返工率 = cases with a
+/// failed verification / handled; 延期率 = cases with a granted extension / dispatched;
+/// 响应率 = dispatched to a responsible unit / intake; 满意率 = rated at least fairly satisfied /
+/// rated; 平均处置时长 = mean hours from report to closing verification over closed cases.
+#[utoipa::path(get, path = "/api/v1/stats", tag = "events", params(StatsQuery), responses(
+    (status = 200, body = StatsDto),
+    (status = 400, body = crate::error::ErrorEnvelope),
+    (status = 404, body = crate::error::ErrorEnvelope, description = "`unit` outside the jurisdiction"),
+))]
+async fn stats(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<StatsQuery>,
+) -> Result<Json<StatsDto>, AppError> {
+    let now = state.clock.now_ms();
+    let to = match q.to.as_deref() {
+        Some(t) if !t.is_empty() => parse_day(t, "to")?,
+        _ => {
+            // The start of tomorrow in China Standard Time.
+            const DAY: i64 = 86_400_000;
+            const CST: i64 = 8 * 3_600_000;
+            let local = now + CST;
+            local - local.rem_euclid(DAY) + DAY - CST
+        }
+    };
+    let from = match q.from.as_deref() {
+        Some(f) if !f.is_empty() => parse_day(f, "from")?,
+        _ => to - 30 * 86_400_000,
+    };
+    if from >= to {
+        return Err(AppError::field(
+            "invalid_period",
+            "from",
+            "from 须早于 to / from must be before to",
+        ));
+    }
+    let (scope, covers) = match (q.unit.as_deref().filter(|u| !u.is_empty()), &p.scope) {
+        (None, s) => (s.clone(), s.describe()),
+        (Some(u), Scope::Subtree(root)) => {
+            let unit = crate::units::parse_code(u, "unit")?;
+            if !root.encloses(&unit) {
+                return Err(AppError::NotFound(
+                    "没有这个单位 / no such unit in your jurisdiction".into(),
+                ));
+            }
+            (Scope::Subtree(unit.clone()), format!("unit {unit}"))
+        }
+        (Some(_), _) => {
+            return Err(AppError::Forbidden(
+                "只有区、街道、社区工作人员可按单位统计 / only unit staff can narrow by unit"
+                    .into(),
+            ));
+        }
+    };
+    let s = state.store.case_stats(&scope, from, to).await?;
+    let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+    let indicators = vec![
+        Indicator {
+            key: "closure_rate",
+            name_zh: "结案率",
+            value: ratio(s.closed, s.intake),
+            formula: "closed / intake",
+        },
+        Indicator {
+            key: "closed_on_time_rate",
+            name_zh: "按期结案率",
+            value: ratio(s.closed_on_time, s.closed),
+            formula: "closed without ever being overdue / closed",
+        },
+        Indicator {
+            key: "handled_on_time_rate",
+            name_zh: "按期处置率",
+            value: ratio(s.handled_on_time, s.handled),
+            formula: "handled without the handling stage going overdue / handled",
+        },
+        Indicator {
+            key: "rework_rate",
+            name_zh: "返工率",
+            value: ratio(s.reworked, s.handled),
+            formula: "cases with a failed verification / handled",
+        },
+        Indicator {
+            key: "extension_rate",
+            name_zh: "延期率",
+            value: ratio(s.extended, s.dispatched),
+            formula: "cases with a granted extension / dispatched",
+        },
+        Indicator {
+            key: "response_rate",
+            name_zh: "响应率",
+            value: ratio(s.dispatched, s.intake),
+            formula: "dispatched to a responsible unit / intake",
+        },
+        Indicator {
+            key: "satisfaction_rate",
+            name_zh: "满意率",
+            value: ratio(s.satisfied, s.rated),
+            formula: "rated very satisfied, satisfied or fairly satisfied / rated",
+        },
+        Indicator {
+            key: "avg_handling_hours",
+            name_zh: "平均处置时长",
+            value: (s.closed > 0).then(|| s.handling_ms_sum as f64 / s.closed as f64 / 3_600_000.0),
+            formula: "mean of (closing verification − report) over closed cases, hours",
+        },
+    ];
+    let counts = [
+        ("dispatched", s.dispatched),
+        ("closed", s.closed),
+        ("closed_on_time", s.closed_on_time),
+        ("handled", s.handled),
+        ("handled_on_time", s.handled_on_time),
+        ("reworked", s.reworked),
+        ("extended", s.extended),
+        ("overdue_open", s.overdue_open),
+        ("rated", s.rated),
+        ("satisfied", s.satisfied),
+    ]
+    .into_iter()
+    .collect();
+    Ok(Json(StatsDto {
+        from: iso(from),
+        to: iso(to),
+        covers,
+        intake: s.intake,
+        counts,
+        indicators,
+        by_category: s.by_category,
+    }))
 }
 
 /// Builds a hub from a category file's text and a calendar's text (the binary reads the files).

@@ -8,7 +8,7 @@ use wanxiang_core::case::{CaseRecord, HistoryEntry};
 use wanxiang_core::inbox::Notification;
 use wanxiang_core::{Account, AuditEntry, Department, Entity, NewAccount, Scope, Unit, UnitCode};
 use wanxiang_store::{
-    AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, NewApiToken, NewSession,
+    AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, CaseStats, NewApiToken, NewSession,
     SessionInfo, Store, StoreError,
 };
 
@@ -343,5 +343,14 @@ impl Store for MeteredStore {
 
     async fn inbox(&self, account: &Account, limit: u32) -> Result<Vec<Notification>, StoreError> {
         timed("inbox", self.backend(), self.inner.inbox(account, limit)).await
+    }
+
+    async fn case_stats(&self, scope: &Scope, from: i64, to: i64) -> Result<CaseStats, StoreError> {
+        timed(
+            "case_stats",
+            self.backend(),
+            self.inner.case_stats(scope, from, to),
+        )
+        .await
     }
 }

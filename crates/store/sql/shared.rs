@@ -21,7 +21,7 @@ use wanxiang_core::{
 };
 use wanxiang_store::codec::{self, AccountRow, UnitRow};
 use wanxiang_store::{
-    AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, NewApiToken, NewSession,
+    AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, CaseStats, NewApiToken, NewSession,
     SessionInfo, Store, StoreError,
 };
 
@@ -899,6 +899,75 @@ async fn inbox(
         .collect()
 }
 
+async fn case_stats(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    from: i64,
+    to: i64,
+) -> Result<CaseStats, StoreError> {
+    // One pass over the period's cases in scope; history facts come from correlated EXISTS.
+    let has = |command: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = cases.id AND h.command = '{command}')"
+        )
+    };
+    let handled_late = "EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = cases.id AND h.command = 'overdue' \
+         AND h.from_stage IN ('accepted', 'in_progress'))";
+    let closed_at = "(SELECT MAX(h.at) FROM case_history h WHERE h.case_id = cases.id AND h.to_stage = 'closed' AND h.command = 'verify')";
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT COUNT(*) AS intake,
+            COALESCE(SUM(CASE WHEN {dispatched} THEN 1 ELSE 0 END), 0) AS dispatched,
+            COALESCE(SUM(CASE WHEN stage = 'closed' THEN 1 ELSE 0 END), 0) AS closed,
+            COALESCE(SUM(CASE WHEN stage = 'closed' AND NOT {overdue} THEN 1 ELSE 0 END), 0) AS closed_on_time,
+            COALESCE(SUM(CASE WHEN {handled} THEN 1 ELSE 0 END), 0) AS handled,
+            COALESCE(SUM(CASE WHEN {handled} AND NOT {handled_late} THEN 1 ELSE 0 END), 0) AS handled_on_time,
+            COALESCE(SUM(CASE WHEN reworks > 0 THEN 1 ELSE 0 END), 0) AS reworked,
+            COALESCE(SUM(CASE WHEN extensions > 0 THEN 1 ELSE 0 END), 0) AS extended,
+            COALESCE(SUM(CASE WHEN overdue AND stage NOT IN ('closed', 'rejected') THEN 1 ELSE 0 END), 0) AS overdue_open,
+            COALESCE(SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS rated,
+            COALESCE(SUM(CASE WHEN rating IN ('very_satisfied', 'satisfied', 'fairly_satisfied') THEN 1 ELSE 0 END), 0) AS satisfied,
+            COALESCE(SUM(CASE WHEN stage = 'closed' THEN {closed_at} - created_at ELSE 0 END), 0) AS handling_ms_sum
+         FROM cases WHERE created_at >= ",
+        dispatched = has("dispatch"),
+        overdue = has("overdue"),
+        handled = has("handle"),
+    ));
+    qb.push_bind(from).push(" AND created_at < ").push_bind(to);
+    push_scope(&mut qb, scope);
+    let row = qb.build().fetch_one(pool).await.map_err(db)?;
+    let n = |c: &str| -> Result<u64, StoreError> {
+        Ok(row.try_get::<i64, _>(c).map_err(db)?.max(0) as u64)
+    };
+    let mut stats = CaseStats {
+        intake: n("intake")?,
+        dispatched: n("dispatched")?,
+        closed: n("closed")?,
+        closed_on_time: n("closed_on_time")?,
+        handled: n("handled")?,
+        handled_on_time: n("handled_on_time")?,
+        reworked: n("reworked")?,
+        extended: n("extended")?,
+        overdue_open: n("overdue_open")?,
+        rated: n("rated")?,
+        satisfied: n("satisfied")?,
+        handling_ms_sum: row.try_get::<i64, _>("handling_ms_sum").map_err(db)?,
+        by_category: Vec::new(),
+    };
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT COALESCE(category, '') AS category, COUNT(*) AS n FROM cases WHERE created_at >= ",
+    );
+    qb.push_bind(from).push(" AND created_at < ").push_bind(to);
+    push_scope(&mut qb, scope);
+    qb.push(" GROUP BY COALESCE(category, '') ORDER BY n DESC, category");
+    for r in qb.build().fetch_all(pool).await.map_err(db)? {
+        stats.by_category.push((
+            r.try_get("category").map_err(db)?,
+            r.try_get::<i64, _>("n").map_err(db)? as u64,
+        ));
+    }
+    Ok(stats)
+}
+
 #[async_trait]
 impl Store for StoreImpl {
     fn backend(&self) -> Backend {
@@ -1132,5 +1201,9 @@ impl Store for StoreImpl {
 
     async fn inbox(&self, account: &Account, limit: u32) -> Result<Vec<Notification>, StoreError> {
         inbox(&self.pool, account, limit).await
+    }
+
+    async fn case_stats(&self, scope: &Scope, from: i64, to: i64) -> Result<CaseStats, StoreError> {
+        case_stats(&self.pool, scope, from, to).await
     }
 }

@@ -217,6 +217,9 @@ pub trait Store: Send + Sync + 'static {
         entry: &HistoryEntry,
     ) -> Result<bool, StoreError>;
 
+    /// Indicators over the cases the scope sees that were reported in `[from, to)`.
+    async fn case_stats(&self, scope: &Scope, from: i64, to: i64) -> Result<CaseStats, StoreError>;
+
     /// The earliest time at which an open, running case needs a warning or goes overdue: the
     /// supervision scheduler sleeps until then (one indexed aggregate, not a scan in the app).
     async fn next_supervision_at(&self) -> Result<Option<i64>, StoreError>;
@@ -307,6 +310,37 @@ pub enum CaseCreated {
     New,
     /// A case with the same channel and external id exists already: its id.
     Existing(String),
+}
+
+/// Counts behind the event hub's indicators; see `GET /api/v1/stats` for the formulas.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseStats {
+    /// Cases reported in the period.
+    pub intake: u64,
+    /// Of those, dispatched at least once (no longer waiting to be registered or dispatched).
+    pub dispatched: u64,
+    /// Of those, closed.
+    pub closed: u64,
+    /// Closed without ever going overdue.
+    pub closed_on_time: u64,
+    /// Handled (reported done at least once) without the handling stage going overdue.
+    pub handled_on_time: u64,
+    /// Handled at least once.
+    pub handled: u64,
+    /// With at least one failed verification.
+    pub reworked: u64,
+    /// With at least one granted extension.
+    pub extended: u64,
+    /// Currently overdue and open.
+    pub overdue_open: u64,
+    /// Rated.
+    pub rated: u64,
+    /// Rated very satisfied, satisfied or fairly satisfied.
+    pub satisfied: u64,
+    /// Sum and count of (closing time − report time) over closed cases, in ms.
+    pub handling_ms_sum: i64,
+    /// Per category code: cases reported.
+    pub by_category: Vec<(String, u64)>,
 }
 
 /// Which cases to list.

@@ -156,6 +156,56 @@ async fn a_blocked_drain_goes_round_the_closed_loop() {
             .unwrap()
             .starts_with("datanglong.handler (handler, 440303001001)")
     );
+
+    // The community's figures show it; the street next door has nothing.
+    let admin = app.login("datanglong.admin").await;
+    let (status, stats) = app.call(Some(&admin), "GET", "/api/v1/stats", None).await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["intake"], 1);
+    let value = |key: &str| value_of(&stats, key);
+    assert_eq!(
+        (
+            value("closure_rate"),
+            value("closed_on_time_rate"),
+            value("satisfaction_rate")
+        ),
+        (json!(1.0), json!(1.0), json!(1.0))
+    );
+    assert_eq!(value("rework_rate"), json!(0.0));
+    assert_eq!(stats["by_category"], json!([["E0404", 1]]));
+    let (_, other) = app
+        .call(
+            Some(&app.login("huangbei.admin").await),
+            "GET",
+            "/api/v1/stats",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (other["intake"].clone(), value_of(&other, "closure_rate")),
+        (json!(0), Value::Null)
+    );
+    let district = app.login("district.admin").await;
+    let (status, narrowed) = app
+        .call(
+            Some(&district),
+            "GET",
+            "/api/v1/stats?unit=440303001&from=2020-01-01",
+            None,
+        )
+        .await;
+    assert_eq!((status, narrowed["intake"].clone()), (200, json!(1)));
+    let (status, _) = app
+        .call(Some(&admin), "GET", "/api/v1/stats?unit=440303002", None)
+        .await;
+    assert_eq!(status, 404, "outside the community's jurisdiction");
+    let (status, body) = app
+        .call(Some(&admin), "GET", "/api/v1/stats?from=yesterday", None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("from"))
+    );
     app.stop().await.unwrap();
 }
 
@@ -528,4 +578,14 @@ async fn deadlines_warn_then_escalate_by_themselves() {
             .starts_with("system (supervision of deadlines)")
     }));
     app.stop().await.unwrap();
+}
+
+fn value_of(stats: &Value, key: &str) -> Value {
+    stats["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == key)
+        .unwrap()["value"]
+        .clone()
 }

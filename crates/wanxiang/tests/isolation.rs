@@ -55,6 +55,10 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
         ("get", "/api/v1/demo/accounts") => {
             Public("lists the demo accounts by design, in demo mode only")
         }
+        ("get", "/api/v1/stats") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
         ("get", "/api/v1/notifications") => OwnOrScoped {
             path: path.into(),
             body: None,
