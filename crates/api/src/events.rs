@@ -63,6 +63,79 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(act))
         .routes(routes!(inbox))
         .routes(routes!(stats))
+        .routes(routes!(stream))
+}
+
+/// A change to a case, as broadcast to the SSE streams. Carries the scoping columns so each
+/// subscriber's scope can judge it without a store read.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The case.
+    pub case_id: String,
+    /// What happened: `created`, an action's name, `warn` or `overdue`.
+    pub kind: String,
+    /// The stage after it.
+    pub stage: Stage,
+    /// The responsible organisation, if any.
+    pub assignee: Option<String>,
+    /// Where the case is (its finest unit).
+    pub area: wanxiang_core::UnitCode,
+    /// The reporting account.
+    pub reporter: Option<String>,
+    /// When (Unix ms).
+    pub at: i64,
+}
+
+impl Change {
+    fn of(c: &CaseRecord, kind: &str, at: i64) -> Change {
+        Change {
+            case_id: c.id.clone(),
+            kind: kind.to_owned(),
+            stage: c.lifecycle.stage,
+            assignee: c.lifecycle.assignee.clone(),
+            area: c.area.clone(),
+            reporter: c.reporter.clone(),
+            at,
+        }
+    }
+
+    /// Whether a subscriber with this scope may see it: the same rule the store applies.
+    pub fn visible_to(&self, scope: &Scope) -> bool {
+        scope.admits(
+            &self.area,
+            self.assignee.as_deref().unwrap_or(""),
+            self.reporter.as_deref(),
+        )
+    }
+}
+
+/// Server-Sent Events: every change to a case in the caller's jurisdiction as it happens
+/// (`event: case`, data `{ "id", "kind", "stage", "at" }`). A subscriber that falls behind gets
+/// `event: lagged` and should reload its lists.
+#[utoipa::path(get, path = "/api/v1/stream", tag = "events", responses(
+    (status = 200, description = "text/event-stream", content_type = "text/event-stream"),
+    (status = 401, body = crate::error::ErrorEnvelope),
+))]
+async fn stream(
+    State(state): State<AppState>,
+    p: Principal,
+) -> axum::response::Sse<
+    impl tokio_stream::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio_stream::StreamExt;
+    use tokio_stream::wrappers::BroadcastStream;
+    let scope = p.scope.clone();
+    let events = BroadcastStream::new(state.changes.subscribe()).filter_map(move |item| match item {
+        Ok(change) if change.visible_to(&scope) => {
+            let data = serde_json::json!({ "id": change.case_id, "kind": change.kind, "stage": change.stage.as_str(), "at": iso(change.at) });
+            Some(Ok(Event::default().event("case").data(data.to_string())))
+        }
+        Ok(_) => None,
+        Err(_) => Some(Ok(Event::default().event("lagged").data("{}"))),
+    });
+    let hello = tokio_stream::once(Ok(Event::default().event("ready").data("{}")));
+    Sse::new(hello.chain(events)).keep_alive(KeepAlive::default())
 }
 
 /// A category on the wire.
@@ -576,6 +649,7 @@ async fn create_event(
             )
             .await?;
             state.wake.notify_one();
+            let _ = state.changes.send(Change::of(&record, "created", now));
             Ok((
                 StatusCode::CREATED,
                 Json(case_dto(&state, &p, &record, Some(history), now)),
@@ -889,6 +963,9 @@ async fn act(
     }
     deliver(&state, &record, &effects, command.kind(), now).await?;
     state.wake.notify_one();
+    let _ = state
+        .changes
+        .send(Change::of(&record, command.kind().as_str(), now));
     let history = state.store.case_history(&p.scope, &id).await?;
     Ok(Json(case_dto(&state, &p, &record, Some(history), now)))
 }
@@ -1069,6 +1146,7 @@ pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
                 })
                 .await?;
         }
+        let _ = state.changes.send(Change::of(&c, command, now));
         changed += 1;
     }
     if changed > 0 {

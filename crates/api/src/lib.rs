@@ -82,6 +82,8 @@ pub struct AppState {
     pub clock: Arc<dyn clock::Clock>,
     /// Wakes the supervision loop when a case's deadlines change.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Every case change on this node, for the SSE streams (filtered per subscriber's scope).
+    pub changes: tokio::sync::broadcast::Sender<events::Change>,
 }
 
 impl AppState {
@@ -95,6 +97,7 @@ impl AppState {
             hub: Arc::new(events::Hub::default()),
             clock: Arc::new(clock::SystemClock),
             wake: Arc::new(tokio::sync::Notify::new()),
+            changes: tokio::sync::broadcast::channel(1024).0,
             store,
             atlas,
             config,

@@ -589,3 +589,82 @@ fn value_of(stats: &Value, key: &str) -> Value {
         .unwrap()["value"]
         .clone()
 }
+
+/// Reads a server-sent-events stream until `until` appears, returning everything read.
+async fn read_stream_until(resp: &mut reqwest::Response, until: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(until) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), resp.chunk())
+            .await
+            .expect("the stream went quiet")
+            .unwrap()
+            .expect("the stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_stream_pushes_changes_in_scope_only() {
+    let app = spawn_app().await;
+    let street = app.login("guiyuan.admin").await;
+    let mut resp = app
+        .client
+        .get(app.url("/api/v1/stream"))
+        .bearer_auth(&street.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    read_stream_until(&mut resp, "event: ready").await;
+
+    let dispatcher = app.login("district.dispatcher").await;
+    let report = |community: &str, text: &str| {
+        let (lon, lat) = point_in(community);
+        json!({"channel": "hotline_12345", "location": {"lon": lon, "lat": lat}, "category": "E0509", "description": text})
+    };
+    // First a case in 黄贝 (not the street's), then one in 桂园: the stream delivers in order, so
+    // if the foreign case were let through it would appear before the street's own.
+    let (_, foreign) = app
+        .call(
+            Some(&dispatcher),
+            "POST",
+            "/api/v1/events",
+            Some(report("440303002001", "黄贝的案件")),
+        )
+        .await;
+    let (_, own) = app
+        .call(
+            Some(&dispatcher),
+            "POST",
+            "/api/v1/events",
+            Some(report("440303001002", "桂园的案件")),
+        )
+        .await;
+    let seen = read_stream_until(&mut resp, own["id"].as_str().unwrap()).await;
+    assert!(!seen.contains(foreign["id"].as_str().unwrap()), "{seen}");
+    assert!(
+        seen.contains("event: case") && seen.contains("\"kind\":\"created\""),
+        "{seen}"
+    );
+    // Actions stream too.
+    let handler = app.login("guiyuan.handler").await;
+    let id = own["id"].as_str().unwrap();
+    app.call(
+        Some(&handler),
+        "POST",
+        &format!("/api/v1/events/{id}/actions"),
+        Some(json!({"action": "accept"})),
+    )
+    .await;
+    let seen = read_stream_until(&mut resp, "\"kind\":\"accept\"").await;
+    assert!(seen.contains(id));
+    drop(resp);
+    app.stop().await.unwrap();
+}

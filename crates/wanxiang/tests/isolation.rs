@@ -30,6 +30,9 @@ enum Rule {
     /// Acts on the caller's own records or lists what the caller's scope admits: any status, but
     /// nothing of the victims in the body.
     OwnOrScoped { path: String, body: Option<Value> },
+    /// A never-ending stream: checked for status and type here; its per-scope filtering is tested
+    /// in tests/events.rs (`the_stream_pushes_changes_in_scope_only`), where events can be ordered.
+    Stream { path: String },
     /// Targets a victim record or writes into the victim jurisdiction: must answer one of
     /// `statuses`, with nothing of the victims in the body.
     Refused {
@@ -55,6 +58,7 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
         ("get", "/api/v1/demo/accounts") => {
             Public("lists the demo accounts by design, in demo mode only")
         }
+        ("get", "/api/v1/stream") => Stream { path: path.into() },
         ("get", "/api/v1/stats") => OwnOrScoped {
             path: path.into(),
             body: None,
@@ -277,6 +281,18 @@ async fn isolation(app: TestApp) {
                     (concrete, body, None)
                 }
                 Rule::OwnOrScoped { path, body } => (path, body, None),
+                Rule::Stream { path } => {
+                    let resp = app
+                        .client
+                        .get(app.url(&path))
+                        .bearer_auth(&s.token)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 200, "{attacker}: {path}");
+                    outcomes.entry(format!("GET {path}")).or_default().push(200);
+                    continue;
+                }
                 Rule::Refused {
                     path,
                     body,
