@@ -200,3 +200,34 @@ impl IntoResponse for AppError {
         }
     }
 }
+
+impl std::fmt::Display for AppError {
+    /// The error as one line for command-line tools: `code (field): message`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::BadRequest {
+                code,
+                message,
+                field: Some(field),
+            } => write!(f, "{code} ({field}): {message}"),
+            AppError::BadRequest {
+                code,
+                message,
+                field: None,
+            } => write!(f, "{code}: {message}"),
+            AppError::NotFound(m) => write!(f, "not_found: {m}"),
+            AppError::OutsideDistrict(m) => write!(f, "outside_district: {m}"),
+            AppError::Unavailable(m) => write!(f, "unavailable: {m}"),
+            AppError::Unauthenticated(m) => write!(f, "unauthenticated: {m}"),
+            AppError::InvalidCredentials => write!(f, "invalid_credentials"),
+            AppError::Forbidden(m) => write!(f, "forbidden: {m}"),
+            AppError::Csrf => write!(f, "csrf_failed"),
+            AppError::TooManyRequests(s) => write!(f, "too_many_requests: retry in {s} s"),
+            AppError::Conflict(m) => write!(f, "conflict: {m}"),
+            AppError::IllegalTransition { message, .. } => {
+                write!(f, "illegal_transition: {message}")
+            }
+            AppError::Store(e) => write!(f, "store: {e}"),
+        }
+    }
+}

@@ -201,29 +201,29 @@ async fn list_categories(State(state): State<AppState>) -> Json<Vec<ClassDto>> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LocationInput {
     /// Longitude.
-    lon: f64,
+    pub lon: f64,
     /// Latitude.
-    lat: f64,
+    pub lat: f64,
     /// `wgs84` (default), `gcj02` or `bd09`.
-    crs: Option<String>,
+    pub crs: Option<String>,
 }
 
 /// A report.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewEvent {
     /// `resident_app`, `hotline_12345`, `inspector`, `sensor`, `video_ai`, `open311` or `import`.
-    channel: String,
+    pub channel: String,
     /// Where.
-    location: LocationInput,
+    pub location: LocationInput,
     /// A minor category code (`GET /api/v1/categories`); without it the case waits in the
     /// dispatchers' manual queue.
-    category: Option<String>,
+    pub category: Option<String>,
     /// What is wrong, 1 to 4,000 characters.
-    description: String,
+    pub description: String,
     /// How to reach the reporter; shown to staff only.
-    reporter_contact: Option<String>,
+    pub reporter_contact: Option<String>,
     /// The sender's own id (a 12345 work-order number): sending it again returns the same case.
-    external_id: Option<String>,
+    pub external_id: Option<String>,
 }
 
 /// A case's location on the wire.
@@ -461,6 +461,58 @@ async fn create_event(
         )
     })?;
     check_channel(&p, channel)?;
+    let reporter = Reporter {
+        id: p.account.id.clone(),
+        actor: actor(&p),
+    };
+    let now = state.clock.now_ms();
+    match take_in(&state, Some(&reporter), channel, &req).await? {
+        Intake::New(record, history) => Ok((
+            StatusCode::CREATED,
+            Json(case_dto(&state, &p, &record, Some(history), now)),
+        )),
+        Intake::Existing(id) => {
+            let existing = state.store.case(&p.scope, &id).await?.ok_or_else(|| {
+                AppError::Conflict(
+                    "该外部编号已提交过 / this external_id was submitted before".into(),
+                )
+            })?;
+            let history = state.store.case_history(&p.scope, &id).await?;
+            Ok((
+                StatusCode::OK,
+                Json(case_dto(&state, &p, &existing, Some(history), now)),
+            ))
+        }
+    }
+}
+
+/// Who reports, for [`take_in`].
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    /// The account id.
+    pub id: String,
+    /// Username, roles and unit in words, for the history.
+    pub actor: String,
+}
+
+/// What [`take_in`] did.
+#[derive(Debug)]
+pub enum Intake {
+    /// A new case, with its first history lines.
+    New(Box<CaseRecord>, Vec<HistoryEntry>),
+    /// The channel and external id were seen before: that case's id.
+    Existing(String),
+}
+
+/// Takes one report in: validates it, locates it, registers and (when classified) dispatches
+/// it, and stores it with its history; notifies and publishes the change. Shared by
+/// `POST /api/v1/events` and `wanxiang events import`.
+pub async fn take_in(
+    state: &AppState,
+    reporter: Option<&Reporter>,
+    channel: Channel,
+    req: &NewEvent,
+) -> Result<Intake, AppError> {
     let description = req.description.trim().to_owned();
     let chars = description.chars().count();
     if chars == 0 || chars > MAX_DESCRIPTION {
@@ -549,11 +601,11 @@ async fn create_event(
         .clone();
 
     let now = state.clock.now_ms();
-    let who = actor(&p);
+    let who = reporter.map_or_else(|| "system (import)".to_owned(), |r| r.actor.clone());
     let mut history = vec![HistoryEntry {
         seq: 1,
         at: now,
-        actor_id: Some(p.account.id.clone()),
+        actor_id: reporter.map(|r| r.id.clone()),
         actor: who.clone(),
         from: Stage::Reported,
         to: Stage::Reported,
@@ -623,7 +675,7 @@ async fn create_event(
         lon: wlon,
         lat: wlat,
         area,
-        reporter: Some(p.account.id.clone()),
+        reporter: reporter.map(|r| r.id.clone()),
         reporter_contact,
         priority,
         lifecycle,
@@ -641,7 +693,7 @@ async fn create_event(
                 None => Notice::Dispatchers,
             };
             deliver(
-                &state,
+                state,
                 &record,
                 &[Effect::Notify(notice)],
                 CommandKind::Dispatch,
@@ -650,23 +702,9 @@ async fn create_event(
             .await?;
             state.wake.notify_one();
             let _ = state.changes.send(Change::of(&record, "created", now));
-            Ok((
-                StatusCode::CREATED,
-                Json(case_dto(&state, &p, &record, Some(history), now)),
-            ))
+            Ok(Intake::New(Box::new(record), history))
         }
-        CaseCreated::Existing(id) => {
-            let existing = state.store.case(&p.scope, &id).await?.ok_or_else(|| {
-                AppError::Conflict(
-                    "该外部编号已提交过 / this external_id was submitted before".into(),
-                )
-            })?;
-            let history = state.store.case_history(&p.scope, &id).await?;
-            Ok((
-                StatusCode::OK,
-                Json(case_dto(&state, &p, &existing, Some(history), now)),
-            ))
-        }
+        CaseCreated::Existing(id) => Ok(Intake::Existing(id)),
     }
 }
 

@@ -5,6 +5,7 @@
 //! store backend runs, reads files and the environment, owns signals and background tasks.
 
 pub mod config;
+pub mod events_cmd;
 pub mod geo_cmd;
 pub mod serve;
 pub mod storage;

@@ -29,6 +29,26 @@ enum Command {
     /// Geography tools: import real boundaries, locate points / 地理工具
     #[command(subcommand)]
     Geo(GeoCommand),
+    /// Event hub tools / 事件工具
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Import reports from a CSV (header: external_id,lon,lat,crs,category,description,reporter_contact[,channel]) or JSONL file / 批量导入
+    Import(EventsImportArgs),
+}
+
+#[derive(Args)]
+struct EventsImportArgs {
+    /// A .csv or .jsonl file.
+    file: PathBuf,
+    /// The channel of rows that name none.
+    #[arg(long, default_value = "hotline_12345")]
+    channel: String,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// Where the configuration comes from; shared by every command that opens the store.
@@ -218,6 +238,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Events(EventsCommand::Import(args)) => {
+            let config = load_config(&args.config, Overrides::default())?;
+            init_logging(&config);
+            let report = runtime()?.block_on(wanxiang::events_cmd::import(
+                &config,
+                &args.file,
+                &args.channel,
+            ))?;
+            for failure in &report.failures {
+                eprintln!("{failure}");
+            }
+            println!("{}", report.line());
+            Ok(if report.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         Command::Geo(GeoCommand::Locate(args)) => {
             let stats = geo_cmd::locate(
