@@ -569,7 +569,7 @@ pub async fn take_in(
             )
         })?),
     };
-    let atlas = crate::units::atlas(&state)?;
+    let atlas = crate::units::atlas(state)?;
     let (wlon, wlat) = crs.to_wgs84(lon, lat);
     let found = atlas.locate(wlon, wlat);
     let named = |u: Option<&wanxiang_core::Unit>| {
