@@ -3,7 +3,6 @@
 //! and an error report per row.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -148,7 +147,7 @@ pub async fn import(
         revision,
         tokio::task::spawn_blocking(move || Atlas::new(units)).await?,
     );
-    let mut state = AppState::new(Arc::from(store), atlas, ApiConfig::default());
+    let mut state = AppState::new(store, atlas, ApiConfig::default());
     state.hub = serve::load_hub(config)?;
 
     let bar = ProgressBar::new(rows.len() as u64).with_style(

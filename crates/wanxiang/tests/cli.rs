@@ -280,12 +280,29 @@ async fn events_import_takes_good_rows_reports_bad_ones_and_is_idempotent() {
     );
     let file = app.dir.path().join("hotline.csv");
     std::fs::write(&file, csv).unwrap();
-    let out = wanxiang().args(["events", "import", "--database", &url]).arg(&file).output().unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = wanxiang()
+        .args(["events", "import", "--database", &url])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
-    assert_eq!(stdout.lines().last(), Some("rows=4 imported=1 duplicates=1 failed=2"), "{stdout}");
-    assert!(stderr.contains("row 2 (H-002): outside_district"), "{stderr}");
-    assert!(stderr.contains("row 3 (H-003): unknown_category (category)"), "{stderr}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("rows=4 imported=1 duplicates=1 failed=2"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("row 2 (H-002): outside_district"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("row 3 (H-003): unknown_category (category)"),
+        "{stderr}"
+    );
 
     // JSONL, and the running server sees what was imported.
     let jsonl = format!(
@@ -293,14 +310,37 @@ async fn events_import_takes_good_rows_reports_bad_ones_and_is_idempotent() {
     );
     let file = app.dir.path().join("hotline.jsonl");
     std::fs::write(&file, jsonl).unwrap();
-    let out = wanxiang().args(["events", "import", "--database", &url]).arg(&file).output().unwrap();
+    let out = wanxiang()
+        .args(["events", "import", "--database", &url])
+        .arg(&file)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().last(), Some("rows=2 imported=1 duplicates=0 failed=1"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("rows=2 imported=1 duplicates=0 failed=1"),
+        "{stdout}"
+    );
     let dispatcher = app.login("district.dispatcher").await;
-    let (_, list) = app.call(Some(&dispatcher), "GET", "/api/v1/events", None).await;
-    let ids: Vec<&str> = list.as_array().unwrap().iter().filter_map(|c| c["external_id"].as_str()).collect();
+    let (_, list) = app
+        .call(Some(&dispatcher), "GET", "/api/v1/events", None)
+        .await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["external_id"].as_str())
+        .collect();
     assert!(ids.contains(&"H-001") && ids.contains(&"H-010"), "{ids:?}");
-    let water = list.as_array().unwrap().iter().find(|c| c["external_id"] == "H-001").unwrap();
-    assert_eq!((water["channel"].as_str(), water["assignee"].as_str()), (Some("hotline_12345"), Some("440303D02")));
+    let water = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["external_id"] == "H-001")
+        .unwrap();
+    assert_eq!(
+        (water["channel"].as_str(), water["assignee"].as_str()),
+        (Some("hotline_12345"), Some("440303D02"))
+    );
     app.stop().await.unwrap();
 }
