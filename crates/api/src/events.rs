@@ -461,6 +461,13 @@ async fn create_event(
         )
     })?;
     check_channel(&p, channel)?;
+    // The resident-facing intake is the public one: limited per account.
+    if !is_staff(&p) {
+        state
+            .throttle
+            .intake_check(&p.account.id)
+            .map_err(AppError::TooManyRequests)?;
+    }
     let reporter = Reporter {
         id: p.account.id.clone(),
         actor: actor(&p),

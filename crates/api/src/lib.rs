@@ -49,6 +49,8 @@ pub struct ApiConfig {
     pub lockout: auth::throttle::LockoutPolicy,
     /// Origins allowed to call the API from a browser (CORS); empty means none.
     pub cors_origins: Vec<String>,
+    /// Reports a resident account may send per minute (staff and integrations are not limited).
+    pub resident_reports_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -61,6 +63,7 @@ impl Default for ApiConfig {
             login_per_minute: 30,
             lockout: auth::throttle::LockoutPolicy::default(),
             cors_origins: Vec::new(),
+            resident_reports_per_minute: 20,
         }
     }
 }
@@ -89,9 +92,10 @@ pub struct AppState {
 impl AppState {
     /// State with a fresh throttle built from the configuration.
     pub fn new(store: Arc<dyn Store>, atlas: AtlasHandle, config: ApiConfig) -> AppState {
-        let throttle = Arc::new(auth::throttle::Throttle::new(
+        let throttle = Arc::new(auth::throttle::Throttle::with_intake(
             config.lockout,
             config.login_per_minute,
+            config.resident_reports_per_minute,
         ));
         AppState {
             hub: Arc::new(events::Hub::default()),

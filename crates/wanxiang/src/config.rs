@@ -58,6 +58,8 @@ pub struct AuthConfig {
     pub lockout_max_secs: u64,
     /// Origins allowed to call the API from browsers (CORS); empty = closed.
     pub cors_origins: Vec<String>,
+    /// Reports a resident account may send per minute.
+    pub resident_reports_per_minute: u32,
 }
 
 /// `[server]`.
@@ -140,6 +142,7 @@ impl Default for Config {
                 lockout_base_secs: 30,
                 lockout_max_secs: 900,
                 cors_origins: Vec::new(),
+                resident_reports_per_minute: 20,
             },
         }
     }
@@ -256,6 +259,7 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   auth.lockout_max_secs      longest lock-out                          [900]        WANXIANG__AUTH__LOCKOUT_MAX_SECS
   auth.cors_origins          browser origins allowed (CORS)            [[] closed]  WANXIANG__AUTH__CORS_ORIGINS='[\"https://a.example\"]'
 
+  auth.resident_reports_per_minute  reports per resident account/minute [20]     WANXIANG__AUTH__RESIDENT_REPORTS_PER_MINUTE
   events.categories_file     category and responsibility list (TSV)    [built-in demo list]
                                                                        WANXIANG__EVENTS__CATEGORIES_FILE
   events.holidays_file       holidays and make-up workdays             [weekends only]

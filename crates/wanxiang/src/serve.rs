@@ -85,6 +85,7 @@ pub async fn run_with_clock(
             max_ms: auth.lockout_max_secs as i64 * 1000,
         },
         cors_origins: auth.cors_origins.clone(),
+        resident_reports_per_minute: auth.resident_reports_per_minute,
     };
     let mut state = AppState::new(store, atlas, api_config);
     state.hub = load_hub(&config)?;

@@ -668,3 +668,41 @@ async fn the_stream_pushes_changes_in_scope_only() {
     drop(resp);
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn residents_reports_are_rate_limited_staff_are_not() {
+    let app = common::spawn_app_with(|c| c.auth.resident_reports_per_minute = 2).await;
+    let (lon, lat) = point_in("440303001001");
+    let body = json!({"channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0404", "description": "下水道堵塞"});
+    let resident = app.login("13800138000").await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            app.call(
+                Some(&resident),
+                "POST",
+                "/api/v1/events",
+                Some(body.clone()),
+            )
+            .await
+            .0,
+        );
+    }
+    assert_eq!(statuses, [201, 201, 429]);
+    let inspector = app.login("datanglong.inspector").await;
+    let staff = json!({"channel": "inspector", "location": {"lon": lon, "lat": lat}, "category": "E0404", "description": "巡查发现"});
+    for _ in 0..3 {
+        assert_eq!(
+            app.call(
+                Some(&inspector),
+                "POST",
+                "/api/v1/events",
+                Some(staff.clone())
+            )
+            .await
+            .0,
+            201
+        );
+    }
+    app.stop().await.unwrap();
+}

@@ -59,17 +59,38 @@ pub struct Throttle {
     failures: Mutex<HashMap<String, Failures>>,
     /// Requests per client address on the public authentication routes.
     rate: DefaultKeyedRateLimiter<String>,
+    /// Reports per resident account (the public-facing intake).
+    intake: DefaultKeyedRateLimiter<String>,
 }
 
 impl Throttle {
     /// A throttle allowing `per_minute` login or registration attempts per address.
     pub fn new(policy: LockoutPolicy, per_minute: u32) -> Throttle {
+        Throttle::with_intake(policy, per_minute, 20)
+    }
+
+    /// A throttle that also allows `intake_per_minute` reports per resident account.
+    pub fn with_intake(policy: LockoutPolicy, per_minute: u32, intake_per_minute: u32) -> Throttle {
         let n = NonZeroU32::new(per_minute.max(1)).expect("at least one");
+        let i = NonZeroU32::new(intake_per_minute.max(1)).expect("at least one");
         Throttle {
             policy,
             failures: Mutex::new(HashMap::new()),
             rate: RateLimiter::keyed(Quota::per_minute(n)),
+            intake: RateLimiter::keyed(Quota::per_minute(i)),
         }
+    }
+
+    /// Counts one report against a resident's intake limit; `Err(seconds)` when over it.
+    pub fn intake_check(&self, account: &str) -> Result<(), u64> {
+        self.intake
+            .check_key(&account.to_owned())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                wait.as_secs().max(1)
+            })
     }
 
     /// Counts one attempt against the address's rate limit; `Err(seconds)` when over it.
