@@ -14,7 +14,7 @@ use wanxiang_core::{Department, DeptCode, Entity, EntityKind, NewAccount, Org, R
 use wanxiang_store::AccountUpdate;
 
 use crate::auth::{Principal, now_ms, password};
-use crate::people::{AccountDto, Event, iso, record};
+use crate::people::{AccountDto, Event, iso, record_by};
 use crate::units::parse_code;
 use crate::{AppError, AppState};
 
@@ -196,11 +196,9 @@ async fn create_account(
     };
     let account = state.store.create_account(&p.scope, &new).await?;
     let roles: Vec<&str> = account.roles.iter().map(|r| r.as_str()).collect();
-    record(
+    record_by(
         &state,
-        Some(&p),
-        "",
-        p.client.clone(),
+        &p,
         Event {
             action: "account_created",
             target: Some(account.id.clone()),
@@ -330,11 +328,9 @@ async fn update_account(
     if update.password.is_some() {
         changed.push("password reset".to_owned());
     }
-    record(
+    record_by(
         &state,
-        Some(&p),
-        "",
-        p.client.clone(),
+        &p,
         Event {
             action: "account_updated",
             target: Some(account.id.clone()),
@@ -460,11 +456,9 @@ async fn create_entity(
         id: entity.id.clone(),
         unit: entity.unit.clone(),
     };
-    record(
+    record_by(
         &state,
-        Some(&p),
-        "",
-        p.client.clone(),
+        &p,
         Event {
             action: "entity_registered",
             target: Some(entity.id.clone()),
@@ -559,11 +553,9 @@ async fn create_department(
         name: name.clone(),
     };
     state.store.create_department(&p.scope, &d).await?;
-    record(
+    record_by(
         &state,
-        Some(&p),
-        "",
-        p.client.clone(),
+        &p,
         Event {
             action: "department_created",
             target: Some(code.to_string()),

@@ -175,3 +175,12 @@ pub async fn record(
     state.store.append_audit(&entry).await?;
     Ok(())
 }
+
+/// [`record`] for an action by an authenticated caller, from the caller's address.
+pub async fn record_by(
+    state: &AppState,
+    actor: &Principal,
+    event: Event<'_>,
+) -> Result<(), AppError> {
+    record(state, Some(actor), "", actor.client.clone(), event).await
+}

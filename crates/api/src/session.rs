@@ -17,7 +17,7 @@ use crate::auth::{
     ClientAddr, Principal, SESSION_COOKIE, TOKEN_PREFIX, Via, now_ms, password, random_secret,
     token_hash,
 };
-use crate::people::{AccountDto, Event, ScopeDto, iso, record};
+use crate::people::{AccountDto, Event, ScopeDto, iso, record, record_by};
 use crate::{AppError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -201,11 +201,9 @@ async fn logout(
     if let Via::SessionCookie { token_hash } | Via::SessionBearer { token_hash } = &p.via {
         state.store.revoke_session(token_hash, now_ms()).await?;
     }
-    record(
+    record_by(
         &state,
-        Some(&p),
-        "",
-        p.client.clone(),
+        &p,
         Event {
             action: "logout",
             target: Some(p.account.id.clone()),
@@ -354,11 +352,9 @@ async fn change_password(
             now_ms(),
         )
         .await?;
-    record(
+    record_by(
         &state,
-        Some(&p),
-        "",
-        p.client.clone(),
+        &p,
         Event {
             action: "password_changed",
             target: Some(p.account.id.clone()),
@@ -458,11 +454,9 @@ async fn create_token(
             created_at: now_ms(),
         })
         .await?;
-    record(
+    record_by(
         &state,
-        Some(&p),
-        "",
-        p.client.clone(),
+        &p,
         Event {
             action: "token_created",
             target: Some(id.clone()),
@@ -501,11 +495,9 @@ async fn revoke_token(
     {
         return Err(AppError::NotFound("没有这个令牌 / no such token".into()));
     }
-    record(
+    record_by(
         &state,
-        Some(&p),
-        "",
-        p.client.clone(),
+        &p,
         Event {
             action: "token_revoked",
             target: Some(id),
