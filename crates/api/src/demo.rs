@@ -21,6 +21,10 @@ use crate::{AppError, AppState};
 /// The password of every demo account. Printed at start and listed by `/api/v1/demo/accounts`.
 pub const DEMO_PASSWORD: &str = "wanxiang-demo";
 
+/// The demo Open311 `api_key`: a personal API token of `district.dispatcher`, fixed so that it
+/// can be printed and listed. Only demo mode creates it.
+pub const DEMO_OPEN311_KEY: &str = "wxp_demo-open311-key-not-for-production";
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(demo_accounts))
 }
@@ -266,6 +270,25 @@ pub async fn seed(store: &dyn Store) -> Result<usize, StoreError> {
             store.create_account(&scope, &new).await.map(|_| ()),
         )?);
     }
+    // The demo Open311 key, for GeoReport clients trying the demo.
+    let key_hash = crate::auth::token_hash(DEMO_OPEN311_KEY);
+    if store
+        .api_token_account(&key_hash, now_ms())
+        .await?
+        .is_none()
+        && let Some((dispatcher, _)) = store.credentials("district.dispatcher").await?
+    {
+        store
+            .create_api_token(&wanxiang_store::NewApiToken {
+                id: uuid::Uuid::now_v7().to_string(),
+                account_id: dispatcher.id,
+                name: "Open311 demo api_key".into(),
+                token_hash: key_hash,
+                created_at: now_ms(),
+            })
+            .await?;
+        created += 1;
+    }
     if created > 0 {
         let district = code("440303");
         store
@@ -303,27 +326,36 @@ pub struct DemoAccountDto {
     password: &'static str,
 }
 
+/// The demo accounts, their password and the demo Open311 api_key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DemoListing {
+    /// One per role and level.
+    accounts: Vec<DemoAccountDto>,
+    /// The `api_key` for `/open311/v2/` (a personal token of `district.dispatcher`).
+    open311_api_key: &'static str,
+}
+
 /// The demo accounts and their password. Exists only in demo mode (404 otherwise).
 #[utoipa::path(get, path = "/api/v1/demo/accounts", tag = "demo", responses(
-    (status = 200, body = Vec<DemoAccountDto>),
+    (status = 200, body = DemoListing),
     (status = 404, body = crate::error::ErrorEnvelope, description = "Not in demo mode"),
 ))]
-async fn demo_accounts(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<DemoAccountDto>>, AppError> {
+async fn demo_accounts(State(state): State<AppState>) -> Result<Json<DemoListing>, AppError> {
     if !state.config.demo {
         return Err(AppError::NotFound("no such route / 没有这个接口".into()));
     }
-    Ok(Json(
-        accounts()
-            .into_iter()
-            .map(|a| DemoAccountDto {
-                username: a.username,
-                display_name: a.display_name,
-                org: a.org.key(),
-                roles: a.roles.iter().map(|r| r.as_str()).collect(),
-                password: DEMO_PASSWORD,
-            })
-            .collect(),
-    ))
+    let accounts = accounts()
+        .into_iter()
+        .map(|a| DemoAccountDto {
+            username: a.username,
+            display_name: a.display_name,
+            org: a.org.key(),
+            roles: a.roles.iter().map(|r| r.as_str()).collect(),
+            password: DEMO_PASSWORD,
+        })
+        .collect();
+    Ok(Json(DemoListing {
+        accounts,
+        open311_api_key: DEMO_OPEN311_KEY,
+    }))
 }

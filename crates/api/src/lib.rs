@@ -17,6 +17,7 @@ mod home;
 mod locate;
 pub mod metered;
 mod middleware;
+mod open311;
 pub mod people;
 mod session;
 mod units;
@@ -153,6 +154,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let cors = state.config.cors_origins.clone();
     let router = router
+        .merge(open311::router())
         .route("/", axum::routing::get(home::home))
         .route(
             "/api/v1/openapi.json",

@@ -114,6 +114,10 @@ pub async fn run_with_clock(
             wanxiang_api::demo::DEMO_PASSWORD,
             names.join(", ")
         );
+        tracing::info!(
+            "Open311 GeoReport v2 / 开放接口: http://{addr}/open311/v2/discovery.json, demo api_key {}",
+            wanxiang_api::demo::DEMO_OPEN311_KEY
+        );
     }
     let app =
         wanxiang_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -479,7 +479,13 @@ async fn outside_demo_mode_demo_passwords_refuse_the_start_and_the_listing_is_go
     let app = spawn_app().await;
     let (status, list) = app.call(None, "GET", "/api/v1/demo/accounts", None).await;
     assert_eq!(status, 200);
-    let list = list.as_array().unwrap().clone();
+    assert!(
+        list["open311_api_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("wxp_")
+    );
+    let list = list["accounts"].as_array().unwrap().clone();
     assert!(list.len() >= 18);
     assert!(list.iter().all(|a| a["password"] == "wanxiang-demo"));
     let mut config = app.config.clone();
