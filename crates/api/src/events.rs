@@ -28,13 +28,19 @@ use crate::auth::Principal;
 use crate::people::iso;
 use crate::{AppError, AppState};
 
-/// What the event hub decides with: the category tree and the working calendar.
+/// What the event hub decides with: the category tree, the working calendar and the
+/// free-text classifier.
 #[derive(Debug, Clone)]
 pub struct Hub {
     /// Categories and the responsibility list.
     pub categories: Categories,
     /// Holidays and make-up working days.
     pub calendar: Calendar,
+    /// Classifies reports that come without a category.
+    pub classifier: &'static wanxiang_classify::Classifier,
+    /// Reports classified at least this confidently are dispatched at once; the rest wait for a
+    /// dispatcher with the top suggestions.
+    pub auto_dispatch_confidence: f64,
 }
 
 impl Default for Hub {
@@ -43,7 +49,21 @@ impl Default for Hub {
             categories: Categories::parse(DEFAULT_CATEGORIES)
                 .expect("the shipped category file is valid"),
             calendar: Calendar::default(),
+            classifier: wanxiang_classify::default_classifier(),
+            auto_dispatch_confidence: 0.6,
         }
+    }
+}
+
+impl Hub {
+    /// The classifier's suggestions for a text, limited to categories this deployment has.
+    pub fn suggest(&self, text: &str, n: usize) -> Vec<wanxiang_classify::Suggestion> {
+        self.classifier
+            .classify(text)
+            .into_iter()
+            .filter(|s| self.categories.get(&s.category).is_some())
+            .take(n)
+            .collect()
     }
 }
 
@@ -239,6 +259,17 @@ pub struct LocationDto {
     unit_name: Option<String>,
 }
 
+/// A category suggested by the classifier.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionDto {
+    /// Category code.
+    category: String,
+    /// Its Chinese name.
+    name: String,
+    /// Posterior probability, 0–1.
+    confidence: f64,
+}
+
 /// One history line on the wire.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryDto {
@@ -304,6 +335,9 @@ pub struct CaseDto {
     extension_requested_until: Option<String>,
     /// What the case allows now (whether the caller may do it is checked on the action).
     allowed_actions: Vec<&'static str>,
+    /// For an unclassified case: the classifier's top three categories with confidences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suggestions: Option<Vec<SuggestionDto>>,
     /// Grows with every change.
     version: i64,
     /// Reported (RFC 3339).
@@ -369,6 +403,23 @@ fn case_dto(
         redos: c.lifecycle.redos,
         returns: c.lifecycle.returns,
         extension_requested_until: c.lifecycle.pending_extension.as_ref().map(|e| iso(e.until)),
+        suggestions: (c.category.is_none()).then(|| {
+            state
+                .hub
+                .suggest(&c.description, 3)
+                .into_iter()
+                .map(|s| SuggestionDto {
+                    name: state
+                        .hub
+                        .categories
+                        .get(&s.category)
+                        .map(|x| x.name_zh.clone())
+                        .unwrap_or_default(),
+                    category: s.category,
+                    confidence: s.confidence,
+                })
+                .collect()
+        }),
         allowed_actions: case::allowed(&c.lifecycle)
             .into_iter()
             .map(|k| k.as_str())
@@ -576,6 +627,30 @@ pub async fn take_in(
             )
         })?),
     };
+    // Without a category, the classifier reads the description: confident answers are used, the
+    // rest go to the dispatchers with the top three suggestions.
+    let mut classified = None;
+    let mut queue_note = String::new();
+    let category = match category {
+        Some(c) => Some(c),
+        None => {
+            let suggestions = state.hub.suggest(&description, 3);
+            match suggestions.first() {
+                Some(top) if top.confidence >= state.hub.auto_dispatch_confidence => {
+                    classified = Some(top.clone());
+                    state.hub.categories.get(&top.category).cloned()
+                }
+                _ => {
+                    let list: Vec<String> = suggestions
+                        .iter()
+                        .map(|s| format!("{} {:.2}", s.category, s.confidence))
+                        .collect();
+                    queue_note = format!(" (suggestions / 建议: {})", list.join(", "));
+                    None
+                }
+            }
+        }
+    };
     let atlas = crate::units::atlas(state)?;
     let (wlon, wlat) = crs.to_wgs84(lon, lat);
     let found = atlas.locate(wlon, wlat);
@@ -659,14 +734,27 @@ pub async fn take_in(
                 "system (dispatch rules)".into(),
                 None,
             );
+            let explanation = match &classified {
+                Some(s) => format!(
+                    "自动分类为 {} ({})，置信度 {:.2} / classified from the description as {} with confidence {:.2}; {}",
+                    cat.name_zh,
+                    cat.code,
+                    s.confidence,
+                    cat.code,
+                    s.confidence,
+                    decision.explanation
+                ),
+                None => decision.explanation.clone(),
+            };
             if let Some(last) = history.last_mut() {
-                last.note = format!("{} — {}", decision.to, decision.explanation);
+                last.note = format!("{} — {}", decision.to, explanation);
             }
-            (decision.explanation, decision.area)
+            (explanation, decision.area)
         }
         None => (
-            "未分类，进入人工分拨队列 / not classified: waiting in the dispatchers' manual queue"
-                .into(),
+            format!(
+                "未分类，进入人工分拨队列 / not classified: waiting in the dispatchers' manual queue{queue_note}"
+            ),
             finest,
         ),
     };
@@ -1508,5 +1596,6 @@ pub fn hub_from(categories: Option<&str>, calendar: Option<&str>) -> Result<Arc<
     Ok(Arc::new(Hub {
         categories,
         calendar,
+        ..Hub::default()
     }))
 }

@@ -38,6 +38,9 @@ pub struct EventsConfig {
     pub categories_file: String,
     /// A holiday calendar: lines `YYYY-MM-DD holiday|workday`; empty = weekends only.
     pub holidays_file: String,
+    /// Reports without a category are dispatched at once when the classifier is at least this
+    /// confident (0-1); below, they wait for a dispatcher with its suggestions.
+    pub auto_dispatch_confidence: f64,
 }
 
 /// `[auth]`.
@@ -133,6 +136,7 @@ impl Default for Config {
             events: EventsConfig {
                 categories_file: String::new(),
                 holidays_file: String::new(),
+                auto_dispatch_confidence: 0.6,
             },
             auth: AuthConfig {
                 session_ttl_secs: 12 * 3600,
@@ -264,6 +268,7 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
                                                                        WANXIANG__EVENTS__CATEGORIES_FILE
   events.holidays_file       holidays and make-up workdays             [weekends only]
                                                                        WANXIANG__EVENTS__HOLIDAYS_FILE
+  events.auto_dispatch_confidence  classifier confidence to dispatch   [0.6]        WANXIANG__EVENTS__AUTO_DISPATCH_CONFIDENCE
 
 Example wanxiang.toml:
   demo = true

@@ -36,6 +36,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum EventsCommand {
+    /// Train the free-text classifier on the shipped corpus minus a held-out fifth and report its
+    /// accuracy on that fifth / 分类模型评估
+    ClassifyEval,
     /// Import reports from a CSV (header: external_id,lon,lat,crs,category,description,reporter_contact[,channel]) or JSONL file / 批量导入
     Import(EventsImportArgs),
 }
@@ -238,6 +241,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Events(EventsCommand::ClassifyEval) => {
+            let examples = wanxiang_classify::parse_corpus(wanxiang_classify::DEFAULT_CORPUS)?;
+            let e = wanxiang_classify::evaluate(&examples, 5);
+            println!(
+                "examples={} trained={} held_out={} top1={:.3} top3={:.3}",
+                examples.len(),
+                e.trained,
+                e.held_out,
+                e.top1,
+                e.top3
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Events(EventsCommand::Import(args)) => {
             let config = load_config(&args.config, Overrides::default())?;

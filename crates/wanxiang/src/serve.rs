@@ -144,8 +144,13 @@ pub fn load_hub(config: &Config) -> anyhow::Result<std::sync::Arc<wanxiang_api::
     };
     let categories = read(&config.events.categories_file, "categories")?;
     let holidays = read(&config.events.holidays_file, "holidays")?;
-    let hub = wanxiang_api::events::hub_from(categories.as_deref(), holidays.as_deref())
+    let mut hub = wanxiang_api::events::hub_from(categories.as_deref(), holidays.as_deref())
         .map_err(|e| anyhow::anyhow!(e))?;
+    let confidence = config.events.auto_dispatch_confidence;
+    if !(0.0..=1.0).contains(&confidence) {
+        anyhow::bail!("events.auto_dispatch_confidence must be between 0 and 1, not {confidence}");
+    }
+    std::sync::Arc::make_mut(&mut hub).auto_dispatch_confidence = confidence;
     tracing::info!(
         categories = hub.categories.categories.len(),
         holidays = hub.calendar.holidays.len(),

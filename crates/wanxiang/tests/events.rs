@@ -216,7 +216,7 @@ async fn unsatisfied_reporters_send_cases_back_and_unclassified_reports_wait_for
     let (lon, lat) = point_in("440303001002");
     let (status, case) = app
         .call(Some(&resident), "POST", "/api/v1/events", Some(json!({
-            "channel": "resident_app", "location": {"lon": lon, "lat": lat}, "description": "路边有人摆摊卖水果，占了人行道"})))
+            "channel": "resident_app", "location": {"lon": lon, "lat": lat}, "description": "这边有点情况，麻烦派人来看一下"})))
         .await;
     assert_eq!(
         (status, case["stage"].as_str()),
@@ -704,5 +704,39 @@ async fn residents_reports_are_rate_limited_staff_are_not() {
             201
         );
     }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_free_text_report_about_a_blocked_drain_is_classified_and_dispatched() {
+    let app = spawn_app().await;
+    let resident = app.login("13800138001").await;
+    let (lon, lat) = point_in("440303001001");
+    let (status, case) = app
+        .call(
+            Some(&resident),
+            "POST",
+            "/api/v1/events",
+            Some(json!({
+            "channel": "resident_app", "location": {"lon": lon, "lat": lat},
+            "description": "我们楼下的下水道又堵了，污水都漫到路上来了，味道很大"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{case}");
+    assert_eq!(
+        (
+            case["category"].as_str(),
+            case["stage"].as_str(),
+            case["assignee"].as_str()
+        ),
+        (Some("E0404"), Some("dispatched"), Some("440303001001")),
+        "{case}"
+    );
+    let explanation = case["explanation"].as_str().unwrap();
+    assert!(
+        explanation.starts_with("自动分类为 下水道堵塞 (E0404)，置信度"),
+        "{explanation}"
+    );
+    assert!(case.get("suggestions").is_none() || case["suggestions"].is_null());
     app.stop().await.unwrap();
 }
