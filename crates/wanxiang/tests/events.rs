@@ -738,5 +738,45 @@ async fn a_free_text_report_about_a_blocked_drain_is_classified_and_dispatched()
         "{explanation}"
     );
     assert!(case.get("suggestions").is_none() || case["suggestions"].is_null());
+    // … and goes round the whole loop into the figures.
+    let id = case["id"].as_str().unwrap().to_owned();
+    let handler = app.login("datanglong.handler").await;
+    for action in [
+        json!({"action": "accept"}),
+        json!({"action": "start"}),
+        json!({"action": "handle", "note": "已清淤疏通"}),
+    ] {
+        assert_eq!(act(&app, &handler, &id, action).await.0, 200);
+    }
+    let inspector = app.login("datanglong.inspector").await;
+    assert_eq!(
+        act(
+            &app,
+            &inspector,
+            &id,
+            json!({"action": "verify", "pass": true, "note": "已通"})
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, rated) = act(
+        &app,
+        &resident,
+        &id,
+        json!({"action": "rate", "level": "satisfied"}),
+    )
+    .await;
+    assert_eq!((status, rated["stage"].as_str()), (200, Some("closed")));
+    let admin = app.login("datanglong.admin").await;
+    let (_, stats) = app.call(Some(&admin), "GET", "/api/v1/stats", None).await;
+    assert_eq!(
+        (
+            stats["intake"].clone(),
+            value_of(&stats, "closure_rate"),
+            value_of(&stats, "satisfaction_rate")
+        ),
+        (json!(1), json!(1.0), json!(1.0))
+    );
     app.stop().await.unwrap();
 }
