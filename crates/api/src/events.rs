@@ -721,10 +721,18 @@ pub async fn take_in(
         Some(cat) => {
             // Which entities serve the place is a question about the whole district, asked by the
             // dispatch rules themselves: an explicit system scope, recorded in the case history.
-            let entities = state
-                .store
-                .entities(&Scope::system("dispatch rules"))
-                .await?;
+            // Only categories handled by social entities need the answer.
+            let entities = if matches!(
+                cat.responsible,
+                wanxiang_core::category::Responsible::Entity(_)
+            ) {
+                state
+                    .store
+                    .entities(&Scope::system("dispatch rules"))
+                    .await?
+            } else {
+                Vec::new()
+            };
             let decision = decide(&place, cat, &entities);
             apply(
                 &mut lifecycle,

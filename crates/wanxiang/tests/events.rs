@@ -780,3 +780,36 @@ async fn a_free_text_report_about_a_blocked_drain_is_classified_and_dispatched()
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn work_for_a_social_entity_goes_to_the_one_serving_the_place() {
+    let app = spawn_app().await;
+    let inspector = app.login("datanglong.inspector").await;
+    let (lon, lat) = point_in("440303001001");
+    let (status, case) = app
+        .call(Some(&inspector), "POST", "/api/v1/events", Some(json!({
+            "channel": "inspector", "location": {"lon": lon, "lat": lat}, "category": "L0106", "description": "三楼楼道堆满纸箱"})))
+        .await;
+    assert_eq!(
+        (status, case["assignee"].as_str()),
+        (201, Some("entity:demo-wuye")),
+        "{case}"
+    );
+    let id = case["id"].as_str().unwrap();
+    // The property manager's member sees it and takes it on; the cleaning company does not see it.
+    let member = app.login("wuye.member").await;
+    let (status, body) = act(&app, &member, id, json!({"action": "accept"})).await;
+    assert_eq!(
+        (status, body["stage"].as_str()),
+        (200, Some("accepted")),
+        "{body}"
+    );
+    let other = app.login("qingjie.member").await;
+    assert_eq!(
+        app.call(Some(&other), "GET", &format!("/api/v1/events/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    app.stop().await.unwrap();
+}
