@@ -803,7 +803,7 @@ pub async fn take_in(
                 now,
             )
             .await?;
-            state.wake.notify_one();
+            wake_if_sooner(state, &record);
             let _ = state.changes.send(Change::of(&record, "created", now));
             Ok(Intake::New(Box::new(record), history))
         }
@@ -1103,7 +1103,7 @@ async fn act(
         ));
     }
     deliver(&state, &record, &effects, command.kind(), now).await?;
-    state.wake.notify_one();
+    wake_if_sooner(&state, &record);
     let _ = state
         .changes
         .send(Change::of(&record, command.kind().as_str(), now));
@@ -1326,11 +1326,23 @@ pub async fn supervision_loop(state: AppState, mut stop: tokio::sync::watch::Rec
     let changed = state.clock.changed();
     loop {
         let now = state.clock.now_ms();
-        if let Err(e) = supervise(&state, now).await {
-            tracing::warn!(error = ?e, "supervision pass failed; retrying at the next wake");
+        let next = state.store.next_supervision_at().await.ok().flatten();
+        if next.is_some_and(|t| t <= now) {
+            match supervise(&state, now).await {
+                // Something changed: look again at once for what falls due next.
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = ?e, "supervision pass failed; retrying at the next wake")
+                }
+            }
         }
         state.clock.settled(now);
         let next = state.store.next_supervision_at().await.ok().flatten();
+        state.next_supervision.store(
+            next.unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
         let wait = match next {
             Some(t) => std::time::Duration::from_millis((t - state.clock.now_ms()).max(0) as u64)
                 .clamp(FLOOR, CEILING),
@@ -1348,6 +1360,25 @@ pub async fn supervision_loop(state: AppState, mut stop: tokio::sync::watch::Rec
             _ = clock_moved => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Wakes the supervision loop only if this case needs attention before the time the loop is
+/// already waiting for: most changes do not, and waking it for each would cost a query per write.
+fn wake_if_sooner(state: &AppState, c: &CaseRecord) {
+    let soonest = [
+        c.supervision.warn_at.filter(|_| !c.supervision.warned),
+        c.due_at.filter(|_| !c.supervision.overdue),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    if soonest.is_some_and(|t| {
+        t < state
+            .next_supervision
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }) {
+        state.wake.notify_one();
     }
 }
 

@@ -86,6 +86,9 @@ pub struct AppState {
     pub clock: Arc<dyn clock::Clock>,
     /// Wakes the supervision loop when a case's deadlines change.
     pub wake: Arc<tokio::sync::Notify>,
+    /// The time the supervision loop is sleeping until (`i64::MAX` for none), so writes wake it
+    /// only when they need it sooner.
+    pub next_supervision: Arc<std::sync::atomic::AtomicI64>,
     /// Every case change on this node, for the SSE streams (filtered per subscriber's scope).
     pub changes: tokio::sync::broadcast::Sender<events::Change>,
 }
@@ -102,6 +105,7 @@ impl AppState {
             hub: Arc::new(events::Hub::default()),
             clock: Arc::new(clock::SystemClock),
             wake: Arc::new(tokio::sync::Notify::new()),
+            next_supervision: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             changes: tokio::sync::broadcast::channel(1024).0,
             store,
             atlas,
