@@ -1473,6 +1473,10 @@ pub struct StatsDto {
     indicators: Vec<Indicator>,
     /// Reports per category, most first (`""` = not yet classified).
     by_category: Vec<(String, u64)>,
+    /// Reports per day (China Standard Time), for the trend.
+    per_day: Vec<(String, u64)>,
+    /// The ten units (grids) with the most reports: hotspots.
+    hotspots: Vec<(String, u64)>,
 }
 
 fn parse_day(text: &str, field: &'static str) -> Result<i64, AppError> {
@@ -1621,6 +1625,8 @@ async fn stats(
         counts,
         indicators,
         by_category: s.by_category,
+        per_day: s.per_day,
+        hotspots: s.hotspots,
     }))
 }
 

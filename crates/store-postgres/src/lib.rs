@@ -18,6 +18,9 @@ pub(crate) type StoreImpl = PgStore;
 /// Reported by [`wanxiang_store::Store::backend`].
 const BACKEND: Backend = Backend::Postgres;
 /// Byte order, whatever the database's collation.
+/// A case's report day in China Standard Time, as `YYYY-MM-DD`: PostgreSQL's to_char over the instant shifted to UTC+8.
+const CST_DAY: &str =
+    "to_char(to_timestamp((created_at + 28800000) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
 const UNITS_ORDER: &str = "code COLLATE \"C\"";
 /// Concurrent imports from several nodes serialize on this row lock.
 const LOCK_UNITS_REVISION: Option<&str> =

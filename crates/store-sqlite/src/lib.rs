@@ -21,6 +21,8 @@ pub(crate) type StoreImpl = SqliteStore;
 /// Reported by [`wanxiang_store::Store::backend`].
 const BACKEND: Backend = Backend::Sqlite;
 /// Codes are ASCII digits; SQLite compares text bytewise.
+/// A case's report day in China Standard Time, as `YYYY-MM-DD`: SQLite's date() over Unix seconds shifted to UTC+8.
+const CST_DAY: &str = "date((created_at + 28800000) / 1000, 'unixepoch')";
 const UNITS_ORDER: &str = "code";
 /// SQLite has a single writer; there is no row lock to take.
 const LOCK_UNITS_REVISION: Option<&str> = None;

@@ -5,7 +5,7 @@
 //! per engine. Placeholders are `$1, $2, …`, which PostgreSQL and sqlx's SQLite driver both
 //! accept; dynamic conditions go through `QueryBuilder`, which writes each engine's own. Each
 //! including crate defines in its root: `Db` (the sqlx database), `DbRow`, `StoreImpl` (its store
-//! type, with a `pool` field), `BACKEND`, `UNITS_ORDER`, `LOCK_UNITS_REVISION` and `db` (its error
+//! type, with a `pool` field), `BACKEND`, `UNITS_ORDER`, `LOCK_UNITS_REVISION`, `CST_DAY` and `db` (its error
 //! mapping). What differs between the engines lives there, and only there.
 
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ use wanxiang_store::{
     SessionInfo, Store, StoreError,
 };
 
-use crate::{BACKEND, Db, DbRow, LOCK_UNITS_REVISION, StoreImpl, UNITS_ORDER, db};
+use crate::{BACKEND, CST_DAY, Db, DbRow, LOCK_UNITS_REVISION, StoreImpl, UNITS_ORDER, db};
 
 fn read_unit(row: &DbRow) -> Result<Unit, StoreError> {
     codec::decode(UnitRow {
@@ -916,17 +916,17 @@ async fn case_stats(
     let closed_at = "(SELECT MAX(h.at) FROM case_history h WHERE h.case_id = cases.id AND h.to_stage = 'closed' AND h.command = 'verify')";
     let mut qb = QueryBuilder::<Db>::new(format!(
         "SELECT COUNT(*) AS intake,
-            COALESCE(SUM(CASE WHEN {dispatched} THEN 1 ELSE 0 END), 0) AS dispatched,
-            COALESCE(SUM(CASE WHEN stage = 'closed' THEN 1 ELSE 0 END), 0) AS closed,
-            COALESCE(SUM(CASE WHEN stage = 'closed' AND NOT {overdue} THEN 1 ELSE 0 END), 0) AS closed_on_time,
-            COALESCE(SUM(CASE WHEN {handled} THEN 1 ELSE 0 END), 0) AS handled,
-            COALESCE(SUM(CASE WHEN {handled} AND NOT {handled_late} THEN 1 ELSE 0 END), 0) AS handled_on_time,
-            COALESCE(SUM(CASE WHEN reworks > 0 THEN 1 ELSE 0 END), 0) AS reworked,
-            COALESCE(SUM(CASE WHEN extensions > 0 THEN 1 ELSE 0 END), 0) AS extended,
-            COALESCE(SUM(CASE WHEN overdue AND stage NOT IN ('closed', 'rejected') THEN 1 ELSE 0 END), 0) AS overdue_open,
-            COALESCE(SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS rated,
-            COALESCE(SUM(CASE WHEN rating IN ('very_satisfied', 'satisfied', 'fairly_satisfied') THEN 1 ELSE 0 END), 0) AS satisfied,
-            COALESCE(SUM(CASE WHEN stage = 'closed' THEN {closed_at} - created_at ELSE 0 END), 0) AS handling_ms_sum
+            CAST(COALESCE(SUM(CASE WHEN {dispatched} THEN 1 ELSE 0 END), 0) AS BIGINT) AS dispatched,
+            CAST(COALESCE(SUM(CASE WHEN stage = 'closed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS closed,
+            CAST(COALESCE(SUM(CASE WHEN stage = 'closed' AND NOT {overdue} THEN 1 ELSE 0 END), 0) AS BIGINT) AS closed_on_time,
+            CAST(COALESCE(SUM(CASE WHEN {handled} THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled,
+            CAST(COALESCE(SUM(CASE WHEN {handled} AND NOT {handled_late} THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled_on_time,
+            CAST(COALESCE(SUM(CASE WHEN reworks > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS reworked,
+            CAST(COALESCE(SUM(CASE WHEN extensions > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS extended,
+            CAST(COALESCE(SUM(CASE WHEN overdue AND stage NOT IN ('closed', 'rejected') THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue_open,
+            CAST(COALESCE(SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS rated,
+            CAST(COALESCE(SUM(CASE WHEN rating IN ('very_satisfied', 'satisfied', 'fairly_satisfied') THEN 1 ELSE 0 END), 0) AS BIGINT) AS satisfied,
+            CAST(COALESCE(SUM(CASE WHEN stage = 'closed' THEN {closed_at} - created_at ELSE 0 END), 0) AS BIGINT) AS handling_ms_sum
          FROM cases WHERE created_at >= ",
         dispatched = has("dispatch"),
         overdue = has("overdue"),
@@ -952,6 +952,8 @@ async fn case_stats(
         satisfied: n("satisfied")?,
         handling_ms_sum: row.try_get::<i64, _>("handling_ms_sum").map_err(db)?,
         by_category: Vec::new(),
+        per_day: Vec::new(),
+        hotspots: Vec::new(),
     };
     let mut qb = QueryBuilder::<Db>::new(
         "SELECT COALESCE(category, '') AS category, COUNT(*) AS n FROM cases WHERE created_at >= ",
@@ -962,6 +964,33 @@ async fn case_stats(
     for r in qb.build().fetch_all(pool).await.map_err(db)? {
         stats.by_category.push((
             r.try_get("category").map_err(db)?,
+            r.try_get::<i64, _>("n").map_err(db)? as u64,
+        ));
+    }
+    // Reports per day (China Standard Time) and the grids reported most (hotspots).
+    let grouped = |key: &str, order: &str, limit: Option<i64>| {
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "SELECT {key} AS k, COUNT(*) AS n FROM cases WHERE created_at >= "
+        ));
+        qb.push_bind(from).push(" AND created_at < ").push_bind(to);
+        push_scope(&mut qb, scope);
+        qb.push(format!(" GROUP BY {key} ORDER BY {order}"));
+        if let Some(l) = limit {
+            qb.push(" LIMIT ").push_bind(l);
+        }
+        qb
+    };
+    let mut qb = grouped(CST_DAY, "k", None);
+    for r in qb.build().fetch_all(pool).await.map_err(db)? {
+        stats.per_day.push((
+            r.try_get("k").map_err(db)?,
+            r.try_get::<i64, _>("n").map_err(db)? as u64,
+        ));
+    }
+    let mut qb = grouped("area_code", "n DESC, k", Some(10));
+    for r in qb.build().fetch_all(pool).await.map_err(db)? {
+        stats.hotspots.push((
+            r.try_get("k").map_err(db)?,
             r.try_get::<i64, _>("n").map_err(db)? as u64,
         ));
     }

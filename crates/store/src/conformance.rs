@@ -790,6 +790,27 @@ pub async fn cases_are_idempotent_scoped_and_versioned(h: &dyn Harness) {
         a,
         "read back exactly"
     );
+    let stats = s.case_stats(&system, 0, 10_000).await.unwrap();
+    assert_eq!(
+        (stats.intake, stats.per_day.clone()),
+        (2, vec![("1970-01-01".to_owned(), 2)]),
+        "day in China Standard Time"
+    );
+    assert_eq!(
+        stats.hotspots,
+        [
+            ("440303001001001".to_owned(), 1),
+            ("440303002001".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
+        s.case_stats(&Scope::Subtree(code("440303002")), 0, 10_000)
+            .await
+            .unwrap()
+            .intake,
+        1,
+        "scoped"
+    );
     let ids =
         |v: Vec<wanxiang_core::case::CaseRecord>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
     let all = crate::CaseFilter::default();

@@ -341,6 +341,10 @@ pub struct CaseStats {
     pub handling_ms_sum: i64,
     /// Per category code: cases reported.
     pub by_category: Vec<(String, u64)>,
+    /// Per day (`YYYY-MM-DD`, China Standard Time): cases reported, in date order.
+    pub per_day: Vec<(String, u64)>,
+    /// The ten units (usually grids) with the most reports, most first.
+    pub hotspots: Vec<(String, u64)>,
 }
 
 /// Which cases to list.

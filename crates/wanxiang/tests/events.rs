@@ -778,6 +778,12 @@ async fn a_free_text_report_about_a_blocked_drain_is_classified_and_dispatched()
         ),
         (json!(1), json!(1.0), json!(1.0))
     );
+    assert_eq!(stats["per_day"].as_array().unwrap().len(), 1, "{stats}");
+    assert_eq!(
+        stats["hotspots"][0][0].as_str(),
+        case["location"]["unit"].as_str(),
+        "the grid is the hotspot"
+    );
     app.stop().await.unwrap();
 }
 
