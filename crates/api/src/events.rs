@@ -50,12 +50,15 @@ impl Default for Hub {
                 .expect("the shipped category file is valid"),
             calendar: Calendar::default(),
             classifier: wanxiang_classify::default_classifier(),
-            auto_dispatch_confidence: 0.6,
+            auto_dispatch_confidence: Hub::DEFAULT_CONFIDENCE,
         }
     }
 }
 
 impl Hub {
+    /// The default for `events.auto_dispatch_confidence`.
+    pub const DEFAULT_CONFIDENCE: f64 = 0.6;
+
     /// The classifier's suggestions for a text, limited to categories this deployment has.
     pub fn suggest(&self, text: &str, n: usize) -> Vec<wanxiang_classify::Suggestion> {
         self.classifier
@@ -1638,9 +1641,11 @@ pub fn hub_from(categories: Option<&str>, calendar: Option<&str>) -> Result<Arc<
         Some(text) => Calendar::parse(text).map_err(|e| e.to_string())?,
         None => Calendar::default(),
     };
+    // Not `..Hub::default()`: that would parse the built-in category file only to drop it.
     Ok(Arc::new(Hub {
         categories,
         calendar,
-        ..Hub::default()
+        classifier: wanxiang_classify::default_classifier(),
+        auto_dispatch_confidence: Hub::DEFAULT_CONFIDENCE,
     }))
 }
