@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod jurisdiction;
 pub mod sla;
 pub mod unit;
+pub mod warning;
 
 pub use account::{Account, AuditEntry, Department, Entity, EntityKind, NewAccount};
 pub use jurisdiction::{DeptCode, Org, Role, Scope, ScopeFilter};
