@@ -69,6 +69,10 @@ pub enum AppError {
         /// Allowed action names.
         allowed: Vec<String>,
     },
+    /// An upload is larger than allowed.
+    TooLarge(String),
+    /// An upload's type is not accepted, or its bytes are not what its type says.
+    UnsupportedMediaType(String),
     /// A storage error.
     Store(StoreError),
 }
@@ -162,6 +166,18 @@ impl IntoResponse for AppError {
             AppError::Conflict(message) => {
                 error_response(StatusCode::CONFLICT, "conflict", message, None)
             }
+            AppError::TooLarge(message) => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "attachment_too_large",
+                message,
+                Some("attachment"),
+            ),
+            AppError::UnsupportedMediaType(message) => error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                message,
+                Some("attachment"),
+            ),
             AppError::IllegalTransition { message, allowed } => {
                 let body = ErrorEnvelope {
                     error: ErrorBody {
@@ -227,6 +243,8 @@ impl std::fmt::Display for AppError {
             AppError::IllegalTransition { message, .. } => {
                 write!(f, "illegal_transition: {message}")
             }
+            AppError::TooLarge(m) => write!(f, "attachment_too_large: {m}"),
+            AppError::UnsupportedMediaType(m) => write!(f, "unsupported_media_type: {m}"),
             AppError::Store(e) => write!(f, "store: {e}"),
         }
     }

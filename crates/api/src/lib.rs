@@ -21,6 +21,7 @@ mod open311;
 pub mod people;
 mod session;
 mod units;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -91,6 +92,13 @@ pub struct AppState {
     pub next_supervision: Arc<std::sync::atomic::AtomicI64>,
     /// Every case change on this node, for the SSE streams (filtered per subscriber's scope).
     pub changes: tokio::sync::broadcast::Sender<events::Change>,
+    /// The node's group-commit intake writer, started on first use.
+    pub intake: Arc<std::sync::OnceLock<events::IntakeWriter>>,
+    /// The early-warning detector task's queue, started on first use.
+    pub detector:
+        Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<events::warnings::Observation>>>,
+    /// Wakes the webhook worker when notifications were queued for it.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -107,6 +115,9 @@ impl AppState {
             wake: Arc::new(tokio::sync::Notify::new()),
             next_supervision: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             changes: tokio::sync::broadcast::channel(1024).0,
+            intake: Arc::new(std::sync::OnceLock::new()),
+            detector: Arc::new(std::sync::OnceLock::new()),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
             store,
             atlas,
             config,
@@ -143,6 +154,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(demo::routes())
         .merge(events::routes())
+        .merge(webhook::routes())
 }
 
 /// The OpenAPI 3 document of every route.

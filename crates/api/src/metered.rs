@@ -8,8 +8,10 @@ use wanxiang_core::case::{CaseRecord, HistoryEntry};
 use wanxiang_core::inbox::Notification;
 use wanxiang_core::{Account, AuditEntry, Department, Entity, NewAccount, Scope, Unit, UnitCode};
 use wanxiang_store::{
-    AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, CaseStats, NewApiToken, NewSession,
-    SessionInfo, Store, StoreError,
+    AccountUpdate, ApiToken, Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter,
+    CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, LinkedReport, NearQuery, NewApiToken,
+    NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
+    WarningStatus,
 };
 
 /// Times the calls of the store it wraps.
@@ -337,8 +339,270 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn notify(&self, notification: &Notification) -> Result<(), StoreError> {
-        timed("notify", self.backend(), self.inner.notify(notification)).await
+    async fn create_cases(
+        &self,
+        batch: &[NewCase],
+        outbox: bool,
+    ) -> Result<Vec<CaseCreated>, StoreError> {
+        timed(
+            "create_cases",
+            self.backend(),
+            self.inner.create_cases(batch, outbox),
+        )
+        .await
+    }
+
+    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError> {
+        timed("cases_near", self.backend(), self.inner.cases_near(query)).await
+    }
+
+    async fn daily_counts(
+        &self,
+        scope: &Scope,
+        category: &str,
+        end: i64,
+        days: u32,
+    ) -> Result<Vec<u64>, StoreError> {
+        timed(
+            "daily_counts",
+            self.backend(),
+            self.inner.daily_counts(scope, category, end, days),
+        )
+        .await
+    }
+
+    async fn overdue_cases(
+        &self,
+        scope: &Scope,
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        timed(
+            "overdue_cases",
+            self.backend(),
+            self.inner.overdue_cases(scope, limit),
+        )
+        .await
+    }
+
+    async fn link_report(
+        &self,
+        report: &LinkedReport,
+        entry: &HistoryEntry,
+        notifications: &[Notification],
+        attachments: &[String],
+        outbox: bool,
+    ) -> Result<CaseCreated, StoreError> {
+        timed(
+            "link_report",
+            self.backend(),
+            self.inner
+                .link_report(report, entry, notifications, attachments, outbox),
+        )
+        .await
+    }
+
+    async fn case_reports(
+        &self,
+        scope: &Scope,
+        case_id: &str,
+    ) -> Result<Vec<LinkedReport>, StoreError> {
+        timed(
+            "case_reports",
+            self.backend(),
+            self.inner.case_reports(scope, case_id),
+        )
+        .await
+    }
+
+    async fn unlink_report(
+        &self,
+        scope: &Scope,
+        report_id: &str,
+        primary: &CaseRecord,
+        entry: &HistoryEntry,
+        split: &NewCase,
+        outbox: bool,
+    ) -> Result<bool, StoreError> {
+        timed(
+            "unlink_report",
+            self.backend(),
+            self.inner
+                .unlink_report(scope, report_id, primary, entry, split, outbox),
+        )
+        .await
+    }
+
+    async fn case_followers(&self, case_id: &str) -> Result<Vec<String>, StoreError> {
+        timed(
+            "case_followers",
+            self.backend(),
+            self.inner.case_followers(case_id),
+        )
+        .await
+    }
+
+    async fn put_attachment(&self, attachment: &Attachment) -> Result<(), StoreError> {
+        timed(
+            "put_attachment",
+            self.backend(),
+            self.inner.put_attachment(attachment),
+        )
+        .await
+    }
+
+    async fn attachment_meta(&self, id: &str) -> Result<Option<AttachmentMeta>, StoreError> {
+        timed(
+            "attachment_meta",
+            self.backend(),
+            self.inner.attachment_meta(id),
+        )
+        .await
+    }
+
+    async fn attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError> {
+        timed("attachment", self.backend(), self.inner.attachment(id)).await
+    }
+
+    async fn case_attachments(&self, case_id: &str) -> Result<Vec<AttachmentMeta>, StoreError> {
+        timed(
+            "case_attachments",
+            self.backend(),
+            self.inner.case_attachments(case_id),
+        )
+        .await
+    }
+
+    async fn attach(
+        &self,
+        ids: &[String],
+        owner: &str,
+        case_id: &str,
+        seq: i64,
+    ) -> Result<u64, StoreError> {
+        timed(
+            "attach",
+            self.backend(),
+            self.inner.attach(ids, owner, case_id, seq),
+        )
+        .await
+    }
+
+    async fn purge_loose_attachments(&self, before: i64) -> Result<u64, StoreError> {
+        timed(
+            "purge_loose_attachments",
+            self.backend(),
+            self.inner.purge_loose_attachments(before),
+        )
+        .await
+    }
+
+    async fn upsert_warning(
+        &self,
+        warning: &WarningRecord,
+    ) -> Result<(WarningRecord, WarningChange), StoreError> {
+        timed(
+            "upsert_warning",
+            self.backend(),
+            self.inner.upsert_warning(warning),
+        )
+        .await
+    }
+
+    async fn warnings(
+        &self,
+        scope: &Scope,
+        active_only: bool,
+        limit: u32,
+    ) -> Result<Vec<WarningRecord>, StoreError> {
+        timed(
+            "warnings",
+            self.backend(),
+            self.inner.warnings(scope, active_only, limit),
+        )
+        .await
+    }
+
+    async fn warning(&self, scope: &Scope, id: &str) -> Result<Option<WarningRecord>, StoreError> {
+        timed("warning", self.backend(), self.inner.warning(scope, id)).await
+    }
+
+    async fn update_warning(
+        &self,
+        scope: &Scope,
+        id: &str,
+        status: WarningStatus,
+        case_id: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        timed(
+            "update_warning",
+            self.backend(),
+            self.inner.update_warning(scope, id, status, case_id, now),
+        )
+        .await
+    }
+
+    async fn notify(&self, notifications: &[Notification], outbox: bool) -> Result<(), StoreError> {
+        timed(
+            "notify",
+            self.backend(),
+            self.inner.notify(notifications, outbox),
+        )
+        .await
+    }
+
+    async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        timed(
+            "deliveries_due",
+            self.backend(),
+            self.inner.deliveries_due(now, limit),
+        )
+        .await
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
+        timed(
+            "next_delivery_at",
+            self.backend(),
+            self.inner.next_delivery_at(),
+        )
+        .await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        timed(
+            "record_delivery",
+            self.backend(),
+            self.inner.record_delivery(id, outcome, now),
+        )
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        timed(
+            "deliveries",
+            self.backend(),
+            self.inner.deliveries(status, limit),
+        )
+        .await
+    }
+
+    async fn retry_delivery(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        timed(
+            "retry_delivery",
+            self.backend(),
+            self.inner.retry_delivery(id, now),
+        )
+        .await
     }
 
     async fn inbox(&self, account: &Account, limit: u32) -> Result<Vec<Notification>, StoreError> {

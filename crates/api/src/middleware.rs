@@ -20,7 +20,11 @@ use crate::error::error_response;
 pub(crate) fn apply(router: Router, body_limit: usize, cors_origins: &[String]) -> Router {
     let router = router
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        // The hard ceiling must let uploads through; every extractor still holds other routes
+        // to `body_limit` (DefaultBodyLimit), and the upload route raises its own.
+        .layer(RequestBodyLimitLayer::new(
+            body_limit.max(crate::events::attachments::UPLOAD_CEILING),
+        ))
         .layer(from_fn(reshape_errors))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -529,17 +529,24 @@ async fn post_request(
             .zip(get("account_id"))
             .map(|(d, a)| format!("{d}:{a}"))
             .or(get("external_id")),
+        attachments: None,
     };
     let reporter = Reporter {
         id: account.id.clone(),
         actor: format!("{} (open311)", account.username),
     };
     match take_in(&state, Some(&reporter), Channel::Open311, &event).await {
-        Ok(Intake::New(c, _)) => render(
+        Ok(Intake::New(c, ..)) => render(
             StatusCode::CREATED,
             format,
             "service_requests",
             json!([{ "service_request_id": c.id, "service_notice": c.explanation, "account_id": Value::Null }]),
+        ),
+        Ok(Intake::Linked { case, .. }) => render(
+            StatusCode::CREATED,
+            format,
+            "service_requests",
+            json!([{ "service_request_id": case.id, "service_notice": "与已有请求为同一问题，已合并 / merged with an existing request at the same place", "account_id": Value::Null }]),
         ),
         Ok(Intake::Existing(id)) => render(
             StatusCode::OK,

@@ -195,6 +195,8 @@ pub enum Command {
     Rate {
         /// The level.
         level: Satisfaction,
+        /// The reporter's answer to "was the problem solved?" (解决率 counts it), if given.
+        resolved: Option<bool>,
     },
     /// 挂起, with a reason.
     Suspend {
@@ -355,6 +357,10 @@ pub struct Case {
     pub suspended_from: Option<Stage>,
     /// The reporter's rating of the latest closing, if given.
     pub rating: Option<Satisfaction>,
+    /// With the rating: did the reporter say the problem was solved? (解决率)
+    pub resolved: Option<bool>,
+    /// When a suspended case was paused (Unix ms): the time since is given back on resume.
+    pub suspended_at: Option<i64>,
     /// How often verification failed (返工).
     pub reworks: u32,
     /// How often an unsatisfied rating sent it back (重办).
@@ -375,6 +381,8 @@ impl Case {
             assignee: None,
             suspended_from: None,
             rating: None,
+            resolved: None,
+            suspended_at: None,
             reworks: 0,
             redos: 0,
             returns: 0,
@@ -408,8 +416,11 @@ pub enum Effect {
     StopClock,
     /// Suspension: pause the clock.
     PauseClock,
-    /// Resumption: continue the paused clock.
-    ResumeClock,
+    /// Resumption: continue the paused clock, giving back the time since it was paused (Unix ms).
+    ResumeClock {
+        /// When the clock was paused.
+        paused_at: i64,
+    },
     /// An approved extension moves the current due time.
     ExtendDeadline(i64),
     /// Tell someone.
@@ -570,6 +581,7 @@ pub fn step(
             if *pass {
                 to(&mut next, Stage::Closed);
                 next.rating = None;
+                next.resolved = None;
                 effects.push(Effect::StopClock);
                 effects.push(Effect::Notify(Notice::Reporter));
             } else {
@@ -583,14 +595,20 @@ pub fn step(
             }
             note = n.clone();
         }
-        Command::Rate { level } => {
+        Command::Rate { level, resolved } => {
             next.rating = Some(*level);
-            note = level.name_zh().to_owned();
+            next.resolved = *resolved;
+            note = match resolved {
+                Some(true) => format!("{}，已解决", level.name_zh()),
+                Some(false) => format!("{}，未解决", level.name_zh()),
+                None => level.name_zh().to_owned(),
+            };
             if level.demands_redo() {
                 // Shenzhen's rule: an unsatisfied reporter sends the case back to its handler.
                 to(&mut next, Stage::InProgress);
                 next.redos += 1;
                 next.rating = None;
+                next.resolved = None;
                 effects.push(Effect::StartClock(Stage::InProgress));
                 effects.push(Effect::Notify(Notice::Assignee(
                     case.assignee.clone().unwrap_or_default(),
@@ -600,6 +618,7 @@ pub fn step(
         Command::Suspend { reason } => {
             required(reason, "the reason").map_err(|d| illegal(Some(d)))?;
             next.suspended_from = Some(case.stage);
+            next.suspended_at = Some(now);
             to(&mut next, Stage::Suspended);
             note = reason.clone();
             effects.push(Effect::PauseClock);
@@ -608,8 +627,11 @@ pub fn step(
             let back = case.suspended_from.unwrap_or(Stage::Registered);
             to(&mut next, back);
             next.suspended_from = None;
+            next.suspended_at = None;
             note = String::new();
-            effects.push(Effect::ResumeClock);
+            effects.push(Effect::ResumeClock {
+                paused_at: case.suspended_at.unwrap_or(now),
+            });
         }
         Command::RequestExtension { until, reason } => {
             required(reason, "the reason").map_err(|d| illegal(Some(d)))?;
@@ -905,6 +927,7 @@ mod tests {
             },
             Rate {
                 level: Satisfaction::Satisfied,
+                resolved: None,
             },
         ])
         .unwrap();
@@ -956,6 +979,7 @@ mod tests {
             },
             Rate {
                 level: Satisfaction::VeryUnsatisfied,
+                resolved: None,
             },
             Handle {
                 note: s("third time"),
@@ -1043,7 +1067,14 @@ mod tests {
         let (resumed, _, effects) = step(&suspended, &Resume, 20).unwrap();
         assert_eq!(
             (resumed.stage, effects),
-            (Stage::InProgress, vec![Effect::ResumeClock])
+            (
+                Stage::InProgress,
+                vec![Effect::ResumeClock { paused_at: 10 }]
+            )
+        );
+        assert_eq!(
+            (resumed.suspended_at, suspended.suspended_at),
+            (None, Some(10))
         );
     }
 

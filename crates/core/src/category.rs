@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::account::EntityKind;
 use crate::jurisdiction::DeptCode;
-use crate::sla::{Calendar, TimerKind, add_working_ms, due_at};
+use crate::sla::{Calendar, TimerKind, add_working_ms, due_at, working_ms_between};
 
 /// The default category tree, compiled in (demo responsibilities and limits, labelled as such).
 pub const DEFAULT_CATEGORIES: &str = include_str!("../data/categories.tsv");
@@ -149,6 +149,23 @@ impl Limit {
                 add_working_ms(start, i64::from(self.amount) * 3_600_000, cal)
             }
             LimitKind::Timer(kind) => due_at(start, self.amount, kind, cal),
+        }
+    }
+
+    /// The due time after a pause: a clock paused at `paused_at` with `due` ahead of it, resumed
+    /// at `now`, keeps the time it had left. Around-the-clock limits move by the pause's length;
+    /// working-time limits keep the working time that was left at the pause (the working hours
+    /// that passed while suspended are given back).
+    pub fn resume(self, due: i64, paused_at: i64, now: i64, cal: &Calendar) -> i64 {
+        let paused = (now - paused_at).max(0);
+        match self.kind {
+            LimitKind::Minutes
+            | LimitKind::Timer(TimerKind::ContinuousHours | TimerKind::CalendarDays) => {
+                due + paused
+            }
+            LimitKind::Timer(TimerKind::WorkingHours | TimerKind::WorkingDays) => {
+                add_working_ms(now, working_ms_between(paused_at, due, cal), cal).max(now)
+            }
         }
     }
 }
@@ -321,6 +338,50 @@ impl Categories {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_clock_keeps_the_time_it_had_left() {
+        let cal = Calendar::default();
+        // 2026-11-30 is a Monday; times in China Standard Time.
+        let cst = |d: u32, h: u32, m: u32| {
+            // Day 31 is the 1st of December.
+            let (month, d) = if d > 30 { (12, d - 30) } else { (11, d) };
+            chrono::NaiveDate::from_ymd_opt(2026, month, d)
+                .unwrap()
+                .and_hms_opt(h, m, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+                - 8 * 3_600_000
+        };
+        let hours = |kind, amount| Limit {
+            kind: LimitKind::Timer(kind),
+            amount,
+        };
+        // Continuous: a 2 h pause moves the due time by 2 h.
+        let l = hours(TimerKind::ContinuousHours, 4);
+        assert_eq!(
+            l.resume(cst(30, 12, 0), cst(30, 9, 0), cst(30, 11, 0), &cal),
+            cst(30, 14, 0)
+        );
+        // Working hours: due Monday 17:00, paused at 10:00 (5 working hours left), resumed
+        // Tuesday 09:00 → those 5 working hours run from then: 09-12 and 14-16.
+        let l = hours(TimerKind::WorkingHours, 8);
+        assert_eq!(
+            l.resume(cst(30, 17, 0), cst(30, 10, 0), cst(31, 9, 0), &cal),
+            cst(31, 16, 0)
+        );
+        // A pause over lunch gives nothing back: no working time passed.
+        assert_eq!(
+            l.resume(cst(30, 17, 0), cst(30, 12, 10), cst(30, 13, 50), &cal),
+            cst(30, 17, 0)
+        );
+        // Paused after the due time: due at once on resume, never in the past.
+        assert_eq!(
+            l.resume(cst(30, 9, 0), cst(30, 10, 0), cst(30, 15, 0), &cal),
+            cst(30, 15, 0)
+        );
+    }
 
     #[test]
     fn the_default_tree_reads_and_has_the_luohu_additions() {

@@ -23,9 +23,13 @@ const CST_DAY: &str =
     "to_char(to_timestamp((created_at + 28800000) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
 const UNITS_ORDER: &str = "code COLLATE \"C\"";
 /// Concurrent imports from several nodes serialize on this row lock.
+/// PostgreSQL's row locks serialize writers where needed; a plain transaction suffices.
+const BEGIN_WRITE: &str = "BEGIN";
 const LOCK_UNITS_REVISION: Option<&str> =
     Some("SELECT revision FROM units_revision WHERE id = 1 FOR UPDATE");
 
+#[path = "../../store/sql/hub.rs"]
+mod hub;
 #[path = "../../store/sql/shared.rs"]
 mod shared;
 

@@ -26,7 +26,13 @@ const CST_DAY: &str = "date((created_at + 28800000) / 1000, 'unixepoch')";
 const UNITS_ORDER: &str = "code";
 /// SQLite has a single writer; there is no row lock to take.
 const LOCK_UNITS_REVISION: Option<&str> = None;
+/// Write transactions take SQLite's write lock at once: a deferred one that reads first and
+/// writes later fails (SQLITE_BUSY_SNAPSHOT) whenever another writer committed in between, and
+/// waiting (busy_timeout) cannot help it.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+#[path = "../../store/sql/hub.rs"]
+mod hub;
 #[path = "../../store/sql/shared.rs"]
 mod shared;
 

@@ -5,7 +5,7 @@
 //! per engine. Placeholders are `$1, $2, …`, which PostgreSQL and sqlx's SQLite driver both
 //! accept; dynamic conditions go through `QueryBuilder`, which writes each engine's own. Each
 //! including crate defines in its root: `Db` (the sqlx database), `DbRow`, `StoreImpl` (its store
-//! type, with a `pool` field), `BACKEND`, `UNITS_ORDER`, `LOCK_UNITS_REVISION`, `CST_DAY` and `db` (its error
+//! type, with a `pool` field), `BACKEND`, `UNITS_ORDER`, `LOCK_UNITS_REVISION`, `BEGIN_WRITE`, `CST_DAY` and `db` (its error
 //! mapping). What differs between the engines lives there, and only there.
 
 use async_trait::async_trait;
@@ -21,8 +21,10 @@ use wanxiang_core::{
 };
 use wanxiang_store::codec::{self, AccountRow, UnitRow};
 use wanxiang_store::{
-    AccountUpdate, ApiToken, Backend, CaseCreated, CaseFilter, CaseStats, NewApiToken, NewSession,
-    SessionInfo, Store, StoreError,
+    AccountUpdate, ApiToken, Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter,
+    CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, LinkedReport, NearQuery, NewApiToken,
+    NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
+    WarningStatus,
 };
 
 use crate::{BACKEND, CST_DAY, Db, DbRow, LOCK_UNITS_REVISION, StoreImpl, UNITS_ORDER, db};
@@ -73,7 +75,7 @@ async fn write_units(tx: &mut Transaction<'_, Db>, units: &[Unit]) -> Result<(),
 }
 
 /// Appends the scope's condition to a query that already has a `WHERE`.
-fn push_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
+pub(crate) fn push_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
     match scope.filter() {
         ScopeFilter::All => qb.push(""),
         ScopeFilter::AreaPrefix(p) => qb.push(" AND area_code LIKE ").push_bind(format!("{p}%")),
@@ -246,7 +248,7 @@ async fn update_account(
     u: &AccountUpdate,
     now: i64,
 ) -> Result<Option<Account>, StoreError> {
-    let mut tx = pool.begin().await.map_err(db)?;
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
     let mut qb = QueryBuilder::new("UPDATE accounts SET id = id");
     if let Some(name) = &u.display_name {
         qb.push(", display_name = ").push_bind(name.clone());
@@ -507,15 +509,16 @@ async fn audit(
         .collect()
 }
 
-const CASE_COLUMNS: &str = "id, channel, external_id, category, description, lon, lat, area_code, org, owner, \
+pub(crate) const CASE_COLUMNS: &str = "id, channel, external_id, category, description, lon, lat, area_code, org, owner, \
     reporter_contact, priority, stage, suspended_from, rating, reworks, redos, returns, ext_until, ext_reason, \
-    extensions, due_at, explanation, version, created_at, updated_at, warn_at, warned, overdue, escalated_to";
+    extensions, due_at, explanation, version, created_at, updated_at, warn_at, warned, overdue, escalated_to, \
+    suspended_at, resolved";
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what} {value:?}"))
 }
 
-fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
+pub(crate) fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
     let text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(db) };
     let opt = |c: &str| -> Result<Option<String>, StoreError> { row.try_get(c).map_err(db) };
     let int = |c: &str| -> Result<i64, StoreError> { row.try_get::<i64, _>(c).map_err(db) };
@@ -547,6 +550,8 @@ fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
             rating: opt("rating")?
                 .map(|r| Satisfaction::parse(&r).ok_or_else(|| corrupt("rating", &r)))
                 .transpose()?,
+            resolved: row.try_get("resolved").map_err(db)?,
+            suspended_at: row.try_get("suspended_at").map_err(db)?,
             reworks: int("reworks")? as u32,
             redos: int("redos")? as u32,
             returns: int("returns")? as u32,
@@ -584,7 +589,7 @@ fn read_history(row: &DbRow) -> Result<HistoryEntry, StoreError> {
     })
 }
 
-async fn insert_history(
+pub(crate) async fn insert_history(
     tx: &mut Transaction<'_, Db>,
     case_id: &str,
     e: &HistoryEntry,
@@ -608,31 +613,20 @@ async fn insert_history(
     Ok(())
 }
 
-async fn create_case(
-    pool: &Pool<Db>,
+/// Inserts a case row; false when its channel and external id are taken.
+pub(crate) async fn insert_case(
+    tx: &mut Transaction<'_, Db>,
     c: &CaseRecord,
-    history: &[HistoryEntry],
-) -> Result<CaseCreated, StoreError> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    if let Some(ext) = &c.external_id {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT id FROM cases WHERE channel = $1 AND external_id = $2")
-                .bind(c.channel.as_str())
-                .bind(ext)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-        if let Some(id) = existing {
-            return Ok(CaseCreated::Existing(id));
-        }
-    }
+) -> Result<bool, StoreError> {
     let l = &c.lifecycle;
     let inserted = sqlx::query(
         "INSERT INTO cases (id, channel, external_id, category, description, lon, lat, area_code, org, owner,
              reporter_contact, priority, stage, suspended_from, rating, reworks, redos, returns, ext_until, ext_reason,
-             extensions, due_at, explanation, version, created_at, updated_at, warn_at, warned, overdue, escalated_to)
+             extensions, due_at, explanation, version, created_at, updated_at, warn_at, warned, overdue, escalated_to,
+             suspended_at, resolved)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
-                 $27, $28, $29, $30)",
+                 $27, $28, $29, $30, $31, $32)
+         ON CONFLICT (channel, external_id) DO NOTHING",
     )
     .bind(&c.id)
     .bind(c.channel.as_str())
@@ -664,30 +658,26 @@ async fn create_case(
     .bind(c.supervision.warned)
     .bind(c.supervision.overdue)
     .bind(&c.supervision.escalated_to)
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        // Two submissions of the same external id raced; the other one won.
-        Err(sqlx::Error::Database(d)) if d.is_unique_violation() && c.external_id.is_some() => {
-            drop(tx);
-            let id: String =
-                sqlx::query_scalar("SELECT id FROM cases WHERE channel = $1 AND external_id = $2")
-                    .bind(c.channel.as_str())
-                    .bind(&c.external_id)
-                    .fetch_one(pool)
-                    .await
-                    .map_err(db)?;
-            return Ok(CaseCreated::Existing(id));
+    .bind(l.suspended_at)
+    .bind(l.resolved)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(inserted.rows_affected() > 0)
+}
+
+/// The case scope, where a resident also sees the cases their linked reports follow.
+fn push_case_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
+    match scope.filter() {
+        ScopeFilter::Owner(id) => {
+            qb.push(" AND (owner = ")
+                .push_bind(id.clone())
+                .push(" OR id IN (SELECT case_id FROM case_reports WHERE unlinked_at IS NULL AND owner = ")
+                .push_bind(id)
+                .push("))");
         }
-        other => {
-            other.map_err(db)?;
-        }
+        _ => push_scope(qb, scope),
     }
-    for e in history {
-        insert_history(&mut tx, &c.id, e).await?;
-    }
-    tx.commit().await.map_err(db)?;
-    Ok(CaseCreated::New)
 }
 
 async fn cases(
@@ -706,7 +696,13 @@ async fn cases(
     if let Some(a) = &filter.assignee {
         qb.push(" AND org = ").push_bind(a.clone());
     }
-    push_scope(&mut qb, scope);
+    if let Some(c) = &filter.category {
+        qb.push(" AND category = ").push_bind(c.clone());
+    }
+    if let Some(t) = filter.since {
+        qb.push(" AND created_at >= ").push_bind(t);
+    }
+    push_case_scope(&mut qb, scope);
     let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
     qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(limit);
@@ -741,7 +737,7 @@ async fn update_case(
     c: &CaseRecord,
     entry: &HistoryEntry,
 ) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await.map_err(db)?;
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
     let l = &c.lifecycle;
     let mut qb = QueryBuilder::<Db>::new("UPDATE cases SET category = ");
     qb.push_bind(c.category.clone());
@@ -753,6 +749,8 @@ async fn update_case(
         .push_bind(l.suspended_from.map(|s| s.as_str()));
     qb.push(", rating = ")
         .push_bind(l.rating.map(|r| r.as_str()));
+    qb.push(", resolved = ").push_bind(l.resolved);
+    qb.push(", suspended_at = ").push_bind(l.suspended_at);
     qb.push(", reworks = ").push_bind(i64::from(l.reworks));
     qb.push(", redos = ").push_bind(i64::from(l.redos));
     qb.push(", returns = ").push_bind(i64::from(l.returns));
@@ -830,28 +828,6 @@ async fn cases_to_supervise(
     rows.iter().map(read_case).collect()
 }
 
-async fn notify(pool: &Pool<Db>, n: &Notification) -> Result<(), StoreError> {
-    let (account, org, role) = match &n.recipient {
-        Recipient::Account(a) => (Some(a.clone()), None, None),
-        Recipient::Org { org, role } => (None, Some(org.clone()), role.map(|r| r.as_str())),
-    };
-    sqlx::query(
-        "INSERT INTO notifications (at, recipient_account, recipient_org, recipient_role, case_id, kind, message)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(n.at)
-    .bind(account)
-    .bind(org)
-    .bind(role)
-    .bind(&n.case_id)
-    .bind(&n.kind)
-    .bind(&n.message)
-    .execute(pool)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
 async fn inbox(
     pool: &Pool<Db>,
     account: &Account,
@@ -926,6 +902,8 @@ async fn case_stats(
             CAST(COALESCE(SUM(CASE WHEN overdue AND stage NOT IN ('closed', 'rejected') THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue_open,
             CAST(COALESCE(SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS rated,
             CAST(COALESCE(SUM(CASE WHEN rating IN ('very_satisfied', 'satisfied', 'fairly_satisfied') THEN 1 ELSE 0 END), 0) AS BIGINT) AS satisfied,
+            CAST(COALESCE(SUM(CASE WHEN resolved IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS resolution_answered,
+            CAST(COALESCE(SUM(CASE WHEN resolved THEN 1 ELSE 0 END), 0) AS BIGINT) AS resolved,
             CAST(COALESCE(SUM(CASE WHEN stage = 'closed' THEN {closed_at} - created_at ELSE 0 END), 0) AS BIGINT) AS handling_ms_sum
          FROM cases WHERE created_at >= ",
         dispatched = has("dispatch"),
@@ -950,11 +928,33 @@ async fn case_stats(
         overdue_open: n("overdue_open")?,
         rated: n("rated")?,
         satisfied: n("satisfied")?,
+        resolution_answered: n("resolution_answered")?,
+        resolved: n("resolved")?,
+        handling_ms_p90: None,
         handling_ms_sum: row.try_get::<i64, _>("handling_ms_sum").map_err(db)?,
         by_category: Vec::new(),
         per_day: Vec::new(),
         hotspots: Vec::new(),
     };
+    // The 90th percentile by nearest rank: the ⌈0.9·n⌉-th smallest handling time.
+    if stats.closed > 0 {
+        let rank = (stats.closed * 9).div_ceil(10).max(1);
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "SELECT {closed_at} - created_at AS d FROM cases WHERE stage = 'closed' AND created_at >= "
+        ));
+        qb.push_bind(from).push(" AND created_at < ").push_bind(to);
+        push_scope(&mut qb, scope);
+        qb.push(" ORDER BY d LIMIT 1 OFFSET ")
+            .push_bind(rank as i64 - 1);
+        stats.handling_ms_p90 = qb
+            .build()
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?
+            .map(|r| r.try_get::<Option<i64>, _>("d").map_err(db))
+            .transpose()?
+            .flatten();
+    }
     let mut qb = QueryBuilder::<Db>::new(
         "SELECT COALESCE(category, '') AS category, COUNT(*) AS n FROM cases WHERE created_at >= ",
     );
@@ -1047,7 +1047,7 @@ impl Store for StoreImpl {
     }
 
     async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
         // Lock the revision row first where the engine can: concurrent imports from two nodes
         // serialize here. (SQLite has one writer at a time anyway.)
         if let Some(lock) = LOCK_UNITS_REVISION {
@@ -1176,14 +1176,6 @@ impl Store for StoreImpl {
         audit(&self.pool, scope, limit, before).await
     }
 
-    async fn create_case(
-        &self,
-        case: &CaseRecord,
-        history: &[HistoryEntry],
-    ) -> Result<CaseCreated, StoreError> {
-        create_case(&self.pool, case, history).await
-    }
-
     async fn cases(
         &self,
         scope: &Scope,
@@ -1224,8 +1216,181 @@ impl Store for StoreImpl {
         cases_to_supervise(&self.pool, scope, now, limit).await
     }
 
-    async fn notify(&self, notification: &Notification) -> Result<(), StoreError> {
-        notify(&self.pool, notification).await
+    async fn create_cases(
+        &self,
+        batch: &[NewCase],
+        outbox: bool,
+    ) -> Result<Vec<CaseCreated>, StoreError> {
+        crate::hub::create_cases(&self.pool, batch, outbox).await
+    }
+
+    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError> {
+        crate::hub::cases_near(&self.pool, query).await
+    }
+
+    async fn daily_counts(
+        &self,
+        scope: &Scope,
+        category: &str,
+        end: i64,
+        days: u32,
+    ) -> Result<Vec<u64>, StoreError> {
+        crate::hub::daily_counts(&self.pool, scope, category, end, days).await
+    }
+
+    async fn overdue_cases(
+        &self,
+        scope: &Scope,
+        limit: u32,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        crate::hub::overdue_cases(&self.pool, scope, limit).await
+    }
+
+    async fn link_report(
+        &self,
+        report: &LinkedReport,
+        entry: &HistoryEntry,
+        notifications: &[Notification],
+        attachments: &[String],
+        outbox: bool,
+    ) -> Result<CaseCreated, StoreError> {
+        crate::hub::link_report(
+            &self.pool,
+            report,
+            entry,
+            notifications,
+            attachments,
+            outbox,
+        )
+        .await
+    }
+
+    async fn case_reports(
+        &self,
+        scope: &Scope,
+        case_id: &str,
+    ) -> Result<Vec<LinkedReport>, StoreError> {
+        if cases(&self.pool, scope, &CaseFilter::default(), Some(case_id))
+            .await?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        crate::hub::case_reports(&self.pool, case_id).await
+    }
+
+    async fn unlink_report(
+        &self,
+        scope: &Scope,
+        report_id: &str,
+        primary: &CaseRecord,
+        entry: &HistoryEntry,
+        split: &NewCase,
+        outbox: bool,
+    ) -> Result<bool, StoreError> {
+        crate::hub::unlink_report(&self.pool, scope, report_id, primary, entry, split, outbox).await
+    }
+
+    async fn case_followers(&self, case_id: &str) -> Result<Vec<String>, StoreError> {
+        crate::hub::case_followers(&self.pool, case_id).await
+    }
+
+    async fn put_attachment(&self, attachment: &Attachment) -> Result<(), StoreError> {
+        crate::hub::put_attachment(&self.pool, attachment).await
+    }
+
+    async fn attachment_meta(&self, id: &str) -> Result<Option<AttachmentMeta>, StoreError> {
+        Ok(crate::hub::attachment(&self.pool, id, false)
+            .await?
+            .map(|a| a.meta))
+    }
+
+    async fn attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError> {
+        crate::hub::attachment(&self.pool, id, true).await
+    }
+
+    async fn case_attachments(&self, case_id: &str) -> Result<Vec<AttachmentMeta>, StoreError> {
+        crate::hub::case_attachments(&self.pool, case_id).await
+    }
+
+    async fn attach(
+        &self,
+        ids: &[String],
+        owner: &str,
+        case_id: &str,
+        seq: i64,
+    ) -> Result<u64, StoreError> {
+        crate::hub::attach(&self.pool, ids, owner, case_id, seq).await
+    }
+
+    async fn purge_loose_attachments(&self, before: i64) -> Result<u64, StoreError> {
+        crate::hub::purge_loose_attachments(&self.pool, before).await
+    }
+
+    async fn upsert_warning(
+        &self,
+        warning: &WarningRecord,
+    ) -> Result<(WarningRecord, WarningChange), StoreError> {
+        crate::hub::upsert_warning(&self.pool, warning).await
+    }
+
+    async fn warnings(
+        &self,
+        scope: &Scope,
+        active_only: bool,
+        limit: u32,
+    ) -> Result<Vec<WarningRecord>, StoreError> {
+        crate::hub::warnings(&self.pool, scope, active_only, None, limit).await
+    }
+
+    async fn warning(&self, scope: &Scope, id: &str) -> Result<Option<WarningRecord>, StoreError> {
+        Ok(crate::hub::warnings(&self.pool, scope, false, Some(id), 1)
+            .await?
+            .pop())
+    }
+
+    async fn update_warning(
+        &self,
+        scope: &Scope,
+        id: &str,
+        status: WarningStatus,
+        case_id: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        crate::hub::update_warning(&self.pool, scope, id, status, case_id, now).await
+    }
+
+    async fn notify(&self, notifications: &[Notification], outbox: bool) -> Result<(), StoreError> {
+        crate::hub::notify(&self.pool, notifications, outbox).await
+    }
+
+    async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        crate::hub::deliveries_due(&self.pool, now, limit).await
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
+        crate::hub::next_delivery_at(&self.pool).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        crate::hub::record_delivery(&self.pool, id, outcome, now).await
+    }
+
+    async fn deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        crate::hub::deliveries(&self.pool, status, limit).await
+    }
+
+    async fn retry_delivery(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        crate::hub::retry_delivery(&self.pool, id, now).await
     }
 
     async fn inbox(&self, account: &Account, limit: u32) -> Result<Vec<Notification>, StoreError> {

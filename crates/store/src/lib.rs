@@ -13,6 +13,12 @@ use wanxiang_core::{
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod hub;
+
+pub use hub::{
+    Attachment, AttachmentMeta, Delivery, DeliveryOutcome, DeliveryStatus, LinkedReport, NearQuery,
+    NewCase, WarningChange, WarningRecord, WarningStatus,
+};
 
 /// Why a store operation failed. The API turns these into HTTP statuses in one place.
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +198,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         case: &CaseRecord,
         history: &[HistoryEntry],
-    ) -> Result<CaseCreated, StoreError>;
+    ) -> Result<CaseCreated, StoreError> {
+        let batch = [NewCase {
+            record: case.clone(),
+            history: history.to_vec(),
+            notifications: Vec::new(),
+            attachments: Vec::new(),
+        }];
+        self.create_cases(&batch, false)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Database("a batch of one answered nothing".into()))
+    }
 
     /// The cases the scope sees, newest first.
     async fn cases(
@@ -232,10 +249,160 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<CaseRecord>, StoreError>;
 
+    /// Stores a batch of new cases in one transaction (group commit): each with its history,
+    /// its notifications (and their webhook deliveries when `outbox`), and its attachments.
+    /// Answers per case, in order: `New`, or `Existing` with the earlier case's id when its
+    /// channel and external id were seen before (then nothing of it is written).
+    async fn create_cases(
+        &self,
+        batch: &[NewCase],
+        outbox: bool,
+    ) -> Result<Vec<CaseCreated>, StoreError>;
+
+    /// Recent cases (any scope: a question the intake rules ask) whose point lies in the box.
+    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError>;
+
+    /// Cases of a category the scope sees, counted per 24-hour window going back from `end`:
+    /// element `i` counts `[end − (i+1)·24h, end − i·24h)`, for `days` windows.
+    async fn daily_counts(
+        &self,
+        scope: &Scope,
+        category: &str,
+        end: i64,
+        days: u32,
+    ) -> Result<Vec<u64>, StoreError>;
+
+    /// The overdue open cases the scope sees (at most `limit`), for the backlog detector.
+    async fn overdue_cases(&self, scope: &Scope, limit: u32)
+    -> Result<Vec<CaseRecord>, StoreError>;
+
+    // --- Duplicates: reports linked to an open case. ---
+
+    /// Links a report to its case, appending `entry` to the case's history (its `seq` is
+    /// assigned here), storing the notifications and attaching the reporter's uploads to that
+    /// line, in one transaction. `Existing` with the
+    /// case id when the report's channel and external id were seen before (as a case or a
+    /// linked report); nothing is written then.
+    async fn link_report(
+        &self,
+        report: &LinkedReport,
+        entry: &HistoryEntry,
+        notifications: &[Notification],
+        attachments: &[String],
+        outbox: bool,
+    ) -> Result<CaseCreated, StoreError>;
+
+    /// The reports linked to a case the scope sees (including unlinked ones), oldest first.
+    async fn case_reports(
+        &self,
+        scope: &Scope,
+        case_id: &str,
+    ) -> Result<Vec<LinkedReport>, StoreError>;
+
+    /// Unlinks a report the scope sees from its case and stores it as the new case `split`, in
+    /// one transaction: the report is marked, `primary` (one version up) gets `entry`, and
+    /// `split` is created. False when the report is not linked to that case any more or the
+    /// case changed meanwhile.
+    async fn unlink_report(
+        &self,
+        scope: &Scope,
+        report_id: &str,
+        primary: &CaseRecord,
+        entry: &HistoryEntry,
+        split: &NewCase,
+        outbox: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// The accounts following a case through linked reports (not unlinked).
+    async fn case_followers(&self, case_id: &str) -> Result<Vec<String>, StoreError>;
+
+    // --- Attachments. ---
+
+    /// Stores an uploaded file (not yet attached).
+    async fn put_attachment(&self, attachment: &Attachment) -> Result<(), StoreError>;
+
+    /// A file's description, without its bytes.
+    async fn attachment_meta(&self, id: &str) -> Result<Option<AttachmentMeta>, StoreError>;
+
+    /// A file with its bytes.
+    async fn attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError>;
+
+    /// The files attached to a case, in the order attached.
+    async fn case_attachments(&self, case_id: &str) -> Result<Vec<AttachmentMeta>, StoreError>;
+
+    /// Attaches uploaded files of `owner` that belong to no case yet to a case's history line.
+    /// Returns how many it attached.
+    async fn attach(
+        &self,
+        ids: &[String],
+        owner: &str,
+        case_id: &str,
+        seq: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes uploads never attached that were made before `before`. Returns how many.
+    async fn purge_loose_attachments(&self, before: i64) -> Result<u64, StoreError>;
+
+    // --- Early warnings. ---
+
+    /// Stores a detection under its key: a new warning, or an active one raised (higher level
+    /// or more evidence; level never goes down). Returns the stored warning and what changed.
+    async fn upsert_warning(
+        &self,
+        warning: &WarningRecord,
+    ) -> Result<(WarningRecord, WarningChange), StoreError>;
+
+    /// Warnings about units the scope sees, latest first; only active ones when `active_only`.
+    async fn warnings(
+        &self,
+        scope: &Scope,
+        active_only: bool,
+        limit: u32,
+    ) -> Result<Vec<WarningRecord>, StoreError>;
+
+    /// One warning, if the scope sees its unit.
+    async fn warning(&self, scope: &Scope, id: &str) -> Result<Option<WarningRecord>, StoreError>;
+
+    /// Sets a warning's status and supervision case. False if the scope does not see it.
+    async fn update_warning(
+        &self,
+        scope: &Scope,
+        id: &str,
+        status: WarningStatus,
+        case_id: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
     // --- Notifications. ---
 
-    /// Stores a notification.
-    async fn notify(&self, notification: &Notification) -> Result<(), StoreError>;
+    /// Stores notifications, in one transaction; with `outbox`, each also gets a pending
+    /// webhook delivery due at its own time.
+    async fn notify(&self, notifications: &[Notification], outbox: bool) -> Result<(), StoreError>;
+
+    /// Pending deliveries due by `now`, oldest first.
+    async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// When the next pending delivery is due.
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Records an attempt.
+    async fn record_delivery(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Deliveries, newest first, optionally only those with a status (the dead-letter list is
+    /// `Dead`).
+    async fn deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Puts a dead delivery back in the queue, due at `now`. False if it is not dead.
+    async fn retry_delivery(&self, id: i64, now: i64) -> Result<bool, StoreError>;
 
     /// An account's inbox, newest first: what was sent to it, to its organisation, or to its
     /// organisation's holders of one of its roles.
@@ -337,6 +504,12 @@ pub struct CaseStats {
     pub rated: u64,
     /// Rated very satisfied, satisfied or fairly satisfied.
     pub satisfied: u64,
+    /// Rated with an answer to "was it solved?".
+    pub resolution_answered: u64,
+    /// Of those, answered yes.
+    pub resolved: u64,
+    /// The 90th percentile (nearest rank) of (closing time − report time) over closed cases, in ms.
+    pub handling_ms_p90: Option<i64>,
     /// Sum and count of (closing time − report time) over closed cases, in ms.
     pub handling_ms_sum: i64,
     /// Per category code: cases reported.
@@ -354,6 +527,10 @@ pub struct CaseFilter {
     pub stage: Option<Stage>,
     /// Only cases with this responsible organisation key.
     pub assignee: Option<String>,
+    /// Only cases of this category.
+    pub category: Option<String>,
+    /// Only cases reported at or after this time (Unix ms).
+    pub since: Option<i64>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
 }

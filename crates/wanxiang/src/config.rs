@@ -41,6 +41,20 @@ pub struct EventsConfig {
     /// Reports without a category are dispatched at once when the classifier is at least this
     /// confident (0-1); below, they wait for a dispatcher with its suggestions.
     pub auto_dispatch_confidence: f64,
+    /// A report of the same category this close (metres) to an open case … (0 turns linking off).
+    pub duplicate_radius_m: f64,
+    /// … and at most this many minutes after it is linked to it as a duplicate.
+    pub duplicate_window_mins: u64,
+    /// The largest attachment accepted, in MB.
+    pub max_attachment_mb: u64,
+    /// Most attachments on one report or step.
+    pub max_attachments: usize,
+    /// Notifications are also POSTed here (an SMS/WeChat gateway); empty: no webhook.
+    pub webhook_url: String,
+    /// Signs webhook bodies (HMAC-SHA256 in `X-Wanxiang-Signature`); empty: unsigned.
+    pub webhook_secret: String,
+    /// Attempts before a webhook delivery goes to the dead-letter list.
+    pub webhook_max_attempts: u32,
 }
 
 /// `[auth]`.
@@ -137,6 +151,13 @@ impl Default for Config {
                 categories_file: String::new(),
                 holidays_file: String::new(),
                 auto_dispatch_confidence: 0.6,
+                duplicate_radius_m: 50.0,
+                duplicate_window_mins: 24 * 60,
+                max_attachment_mb: 10,
+                max_attachments: 9,
+                webhook_url: String::new(),
+                webhook_secret: String::new(),
+                webhook_max_attempts: 8,
             },
             auth: AuthConfig {
                 session_ttl_secs: 12 * 3600,
@@ -269,6 +290,13 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   events.holidays_file       holidays and make-up workdays             [weekends only]
                                                                        WANXIANG__EVENTS__HOLIDAYS_FILE
   events.auto_dispatch_confidence  classifier confidence to dispatch   [0.6]        WANXIANG__EVENTS__AUTO_DISPATCH_CONFIDENCE
+  events.duplicate_radius_m  link repeats of an open case this near    [50]         WANXIANG__EVENTS__DUPLICATE_RADIUS_M
+  events.duplicate_window_mins  … reported within this many minutes    [1440]       WANXIANG__EVENTS__DUPLICATE_WINDOW_MINS
+  events.max_attachment_mb   largest photo or document                 [10]         WANXIANG__EVENTS__MAX_ATTACHMENT_MB
+  events.max_attachments     attachments per report or step            [9]          WANXIANG__EVENTS__MAX_ATTACHMENTS
+  events.webhook_url         POST every notification here (http)       [none]       WANXIANG__EVENTS__WEBHOOK_URL
+  events.webhook_secret      HMAC-SHA256 key for X-Wanxiang-Signature  [unsigned]   WANXIANG__EVENTS__WEBHOOK_SECRET
+  events.webhook_max_attempts  attempts before the dead-letter list    [8]          WANXIANG__EVENTS__WEBHOOK_MAX_ATTEMPTS
 
 Example wanxiang.toml:
   demo = true

@@ -45,6 +45,8 @@ pub struct ImportReport {
     pub imported: usize,
     /// Rows whose channel and external id were imported before.
     pub duplicates: usize,
+    /// Rows that repeat an open case nearby and were linked to it.
+    pub linked: usize,
     /// `row N: reason` for every refused row.
     pub failures: Vec<String>,
 }
@@ -53,11 +55,12 @@ impl ImportReport {
     /// The closing line, as scripts parse it.
     pub fn line(&self) -> String {
         format!(
-            "rows={} imported={} duplicates={} failed={}",
+            "rows={} imported={} duplicates={} failed={} linked={}",
             self.rows,
             self.imported,
             self.duplicates,
-            self.failures.len()
+            self.failures.len(),
+            self.linked
         )
     }
 }
@@ -95,6 +98,7 @@ fn read_rows(path: &Path, default_channel: &str) -> anyhow::Result<Vec<Result<Ne
                             description: r.description,
                             reporter_contact: r.reporter_contact,
                             external_id: r.external_id,
+                            attachments: None,
                         }),
                 );
             }
@@ -184,6 +188,7 @@ pub async fn import(
         match outcome {
             Ok(Intake::New(..)) => report.imported += 1,
             Ok(Intake::Existing(_)) => report.duplicates += 1,
+            Ok(Intake::Linked { .. }) => report.linked += 1,
             Err(e) => report.failures.push(e),
         }
     }

@@ -94,6 +94,11 @@ pub async fn run_with_clock(
         state.clone(),
         stop_rx.clone(),
     ));
+    let webhook = tokio::spawn(wanxiang_api::webhook::webhook_loop(
+        state.clone(),
+        stop_rx.clone(),
+    ));
+    let housekeeping = tokio::spawn(housekeeping(state.clone(), stop_rx.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(
         "万象已启动 / Wanxiang is up: open http://{addr}/ (API: http://{addr}/api/v1/openapi.json)"
@@ -128,8 +133,26 @@ pub async fn run_with_clock(
     let _ = stop_tx.send(true);
     let _ = reloader.await;
     let _ = supervision.await;
+    let _ = webhook.await;
+    let _ = housekeeping.await;
     tracing::info!("stopped / 已停止");
     Ok(())
+}
+
+/// Hourly chores: deletes uploads that were never attached to a report within a day.
+async fn housekeeping(state: wanxiang_api::AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        let day_ago = state.clock.now_ms() - 24 * 3_600_000;
+        match state.store.purge_loose_attachments(day_ago).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "deleted uploads never attached to a report"),
+            Err(e) => tracing::warn!(error = %e, "purging loose uploads failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Reads the category list and holiday calendar the configuration names (or the built-ins).
@@ -150,7 +173,37 @@ pub fn load_hub(config: &Config) -> anyhow::Result<std::sync::Arc<wanxiang_api::
     if !(0.0..=1.0).contains(&confidence) {
         anyhow::bail!("events.auto_dispatch_confidence must be between 0 and 1, not {confidence}");
     }
-    std::sync::Arc::make_mut(&mut hub).auto_dispatch_confidence = confidence;
+    let e = &config.events;
+    if !(e.duplicate_radius_m.is_finite() && e.duplicate_radius_m >= 0.0) {
+        anyhow::bail!("events.duplicate_radius_m must be 0 or more metres");
+    }
+    if e.max_attachment_mb == 0
+        || e.max_attachment_mb as usize * (1 << 20)
+            > wanxiang_api::events::attachments::UPLOAD_CEILING
+    {
+        anyhow::bail!(
+            "events.max_attachment_mb must be between 1 and {}",
+            wanxiang_api::events::attachments::UPLOAD_CEILING >> 20
+        );
+    }
+    let webhook = match e.webhook_url.trim() {
+        "" => None,
+        url if url.starts_with("http://") => Some(wanxiang_api::events::Webhook {
+            url: url.to_owned(),
+            secret: e.webhook_secret.clone(),
+            max_attempts: e.webhook_max_attempts.max(1),
+        }),
+        url => anyhow::bail!(
+            "events.webhook_url must be an http:// URL (put a TLS gateway or proxy in front of an https receiver), not {url:?}"
+        ),
+    };
+    let h = std::sync::Arc::make_mut(&mut hub);
+    h.auto_dispatch_confidence = confidence;
+    h.duplicate_radius_m = e.duplicate_radius_m;
+    h.duplicate_window_ms = (e.duplicate_window_mins * 60_000) as i64;
+    h.max_attachment_bytes = e.max_attachment_mb as usize * (1 << 20);
+    h.max_attachments = e.max_attachments;
+    h.webhook = webhook;
     tracing::info!(
         categories = hub.categories.categories.len(),
         holidays = hub.calendar.holidays.len(),

@@ -292,7 +292,7 @@ async fn events_import_takes_good_rows_reports_bad_ones_and_is_idempotent() {
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert_eq!(
         stdout.lines().last(),
-        Some("rows=4 imported=1 duplicates=1 failed=2"),
+        Some("rows=4 imported=1 duplicates=1 failed=2 linked=0"),
         "{stdout}"
     );
     assert!(
@@ -318,7 +318,7 @@ async fn events_import_takes_good_rows_reports_bad_ones_and_is_idempotent() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout.lines().last(),
-        Some("rows=2 imported=1 duplicates=0 failed=1"),
+        Some("rows=2 imported=1 duplicates=0 failed=1 linked=0"),
         "{stdout}"
     );
     let dispatcher = app.login("district.dispatcher").await;

@@ -25,6 +25,8 @@ fn start(data: &std::path::Path) -> (Child, String) {
         .arg(data)
         .env_remove("RUST_LOG")
         .env("WANXIANG__AUTH__LOGIN_PER_MINUTE", "100000")
+        // Every report goes to one point: here they must be cases, not linked duplicates.
+        .env("WANXIANG__EVENTS__DUPLICATE_RADIUS_M", "0")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

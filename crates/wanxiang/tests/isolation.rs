@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 /// What the victim jurisdiction (桂园街道) owns, and the strings that must never leak.
 struct Victims {
     case: String,
+    attachment: String,
+    linked_report: String,
+    warning: String,
     account: String,
     entity: String,
     token: String,
@@ -75,11 +78,14 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
             body: None,
         },
         ("post", "/api/v1/events") => {
+            // Another category than the victim's case: a report of the same problem at the same
+            // place joins that case by design (its reporter follows it, with the other
+            // residents' words withheld: tests/hub.rs).
             let (lon, lat) = common::point_in("440303001002");
             OwnOrScoped {
                 path: path.into(),
                 body: Some(
-                    json!({"channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0509", "description": "attacker's own report"}),
+                    json!({"channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0101", "description": "attacker's own report"}),
                 ),
             }
         }
@@ -153,6 +159,56 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
             body: Some(json!({"code": "440303D99", "name": "planted department"})),
             statuses: &[403],
         },
+        // Uploads take raw bytes; this JSON body is refused as a type, which is fine here.
+        ("post", "/api/v1/attachments") => OwnOrScoped {
+            path: path.into(),
+            body: Some(json!({"not": "a photo"})),
+        },
+        ("get", "/api/v1/attachments/{id}") => Refused {
+            path: format!("/api/v1/attachments/{}", v.attachment),
+            body: None,
+            statuses: &[404],
+        },
+        ("get", "/api/v1/events/{id}/reports") => Refused {
+            path: format!("/api/v1/events/{}/reports", v.case),
+            body: None,
+            statuses: &[403, 404],
+        },
+        ("post", "/api/v1/events/{id}/reports/{report_id}/unlink") => Refused {
+            path: format!(
+                "/api/v1/events/{}/reports/{}/unlink",
+                v.case, v.linked_report
+            ),
+            body: None,
+            statuses: &[403, 404],
+        },
+        ("get", "/api/v1/warnings") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
+        ("get", "/api/v1/warnings/{id}") => Refused {
+            path: format!("/api/v1/warnings/{}", v.warning),
+            body: None,
+            statuses: &[403, 404],
+        },
+        ("post", "/api/v1/warnings/{id}/close") | ("post", "/api/v1/warnings/{id}/supervise") => {
+            Refused {
+                path: path.replace("{id}", &v.warning),
+                body: None,
+                statuses: &[403, 404],
+            }
+        }
+        // The webhook outbox spans the district: only its admins.
+        ("get", "/api/v1/admin/deliveries") => Refused {
+            path: path.into(),
+            body: None,
+            statuses: &[403],
+        },
+        ("post", "/api/v1/admin/deliveries/{id}/retry") => Refused {
+            path: "/api/v1/admin/deliveries/1/retry".into(),
+            body: None,
+            statuses: &[403],
+        },
         ("delete", "/api/v1/me/tokens/{id}") => Refused {
             path: format!("/api/v1/me/tokens/{}", v.token),
             body: None,
@@ -203,6 +259,19 @@ async fn victims(app: &TestApp) -> Victims {
     // dispatched to the street.
     let reporter = app.login("13800138001").await;
     let (lon, lat) = common::point_in("440303001002");
+    let photo = app
+        .client
+        .post(app.url("/api/v1/attachments"))
+        .bearer_auth(&reporter.token)
+        .header("content-type", "image/png")
+        .body(b"\x89PNG\r\n\x1a\n victim photo".to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let attachment = photo["id"].as_str().unwrap().to_owned();
     let (status, case) = app
         .call(
             Some(&reporter),
@@ -210,10 +279,50 @@ async fn victims(app: &TestApp) -> Victims {
             "/api/v1/events",
             Some(json!({
             "channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0509",
-            "description": "桂园受害者案件描述", "reporter_contact": "139-victim-contact"})),
+            "description": "桂园受害者案件描述", "reporter_contact": "139-victim-contact",
+            "attachments": [attachment]})),
         )
         .await;
     assert_eq!(status, 201, "{case}");
+    let (status, linked) = app
+        .call(
+            Some(&reporter),
+            "POST",
+            "/api/v1/events",
+            Some(json!({
+            "channel": "resident_app", "location": {"lon": lon, "lat": lat}, "category": "E0509",
+            "description": "桂园受害者重复上报", "reporter_contact": "139-victim-contact"})),
+        )
+        .await;
+    assert_eq!((status, &linked["id"]), (201, &case["id"]), "{linked}");
+    let linked_report = linked["linked_report_id"].as_str().unwrap().to_owned();
+    // Four more stalls elsewhere in the street make a surge: a warning about 桂园街道.
+    for i in 1..=4 {
+        let (status, _) = app
+            .call(
+                Some(&reporter),
+                "POST",
+                "/api/v1/events",
+                Some(json!({
+                "channel": "resident_app", "location": {"lon": lon + 0.001 * f64::from(i), "lat": lat},
+                "category": "E0509", "description": "桂园受害者案件描述"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let supervisor = app.login("guiyuan.supervisor").await;
+    let mut warning = String::new();
+    for _ in 0..500 {
+        let (_, list) = app
+            .call(Some(&supervisor), "GET", "/api/v1/warnings", None)
+            .await;
+        if let Some(id) = list[0]["id"].as_str() {
+            warning = id.to_owned();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!warning.is_empty(), "the surge warning was not raised");
     assert_eq!(case["assignee"], "440303001000", "{case}");
     let account_id = account["id"].as_str().unwrap().to_owned();
     let entity_id = entity["id"].as_str().unwrap().to_owned();
@@ -222,6 +331,10 @@ async fn victims(app: &TestApp) -> Victims {
     Victims {
         markers: vec![
             case["id"].as_str().unwrap().to_owned(),
+            attachment.clone(),
+            linked_report.clone(),
+            "桂园受害者重复上报".into(),
+            warning.clone(),
             "桂园受害者案件描述".into(),
             "139-victim-contact".into(),
             account_id.clone(),
@@ -234,6 +347,9 @@ async fn victims(app: &TestApp) -> Victims {
             secret.clone(),
         ],
         case: case["id"].as_str().unwrap().to_owned(),
+        attachment,
+        linked_report,
+        warning,
         account: account_id,
         entity: entity_id,
         token: token_id,
@@ -353,10 +469,12 @@ async fn isolation(app: TestApp) {
             let path = path.replace("{victim}", &v.case);
             let url = app.url(&format!("{path}?api_key={key}"));
             let resp = if *method == "POST" {
+                // Another service than the victim's: the same problem at the same place would
+                // join the victim's request by design (see the POST /api/v1/events rule).
                 let (lon, lat) = common::point_in("440303001002");
                 let form = [
                     ("api_key", key.clone()),
-                    ("service_code", "E0509".into()),
+                    ("service_code", "E0101".into()),
                     ("lat", lat.to_string()),
                     ("long", lon.to_string()),
                     ("description", "attacker".into()),

@@ -22,7 +22,7 @@ use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::sla::Calendar;
 use wanxiang_core::{Role, Scope};
 use wanxiang_geo::Crs;
-use wanxiang_store::{CaseCreated, CaseFilter};
+use wanxiang_store::{CaseCreated, CaseFilter, NewCase};
 
 use crate::auth::Principal;
 use crate::people::iso;
@@ -41,6 +41,30 @@ pub struct Hub {
     /// Reports classified at least this confidently are dispatched at once; the rest wait for a
     /// dispatcher with the top suggestions.
     pub auto_dispatch_confidence: f64,
+    /// A report of the same category within this many metres of an open case … (0: never link).
+    pub duplicate_radius_m: f64,
+    /// … reported at most this long after it (ms) is linked to it instead of opening a case.
+    pub duplicate_window_ms: i64,
+    /// The early-warning detectors' thresholds.
+    pub thresholds: wanxiang_core::warning::Thresholds,
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_bytes: usize,
+    /// Most attachments on one report or step.
+    pub max_attachments: usize,
+    /// Where notifications are also POSTed (an SMS/WeChat gateway), if anywhere.
+    pub webhook: Option<Webhook>,
+}
+
+/// The notification webhook.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// The receiver's URL (http or https).
+    pub url: String,
+    /// Signs each body (HMAC-SHA256, header `X-Wanxiang-Signature: sha256=<hex>`) so the
+    /// receiver can tell it is us; empty: unsigned.
+    pub secret: String,
+    /// Attempts before a delivery is dead (the dead-letter list).
+    pub max_attempts: u32,
 }
 
 impl Default for Hub {
@@ -50,7 +74,7 @@ impl Default for Hub {
                 .expect("the shipped category file is valid"),
             calendar: Calendar::default(),
             classifier: wanxiang_classify::default_classifier(),
-            auto_dispatch_confidence: Hub::DEFAULT_CONFIDENCE,
+            ..Hub::settings()
         }
     }
 }
@@ -58,6 +82,22 @@ impl Default for Hub {
 impl Hub {
     /// The default for `events.auto_dispatch_confidence`.
     pub const DEFAULT_CONFIDENCE: f64 = 0.6;
+
+    /// Default settings around an empty category tree and calendar.
+    fn settings() -> Hub {
+        Hub {
+            categories: Categories::default(),
+            calendar: Calendar::default(),
+            classifier: wanxiang_classify::default_classifier(),
+            auto_dispatch_confidence: Hub::DEFAULT_CONFIDENCE,
+            duplicate_radius_m: 50.0,
+            duplicate_window_ms: 24 * 3_600_000,
+            thresholds: wanxiang_core::warning::Thresholds::default(),
+            max_attachment_bytes: 10 << 20,
+            max_attachments: 9,
+            webhook: None,
+        }
+    }
 
     /// The classifier's suggestions for a text, limited to categories this deployment has.
     pub fn suggest(&self, text: &str, n: usize) -> Vec<wanxiang_classify::Suggestion> {
@@ -78,8 +118,18 @@ const MANUAL_DISPATCH: Limit = Limit {
     amount: 2,
 };
 
+pub mod attachments;
+pub mod duplicates;
+pub mod warnings;
+mod writer;
+
+pub use writer::IntakeWriter;
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(attachments::routes())
+        .merge(duplicates::routes())
+        .merge(warnings::routes())
         .routes(routes!(list_categories))
         .routes(routes!(list_events, create_event))
         .routes(routes!(get_event))
@@ -95,10 +145,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 pub struct Change {
     /// The case.
     pub case_id: String,
-    /// What happened: `created`, an action's name, `warn` or `overdue`.
+    /// What happened: `created`, an action's name, `warn`, `overdue`, `link`, `unlink`; for a
+    /// warning `warning_new` or `warning_raised`.
     pub kind: String,
-    /// The stage after it.
-    pub stage: Stage,
+    /// The stage after it; `None` for a warning.
+    pub stage: Option<Stage>,
+    /// For a warning (then `case_id` is the warning's id): its level.
+    pub warning: Option<wanxiang_core::warning::Level>,
     /// The responsible organisation, if any.
     pub assignee: Option<String>,
     /// Where the case is (its finest unit).
@@ -114,10 +167,25 @@ impl Change {
         Change {
             case_id: c.id.clone(),
             kind: kind.to_owned(),
-            stage: c.lifecycle.stage,
+            stage: Some(c.lifecycle.stage),
+            warning: None,
             assignee: c.lifecycle.assignee.clone(),
             area: c.area.clone(),
             reporter: c.reporter.clone(),
+            at,
+        }
+    }
+
+    /// A warning's change: seen by staff of the units above and at the warning's unit.
+    fn warning(w: &wanxiang_store::WarningRecord, kind: &str, at: i64) -> Change {
+        Change {
+            case_id: w.id.clone(),
+            kind: kind.to_owned(),
+            stage: None,
+            warning: Some(w.level),
+            assignee: None,
+            area: w.area.clone(),
+            reporter: None,
             at,
         }
     }
@@ -150,10 +218,16 @@ async fn stream(
     use tokio_stream::wrappers::BroadcastStream;
     let scope = p.scope.clone();
     let events = BroadcastStream::new(state.changes.subscribe()).filter_map(move |item| match item {
-        Ok(change) if change.visible_to(&scope) => {
-            let data = serde_json::json!({ "id": change.case_id, "kind": change.kind, "stage": change.stage.as_str(), "at": iso(change.at) });
-            Some(Ok(Event::default().event("case").data(data.to_string())))
-        }
+        Ok(change) if change.visible_to(&scope) => Some(Ok(match change.warning {
+            Some(level) => {
+                let data = serde_json::json!({ "id": change.case_id, "kind": change.kind, "level": level.as_str(), "area": change.area.as_str(), "at": iso(change.at) });
+                Event::default().event("warning").data(data.to_string())
+            }
+            None => {
+                let data = serde_json::json!({ "id": change.case_id, "kind": change.kind, "stage": change.stage.map(|s| s.as_str()), "at": iso(change.at) });
+                Event::default().event("case").data(data.to_string())
+            }
+        })),
         Ok(_) => None,
         Err(_) => Some(Ok(Event::default().event("lagged").data("{}"))),
     });
@@ -247,6 +321,10 @@ pub struct NewEvent {
     pub reporter_contact: Option<String>,
     /// The sender's own id (a 12345 work-order number): sending it again returns the same case.
     pub external_id: Option<String>,
+    /// Ids of files uploaded with `POST /api/v1/attachments` (photos of the scene), at most
+    /// `events.max_attachments`.
+    #[serde(default)]
+    pub attachments: Option<Vec<String>>,
 }
 
 /// A case's location on the wire.
@@ -350,6 +428,21 @@ pub struct CaseDto {
     /// The full history, oldest first (on single-case reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryDto>>,
+    /// With the rating: did the reporter say the problem was solved?
+    resolved: Option<bool>,
+    /// Photos and documents, with the history line each came with (on single-case reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachments: Option<Vec<attachments::AttachmentDto>>,
+    /// How many duplicate reports are linked to it (on single-case reads; staff list them at
+    /// `GET /api/v1/events/{id}/reports`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linked_reports: Option<usize>,
+    /// On a report that joined this case as a duplicate: the report's own id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linked_report_id: Option<String>,
+    /// On a report that joined this case as a duplicate: metres from the case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_distance_m: Option<f64>,
 }
 
 fn is_staff(p: &Principal) -> bool {
@@ -371,13 +464,28 @@ fn case_dto(
         .category
         .as_deref()
         .and_then(|code| state.hub.categories.get(code));
+    // A resident following someone else's case (their report was linked to it as a duplicate)
+    // sees its progress, not the other residents' words.
+    let follower = !is_staff(p) && c.reporter.as_deref() != Some(p.account.id.as_str());
+    let others = |text: String, actor_id: Option<&str>| {
+        if follower && actor_id != Some(p.account.id.as_str()) {
+            String::new()
+        } else {
+            text
+        }
+    };
     CaseDto {
         id: c.id.clone(),
         channel: c.channel.as_str(),
         external_id: c.external_id.clone(),
         category: c.category.clone(),
         category_name: category.map(|x| x.name_zh.clone()),
-        description: c.description.clone(),
+        description: if follower {
+            "（其他市民的上报，你的上报已并入 / another resident's report, which yours joined）"
+                .into()
+        } else {
+            c.description.clone()
+        },
         location: LocationDto {
             lon: c.lon,
             lat: c.lat,
@@ -435,15 +543,57 @@ fn case_dto(
                 .map(|e| HistoryDto {
                     seq: e.seq,
                     at: iso(e.at),
-                    actor: e.actor,
+                    actor: if follower
+                        && e.actor_id.as_deref() != Some(p.account.id.as_str())
+                        && matches!(e.command.as_str(), "report" | "link" | "rate")
+                    {
+                        "另一位市民 / another resident".into()
+                    } else {
+                        e.actor
+                    },
                     from: e.from.as_str(),
                     to: e.to.as_str(),
+                    note: others(e.note, e.actor_id.as_deref()),
                     action: e.command,
-                    note: e.note,
                 })
                 .collect()
         }),
+        resolved: c.lifecycle.resolved,
+        attachments: None,
+        linked_reports: None,
+        linked_report_id: None,
+        duplicate_distance_m: None,
     }
+}
+
+/// A case as a single read shows it: with its history, attachments and linked reports.
+async fn case_detail(
+    state: &AppState,
+    p: &Principal,
+    c: &CaseRecord,
+    now: i64,
+) -> Result<CaseDto, AppError> {
+    let history = state.store.case_history(&p.scope, &c.id).await?;
+    let mut dto = case_dto(state, p, c, Some(history), now);
+    dto.attachments = Some(
+        state
+            .store
+            .case_attachments(&c.id)
+            .await?
+            .iter()
+            .map(attachments::AttachmentDto::of)
+            .collect(),
+    );
+    dto.linked_reports = Some(
+        state
+            .store
+            .case_reports(&p.scope, &c.id)
+            .await?
+            .iter()
+            .filter(|r| r.unlinked_at.is_none())
+            .count(),
+    );
+    Ok(dto)
 }
 
 fn actor(p: &Principal) -> String {
@@ -528,10 +678,28 @@ async fn create_event(
     };
     let now = state.clock.now_ms();
     match take_in(&state, Some(&reporter), channel, &req).await? {
-        Intake::New(record, history) => Ok((
-            StatusCode::CREATED,
-            Json(case_dto(&state, &p, &record, Some(history), now)),
-        )),
+        // Everything the answer shows is at hand: no store reads after the write.
+        Intake::New(record, history, attached) => {
+            let mut dto = case_dto(&state, &p, &record, Some(history), now);
+            dto.attachments = Some(
+                attached
+                    .iter()
+                    .map(attachments::AttachmentDto::of)
+                    .collect(),
+            );
+            dto.linked_reports = Some(0);
+            Ok((StatusCode::CREATED, Json(dto)))
+        }
+        Intake::Linked {
+            case,
+            report_id,
+            distance_m,
+        } => {
+            let mut dto = case_detail(&state, &p, &case, now).await?;
+            dto.linked_report_id = Some(report_id);
+            dto.duplicate_distance_m = Some((distance_m * 10.0).round() / 10.0);
+            Ok((StatusCode::CREATED, Json(dto)))
+        }
         Intake::Existing(id) => {
             let existing = state.store.case(&p.scope, &id).await?.ok_or_else(|| {
                 AppError::Conflict(
@@ -559,21 +727,75 @@ pub struct Reporter {
 /// What [`take_in`] did.
 #[derive(Debug)]
 pub enum Intake {
-    /// A new case, with its first history lines.
-    New(Box<CaseRecord>, Vec<HistoryEntry>),
+    /// A new case, with its first history lines and the attachments it came with.
+    New(
+        Box<CaseRecord>,
+        Vec<HistoryEntry>,
+        Vec<wanxiang_store::AttachmentMeta>,
+    ),
     /// The channel and external id were seen before: that case's id.
     Existing(String),
+    /// The report repeats an open case nearby: it was linked to that case (its reporter
+    /// follows it) instead of opening another.
+    Linked {
+        /// The case it joined.
+        case: Box<CaseRecord>,
+        /// The linked report's own id (staff can unlink it by this id).
+        report_id: String,
+        /// How far from the case, in metres.
+        distance_m: f64,
+    },
 }
 
-/// Takes one report in: validates it, locates it, registers and (when classified) dispatches
-/// it, and stores it with its history; notifies and publishes the change. Shared by
-/// `POST /api/v1/events` and `wanxiang events import`.
-pub async fn take_in(
+/// A report that passed validation, located and (if it could be) classified: what the case or
+/// linked report is made of.
+#[derive(Debug, Clone)]
+pub(crate) struct Report {
+    /// How it came in.
+    pub channel: Channel,
+    /// Trimmed description.
+    pub description: String,
+    /// The sender's number.
+    pub external_id: Option<String>,
+    /// Private contact.
+    pub reporter_contact: Option<String>,
+    /// WGS-84 point.
+    pub lon: f64,
+    /// WGS-84 point.
+    pub lat: f64,
+    /// The units holding it.
+    pub place: Place,
+    /// Its category, given or classified confidently.
+    pub category: Option<Category>,
+    /// The classifier's answer when it chose the category.
+    pub classified: Option<wanxiang_classify::Suggestion>,
+    /// For the manual queue: the suggestions, in words.
+    pub queue_note: String,
+    /// Uploads to attach (checked).
+    pub attachments: Vec<wanxiang_store::AttachmentMeta>,
+}
+
+impl Report {
+    /// The finest unit holding the point.
+    pub fn finest(&self) -> wanxiang_core::UnitCode {
+        let p = &self.place;
+        p.grid
+            .as_ref()
+            .or(p.community.as_ref())
+            .or(p.street.as_ref())
+            .unwrap_or(&p.district)
+            .code
+            .clone()
+    }
+}
+
+/// Checks a report's fields, locates it and classifies it if it has no category.
+async fn prepare(
     state: &AppState,
     reporter: Option<&Reporter>,
     channel: Channel,
     req: &NewEvent,
-) -> Result<Intake, AppError> {
+) -> Result<Report, AppError> {
     let description = req.description.trim().to_owned();
     let chars = description.chars().count();
     if chars == 0 || chars > MAX_DESCRIPTION {
@@ -630,6 +852,17 @@ pub async fn take_in(
             )
         })?),
     };
+    let attachments = match (reporter, req.attachments.as_deref()) {
+        (_, None) => Vec::new(),
+        (Some(r), ids) => attachments::check(state, &r.id, ids).await?,
+        (None, Some(_)) => {
+            return Err(AppError::field(
+                "invalid_field",
+                "attachments",
+                "批量导入不能带附件 / an import cannot carry attachments",
+            ));
+        }
+    };
     // Without a category, the classifier reads the description: confident answers are used, the
     // rest go to the dispatchers with the top three suggestions.
     let mut classified = None;
@@ -654,48 +887,71 @@ pub async fn take_in(
             }
         }
     };
-    let atlas = crate::units::atlas(state)?;
     let (wlon, wlat) = crs.to_wgs84(lon, lat);
-    let found = atlas.locate(wlon, wlat);
+    let place = place_of(state, wlon, wlat).ok_or_else(|| AppError::BadRequest {
+        code: "outside_district",
+        message: format!(
+            "该点 ({lon}, {lat}, {crs}) 不在本区范围内 / the point is outside the district"
+        ),
+        field: Some("location"),
+    })??;
+    Ok(Report {
+        channel,
+        description,
+        external_id,
+        reporter_contact,
+        lon: wlon,
+        lat: wlat,
+        place,
+        category,
+        classified,
+        queue_note,
+        attachments,
+    })
+}
+
+/// The units holding a WGS-84 point; `None` outside the district.
+pub(crate) fn place_of(state: &AppState, lon: f64, lat: f64) -> Option<Result<Place, AppError>> {
+    let atlas = match crate::units::atlas(state) {
+        Ok(a) => a,
+        Err(e) => return Some(Err(e)),
+    };
+    let found = atlas.locate(lon, lat);
     let named = |u: Option<&wanxiang_core::Unit>| {
         u.map(|u| Named {
             code: u.code.clone(),
             name: u.name.clone(),
         })
     };
-    let district = named(found.district).ok_or_else(|| AppError::BadRequest {
-        code: "outside_district",
-        message: format!(
-            "该点 ({lon}, {lat}, {crs}) 不在本区范围内 / the point is outside the district"
-        ),
-        field: Some("location"),
-    })?;
-    let place = Place {
+    let district = named(found.district)?;
+    Some(Ok(Place {
         district,
         street: named(found.street),
         community: named(found.community),
         grid: named(found.grid),
-    };
-    let finest = place
-        .grid
-        .as_ref()
-        .or(place.community.as_ref())
-        .or(place.street.as_ref())
-        .unwrap_or(&place.district)
-        .code
-        .clone();
+    }))
+}
 
-    let now = state.clock.now_ms();
-    let who = reporter.map_or_else(|| "system (import)".to_owned(), |r| r.actor.clone());
+/// Makes the case a report opens: registered and, when classified, dispatched by the
+/// responsibility list with the decision explained; its first history lines, deadline and the
+/// notifications to send with it.
+pub(crate) async fn open_case(
+    state: &AppState,
+    reporter_id: Option<&str>,
+    who: &str,
+    report: &Report,
+    now: i64,
+) -> Result<NewCase, AppError> {
+    let category = report.category.clone();
     let mut history = vec![HistoryEntry {
         seq: 1,
         at: now,
-        actor_id: reporter.map(|r| r.id.clone()),
-        actor: who.clone(),
+        actor_id: reporter_id.map(str::to_owned),
+        actor: who.to_owned(),
         from: Stage::Reported,
         to: Stage::Reported,
         command: "report".into(),
-        note: channel.as_str().into(),
+        note: report.channel.as_str().into(),
     }];
     let mut lifecycle = case::Case::reported();
     let mut apply =
@@ -736,7 +992,7 @@ pub async fn take_in(
             } else {
                 Vec::new()
             };
-            let decision = decide(&place, cat, &entities);
+            let decision = decide(&report.place, cat, &entities);
             apply(
                 &mut lifecycle,
                 Command::Dispatch {
@@ -745,7 +1001,7 @@ pub async fn take_in(
                 "system (dispatch rules)".into(),
                 None,
             );
-            let explanation = match &classified {
+            let explanation = match &report.classified {
                 Some(s) => format!(
                     "自动分类为 {} ({})，置信度 {:.2} / classified from the description as {} with confidence {:.2}; {}",
                     cat.name_zh,
@@ -764,9 +1020,10 @@ pub async fn take_in(
         }
         None => (
             format!(
-                "未分类，进入人工分拨队列 / not classified: waiting in the dispatchers' manual queue{queue_note}"
+                "未分类，进入人工分拨队列 / not classified: waiting in the dispatchers' manual queue{}",
+                report.queue_note
             ),
-            finest,
+            report.finest(),
         ),
     };
     let priority = category.as_ref().map_or(Priority::Normal, |c| c.priority);
@@ -774,15 +1031,15 @@ pub async fn take_in(
         .map(|l| l.due(now, &state.hub.calendar));
     let record = CaseRecord {
         id: uuid::Uuid::now_v7().to_string(),
-        channel,
-        external_id,
+        channel: report.channel,
+        external_id: report.external_id.clone(),
         category: category.as_ref().map(|c| c.code.clone()),
-        description,
-        lon: wlon,
-        lat: wlat,
+        description: report.description.clone(),
+        lon: report.lon,
+        lat: report.lat,
         area,
-        reporter: reporter.map(|r| r.id.clone()),
-        reporter_contact,
+        reporter: reporter_id.map(str::to_owned),
+        reporter_contact: report.reporter_contact.clone(),
         priority,
         lifecycle,
         due_at,
@@ -792,26 +1049,74 @@ pub async fn take_in(
         created_at: now,
         updated_at: now,
     };
-    match state.store.create_case(&record, &history).await? {
+    let notice = match record.lifecycle.assignee.clone() {
+        Some(org) => Notice::Assignee(org),
+        None => Notice::Dispatchers,
+    };
+    let notifications = notifications_for(
+        state,
+        &record,
+        &[Effect::Notify(notice)],
+        CommandKind::Dispatch,
+        &[],
+        now,
+    );
+    Ok(NewCase {
+        record,
+        history,
+        notifications,
+        attachments: report.attachments.iter().map(|m| m.id.clone()).collect(),
+    })
+}
+
+/// Takes one report in: validates it, locates it, links it to an open case it repeats or
+/// registers and (when classified) dispatches it, and stores it with its history, notifications
+/// and attachments (in a group commit with concurrent reports); publishes the change and hands
+/// it to the early-warning detectors. Shared by `POST /api/v1/events`, Open311 and
+/// `wanxiang events import`.
+pub async fn take_in(
+    state: &AppState,
+    reporter: Option<&Reporter>,
+    channel: Channel,
+    req: &NewEvent,
+) -> Result<Intake, AppError> {
+    let report = prepare(state, reporter, channel, req).await?;
+    let now = state.clock.now_ms();
+    if let Some((primary, distance_m)) = duplicates::find(state, &report, now).await? {
+        return duplicates::link(state, reporter, &report, primary, distance_m, now).await;
+    }
+    let who = reporter.map_or_else(|| "system (import)".to_owned(), |r| r.actor.clone());
+    let new_case = open_case(state, reporter.map(|r| r.id.as_str()), &who, &report, now).await?;
+    match writer::write(state, new_case.clone()).await? {
         CaseCreated::New => {
-            let notice = match record.lifecycle.assignee.clone() {
-                Some(org) => Notice::Assignee(org),
-                None => Notice::Dispatchers,
-            };
-            deliver(
-                state,
-                &record,
-                &[Effect::Notify(notice)],
-                CommandKind::Dispatch,
-                now,
-            )
-            .await?;
-            wake_if_sooner(state, &record);
-            let _ = state.changes.send(Change::of(&record, "created", now));
-            Ok(Intake::New(Box::new(record), history))
+            let NewCase {
+                record, history, ..
+            } = new_case;
+            after_write(state, &record, "created", now);
+            warnings::observe(state, &record);
+            let attached = report
+                .attachments
+                .into_iter()
+                .map(|m| wanxiang_store::AttachmentMeta {
+                    case_id: Some(record.id.clone()),
+                    history_seq: Some(1),
+                    ..m
+                })
+                .collect();
+            Ok(Intake::New(Box::new(record), history, attached))
         }
         CaseCreated::Existing(id) => Ok(Intake::Existing(id)),
     }
+}
+
+/// What follows every stored change: the supervision scheduler, the webhook worker and the
+/// SSE streams hear of it.
+pub(crate) fn after_write(state: &AppState, c: &CaseRecord, kind: &str, now: i64) {
+    wake_if_sooner(state, c);
+    if state.hub.webhook.is_some() {
+        state.outbox_wake.notify_one();
+    }
+    let _ = state.changes.send(Change::of(c, kind, now));
 }
 
 /// Listing filters.
@@ -852,6 +1157,8 @@ async fn list_events(
         other => other.filter(|a| !a.is_empty()).map(str::to_owned),
     };
     let filter = CaseFilter {
+        category: None,
+        since: None,
         stage,
         assignee,
         limit: q.limit,
@@ -881,14 +1188,9 @@ async fn get_event(
         .case(&p.scope, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("没有这个案件 / no such case".into()))?;
-    let history = state.store.case_history(&p.scope, &id).await?;
-    Ok(Json(case_dto(
-        &state,
-        &p,
-        &c,
-        Some(history),
-        state.clock.now_ms(),
-    )))
+    Ok(Json(
+        case_detail(&state, &p, &c, state.clock.now_ms()).await?,
+    ))
 }
 
 /// An action on a case.
@@ -913,6 +1215,11 @@ pub struct ActionInput {
     approve: Option<bool>,
     /// A category code to set when registering or dispatching an unclassified case.
     category: Option<String>,
+    /// With a rating: was the problem solved? (解决率)
+    resolved: Option<bool>,
+    /// Ids of uploaded photos or documents to attach with this step (`handle` with the result's
+    /// photos, `verify` with the inspector's).
+    attachments: Option<Vec<String>>,
 }
 
 fn parse_command(a: &ActionInput) -> Result<Command, AppError> {
@@ -947,6 +1254,7 @@ fn parse_command(a: &ActionInput) -> Result<Command, AppError> {
         },
         CommandKind::Rate => Command::Rate {
             level: a.level.as_deref().and_then(Satisfaction::parse).ok_or_else(|| AppError::field("invalid_level", "level", "评价须为 very_satisfied … very_unsatisfied / a level from very_satisfied to very_unsatisfied"))?,
+            resolved: a.resolved,
         },
         CommandKind::Suspend => Command::Suspend { reason: need(&a.reason, "reason")? },
         CommandKind::Resume => Command::Resume,
@@ -1015,6 +1323,8 @@ async fn act(
         .await?
         .ok_or_else(|| AppError::NotFound("没有这个案件 / no such case".into()))?;
     may(&p, &current, command.kind())?;
+    let attachments =
+        attachments::check(&state, &p.account.id, input.attachments.as_deref()).await?;
     let now = state.clock.now_ms();
     let mut record = current.clone();
     if let Some(code) = input.category.as_deref().filter(|c| !c.is_empty()) {
@@ -1078,9 +1388,22 @@ async fn act(
                     ..Supervision::for_stage(now, Some(*until))
                 };
             }
-            // FIXME: a suspended case keeps its due time; the working time spent suspended should
-            // be given back on resume (sla::working_ms_between) once the pause start is stored.
-            Effect::PauseClock | Effect::ResumeClock | Effect::Notify(_) => {}
+            // The clock stops while suspended (supervision skips suspended cases); on resume the
+            // time spent suspended is given back, counted the way the stage's limit counts.
+            Effect::ResumeClock { paused_at } => {
+                if let (Some(due), Some(limit)) = (
+                    record.due_at,
+                    stage_limit(category.as_ref(), next.stage, record.priority),
+                ) {
+                    let moved = limit.resume(due, *paused_at, now, &state.hub.calendar);
+                    record.due_at = Some(moved);
+                    if !record.supervision.warned {
+                        record.supervision.warn_at =
+                            record.supervision.warn_at.map(|w| w + (moved - due));
+                    }
+                }
+            }
+            Effect::PauseClock | Effect::Notify(_) => {}
         }
     }
     if matches!(command, Command::Dispatch { .. } | Command::Reassign { .. }) {
@@ -1105,13 +1428,16 @@ async fn act(
             "案件已被他人修改，请刷新后重试 / the case changed meanwhile; reload and retry".into(),
         ));
     }
+    if !attachments.is_empty() {
+        let ids: Vec<String> = attachments.into_iter().map(|m| m.id).collect();
+        state
+            .store
+            .attach(&ids, &p.account.id, &record.id, seq)
+            .await?;
+    }
     deliver(&state, &record, &effects, command.kind(), now).await?;
-    wake_if_sooner(&state, &record);
-    let _ = state
-        .changes
-        .send(Change::of(&record, command.kind().as_str(), now));
-    let history = state.store.case_history(&p.scope, &id).await?;
-    Ok(Json(case_dto(&state, &p, &record, Some(history), now)))
+    after_write(&state, &record, command.kind().as_str(), now);
+    Ok(Json(case_detail(&state, &p, &record, now).await?))
 }
 
 /// The district of a case (the first six digits of its area).
@@ -1121,7 +1447,8 @@ fn district_of(c: &CaseRecord) -> String {
         .to_string()
 }
 
-/// Stores the notifications a step's effects call for.
+/// Stores the notifications a step's effects call for (the reporter's also go to the accounts
+/// following the case through linked duplicate reports).
 async fn deliver(
     state: &AppState,
     c: &CaseRecord,
@@ -1129,25 +1456,73 @@ async fn deliver(
     kind: CommandKind,
     now: i64,
 ) -> Result<(), AppError> {
+    let followers = if effects
+        .iter()
+        .any(|e| matches!(e, Effect::Notify(Notice::Reporter)))
+    {
+        state.store.case_followers(&c.id).await?
+    } else {
+        Vec::new()
+    };
+    let list = notifications_for(state, c, effects, kind, &followers, now);
+    if !list.is_empty() {
+        state
+            .store
+            .notify(&list, state.hub.webhook.is_some())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The notifications a step's effects call for.
+fn notifications_for(
+    state: &AppState,
+    c: &CaseRecord,
+    effects: &[Effect],
+    kind: CommandKind,
+    followers: &[String],
+    now: i64,
+) -> Vec<Notification> {
     let what = c
         .category
         .as_deref()
         .and_then(|x| state.hub.categories.get(x))
         .map_or("未分类", |x| x.name_zh.as_str());
+    let message = format!(
+        "案件 {} ({what}) {}：{} / case {} ({}) {}: {}",
+        c.id,
+        c.lifecycle.stage.name_zh(),
+        kind.as_str(),
+        c.id,
+        c.category.as_deref().unwrap_or("unclassified"),
+        c.lifecycle.stage.as_str(),
+        kind.as_str()
+    );
+    let mut out = Vec::new();
+    let mut push = |recipient: Recipient, tag: &str| {
+        out.push(Notification {
+            id: 0,
+            at: now,
+            recipient,
+            case_id: Some(c.id.clone()),
+            kind: tag.to_owned(),
+            message: message.clone(),
+        })
+    };
     for effect in effects {
         let Effect::Notify(notice) = effect else {
             continue;
         };
-        let (recipient, tag) = match notice {
-            Notice::Assignee(org) if org.is_empty() => continue,
-            Notice::Assignee(org) => (
+        match notice {
+            Notice::Assignee(org) if org.is_empty() => {}
+            Notice::Assignee(org) => push(
                 Recipient::Org {
                     org: org.clone(),
                     role: None,
                 },
                 kind.as_str(),
             ),
-            Notice::Dispatchers => (
+            Notice::Dispatchers => push(
                 Recipient::Org {
                     org: district_of(c),
                     role: Some(Role::Dispatcher),
@@ -1159,7 +1534,7 @@ async fn deliver(
                     c.lifecycle.assignee.as_deref().unwrap_or(c.area.as_str()),
                     &c.area,
                 );
-                (
+                push(
                     Recipient::Org {
                         org: up,
                         role: Some(Role::Supervisor),
@@ -1167,34 +1542,14 @@ async fn deliver(
                     kind.as_str(),
                 )
             }
-            Notice::Reporter => match &c.reporter {
-                Some(r) => (Recipient::Account(r.clone()), "progress"),
-                None => continue,
-            },
-        };
-        let message = format!(
-            "案件 {} ({what}) {}：{} / case {} ({}) {}: {}",
-            c.id,
-            c.lifecycle.stage.name_zh(),
-            kind.as_str(),
-            c.id,
-            c.category.as_deref().unwrap_or("unclassified"),
-            c.lifecycle.stage.as_str(),
-            kind.as_str()
-        );
-        state
-            .store
-            .notify(&Notification {
-                id: 0,
-                at: now,
-                recipient,
-                case_id: Some(c.id.clone()),
-                kind: tag.to_owned(),
-                message,
-            })
-            .await?;
+            Notice::Reporter => {
+                for account in c.reporter.iter().chain(followers) {
+                    push(Recipient::Account(account.clone()), "progress");
+                }
+            }
+        }
     }
-    Ok(())
+    out
 }
 
 /// One pass of supervision at `now`: warns before due times (黄色预警), marks overdue cases and
@@ -1205,6 +1560,7 @@ pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
     let scope = Scope::system("supervision of deadlines");
     let due = state.store.cases_to_supervise(&scope, now, 500).await?;
     let mut changed = 0;
+    let mut went_overdue = false;
     for current in &due {
         let Some(alarm) = case::alarm(current, now) else {
             continue;
@@ -1277,21 +1633,27 @@ pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
         if !state.store.update_case(&scope, &c, &entry).await? {
             continue; // Changed meanwhile by someone acting on it; the next pass looks again.
         }
-        for (recipient, kind) in notices {
-            state
-                .store
-                .notify(&Notification {
-                    id: 0,
-                    at: now,
-                    recipient,
-                    case_id: Some(c.id.clone()),
-                    kind: kind.into(),
-                    message: format!("案件 {}：{note}", c.id),
-                })
-                .await?;
-        }
-        let _ = state.changes.send(Change::of(&c, command, now));
+        let list: Vec<Notification> = notices
+            .into_iter()
+            .map(|(recipient, kind)| Notification {
+                id: 0,
+                at: now,
+                recipient,
+                case_id: Some(c.id.clone()),
+                kind: kind.into(),
+                message: format!("案件 {}：{note}", c.id),
+            })
+            .collect();
+        state
+            .store
+            .notify(&list, state.hub.webhook.is_some())
+            .await?;
+        after_write(state, &c, command, now);
         changed += 1;
+        went_overdue |= command == "overdue";
+    }
+    if went_overdue && let Err(e) = warnings::backlog(state, now).await {
+        tracing::warn!(error = %e, "backlog detection failed");
     }
     if changed > 0 {
         let district = due.first().map(district_of).unwrap_or_default();
@@ -1503,7 +1865,9 @@ fn parse_day(text: &str, field: &'static str) -> Result<i64, AppError> {
 /// 按期处置率 = handled without the handling stage going overdue / handled; 返工率 = cases with a
 /// failed verification / handled; 延期率 = cases with a granted extension / dispatched;
 /// 响应率 = dispatched to a responsible unit / intake; 满意率 = rated at least fairly satisfied /
-/// rated; 平均处置时长 = mean hours from report to closing verification over closed cases.
+/// rated; 平均处置时长 = mean hours from report to closing verification over closed cases;
+/// 处置时长90分位 = its 90th percentile (nearest rank); 解决率 = rated "solved: yes" / rated with
+/// an answer to "was it solved?" (the reporter's `resolved` with the rating).
 #[utoipa::path(get, path = "/api/v1/stats", tag = "events", params(StatsQuery), responses(
     (status = 200, body = StatsDto),
     (status = 400, body = crate::error::ErrorEnvelope),
@@ -1605,6 +1969,18 @@ async fn stats(
             value: (s.closed > 0).then(|| s.handling_ms_sum as f64 / s.closed as f64 / 3_600_000.0),
             formula: "mean of (closing verification − report) over closed cases, hours",
         },
+        Indicator {
+            key: "p90_handling_hours",
+            name_zh: "处置时长90分位",
+            value: s.handling_ms_p90.map(|ms| ms as f64 / 3_600_000.0),
+            formula: "90th percentile (nearest rank) of (closing verification − report) over closed cases, hours",
+        },
+        Indicator {
+            key: "resolution_rate",
+            name_zh: "解决率",
+            value: ratio(s.resolved, s.resolution_answered),
+            formula: "rated with \"solved: yes\" / rated with an answer to \"was it solved?\"",
+        },
     ];
     let counts = [
         ("dispatched", s.dispatched),
@@ -1617,6 +1993,8 @@ async fn stats(
         ("overdue_open", s.overdue_open),
         ("rated", s.rated),
         ("satisfied", s.satisfied),
+        ("resolution_answered", s.resolution_answered),
+        ("resolved", s.resolved),
     ]
     .into_iter()
     .collect();
@@ -1645,7 +2023,6 @@ pub fn hub_from(categories: Option<&str>, calendar: Option<&str>) -> Result<Arc<
     Ok(Arc::new(Hub {
         categories,
         calendar,
-        classifier: wanxiang_classify::default_classifier(),
-        auto_dispatch_confidence: Hub::DEFAULT_CONFIDENCE,
+        ..Hub::settings()
     }))
 }

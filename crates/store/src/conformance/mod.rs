@@ -15,6 +15,9 @@ use wanxiang_core::{
 
 use crate::{AccountUpdate, NewApiToken, NewSession, Store, StoreError};
 
+mod hub;
+pub use hub::*;
+
 /// What a backend supplies to run the suite.
 #[async_trait]
 pub trait Harness: Send + Sync {
@@ -39,7 +42,10 @@ macro_rules! conformance_suite {
             accounts_are_seen_only_within_scope, usernames_are_unique, sessions_expire_and_revoke,
             api_tokens_are_hashed_listed_and_revoked, entities_and_departments_are_scoped,
             the_audit_log_is_append_only_and_scoped, cases_are_idempotent_scoped_and_versioned,
-            supervision_finds_what_falls_due_and_inboxes_reach_their_recipients);
+            supervision_finds_what_falls_due_and_inboxes_reach_their_recipients,
+            intake_batches_link_and_unlink_duplicates, attachments_attach_once_to_their_owners_case,
+            warnings_rise_never_fall_and_are_scoped, the_webhook_outbox_retries_and_keeps_dead_letters,
+            daily_counts_p90_and_resolution);
     };
     (@cases $harness:expr; $($case:ident),*) => {
         $(
@@ -837,7 +843,7 @@ pub async fn cases_are_idempotent_scoped_and_versioned(h: &dyn Harness) {
     let dispatched = crate::CaseFilter {
         stage: Some(Stage::Dispatched),
         assignee: Some("440303D01".into()),
-        limit: None,
+        ..crate::CaseFilter::default()
     };
     assert_eq!(
         ids(s.cases(&system, &dispatched).await.unwrap()),
@@ -962,27 +968,36 @@ pub async fn supervision_finds_what_falls_due_and_inboxes_reach_their_recipients
         kind: kind.into(),
         message: "m".into(),
     };
-    s.notify(&note(
-        Recipient::Org {
-            org: "440303001000".into(),
-            role: Some(Role::Supervisor),
-        },
-        "escalated",
-    ))
+    s.notify(
+        &[note(
+            Recipient::Org {
+                org: "440303001000".into(),
+                role: Some(Role::Supervisor),
+            },
+            "escalated",
+        )],
+        false,
+    )
     .await
     .unwrap();
-    s.notify(&note(
-        Recipient::Org {
-            org: "440303001000".into(),
-            role: None,
-        },
-        "everyone_in_street1",
-    ))
+    s.notify(
+        &[note(
+            Recipient::Org {
+                org: "440303001000".into(),
+                role: None,
+            },
+            "everyone_in_street1",
+        )],
+        false,
+    )
     .await
     .unwrap();
-    s.notify(&note(Recipient::Account("id-resident".into()), "progress"))
-        .await
-        .unwrap();
+    s.notify(
+        &[note(Recipient::Account("id-resident".into()), "progress")],
+        false,
+    )
+    .await
+    .unwrap();
     let kinds = |username: &str| {
         let s = s.clone();
         let username = username.to_owned();

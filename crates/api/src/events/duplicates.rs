@@ -1,0 +1,381 @@
+//! Duplicate reports (重复上报). A report of the same category as an open case, within
+//! `events.duplicate_radius_m` of it and `events.duplicate_window_mins` after it, joins that case
+//! instead of opening a second one: the case's history records the link, and the report's author
+//! follows the case (sees it, gets its progress). A sensor alarm and people's reports of the
+//! same thing are matched within the wider cross-source radius: one case, not two. Staff who
+//! judge a link wrong unlink the report into a case of its own.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wanxiang_core::Role;
+use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
+use wanxiang_core::inbox::{Notification, Recipient};
+use wanxiang_core::warning::distance_m;
+use wanxiang_store::{CaseCreated, LinkedReport, NearQuery};
+
+use super::{CaseDto, Intake, Report, Reporter, actor, after_write, case_dto, open_case, place_of};
+use crate::auth::Principal;
+use crate::people::iso;
+use crate::{AppError, AppState};
+
+/// Whether a channel is a machine's (a sensor or a camera's AI) rather than a person's.
+pub(crate) fn is_sensor(c: Channel) -> bool {
+    matches!(c, Channel::Sensor | Channel::VideoAi)
+}
+
+/// The open case a report repeats, if any, and how far it is.
+pub(crate) async fn find(
+    state: &AppState,
+    report: &Report,
+    now: i64,
+) -> Result<Option<(CaseRecord, f64)>, AppError> {
+    let hub = &state.hub;
+    let Some(category) = &report.category else {
+        return Ok(None);
+    };
+    if hub.duplicate_radius_m <= 0.0 || hub.duplicate_window_ms <= 0 {
+        return Ok(None);
+    }
+    let cross = hub.thresholds.cross_radius_m.max(hub.duplicate_radius_m);
+    let dlat = cross / 111_320.0;
+    let dlon = cross / (111_320.0 * report.lat.to_radians().cos().max(0.01));
+    let candidates = state
+        .store
+        .cases_near(&NearQuery {
+            lon_min: report.lon - dlon,
+            lon_max: report.lon + dlon,
+            lat_min: report.lat - dlat,
+            lat_max: report.lat + dlat,
+            since: now - hub.duplicate_window_ms,
+            category: Some(category.code.clone()),
+            open_only: true,
+            limit: 200,
+        })
+        .await?;
+    let mine = is_sensor(report.channel);
+    Ok(candidates
+        .into_iter()
+        .map(|c| {
+            let d = distance_m((report.lon, report.lat), (c.lon, c.lat));
+            (c, d)
+        })
+        .filter(|(c, d)| {
+            let radius = if is_sensor(c.channel) != mine {
+                cross
+            } else {
+                hub.duplicate_radius_m
+            };
+            *d <= radius
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1)))
+}
+
+/// Links a report to the case it repeats.
+pub(crate) async fn link(
+    state: &AppState,
+    reporter: Option<&Reporter>,
+    report: &Report,
+    primary: CaseRecord,
+    distance: f64,
+    now: i64,
+) -> Result<Intake, AppError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let linked = LinkedReport {
+        id: id.clone(),
+        case_id: primary.id.clone(),
+        channel: report.channel,
+        external_id: report.external_id.clone(),
+        reporter: reporter.map(|r| r.id.clone()),
+        reporter_contact: report.reporter_contact.clone(),
+        category: report.category.as_ref().map(|c| c.code.clone()),
+        description: report.description.clone(),
+        lon: report.lon,
+        lat: report.lat,
+        area: report.finest(),
+        distance_m: distance,
+        at: now,
+        unlinked_at: None,
+        unlinked_to: None,
+    };
+    let stage = primary.lifecycle.stage;
+    let entry = HistoryEntry {
+        seq: 0, // numbered by the store
+        at: now,
+        actor_id: reporter.map(|r| r.id.clone()),
+        actor: reporter.map_or_else(|| "system (import)".to_owned(), |r| r.actor.clone()),
+        from: stage,
+        to: stage,
+        command: "link".into(),
+        note: format!(
+            "关联重复上报 {id}（{}，相距 {distance:.0} 米）：{} / duplicate report linked ({}, {distance:.0} m away)",
+            report.channel.as_str(),
+            report.description.chars().take(200).collect::<String>(),
+            report.channel.as_str()
+        ),
+    };
+    let notifications: Vec<Notification> = reporter
+        .map(|r| Notification {
+            id: 0,
+            at: now,
+            recipient: Recipient::Account(r.id.clone()),
+            case_id: Some(primary.id.clone()),
+            kind: "linked".into(),
+            message: format!(
+                "你的上报与案件 {} 为同一问题，已并入该案件，处理进展会通知你 / your report repeats case {} and was linked to it; you will hear of its progress",
+                primary.id, primary.id
+            ),
+        })
+        .into_iter()
+        .collect();
+    let outbox = state.hub.webhook.is_some();
+    match state
+        .store
+        .link_report(
+            &linked,
+            &entry,
+            &notifications,
+            &report
+                .attachments
+                .iter()
+                .map(|m| m.id.clone())
+                .collect::<Vec<_>>(),
+            outbox,
+        )
+        .await?
+    {
+        CaseCreated::New => {
+            after_write(state, &primary, "link", now);
+            super::warnings::observe_linked(state, &primary, report, &id);
+            Ok(Intake::Linked {
+                case: Box::new(primary),
+                report_id: id,
+                distance_m: distance,
+            })
+        }
+        CaseCreated::Existing(case_id) => Ok(Intake::Existing(case_id)),
+    }
+}
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_reports))
+        .routes(routes!(unlink))
+}
+
+/// A linked report on the wire.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkedReportDto {
+    /// The report's id.
+    id: String,
+    /// The case it is (or was) linked to.
+    case_id: String,
+    /// How it came in.
+    channel: &'static str,
+    /// The sender's number.
+    external_id: Option<String>,
+    /// Its category.
+    category: Option<String>,
+    /// What the reporter wrote.
+    description: String,
+    /// Where (WGS-84).
+    lon: f64,
+    /// Where (WGS-84).
+    lat: f64,
+    /// Metres from the case.
+    distance_m: f64,
+    /// When (RFC 3339).
+    at: String,
+    /// The reporter's contact; staff only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reporter_contact: Option<String>,
+    /// When it was unlinked (RFC 3339), if it was.
+    unlinked_at: Option<String>,
+    /// The case it became when unlinked.
+    unlinked_to: Option<String>,
+}
+
+fn dto(r: &LinkedReport, staff: bool) -> LinkedReportDto {
+    LinkedReportDto {
+        id: r.id.clone(),
+        case_id: r.case_id.clone(),
+        channel: r.channel.as_str(),
+        external_id: r.external_id.clone(),
+        category: r.category.clone(),
+        description: r.description.clone(),
+        lon: r.lon,
+        lat: r.lat,
+        distance_m: (r.distance_m * 10.0).round() / 10.0,
+        at: iso(r.at),
+        reporter_contact: if staff {
+            r.reporter_contact.clone()
+        } else {
+            None
+        },
+        unlinked_at: r.unlinked_at.map(iso),
+        unlinked_to: r.unlinked_to.clone(),
+    }
+}
+
+/// The reports linked to a case as its duplicates (staff of the case's jurisdiction).
+#[utoipa::path(get, path = "/api/v1/events/{id}/reports", tag = "events",
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, body = Vec<LinkedReportDto>),
+        (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope),
+))]
+async fn list_reports(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<LinkedReportDto>>, AppError> {
+    if !super::is_staff(&p) {
+        return Err(AppError::Forbidden(
+            "只有工作人员可查看关联上报 / only staff see linked reports".into(),
+        ));
+    }
+    if state.store.case(&p.scope, &id).await?.is_none() {
+        return Err(AppError::NotFound("没有这个案件 / no such case".into()));
+    }
+    let reports = state.store.case_reports(&p.scope, &id).await?;
+    Ok(Json(reports.iter().map(|r| dto(r, true)).collect()))
+}
+
+/// Unlinks a report that is not the same problem after all: it becomes a case of its own,
+/// registered and dispatched like any report, and both cases' histories say so. Dispatchers and
+/// supervisors of the case's jurisdiction.
+#[utoipa::path(post, path = "/api/v1/events/{id}/reports/{report_id}/unlink", tag = "events",
+    params(("id" = String, Path, description = "Case id"), ("report_id" = String, Path, description = "Linked report id")),
+    responses(
+        (status = 201, body = CaseDto, description = "The new case the report became"),
+        (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope),
+        (status = 409, body = crate::error::ErrorEnvelope, description = "Unlinked already, or the case changed meanwhile"),
+))]
+async fn unlink(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, report_id)): Path<(String, String)>,
+) -> Result<(axum::http::StatusCode, Json<CaseDto>), AppError> {
+    if !(p.has(Role::Dispatcher) || p.has(Role::Supervisor)) {
+        return Err(AppError::Forbidden(
+            "只有调度员或督办员可以解除关联 / only dispatchers and supervisors unlink reports"
+                .into(),
+        ));
+    }
+    let primary = state
+        .store
+        .case(&p.scope, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("没有这个案件 / no such case".into()))?;
+    let report = state
+        .store
+        .case_reports(&p.scope, &id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == report_id)
+        .ok_or_else(|| AppError::NotFound("没有这个关联上报 / no such linked report".into()))?;
+    if report.unlinked_at.is_some() {
+        return Err(AppError::Conflict(
+            "该上报已解除关联 / this report was unlinked already".into(),
+        ));
+    }
+    let now = state.clock.now_ms();
+    let place = place_of(&state, report.lon, report.lat).ok_or_else(|| {
+        AppError::Conflict("上报位置已不在本区 / the report's place left the district".into())
+    })??;
+    let prepared = Report {
+        channel: report.channel,
+        description: report.description.clone(),
+        external_id: report.external_id.clone(),
+        reporter_contact: report.reporter_contact.clone(),
+        lon: report.lon,
+        lat: report.lat,
+        place,
+        category: report
+            .category
+            .as_deref()
+            .and_then(|c| state.hub.categories.get(c))
+            .cloned(),
+        classified: None,
+        queue_note: String::new(),
+        attachments: Vec::new(),
+    };
+    let who = format!(
+        "{} (unlinked by {})",
+        report.reporter.as_deref().unwrap_or("system (import)"),
+        p.account.username
+    );
+    let mut split = open_case(&state, report.reporter.as_deref(), &who, &prepared, now).await?;
+    split.record.created_at = report.at;
+    if let Some(first) = split.history.first_mut() {
+        first.note = format!(
+            "{} — 由关联上报 {report_id} 解除关联而立 / split from linked report {report_id} of case {id}",
+            report.channel.as_str()
+        );
+    }
+    let mut updated = primary.clone();
+    updated.version += 1;
+    updated.updated_at = now;
+    let stage = primary.lifecycle.stage;
+    let entry = HistoryEntry {
+        seq: 0,
+        at: now,
+        actor_id: Some(p.account.id.clone()),
+        actor: actor(&p),
+        from: stage,
+        to: stage,
+        command: "unlink".into(),
+        note: format!(
+            "解除关联上报 {report_id}，另立案件 {} / linked report unlinked into case {}",
+            split.record.id, split.record.id
+        ),
+    };
+    if !state
+        .store
+        .unlink_report(
+            &p.scope,
+            &report_id,
+            &updated,
+            &entry,
+            &split,
+            state.hub.webhook.is_some(),
+        )
+        .await?
+    {
+        return Err(AppError::Conflict(
+            "案件已被他人修改，请刷新后重试 / the case changed meanwhile; reload and retry".into(),
+        ));
+    }
+    after_write(&state, &updated, "unlink", now);
+    after_write(&state, &split.record, "created", now);
+    let history = state.store.case_history(&p.scope, &split.record.id).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(case_dto(&state, &p, &split.record, Some(history), now)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machines_and_people_are_told_apart() {
+        for (c, sensor) in [
+            (Channel::Sensor, true),
+            (Channel::VideoAi, true),
+            (Channel::ResidentApp, false),
+            (Channel::Hotline12345, false),
+            (Channel::Inspector, false),
+        ] {
+            assert_eq!(is_sensor(c), sensor, "{c:?}");
+        }
+    }
+}

@@ -1,0 +1,826 @@
+//! The event hub's SQL beside cases — batched intake, linked duplicate reports, attachments,
+//! warnings and the webhook outbox — written once for both engines, like `shared.rs` (included
+//! the same way; see there for the conventions).
+
+use sqlx::{Pool, QueryBuilder, Row, Transaction};
+use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
+use wanxiang_core::inbox::{Notification, Recipient};
+use wanxiang_core::warning::{Kind, Level};
+use wanxiang_core::{Scope, ScopeFilter};
+use wanxiang_store::codec;
+use wanxiang_store::{
+    Attachment, AttachmentMeta, CaseCreated, Delivery, DeliveryOutcome, DeliveryStatus,
+    LinkedReport, NearQuery, NewCase, StoreError, WarningChange, WarningRecord, WarningStatus,
+};
+
+use crate::shared::{CASE_COLUMNS, corrupt, insert_case, insert_history, push_scope, read_case};
+use crate::{Db, DbRow, db};
+
+/// The case a channel's external id already names, as a case or as a linked report.
+async fn known_external(
+    tx: &mut Transaction<'_, Db>,
+    channel: Channel,
+    external_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM cases WHERE channel = $1 AND external_id = $2
+         UNION ALL SELECT case_id FROM case_reports WHERE channel = $1 AND external_id = $2",
+    )
+    .bind(channel.as_str())
+    .bind(external_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(found)
+}
+
+pub(crate) async fn insert_notifications(
+    tx: &mut Transaction<'_, Db>,
+    list: &[Notification],
+    outbox: bool,
+) -> Result<(), StoreError> {
+    for n in list {
+        let (account, org, role) = match &n.recipient {
+            Recipient::Account(a) => (Some(a.clone()), None, None),
+            Recipient::Org { org, role } => (None, Some(org.clone()), role.map(|r| r.as_str())),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO notifications (at, recipient_account, recipient_org, recipient_role, case_id, kind, message)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(n.at)
+        .bind(account)
+        .bind(org)
+        .bind(role)
+        .bind(&n.case_id)
+        .bind(&n.kind)
+        .bind(&n.message)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db)?;
+        if outbox {
+            sqlx::query(
+                "INSERT INTO deliveries (notification_id, status, attempts, next_at, created_at, updated_at)
+                 VALUES ($1, 'pending', 0, $2, $2, $2)",
+            )
+            .bind(id)
+            .bind(n.at)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+async fn attach_in(
+    tx: &mut Transaction<'_, Db>,
+    ids: &[String],
+    owner: &str,
+    case_id: &str,
+    seq: i64,
+) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for id in ids {
+        n += sqlx::query(
+            "UPDATE attachments SET case_id = $1, history_seq = $2 WHERE id = $3 AND owner = $4 AND case_id IS NULL",
+        )
+        .bind(case_id)
+        .bind(seq)
+        .bind(id)
+        .bind(owner)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    }
+    Ok(n)
+}
+
+async fn create_one(
+    tx: &mut Transaction<'_, Db>,
+    item: &NewCase,
+    outbox: bool,
+) -> Result<CaseCreated, StoreError> {
+    let c = &item.record;
+    if let Some(ext) = &c.external_id
+        && let Some(id) = known_external(tx, c.channel, ext).await?
+    {
+        return Ok(CaseCreated::Existing(id));
+    }
+    if !insert_case(tx, c).await? {
+        // The same channel and external id, written meanwhile (another node, same batch).
+        let ext = c.external_id.as_deref().unwrap_or_default();
+        return match known_external(tx, c.channel, ext).await? {
+            Some(id) => Ok(CaseCreated::Existing(id)),
+            None => Err(StoreError::Conflict(format!("case {} exists", c.id))),
+        };
+    }
+    for e in &item.history {
+        insert_history(tx, &c.id, e).await?;
+    }
+    insert_notifications(tx, &item.notifications, outbox).await?;
+    if let Some(owner) = &c.reporter {
+        attach_in(tx, &item.attachments, owner, &c.id, 1).await?;
+    }
+    Ok(CaseCreated::New)
+}
+
+pub(crate) async fn create_cases(
+    pool: &Pool<Db>,
+    batch: &[NewCase],
+    outbox: bool,
+) -> Result<Vec<CaseCreated>, StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut out = Vec::with_capacity(batch.len());
+    for item in batch {
+        out.push(create_one(&mut tx, item, outbox).await?);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(out)
+}
+
+/// Stages that are finished.
+const FINISHED: &str = "('closed', 'rejected')";
+
+pub(crate) async fn cases_near(
+    pool: &Pool<Db>,
+    q: &NearQuery,
+) -> Result<Vec<CaseRecord>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE created_at >= "
+    ));
+    qb.push_bind(q.since);
+    if let Some(c) = &q.category {
+        qb.push(" AND category = ").push_bind(c.clone());
+    }
+    qb.push(" AND lon >= ").push_bind(q.lon_min);
+    qb.push(" AND lon <= ").push_bind(q.lon_max);
+    qb.push(" AND lat >= ").push_bind(q.lat_min);
+    qb.push(" AND lat <= ").push_bind(q.lat_max);
+    if q.open_only {
+        qb.push(format!(" AND stage NOT IN {FINISHED}"));
+    }
+    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(q.limit.clamp(1, 5000)));
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(read_case).collect()
+}
+
+pub(crate) async fn daily_counts(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    category: &str,
+    end: i64,
+    days: u32,
+) -> Result<Vec<u64>, StoreError> {
+    const DAY: i64 = 86_400_000;
+    let mut counts = vec![0u64; days as usize];
+    if days == 0 {
+        return Ok(counts);
+    }
+    let mut qb = QueryBuilder::<Db>::new("SELECT (");
+    qb.push_bind(end - 1)
+        .push(" - created_at) / ")
+        .push_bind(DAY)
+        .push(" AS k, COUNT(*) AS n FROM cases WHERE category = ")
+        .push_bind(category.to_owned())
+        .push(" AND created_at >= ")
+        .push_bind(end - i64::from(days) * DAY)
+        .push(" AND created_at < ")
+        .push_bind(end);
+    push_scope(&mut qb, scope);
+    qb.push(" GROUP BY k");
+    for r in qb.build().fetch_all(pool).await.map_err(db)? {
+        let k: i64 = r.try_get("k").map_err(db)?;
+        let n: i64 = r.try_get("n").map_err(db)?;
+        if let Some(slot) = usize::try_from(k).ok().and_then(|k| counts.get_mut(k)) {
+            *slot += n.max(0) as u64;
+        }
+    }
+    Ok(counts)
+}
+
+pub(crate) async fn overdue_cases(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    limit: u32,
+) -> Result<Vec<CaseRecord>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE overdue AND stage NOT IN {FINISHED}"
+    ));
+    push_scope(&mut qb, scope);
+    qb.push(" ORDER BY due_at, id LIMIT ")
+        .push_bind(i64::from(limit.clamp(1, 10_000)));
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(read_case).collect()
+}
+
+/// Appends a history line to a case, numbering it after the last one; returns its number.
+async fn append_history(
+    tx: &mut Transaction<'_, Db>,
+    case_id: &str,
+    entry: &HistoryEntry,
+) -> Result<i64, StoreError> {
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(seq) FROM case_history WHERE case_id = $1")
+            .bind(case_id)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db)?;
+    let entry = HistoryEntry {
+        seq: last.unwrap_or(0) + 1,
+        ..entry.clone()
+    };
+    insert_history(tx, case_id, &entry).await?;
+    Ok(entry.seq)
+}
+
+pub(crate) async fn link_report(
+    pool: &Pool<Db>,
+    r: &LinkedReport,
+    entry: &HistoryEntry,
+    notifications: &[Notification],
+    attachments: &[String],
+    outbox: bool,
+) -> Result<CaseCreated, StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    if let Some(ext) = &r.external_id
+        && let Some(id) = known_external(&mut tx, r.channel, ext).await?
+    {
+        return Ok(CaseCreated::Existing(id));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO case_reports (id, case_id, channel, external_id, owner, reporter_contact, category,
+             description, lon, lat, area_code, distance_m, at, unlinked_at, unlinked_to)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL)
+         ON CONFLICT (channel, external_id) DO NOTHING",
+    )
+    .bind(&r.id)
+    .bind(&r.case_id)
+    .bind(r.channel.as_str())
+    .bind(&r.external_id)
+    .bind(&r.reporter)
+    .bind(&r.reporter_contact)
+    .bind(&r.category)
+    .bind(&r.description)
+    .bind(r.lon)
+    .bind(r.lat)
+    .bind(r.area.as_str())
+    .bind(r.distance_m)
+    .bind(r.at)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    if inserted == 0 {
+        let ext = r.external_id.as_deref().unwrap_or_default();
+        return match known_external(&mut tx, r.channel, ext).await? {
+            Some(id) => Ok(CaseCreated::Existing(id)),
+            None => Err(StoreError::Conflict(format!("report {} exists", r.id))),
+        };
+    }
+    let seq = append_history(&mut tx, &r.case_id, entry).await?;
+    insert_notifications(&mut tx, notifications, outbox).await?;
+    if let Some(owner) = &r.reporter {
+        attach_in(&mut tx, attachments, owner, &r.case_id, seq).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(CaseCreated::New)
+}
+
+const REPORT_COLUMNS: &str = "id, case_id, channel, external_id, owner, reporter_contact, category, description, \
+    lon, lat, area_code, distance_m, at, unlinked_at, unlinked_to";
+
+fn read_report(row: &DbRow) -> Result<LinkedReport, StoreError> {
+    let channel: String = row.try_get("channel").map_err(db)?;
+    let area: String = row.try_get("area_code").map_err(db)?;
+    Ok(LinkedReport {
+        id: row.try_get("id").map_err(db)?,
+        case_id: row.try_get("case_id").map_err(db)?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        external_id: row.try_get("external_id").map_err(db)?,
+        reporter: row.try_get("owner").map_err(db)?,
+        reporter_contact: row.try_get("reporter_contact").map_err(db)?,
+        category: row.try_get("category").map_err(db)?,
+        description: row.try_get("description").map_err(db)?,
+        lon: row.try_get("lon").map_err(db)?,
+        lat: row.try_get("lat").map_err(db)?,
+        area: codec::decode_code(&area)?,
+        distance_m: row.try_get("distance_m").map_err(db)?,
+        at: row.try_get("at").map_err(db)?,
+        unlinked_at: row.try_get("unlinked_at").map_err(db)?,
+        unlinked_to: row.try_get("unlinked_to").map_err(db)?,
+    })
+}
+
+pub(crate) async fn case_reports(
+    pool: &Pool<Db>,
+    case_id: &str,
+) -> Result<Vec<LinkedReport>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REPORT_COLUMNS} FROM case_reports WHERE case_id = $1 ORDER BY at, id"
+    ))
+    .bind(case_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    rows.iter().map(read_report).collect()
+}
+
+pub(crate) async fn unlink_report(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    report_id: &str,
+    primary: &CaseRecord,
+    entry: &HistoryEntry,
+    split: &NewCase,
+    outbox: bool,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let marked = sqlx::query(
+        "UPDATE case_reports SET unlinked_at = $1, unlinked_to = $2
+         WHERE id = $3 AND case_id = $4 AND unlinked_at IS NULL",
+    )
+    .bind(entry.at)
+    .bind(&split.record.id)
+    .bind(report_id)
+    .bind(&primary.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    if marked == 0 {
+        return Ok(false);
+    }
+    let mut qb = QueryBuilder::<Db>::new("UPDATE cases SET version = ");
+    qb.push_bind(primary.version);
+    qb.push(", updated_at = ").push_bind(primary.updated_at);
+    qb.push(" WHERE id = ").push_bind(primary.id.clone());
+    qb.push(" AND version = ").push_bind(primary.version - 1);
+    push_scope(&mut qb, scope);
+    if qb
+        .build()
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+        == 0
+    {
+        return Ok(false);
+    }
+    append_history(&mut tx, &primary.id, entry).await?;
+    // The split case keeps the report's external id: free it on the report first.
+    sqlx::query("UPDATE case_reports SET external_id = NULL WHERE id = $1")
+        .bind(report_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    if create_one(&mut tx, split, outbox).await? != CaseCreated::New {
+        return Err(StoreError::Conflict(format!(
+            "case {} exists",
+            split.record.id
+        )));
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
+pub(crate) async fn case_followers(
+    pool: &Pool<Db>,
+    case_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT owner FROM case_reports WHERE case_id = $1 AND unlinked_at IS NULL AND owner IS NOT NULL ORDER BY owner",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "id, owner, case_id, history_seq, name, content_type, size, sha256, created_at";
+
+fn read_attachment_meta(row: &DbRow) -> Result<AttachmentMeta, StoreError> {
+    Ok(AttachmentMeta {
+        id: row.try_get("id").map_err(db)?,
+        owner: row.try_get("owner").map_err(db)?,
+        case_id: row.try_get("case_id").map_err(db)?,
+        history_seq: row.try_get("history_seq").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        content_type: row.try_get("content_type").map_err(db)?,
+        size: row.try_get::<i64, _>("size").map_err(db)?.max(0) as u64,
+        sha256: row.try_get("sha256").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+pub(crate) async fn put_attachment(pool: &Pool<Db>, a: &Attachment) -> Result<(), StoreError> {
+    let m = &a.meta;
+    sqlx::query(&format!(
+        "INSERT INTO attachments ({ATTACHMENT_COLUMNS}, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(&m.id)
+    .bind(&m.owner)
+    .bind(&m.case_id)
+    .bind(m.history_seq)
+    .bind(&m.name)
+    .bind(&m.content_type)
+    .bind(m.size as i64)
+    .bind(&m.sha256)
+    .bind(m.created_at)
+    .bind(&a.data)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn attachment(
+    pool: &Pool<Db>,
+    id: &str,
+    with_data: bool,
+) -> Result<Option<Attachment>, StoreError> {
+    let columns = if with_data {
+        format!("{ATTACHMENT_COLUMNS}, data")
+    } else {
+        ATTACHMENT_COLUMNS.to_owned()
+    };
+    let row = sqlx::query(&format!("SELECT {columns} FROM attachments WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    row.map(|r| {
+        Ok(Attachment {
+            meta: read_attachment_meta(&r)?,
+            data: if with_data {
+                r.try_get("data").map_err(db)?
+            } else {
+                Vec::new()
+            },
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn case_attachments(
+    pool: &Pool<Db>,
+    case_id: &str,
+) -> Result<Vec<AttachmentMeta>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id = $1 ORDER BY history_seq, created_at, id"
+    ))
+    .bind(case_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    rows.iter().map(read_attachment_meta).collect()
+}
+
+pub(crate) async fn attach(
+    pool: &Pool<Db>,
+    ids: &[String],
+    owner: &str,
+    case_id: &str,
+    seq: i64,
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let n = attach_in(&mut tx, ids, owner, case_id, seq).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(n)
+}
+
+pub(crate) async fn purge_loose_attachments(
+    pool: &Pool<Db>,
+    before: i64,
+) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM attachments WHERE case_id IS NULL AND created_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected(),
+    )
+}
+
+const WARNING_COLUMNS: &str = "id, key, kind, level, area_code, category, evidence, observed, expected, message, \
+    status, case_id, created_at, updated_at";
+
+fn read_warning(row: &DbRow) -> Result<WarningRecord, StoreError> {
+    let text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(db) };
+    let kind = text("kind")?;
+    let level = text("level")?;
+    let status = text("status")?;
+    let evidence = text("evidence")?;
+    Ok(WarningRecord {
+        id: text("id")?,
+        key: text("key")?,
+        kind: Kind::parse(&kind).ok_or_else(|| corrupt("warning kind", &kind))?,
+        level: Level::parse(&level).ok_or_else(|| corrupt("warning level", &level))?,
+        area: codec::decode_code(&text("area_code")?)?,
+        category: row.try_get("category").map_err(db)?,
+        evidence: evidence
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        observed: row.try_get("observed").map_err(db)?,
+        expected: row.try_get("expected").map_err(db)?,
+        message: text("message")?,
+        status: WarningStatus::parse(&status).ok_or_else(|| corrupt("warning status", &status))?,
+        case_id: row.try_get("case_id").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
+    })
+}
+
+/// Warnings belong to units: the scope's area filter applies, and scopes that see no area
+/// (a department, an entity, a resident) see none.
+fn push_warning_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
+    match scope.filter() {
+        ScopeFilter::All => qb.push(""),
+        ScopeFilter::AreaPrefix(p) => qb.push(" AND area_code LIKE ").push_bind(format!("{p}%")),
+        ScopeFilter::Org(_) | ScopeFilter::Owner(_) => qb.push(" AND 1 = 0"),
+    };
+}
+
+pub(crate) async fn upsert_warning(
+    pool: &Pool<Db>,
+    w: &WarningRecord,
+) -> Result<(WarningRecord, WarningChange), StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let existing = sqlx::query(&format!(
+        "SELECT {WARNING_COLUMNS} FROM warnings WHERE key = $1"
+    ))
+    .bind(&w.key)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?
+    .map(|r| read_warning(&r))
+    .transpose()?;
+    let (stored, change) = match existing {
+        None => {
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO warnings ({WARNING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 ON CONFLICT (key) DO NOTHING"
+            ))
+            .bind(&w.id)
+            .bind(&w.key)
+            .bind(w.kind.as_str())
+            .bind(w.level.as_str())
+            .bind(w.area.as_str())
+            .bind(&w.category)
+            .bind(w.evidence.join(","))
+            .bind(w.observed)
+            .bind(w.expected)
+            .bind(&w.message)
+            .bind(w.status.as_str())
+            .bind(&w.case_id)
+            .bind(w.created_at)
+            .bind(w.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            if inserted == 0 {
+                // Another node stored the same key meanwhile: theirs stands.
+                drop(tx);
+                let theirs = sqlx::query(&format!(
+                    "SELECT {WARNING_COLUMNS} FROM warnings WHERE key = $1"
+                ))
+                .bind(&w.key)
+                .fetch_one(pool)
+                .await
+                .map_err(db)?;
+                return Ok((read_warning(&theirs)?, WarningChange::Unchanged));
+            }
+            (w.clone(), WarningChange::New)
+        }
+        Some(old) if old.status == WarningStatus::Active => {
+            let mut evidence = old.evidence.clone();
+            for id in &w.evidence {
+                if !evidence.contains(id) {
+                    evidence.push(id.clone());
+                }
+            }
+            let raised = w.level > old.level;
+            if !raised && evidence.len() == old.evidence.len() {
+                (old, WarningChange::Unchanged)
+            } else {
+                let level = old.level.max(w.level);
+                let (observed, expected, message) = if w.level >= old.level {
+                    (w.observed, w.expected, w.message.clone())
+                } else {
+                    (old.observed, old.expected, old.message.clone())
+                };
+                sqlx::query(
+                    "UPDATE warnings SET level = $1, evidence = $2, observed = $3, expected = $4, message = $5, updated_at = $6 WHERE id = $7",
+                )
+                .bind(level.as_str())
+                .bind(evidence.join(","))
+                .bind(observed)
+                .bind(expected)
+                .bind(&message)
+                .bind(w.updated_at)
+                .bind(&old.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                let stored = WarningRecord {
+                    level,
+                    evidence,
+                    observed,
+                    expected,
+                    message,
+                    updated_at: w.updated_at,
+                    ..old
+                };
+                (stored, WarningChange::Raised)
+            }
+        }
+        Some(closed) => (closed, WarningChange::Unchanged),
+    };
+    tx.commit().await.map_err(db)?;
+    Ok((stored, change))
+}
+
+pub(crate) async fn warnings(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    active_only: bool,
+    id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<WarningRecord>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {WARNING_COLUMNS} FROM warnings WHERE 1 = 1"
+    ));
+    if active_only {
+        qb.push(" AND status = 'active'");
+    }
+    if let Some(id) = id {
+        qb.push(" AND id = ").push_bind(id.to_owned());
+    }
+    push_warning_scope(&mut qb, scope);
+    qb.push(" ORDER BY updated_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(limit.clamp(1, 1000)));
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(read_warning).collect()
+}
+
+pub(crate) async fn update_warning(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    id: &str,
+    status: WarningStatus,
+    case_id: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new("UPDATE warnings SET status = ");
+    qb.push_bind(status.as_str());
+    qb.push(", case_id = ")
+        .push_bind(case_id.map(str::to_owned));
+    qb.push(", updated_at = ").push_bind(now);
+    qb.push(" WHERE id = ").push_bind(id.to_owned());
+    push_warning_scope(&mut qb, scope);
+    Ok(qb.build().execute(pool).await.map_err(db)?.rows_affected() > 0)
+}
+
+pub(crate) async fn notify(
+    pool: &Pool<Db>,
+    list: &[Notification],
+    outbox: bool,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    insert_notifications(&mut tx, list, outbox).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(())
+}
+
+const DELIVERY_SELECT: &str = "SELECT d.id, d.status, d.attempts, d.next_at, d.last_error, d.created_at, d.updated_at,
+    n.id AS n_id, n.at AS n_at, n.recipient_account, n.recipient_org, n.recipient_role, n.case_id AS n_case, n.kind AS n_kind,
+    n.message AS n_message
+    FROM deliveries d JOIN notifications n ON n.id = d.notification_id";
+
+fn read_delivery(row: &DbRow) -> Result<Delivery, StoreError> {
+    let status: String = row.try_get("status").map_err(db)?;
+    let account: Option<String> = row.try_get("recipient_account").map_err(db)?;
+    let org: Option<String> = row.try_get("recipient_org").map_err(db)?;
+    let role: Option<String> = row.try_get("recipient_role").map_err(db)?;
+    let recipient = match (account, org) {
+        (Some(a), _) => Recipient::Account(a),
+        (None, Some(org)) => Recipient::Org {
+            org,
+            role: role.as_deref().and_then(wanxiang_core::Role::parse),
+        },
+        (None, None) => {
+            return Err(StoreError::Corrupt(
+                "a notification without recipient".into(),
+            ));
+        }
+    };
+    Ok(Delivery {
+        id: row.try_get("id").map_err(db)?,
+        notification: Notification {
+            id: row.try_get("n_id").map_err(db)?,
+            at: row.try_get("n_at").map_err(db)?,
+            recipient,
+            case_id: row.try_get("n_case").map_err(db)?,
+            kind: row.try_get("n_kind").map_err(db)?,
+            message: row.try_get("n_message").map_err(db)?,
+        },
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| corrupt("delivery status", &status))?,
+        attempts: row.try_get::<i64, _>("attempts").map_err(db)?.max(0) as u32,
+        next_at: row.try_get("next_at").map_err(db)?,
+        last_error: row.try_get("last_error").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
+    })
+}
+
+pub(crate) async fn deliveries_due(
+    pool: &Pool<Db>,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<Delivery>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "{DELIVERY_SELECT} WHERE d.status = 'pending' AND d.next_at <= $1 ORDER BY d.next_at, d.id LIMIT $2"
+    ))
+    .bind(now)
+    .bind(i64::from(limit.clamp(1, 1000)))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    rows.iter().map(read_delivery).collect()
+}
+
+pub(crate) async fn next_delivery_at(pool: &Pool<Db>) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar("SELECT MIN(next_at) FROM deliveries WHERE status = 'pending'")
+        .fetch_one(pool)
+        .await
+        .map_err(db)
+}
+
+pub(crate) async fn record_delivery(
+    pool: &Pool<Db>,
+    id: i64,
+    outcome: &DeliveryOutcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (status, next_at, error) = match outcome {
+        DeliveryOutcome::Delivered => (DeliveryStatus::Delivered, None, None),
+        DeliveryOutcome::Failed { error, retry_at } => (
+            if retry_at.is_some() {
+                DeliveryStatus::Pending
+            } else {
+                DeliveryStatus::Dead
+            },
+            *retry_at,
+            Some(error.clone()),
+        ),
+    };
+    sqlx::query(
+        "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_at = COALESCE($2, next_at),
+             last_error = COALESCE($3, last_error), updated_at = $4 WHERE id = $5",
+    )
+    .bind(status.as_str())
+    .bind(next_at)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn deliveries(
+    pool: &Pool<Db>,
+    status: Option<DeliveryStatus>,
+    limit: u32,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(format!("{DELIVERY_SELECT} WHERE 1 = 1"));
+    if let Some(s) = status {
+        qb.push(" AND d.status = ").push_bind(s.as_str());
+    }
+    qb.push(" ORDER BY d.id DESC LIMIT ")
+        .push_bind(i64::from(limit.clamp(1, 1000)));
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(read_delivery).collect()
+}
+
+pub(crate) async fn retry_delivery(pool: &Pool<Db>, id: i64, now: i64) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_at = $1, updated_at = $1 WHERE id = $2 AND status = 'dead'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(db)?
+    .rows_affected()
+        > 0)
+}

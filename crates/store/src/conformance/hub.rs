@@ -1,0 +1,651 @@
+//! Conformance cases for the event hub's storage beside cases: batched intake, linked
+//! duplicates, attachments, warnings, the webhook outbox and the per-day counts.
+
+use wanxiang_core::Scope;
+use wanxiang_core::case::{Channel, HistoryEntry, Stage};
+use wanxiang_core::inbox::{Notification, Recipient};
+use wanxiang_core::warning::{Kind, Level};
+
+use super::{Harness, code, entry, people, sample_case};
+use crate::{
+    Attachment, AttachmentMeta, CaseCreated, CaseFilter, DeliveryOutcome, DeliveryStatus,
+    LinkedReport, NearQuery, NewCase, WarningChange, WarningRecord, WarningStatus,
+};
+
+fn note(to: Recipient, at: i64) -> Notification {
+    Notification {
+        id: 0,
+        at,
+        recipient: to,
+        case_id: None,
+        kind: "dispatch".into(),
+        message: "派遣 / dispatched".into(),
+    }
+}
+
+fn new_case(id: &str, external: Option<&str>, reporter: Option<&str>) -> NewCase {
+    NewCase {
+        record: sample_case(
+            id,
+            "440303001001001",
+            Some("440303001000"),
+            reporter,
+            external,
+        ),
+        history: vec![entry(1, Stage::Reported, Stage::Reported, "report")],
+        notifications: vec![note(
+            Recipient::Org {
+                org: "440303001000".into(),
+                role: None,
+            },
+            1_000,
+        )],
+        attachments: Vec::new(),
+    }
+}
+
+fn report(id: &str, case_id: &str, external: Option<&str>) -> LinkedReport {
+    LinkedReport {
+        id: id.into(),
+        case_id: case_id.into(),
+        channel: Channel::Hotline12345,
+        external_id: external.map(str::to_owned),
+        reporter: Some("id-other".into()),
+        reporter_contact: Some("139****1111".into()),
+        category: Some("E0509".into()),
+        description: "又有人占道 / again".into(),
+        lon: 114.106_2,
+        lat: 22.547,
+        area: code("440303001001001"),
+        distance_m: 12.5,
+        at: 2_000,
+        unlinked_at: None,
+        unlinked_to: None,
+    }
+}
+
+/// A batch is one transaction that answers per case (a repeated external id inside the batch
+/// answers `Existing`); near-by queries find it; a linked duplicate appends to the case's
+/// history, lets its reporter follow the case, and unlinks into a case of its own.
+pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let batch = [
+        new_case("case-1", Some("ext-1"), Some("id-resident")),
+        new_case("case-2", None, None),
+        new_case("case-3", Some("ext-1"), None),
+    ];
+    assert_eq!(
+        s.create_cases(&batch, true).await.unwrap(),
+        [
+            CaseCreated::New,
+            CaseCreated::New,
+            CaseCreated::Existing("case-1".into())
+        ]
+    );
+    assert_eq!(
+        s.deliveries_due(10_000, 10).await.unwrap().len(),
+        2,
+        "one outbox delivery per stored notification, none for the repeat"
+    );
+    let near = |category: Option<&str>, open_only: bool, since: i64| NearQuery {
+        lon_min: 114.1,
+        lon_max: 114.11,
+        lat_min: 22.54,
+        lat_max: 22.55,
+        since,
+        category: category.map(str::to_owned),
+        open_only,
+        limit: 10,
+    };
+    let ids =
+        |v: Vec<wanxiang_core::case::CaseRecord>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.cases_near(&near(Some("E0509"), true, 0)).await.unwrap()),
+        ["case-2", "case-1"]
+    );
+    assert!(
+        s.cases_near(&near(Some("E0101"), true, 0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.cases_near(&near(None, true, 1_007))
+            .await
+            .unwrap()
+            .is_empty(),
+        "too old"
+    );
+    let far = NearQuery {
+        lon_min: 114.2,
+        lon_max: 114.3,
+        ..near(None, false, 0)
+    };
+    assert!(s.cases_near(&far).await.unwrap().is_empty());
+
+    // Link a report (with its reporter's photo) to case-1: history grows, the reporter follows it.
+    s.put_attachment(&upload("att-l", "id-other", 1_500))
+        .await
+        .unwrap();
+    let link_entry = HistoryEntry {
+        seq: 0,
+        ..entry(9, Stage::Dispatched, Stage::Dispatched, "link")
+    };
+    let r = report("rep-1", "case-1", Some("ext-9"));
+    assert_eq!(
+        s.link_report(&r, &link_entry, &[], &["att-l".to_owned()], false)
+            .await
+            .unwrap(),
+        CaseCreated::New
+    );
+    assert_eq!(
+        s.link_report(
+            &report("rep-2", "case-1", Some("ext-9")),
+            &link_entry,
+            &[],
+            &[],
+            false
+        )
+        .await
+        .unwrap(),
+        CaseCreated::Existing("case-1".into()),
+        "the same external id again"
+    );
+    assert_eq!(
+        s.create_cases(&[new_case("case-4", Some("ext-9"), None)], false)
+            .await
+            .unwrap(),
+        [CaseCreated::Existing("case-1".into())],
+        "an external id seen as a linked report"
+    );
+    let system = Scope::system("test");
+    let history = s.case_history(&system, "case-1").await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| (e.seq, e.command.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "report"), (2, "link")]
+    );
+    assert_eq!(s.case_followers("case-1").await.unwrap(), ["id-other"]);
+    assert_eq!(
+        s.attachment_meta("att-l")
+            .await
+            .unwrap()
+            .unwrap()
+            .history_seq,
+        Some(2),
+        "attached at the link's line"
+    );
+    let follower = Scope::Own("id-other".into());
+    assert_eq!(
+        ids(s.cases(&follower, &CaseFilter::default()).await.unwrap()),
+        ["case-1"]
+    );
+    assert_eq!(
+        s.case_reports(&system, "case-1").await.unwrap(),
+        std::slice::from_ref(&r)
+    );
+    assert!(
+        s.case_reports(&Scope::Own("id-nobody".into()), "case-1")
+            .await
+            .unwrap()
+            .is_empty(),
+        "reports only of cases the scope sees"
+    );
+
+    // Unlink it into case-5.
+    let mut primary = s.case(&system, "case-1").await.unwrap().unwrap();
+    primary.version += 1;
+    primary.updated_at = 3_000;
+    let split = new_case("case-5", Some("ext-9"), Some("id-other"));
+    let unlink_entry = HistoryEntry {
+        seq: 0,
+        ..entry(9, Stage::Dispatched, Stage::Dispatched, "unlink")
+    };
+    assert!(
+        s.unlink_report(&system, "rep-1", &primary, &unlink_entry, &split, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.unlink_report(
+            &system,
+            "rep-1",
+            &primary,
+            &unlink_entry,
+            &new_case("case-6", None, None),
+            false
+        )
+        .await
+        .unwrap(),
+        "only once"
+    );
+    assert!(s.case(&system, "case-6").await.unwrap().is_none());
+    let reports = s.case_reports(&system, "case-1").await.unwrap();
+    assert_eq!(
+        (reports[0].unlinked_at, reports[0].unlinked_to.as_deref()),
+        (Some(90), Some("case-5"))
+    );
+    assert!(s.case_followers("case-1").await.unwrap().is_empty());
+    assert_eq!(
+        s.case(&system, "case-1").await.unwrap().unwrap().version,
+        primary.version
+    );
+    assert_eq!(
+        s.case(&system, "case-5")
+            .await
+            .unwrap()
+            .unwrap()
+            .external_id
+            .as_deref(),
+        Some("ext-9"),
+        "the split case keeps the report's external id"
+    );
+    assert_eq!(
+        s.create_cases(&[new_case("case-7", Some("ext-9"), None)], false)
+            .await
+            .unwrap(),
+        [CaseCreated::Existing("case-5".into())]
+    );
+}
+
+fn upload(id: &str, owner: &str, at: i64) -> Attachment {
+    Attachment {
+        meta: AttachmentMeta {
+            id: id.into(),
+            owner: owner.into(),
+            case_id: None,
+            history_seq: None,
+            name: "井盖.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size: 4,
+            sha256: "ab".repeat(32),
+            created_at: at,
+        },
+        data: vec![0xFF, 0xD8, 0xFF, 0x00],
+    }
+}
+
+/// Uploads keep their bytes exactly, attach once and only to their uploader's reports, and the
+/// never-attached ones are purged.
+pub async fn attachments_attach_once_to_their_owners_case(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    s.create_cases(&[new_case("case-1", None, Some("id-resident"))], false)
+        .await
+        .unwrap();
+    let a = upload("att-1", "id-resident", 100);
+    s.put_attachment(&a).await.unwrap();
+    s.put_attachment(&upload("att-2", "id-resident", 50))
+        .await
+        .unwrap();
+    assert_eq!(s.attachment("att-1").await.unwrap().unwrap(), a);
+    assert_eq!(s.attachment_meta("att-1").await.unwrap().unwrap(), a.meta);
+    let ids = ["att-1".to_owned()];
+    assert_eq!(
+        s.attach(&ids, "id-other", "case-1", 3).await.unwrap(),
+        0,
+        "not the uploader"
+    );
+    assert_eq!(s.attach(&ids, "id-resident", "case-1", 3).await.unwrap(), 1);
+    assert_eq!(
+        s.attach(&ids, "id-resident", "case-1", 4).await.unwrap(),
+        0,
+        "once"
+    );
+    let on_case = s.case_attachments("case-1").await.unwrap();
+    assert_eq!(
+        on_case
+            .iter()
+            .map(|m| (m.id.as_str(), m.history_seq))
+            .collect::<Vec<_>>(),
+        [("att-1", Some(3))]
+    );
+    // A batch attaches the reporter's uploads at line 1.
+    s.put_attachment(&upload("att-3", "id-resident", 60))
+        .await
+        .unwrap();
+    let mut c = new_case("case-2", None, Some("id-resident"));
+    c.attachments = vec!["att-3".into()];
+    s.create_cases(&[c], false).await.unwrap();
+    assert_eq!(
+        s.attachment_meta("att-3")
+            .await
+            .unwrap()
+            .unwrap()
+            .history_seq,
+        Some(1)
+    );
+    assert_eq!(
+        s.purge_loose_attachments(80).await.unwrap(),
+        1,
+        "att-2 only"
+    );
+    assert!(s.attachment("att-2").await.unwrap().is_none());
+    assert!(s.attachment("att-1").await.unwrap().is_some());
+}
+
+fn warning(key: &str, area: &str, level: Level, evidence: &[&str], at: i64) -> WarningRecord {
+    WarningRecord {
+        id: format!("w-{key}-{at}"),
+        key: key.into(),
+        kind: Kind::Repeat,
+        level,
+        area: code(area),
+        category: Some("E0509".into()),
+        evidence: evidence.iter().map(|e| (*e).to_owned()).collect(),
+        observed: evidence.len() as f64,
+        expected: 3.0,
+        message: format!("{level}"),
+        status: WarningStatus::Active,
+        case_id: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// A warning key is stored once; later detections raise it (never lower it) and add evidence;
+/// a closed one stays closed; units outside the scope are not seen.
+pub async fn warnings_rise_never_fall_and_are_scoped(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    let first = warning(
+        "repeat:a",
+        "440303001001",
+        Level::Blue,
+        &["c1", "c2", "c3"],
+        10,
+    );
+    let (stored, change) = s.upsert_warning(&first).await.unwrap();
+    assert_eq!((stored, change), (first.clone(), WarningChange::New));
+    let (_, change) = s
+        .upsert_warning(&warning(
+            "repeat:a",
+            "440303001001",
+            Level::Blue,
+            &["c2"],
+            20,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(change, WarningChange::Unchanged);
+    let (stored, change) = s
+        .upsert_warning(&warning(
+            "repeat:a",
+            "440303001001",
+            Level::Yellow,
+            &["c1", "c4", "c5"],
+            30,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(change, WarningChange::Raised);
+    assert_eq!(
+        (
+            stored.id.as_str(),
+            stored.level,
+            stored.evidence.clone(),
+            stored.updated_at,
+            stored.created_at
+        ),
+        (
+            "w-repeat:a-10",
+            Level::Yellow,
+            vec![
+                "c1".to_owned(),
+                "c2".into(),
+                "c3".into(),
+                "c4".into(),
+                "c5".into()
+            ],
+            30,
+            10
+        )
+    );
+    let (stored, change) = s
+        .upsert_warning(&warning(
+            "repeat:a",
+            "440303001001",
+            Level::Blue,
+            &["c6"],
+            40,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (change, stored.level, stored.evidence.len()),
+        (WarningChange::Raised, Level::Yellow, 6),
+        "more evidence, level kept"
+    );
+    s.upsert_warning(&warning(
+        "repeat:b",
+        "440303002001",
+        Level::Red,
+        &["c9"],
+        50,
+    ))
+    .await
+    .unwrap();
+
+    let keys = |v: Vec<WarningRecord>| v.into_iter().map(|w| w.key).collect::<Vec<_>>();
+    let system = Scope::system("test");
+    assert_eq!(
+        keys(s.warnings(&system, true, 10).await.unwrap()),
+        ["repeat:b", "repeat:a"]
+    );
+    assert_eq!(
+        keys(
+            s.warnings(&Scope::Subtree(code("440303001")), true, 10)
+                .await
+                .unwrap()
+        ),
+        ["repeat:a"]
+    );
+    assert!(
+        s.warnings(
+            &Scope::Department(wanxiang_core::DeptCode::parse("440303D01").unwrap()),
+            true,
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert!(
+        s.warning(&Scope::Subtree(code("440303002")), "w-repeat:a-10")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(
+        !s.update_warning(
+            &Scope::Subtree(code("440303002")),
+            "w-repeat:a-10",
+            WarningStatus::Closed,
+            None,
+            60
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        s.update_warning(
+            &system,
+            "w-repeat:a-10",
+            WarningStatus::Closed,
+            Some("case-9"),
+            60
+        )
+        .await
+        .unwrap()
+    );
+    let closed = s.warning(&system, "w-repeat:a-10").await.unwrap().unwrap();
+    assert_eq!(
+        (closed.status, closed.case_id.as_deref()),
+        (WarningStatus::Closed, Some("case-9"))
+    );
+    assert_eq!(
+        keys(s.warnings(&system, true, 10).await.unwrap()),
+        ["repeat:b"]
+    );
+    assert_eq!(s.warnings(&system, false, 10).await.unwrap().len(), 2);
+    let (_, change) = s
+        .upsert_warning(&warning(
+            "repeat:a",
+            "440303001001",
+            Level::Red,
+            &["c7"],
+            70,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        change,
+        WarningChange::Unchanged,
+        "a closed warning stays closed"
+    );
+}
+
+/// The outbox holds a delivery per notification until it is delivered or dead; dead ones are
+/// listed and can be queued again.
+pub async fn the_webhook_outbox_retries_and_keeps_dead_letters(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    let to = Recipient::Account("id-resident".into());
+    s.notify(&[note(to.clone(), 100), note(to.clone(), 200)], true)
+        .await
+        .unwrap();
+    s.notify(&[note(to.clone(), 300)], false).await.unwrap();
+    assert_eq!(s.next_delivery_at().await.unwrap(), Some(100));
+    let due = s.deliveries_due(150, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let (a, b) = (due[0].id, s.deliveries_due(1_000, 10).await.unwrap()[1].id);
+    assert_eq!(
+        (
+            due[0].status,
+            due[0].attempts,
+            due[0].notification.recipient.clone()
+        ),
+        (DeliveryStatus::Pending, 0, to.clone())
+    );
+    s.record_delivery(
+        a,
+        &DeliveryOutcome::Failed {
+            error: "receiver answered 500".into(),
+            retry_at: Some(5_000),
+        },
+        150,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.deliveries_due(1_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [b]
+    );
+    s.record_delivery(b, &DeliveryOutcome::Delivered, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(s.next_delivery_at().await.unwrap(), Some(5_000));
+    s.record_delivery(
+        a,
+        &DeliveryOutcome::Failed {
+            error: "timeout".into(),
+            retry_at: None,
+        },
+        5_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.next_delivery_at().await.unwrap(), None);
+    let dead = s.deliveries(Some(DeliveryStatus::Dead), 10).await.unwrap();
+    assert_eq!(
+        dead.iter()
+            .map(|d| (d.id, d.attempts, d.last_error.as_deref()))
+            .collect::<Vec<_>>(),
+        [(a, 2, Some("timeout"))]
+    );
+    assert_eq!(
+        s.deliveries(Some(DeliveryStatus::Delivered), 10)
+            .await
+            .unwrap()[0]
+            .id,
+        b
+    );
+    assert_eq!(s.deliveries(None, 10).await.unwrap().len(), 2);
+    assert!(!s.retry_delivery(b, 6_000).await.unwrap(), "only dead ones");
+    assert!(s.retry_delivery(a, 6_000).await.unwrap());
+    let again = s.deliveries_due(6_000, 10).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (a, 0));
+}
+
+/// Per-day counts go back in 24-hour windows from the end; the stats' p90 handling time and
+/// 解决率 counts come from closed and rated cases.
+pub async fn daily_counts_p90_and_resolution(h: &dyn Harness) {
+    const DAY: i64 = 86_400_000;
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let end = 30 * DAY;
+    let mut batch = Vec::new();
+    for (i, at) in [
+        end - 1,
+        end - DAY,
+        end - DAY - 1,
+        end - 3 * DAY + 5,
+        end - 10 * DAY,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut c = new_case(&format!("case-{i}"), None, None);
+        c.record.created_at = *at;
+        batch.push(c);
+    }
+    // Ten closed cases, handled in 1..=10 hours; two rated with an answer.
+    for i in 1..=10i64 {
+        let mut c = new_case(&format!("closed-{i:02}"), None, None);
+        c.record.created_at = 0;
+        c.record.category = Some("E0101".into());
+        c.record.lifecycle.stage = Stage::Closed;
+        c.record.lifecycle.resolved = match i {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        };
+        c.history.push(HistoryEntry {
+            seq: 2,
+            at: i * 3_600_000,
+            ..entry(2, Stage::Handled, Stage::Closed, "verify")
+        });
+        batch.push(c);
+    }
+    s.create_cases(&batch, false).await.unwrap();
+    let district = Scope::Subtree(code("440303"));
+    assert_eq!(
+        s.daily_counts(&district, "E0509", end, 4).await.unwrap(),
+        [2, 1, 1, 0]
+    );
+    assert_eq!(
+        s.daily_counts(&Scope::Subtree(code("440303002")), "E0509", end, 4)
+            .await
+            .unwrap(),
+        [0, 0, 0, 0]
+    );
+    let stats = s.case_stats(&district, 0, 1).await.unwrap();
+    assert_eq!(
+        (
+            stats.closed,
+            stats.handling_ms_p90,
+            stats.resolution_answered,
+            stats.resolved
+        ),
+        (10, Some(9 * 3_600_000), 2, 1)
+    );
+    let none = s.case_stats(&district, 1, 2).await.unwrap();
+    assert_eq!(none.handling_ms_p90, None);
+}

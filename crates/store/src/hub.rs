@@ -1,0 +1,249 @@
+//! What the event hub keeps beside cases: batched intake, duplicate reports linked to a case,
+//! attachments, early warnings and the webhook outbox. The types the [`crate::Store`] methods of
+//! those sections take and return.
+
+use wanxiang_core::UnitCode;
+use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
+use wanxiang_core::inbox::Notification;
+use wanxiang_core::warning::{Kind, Level};
+
+/// A case to store, with everything that must be written in the same transaction as it.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    /// The case.
+    pub record: CaseRecord,
+    /// Its first history lines.
+    pub history: Vec<HistoryEntry>,
+    /// Who to tell: written only if the case is new.
+    pub notifications: Vec<Notification>,
+    /// Uploaded attachments (ids) the report names; they become the case's, as of history line 1.
+    pub attachments: Vec<String>,
+}
+
+/// Recent cases near a point, for duplicate linking and the early-warning detectors. The box is
+/// a coarse prefilter (an index range); callers measure the real distance.
+#[derive(Debug, Clone)]
+pub struct NearQuery {
+    /// West edge (WGS-84 degrees).
+    pub lon_min: f64,
+    /// East edge.
+    pub lon_max: f64,
+    /// South edge.
+    pub lat_min: f64,
+    /// North edge.
+    pub lat_max: f64,
+    /// Reported at or after this time (Unix ms).
+    pub since: i64,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only cases not yet closed or rejected.
+    pub open_only: bool,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+/// A report linked to an earlier open case as its duplicate, instead of opening a case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedReport {
+    /// The report's own id.
+    pub id: String,
+    /// The case it was linked to.
+    pub case_id: String,
+    /// How it came in.
+    pub channel: Channel,
+    /// The sender's own number for it (idempotent resubmission, as for cases).
+    pub external_id: Option<String>,
+    /// The reporting account: it follows the case (sees it, and gets its progress).
+    pub reporter: Option<String>,
+    /// Private contact, for staff.
+    pub reporter_contact: Option<String>,
+    /// Its category (the case's, or what it was classified as).
+    pub category: Option<String>,
+    /// What the reporter wrote.
+    pub description: String,
+    /// Where (WGS-84).
+    pub lon: f64,
+    /// Where (WGS-84).
+    pub lat: f64,
+    /// The finest unit holding the place.
+    pub area: UnitCode,
+    /// How far from the case it was linked to, in metres.
+    pub distance_m: f64,
+    /// When it came in (Unix ms).
+    pub at: i64,
+    /// When staff unlinked it, if they did.
+    pub unlinked_at: Option<i64>,
+    /// The case it became when unlinked.
+    pub unlinked_to: Option<String>,
+}
+
+/// An uploaded file's description (its bytes travel separately).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentMeta {
+    /// Id.
+    pub id: String,
+    /// The uploading account: only it may attach the file to a report or step.
+    pub owner: String,
+    /// The case it belongs to, once attached.
+    pub case_id: Option<String>,
+    /// The history line it was attached with (1 for the report itself).
+    pub history_seq: Option<i64>,
+    /// The file name as uploaded (sanitised).
+    pub name: String,
+    /// The checked media type (`image/jpeg`, …).
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes, hex: integrity, and an ETag.
+    pub sha256: String,
+    /// Uploaded (Unix ms).
+    pub created_at: i64,
+}
+
+/// An uploaded file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// Its description.
+    pub meta: AttachmentMeta,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// Whether a warning still stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningStatus {
+    /// Standing; shown on the screens.
+    Active,
+    /// Dealt with (a supervisor closed it).
+    Closed,
+}
+
+impl WarningStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningStatus::Active => "active",
+            WarningStatus::Closed => "closed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<WarningStatus> {
+        match s {
+            "active" => Some(WarningStatus::Active),
+            "closed" => Some(WarningStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// An early warning as stored: one per detector key, raised in place as evidence grows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarningRecord {
+    /// Id.
+    pub id: String,
+    /// The detector's de-duplication key.
+    pub key: String,
+    /// Which detector.
+    pub kind: Kind,
+    /// How serious.
+    pub level: Level,
+    /// The unit it is about.
+    pub area: UnitCode,
+    /// The category, for category detectors.
+    pub category: Option<String>,
+    /// Evidence case ids, oldest first.
+    pub evidence: Vec<String>,
+    /// The figure that tripped it.
+    pub observed: f64,
+    /// What it was compared with.
+    pub expected: f64,
+    /// Bilingual explanation with the figures.
+    pub message: String,
+    /// Standing or closed.
+    pub status: WarningStatus,
+    /// The supervision case opened for it, if any.
+    pub case_id: Option<String>,
+    /// First detected (Unix ms).
+    pub created_at: i64,
+    /// Last raised or changed (Unix ms).
+    pub updated_at: i64,
+}
+
+/// What [`crate::Store::upsert_warning`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningChange {
+    /// A new warning.
+    New,
+    /// An active warning with the same key got a higher level or more evidence.
+    Raised,
+    /// Nothing new (same or lower level, no new evidence), or the key's warning was closed.
+    Unchanged,
+}
+
+/// Where a webhook delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Every attempt failed: the dead-letter list.
+    Dead,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "delivered" => Some(DeliveryStatus::Delivered),
+            "dead" => Some(DeliveryStatus::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A webhook delivery of one notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Id.
+    pub id: i64,
+    /// What to deliver.
+    pub notification: Notification,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due (Unix ms).
+    pub next_at: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Queued (Unix ms).
+    pub created_at: i64,
+    /// Last attempted or changed (Unix ms).
+    pub updated_at: i64,
+}
+
+/// How an attempt went, for [`crate::Store::record_delivery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The receiver took it.
+    Delivered,
+    /// It failed; try again at `retry_at`, or never (`None`: dead).
+    Failed {
+        /// Why, for operators.
+        error: String,
+        /// When to try again.
+        retry_at: Option<i64>,
+    },
+}
