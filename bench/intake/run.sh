@@ -17,4 +17,4 @@ TOKEN=$(curl -s -X POST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-t
   -d '{"username":"district.dispatcher","password":"wanxiang-demo"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 export TOKEN
 taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s bench/intake/intake.lua "http://127.0.0.1:$PORT"
-curl -s "http://127.0.0.1:$PORT/metrics" | grep 'route="/api/v1/events",status='
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E 'route="/api/v1/events",status=|store_query_seconds_(sum|count)|intake_batch_size_(sum|count)|detector_dropped'

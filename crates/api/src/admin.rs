@@ -312,6 +312,7 @@ async fn update_account(
         .update_account(&p.scope, &id, &update, now_ms())
         .await?
         .ok_or_else(|| not_found("账号 account"))?;
+    state.auth_cache.clear();
     let mut changed = Vec::new();
     if update.display_name.is_some() {
         changed.push("display_name".to_owned());

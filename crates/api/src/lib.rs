@@ -99,6 +99,8 @@ pub struct AppState {
         Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<events::warnings::Observation>>>,
     /// Wakes the webhook worker when notifications were queued for it.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Who recent tokens belong to, for a few seconds (cleared by any change on this node).
+    pub auth_cache: Arc<auth::cache::AuthCache>,
 }
 
 impl AppState {
@@ -118,6 +120,7 @@ impl AppState {
             intake: Arc::new(std::sync::OnceLock::new()),
             detector: Arc::new(std::sync::OnceLock::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            auth_cache: Arc::new(auth::cache::AuthCache::default()),
             store,
             atlas,
             config,

@@ -200,6 +200,7 @@ async fn logout(
 ) -> Result<Response, AppError> {
     if let Via::SessionCookie { token_hash } | Via::SessionBearer { token_hash } = &p.via {
         state.store.revoke_session(token_hash, now_ms()).await?;
+        state.auth_cache.clear();
     }
     record_by(
         &state,
@@ -352,6 +353,7 @@ async fn change_password(
             now_ms(),
         )
         .await?;
+    state.auth_cache.clear();
     record_by(
         &state,
         &p,
@@ -495,6 +497,7 @@ async fn revoke_token(
     {
         return Err(AppError::NotFound("没有这个令牌 / no such token".into()));
     }
+    state.auth_cache.clear();
     record_by(
         &state,
         &p,

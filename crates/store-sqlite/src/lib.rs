@@ -61,6 +61,10 @@ impl SqliteStore {
             // lose the last transactions, which is the usual trade for an embedded store.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Every commit invalidates the other connections' page caches (WAL change
+            // detection); memory-mapped reads then cost no system call per page.
+            .pragma("mmap_size", "268435456")
+            .pragma("cache_size", "-16000")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

@@ -147,24 +147,27 @@ pub(crate) async fn cases_near(
     pool: &Pool<Db>,
     q: &NearQuery,
 ) -> Result<Vec<CaseRecord>, StoreError> {
-    let mut qb = QueryBuilder::<Db>::new(format!(
-        "SELECT {CASE_COLUMNS} FROM cases WHERE created_at >= "
-    ));
-    qb.push_bind(q.since);
+    // The box is what narrows the search (an index range on longitude, by category when given);
+    // `+created_at` keeps the time condition from steering the planner to the time index, which
+    // would scan every recent case of the category. Newest first is sorted here: few rows.
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE "));
     if let Some(c) = &q.category {
-        qb.push(" AND category = ").push_bind(c.clone());
+        qb.push("category = ").push_bind(c.clone()).push(" AND ");
     }
-    qb.push(" AND lon >= ").push_bind(q.lon_min);
+    qb.push("lon >= ").push_bind(q.lon_min);
     qb.push(" AND lon <= ").push_bind(q.lon_max);
     qb.push(" AND lat >= ").push_bind(q.lat_min);
     qb.push(" AND lat <= ").push_bind(q.lat_max);
+    qb.push(" AND +created_at >= ").push_bind(q.since);
     if q.open_only {
         qb.push(format!(" AND stage NOT IN {FINISHED}"));
     }
-    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+    qb.push(" LIMIT ")
         .push_bind(i64::from(q.limit.clamp(1, 5000)));
     let rows = qb.build().fetch_all(pool).await.map_err(db)?;
-    rows.iter().map(read_case).collect()
+    let mut found = rows.iter().map(read_case).collect::<Result<Vec<_>, _>>()?;
+    found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    Ok(found)
 }
 
 pub(crate) async fn daily_counts(

@@ -259,7 +259,8 @@ pub trait Store: Send + Sync + 'static {
         outbox: bool,
     ) -> Result<Vec<CaseCreated>, StoreError>;
 
-    /// Recent cases (any scope: a question the intake rules ask) whose point lies in the box.
+    /// Recent cases (any scope: a question the intake rules ask) whose point lies in the box,
+    /// newest first; at most `limit` of them (which ones, when there are more, is not defined).
     async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError>;
 
     /// Cases of a category the scope sees, counted per 24-hour window going back from `end`:

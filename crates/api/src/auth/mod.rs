@@ -5,6 +5,7 @@
 //! module produces; every store read and write takes it, so there is no path to a record that
 //! does not pass through here.
 
+pub mod cache;
 pub mod password;
 pub mod throttle;
 
@@ -160,16 +161,27 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(token) = bearer(&parts.headers) {
             let hash = token_hash(&token);
             if token.starts_with(TOKEN_PREFIX) {
-                let account = state
-                    .store
-                    .api_token_account(&hash, now)
-                    .await?
-                    .ok_or_else(unauthenticated)?;
+                let account = match state.auth_cache.get(&hash, now) {
+                    Some(c) => c.account,
+                    None => {
+                        let account = state
+                            .store
+                            .api_token_account(&hash, now)
+                            .await?
+                            .ok_or_else(unauthenticated)?;
+                        state.auth_cache.put(
+                            hash.clone(),
+                            account.clone(),
+                            String::new(),
+                            None,
+                            now,
+                        );
+                        account
+                    }
+                };
                 return Ok(principal(account, Via::ApiToken, client));
             }
-            let session = state
-                .store
-                .session(&hash, now)
+            let session = session(state, &hash, now)
                 .await?
                 .ok_or_else(unauthenticated)?;
             return Ok(principal(
@@ -180,9 +192,7 @@ impl FromRequestParts<AppState> for Principal {
         }
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(unauthenticated)?;
         let hash = token_hash(&token);
-        let session = state
-            .store
-            .session(&hash, now)
+        let session = session(state, &hash, now)
             .await?
             .ok_or_else(unauthenticated)?;
         // A browser sends cookies with cross-site form posts; only our own pages can read the CSRF
@@ -204,6 +214,24 @@ impl FromRequestParts<AppState> for Principal {
             client,
         ))
     }
+}
+
+/// A live session by token hash: from the cache when fresh, else from the store (and cached).
+async fn session(
+    state: &AppState,
+    hash: &str,
+    now: i64,
+) -> Result<Option<cache::Cached>, AppError> {
+    if let Some(c) = state.auth_cache.get(hash, now) {
+        return Ok(Some(c));
+    }
+    let Some(s) = state.store.session(hash, now).await? else {
+        return Ok(None);
+    };
+    state
+        .auth_cache
+        .put(hash.to_owned(), s.account, s.csrf, Some(s.expires_at), now);
+    Ok(state.auth_cache.get(hash, now))
 }
 
 fn principal(account: Account, via: Via, client: Option<String>) -> Principal {
