@@ -9,8 +9,8 @@ use wanxiang_core::inbox::Notification;
 use wanxiang_core::{Account, AuditEntry, Department, Entity, NewAccount, Scope, Unit, UnitCode};
 use wanxiang_store::{
     AccountUpdate, ApiToken, Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter,
-    CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, LinkedReport, NearQuery, NewApiToken,
-    NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
+    CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite, LinkedReport, NearQuery,
+    NewApiToken, NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
     WarningStatus,
 };
 
@@ -352,8 +352,26 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError> {
-        timed("cases_near", self.backend(), self.inner.cases_near(query)).await
+    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseRecord>, StoreError> {
+        timed(
+            "cases_near",
+            self.backend(),
+            self.inner.cases_near_any(boxes),
+        )
+        .await
+    }
+
+    async fn write_intake(
+        &self,
+        batch: &[IntakeWrite],
+        outbox: bool,
+    ) -> Result<Vec<CaseCreated>, StoreError> {
+        timed(
+            "write_intake",
+            self.backend(),
+            self.inner.write_intake(batch, outbox),
+        )
+        .await
     }
 
     async fn daily_counts(
@@ -380,23 +398,6 @@ impl Store for MeteredStore {
             "overdue_cases",
             self.backend(),
             self.inner.overdue_cases(scope, limit),
-        )
-        .await
-    }
-
-    async fn link_report(
-        &self,
-        report: &LinkedReport,
-        entry: &HistoryEntry,
-        notifications: &[Notification],
-        attachments: &[String],
-        outbox: bool,
-    ) -> Result<CaseCreated, StoreError> {
-        timed(
-            "link_report",
-            self.backend(),
-            self.inner
-                .link_report(report, entry, notifications, attachments, outbox),
         )
         .await
     }

@@ -10,7 +10,8 @@ use wanxiang_core::{Scope, ScopeFilter};
 use wanxiang_store::codec;
 use wanxiang_store::{
     Attachment, AttachmentMeta, CaseCreated, Delivery, DeliveryOutcome, DeliveryStatus,
-    LinkedReport, NearQuery, NewCase, StoreError, WarningChange, WarningRecord, WarningStatus,
+    IntakeWrite, LinkedReport, NearQuery, NewCase, StoreError, WarningChange, WarningRecord,
+    WarningStatus,
 };
 
 use crate::shared::{CASE_COLUMNS, corrupt, insert_case, insert_history, push_scope, read_case};
@@ -143,30 +144,43 @@ pub(crate) async fn create_cases(
 /// Stages that are finished.
 const FINISHED: &str = "('closed', 'rejected')";
 
-pub(crate) async fn cases_near(
+pub(crate) async fn cases_near_any(
     pool: &Pool<Db>,
-    q: &NearQuery,
+    boxes: &[NearQuery],
 ) -> Result<Vec<CaseRecord>, StoreError> {
-    // The box is what narrows the search (an index range on longitude, by category when given);
-    // `+created_at` keeps the time condition from steering the planner to the time index, which
-    // would scan every recent case of the category. Newest first is sorted here: few rows.
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE "));
-    if let Some(c) = &q.category {
-        qb.push("category = ").push_bind(c.clone()).push(" AND ");
+    // Each box is what narrows the search (an index range on longitude, by category when
+    // given); `+created_at` keeps the time condition from steering the planner to the time index,
+    // which would scan every recent case. Newest first is sorted here: few rows.
+    let Some(first) = boxes.first() else {
+        return Ok(Vec::new());
+    };
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE ("));
+    for (i, q) in boxes.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        qb.push("(");
+        if let Some(c) = &q.category {
+            qb.push("category = ").push_bind(c.clone()).push(" AND ");
+        }
+        qb.push("lon >= ").push_bind(q.lon_min);
+        qb.push(" AND lon <= ").push_bind(q.lon_max);
+        qb.push(" AND lat >= ").push_bind(q.lat_min);
+        qb.push(" AND lat <= ").push_bind(q.lat_max);
+        qb.push(" AND +created_at >= ").push_bind(q.since);
+        qb.push(")");
     }
-    qb.push("lon >= ").push_bind(q.lon_min);
-    qb.push(" AND lon <= ").push_bind(q.lon_max);
-    qb.push(" AND lat >= ").push_bind(q.lat_min);
-    qb.push(" AND lat <= ").push_bind(q.lat_max);
-    qb.push(" AND +created_at >= ").push_bind(q.since);
-    if q.open_only {
+    qb.push(")");
+    if first.open_only {
         qb.push(format!(" AND stage NOT IN {FINISHED}"));
     }
+    let limit: u32 = boxes.iter().map(|q| q.limit).sum();
     qb.push(" LIMIT ")
-        .push_bind(i64::from(q.limit.clamp(1, 5000)));
+        .push_bind(i64::from(limit.clamp(1, 20_000)));
     let rows = qb.build().fetch_all(pool).await.map_err(db)?;
     let mut found = rows.iter().map(read_case).collect::<Result<Vec<_>, _>>()?;
     found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    found.dedup_by(|a, b| a.id == b.id);
     Ok(found)
 }
 
@@ -239,17 +253,16 @@ async fn append_history(
     Ok(entry.seq)
 }
 
-pub(crate) async fn link_report(
-    pool: &Pool<Db>,
+async fn link_in(
+    tx: &mut Transaction<'_, Db>,
     r: &LinkedReport,
     entry: &HistoryEntry,
     notifications: &[Notification],
     attachments: &[String],
     outbox: bool,
 ) -> Result<CaseCreated, StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
     if let Some(ext) = &r.external_id
-        && let Some(id) = known_external(&mut tx, r.channel, ext).await?
+        && let Some(id) = known_external(tx, r.channel, ext).await?
     {
         return Ok(CaseCreated::Existing(id));
     }
@@ -272,24 +285,50 @@ pub(crate) async fn link_report(
     .bind(r.area.as_str())
     .bind(r.distance_m)
     .bind(r.at)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(db)?
     .rows_affected();
     if inserted == 0 {
         let ext = r.external_id.as_deref().unwrap_or_default();
-        return match known_external(&mut tx, r.channel, ext).await? {
+        return match known_external(tx, r.channel, ext).await? {
             Some(id) => Ok(CaseCreated::Existing(id)),
             None => Err(StoreError::Conflict(format!("report {} exists", r.id))),
         };
     }
-    let seq = append_history(&mut tx, &r.case_id, entry).await?;
-    insert_notifications(&mut tx, notifications, outbox).await?;
+    let seq = append_history(tx, &r.case_id, entry).await?;
+    insert_notifications(tx, notifications, outbox).await?;
     if let Some(owner) = &r.reporter {
-        attach_in(&mut tx, attachments, owner, &r.case_id, seq).await?;
+        attach_in(tx, attachments, owner, &r.case_id, seq).await?;
+    }
+    Ok(CaseCreated::New)
+}
+
+pub(crate) async fn write_intake(
+    pool: &Pool<Db>,
+    batch: &[IntakeWrite],
+    outbox: bool,
+) -> Result<Vec<CaseCreated>, StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut out = Vec::with_capacity(batch.len());
+    for item in batch {
+        out.push(match item {
+            IntakeWrite::Case(c) => create_one(&mut tx, c, outbox).await?,
+            IntakeWrite::Link(l) => {
+                link_in(
+                    &mut tx,
+                    &l.report,
+                    &l.entry,
+                    &l.notifications,
+                    &l.attachments,
+                    outbox,
+                )
+                .await?
+            }
+        });
     }
     tx.commit().await.map_err(db)?;
-    Ok(CaseCreated::New)
+    Ok(out)
 }
 
 const REPORT_COLUMNS: &str = "id, case_id, channel, external_id, owner, reporter_contact, category, description, \

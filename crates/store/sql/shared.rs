@@ -22,8 +22,8 @@ use wanxiang_core::{
 use wanxiang_store::codec::{self, AccountRow, UnitRow};
 use wanxiang_store::{
     AccountUpdate, ApiToken, Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter,
-    CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, LinkedReport, NearQuery, NewApiToken,
-    NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
+    CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite, LinkedReport, NearQuery,
+    NewApiToken, NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
     WarningStatus,
 };
 
@@ -1224,8 +1224,16 @@ impl Store for StoreImpl {
         crate::hub::create_cases(&self.pool, batch, outbox).await
     }
 
-    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError> {
-        crate::hub::cases_near(&self.pool, query).await
+    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseRecord>, StoreError> {
+        crate::hub::cases_near_any(&self.pool, boxes).await
+    }
+
+    async fn write_intake(
+        &self,
+        batch: &[IntakeWrite],
+        outbox: bool,
+    ) -> Result<Vec<CaseCreated>, StoreError> {
+        crate::hub::write_intake(&self.pool, batch, outbox).await
     }
 
     async fn daily_counts(
@@ -1244,25 +1252,6 @@ impl Store for StoreImpl {
         limit: u32,
     ) -> Result<Vec<CaseRecord>, StoreError> {
         crate::hub::overdue_cases(&self.pool, scope, limit).await
-    }
-
-    async fn link_report(
-        &self,
-        report: &LinkedReport,
-        entry: &HistoryEntry,
-        notifications: &[Notification],
-        attachments: &[String],
-        outbox: bool,
-    ) -> Result<CaseCreated, StoreError> {
-        crate::hub::link_report(
-            &self.pool,
-            report,
-            entry,
-            notifications,
-            attachments,
-            outbox,
-        )
-        .await
     }
 
     async fn case_reports(

@@ -20,6 +20,28 @@ pub struct NewCase {
     pub attachments: Vec<String>,
 }
 
+/// A duplicate report to link to its case, with what goes with it.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    /// The report.
+    pub report: LinkedReport,
+    /// The case's history line recording it (`seq` is assigned by the store).
+    pub entry: HistoryEntry,
+    /// Who to tell.
+    pub notifications: Vec<Notification>,
+    /// The reporter's uploads, attached at the link's history line.
+    pub attachments: Vec<String>,
+}
+
+/// One write of the intake's group commit.
+#[derive(Debug, Clone)]
+pub enum IntakeWrite {
+    /// A new case.
+    Case(NewCase),
+    /// A report linked to an open case (possibly one created earlier in the same batch).
+    Link(NewLink),
+}
+
 /// Recent cases near a point, for duplicate linking and the early-warning detectors. The box is
 /// a coarse prefilter (an index range); callers measure the real distance.
 #[derive(Debug, Clone)]

@@ -16,8 +16,8 @@ pub mod conformance;
 pub mod hub;
 
 pub use hub::{
-    Attachment, AttachmentMeta, Delivery, DeliveryOutcome, DeliveryStatus, LinkedReport, NearQuery,
-    NewCase, WarningChange, WarningRecord, WarningStatus,
+    Attachment, AttachmentMeta, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
+    LinkedReport, NearQuery, NewCase, NewLink, WarningChange, WarningRecord, WarningStatus,
 };
 
 /// Why a store operation failed. The API turns these into HTTP statuses in one place.
@@ -261,7 +261,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Recent cases (any scope: a question the intake rules ask) whose point lies in the box,
     /// newest first; at most `limit` of them (which ones, when there are more, is not defined).
-    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError>;
+    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError> {
+        self.cases_near_any(std::slice::from_ref(query)).await
+    }
+
+    /// [`Store::cases_near`] for several boxes in one query (the intake's batch asks once):
+    /// the cases in any of them, each once, newest first. `open_only` of the first box applies.
+    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseRecord>, StoreError>;
+
+    /// The intake's group commit: new cases and linked duplicates in one transaction, answered
+    /// per item in order (`Existing` for a channel and external id seen before).
+    async fn write_intake(
+        &self,
+        batch: &[IntakeWrite],
+        outbox: bool,
+    ) -> Result<Vec<CaseCreated>, StoreError>;
 
     /// Cases of a category the scope sees, counted per 24-hour window going back from `end`:
     /// element `i` counts `[end − (i+1)·24h, end − i·24h)`, for `days` windows.
@@ -277,21 +291,7 @@ pub trait Store: Send + Sync + 'static {
     async fn overdue_cases(&self, scope: &Scope, limit: u32)
     -> Result<Vec<CaseRecord>, StoreError>;
 
-    // --- Duplicates: reports linked to an open case. ---
-
-    /// Links a report to its case, appending `entry` to the case's history (its `seq` is
-    /// assigned here), storing the notifications and attaching the reporter's uploads to that
-    /// line, in one transaction. `Existing` with the
-    /// case id when the report's channel and external id were seen before (as a case or a
-    /// linked report); nothing is written then.
-    async fn link_report(
-        &self,
-        report: &LinkedReport,
-        entry: &HistoryEntry,
-        notifications: &[Notification],
-        attachments: &[String],
-        outbox: bool,
-    ) -> Result<CaseCreated, StoreError>;
+    // --- Duplicates: reports linked to an open case (linked by `write_intake`). ---
 
     /// The reports linked to a case the scope sees (including unlinked ones), oldest first.
     async fn case_reports(

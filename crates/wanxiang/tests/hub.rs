@@ -716,3 +716,68 @@ async fn a_suspended_case_gets_its_paused_time_back_and_ratings_feed_the_resolut
         "{stats}"
     );
 }
+
+#[tokio::test]
+async fn reports_of_one_thing_arriving_together_make_one_case() {
+    let app = spawn_app().await;
+    let dispatcher = app.login("district.dispatcher").await;
+    let p = point_in("440303001001");
+    let sends = (0..8).map(|i| {
+        report(
+            &app,
+            &dispatcher,
+            json!({"channel": "hotline_12345", "location": {"lon": east(p, f64::from(i)).0, "lat": p.1},
+                   "category": "E0404", "description": format!("来电 {i}：下水道堵塞")}),
+        )
+    });
+    let answers = futures_join_all(sends).await;
+    let mut ids: Vec<&str> = answers
+        .iter()
+        .map(|(status, c)| {
+            assert_eq!(*status, 201, "{c}");
+            c["id"].as_str().unwrap()
+        })
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one case for eight calls: {ids:?}");
+    let linked = answers
+        .iter()
+        .filter(|(_, c)| c["linked_report_id"].is_string())
+        .count();
+    assert_eq!(linked, 7);
+}
+
+/// Runs futures concurrently on this task and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // Poll all of them together: each is an HTTP request that waits on the server.
+    let results = std::sync::Mutex::new(Vec::new());
+    let wrapped = set.into_iter().enumerate().map(|(i, f)| {
+        let results = &results;
+        async move {
+            let v = f.await;
+            results.lock().unwrap().push((i, v));
+        }
+    });
+    let mut joined: Vec<_> = wrapped.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        joined.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if joined.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    drop(joined);
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    out.extend(results.into_iter().map(|(_, v)| v));
+    out
+}

@@ -15,9 +15,9 @@ use wanxiang_core::Role;
 use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
 use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::warning::distance_m;
-use wanxiang_store::{CaseCreated, LinkedReport, NearQuery};
+use wanxiang_store::{LinkedReport, NearQuery, NewCase, NewLink};
 
-use super::{CaseDto, Intake, Report, Reporter, actor, after_write, case_dto, open_case, place_of};
+use super::{CaseDto, Report, actor, after_write, case_dto, open_case, place_of};
 use crate::auth::Principal;
 use crate::people::iso;
 use crate::{AppError, AppState};
@@ -27,101 +27,112 @@ pub(crate) fn is_sensor(c: Channel) -> bool {
     matches!(c, Channel::Sensor | Channel::VideoAi)
 }
 
-/// The open case a report repeats, if any, and how far it is.
-pub(crate) async fn find(
-    state: &AppState,
-    report: &Report,
-    now: i64,
-) -> Result<Option<(CaseRecord, f64)>, AppError> {
-    let hub = &state.hub;
-    let Some(category) = &report.category else {
-        return Ok(None);
-    };
-    if hub.duplicate_radius_m <= 0.0 || hub.duplicate_window_ms <= 0 {
-        return Ok(None);
-    }
-    let cross = hub.thresholds.cross_radius_m.max(hub.duplicate_radius_m);
-    let dlat = cross / 111_320.0;
-    let dlon = cross / (111_320.0 * report.lat.to_radians().cos().max(0.01));
-    let candidates = state
-        .store
-        .cases_near(&NearQuery {
-            lon_min: report.lon - dlon,
-            lon_max: report.lon + dlon,
-            lat_min: report.lat - dlat,
-            lat_max: report.lat + dlat,
-            since: now - hub.duplicate_window_ms,
-            category: Some(category.code.clone()),
-            open_only: true,
-            limit: 200,
-        })
-        .await?;
-    let mine = is_sensor(report.channel);
-    Ok(candidates
-        .into_iter()
-        .map(|c| {
-            let d = distance_m((report.lon, report.lat), (c.lon, c.lat));
-            (c, d)
-        })
-        .filter(|(c, d)| {
-            let radius = if is_sensor(c.channel) != mine {
-                cross
-            } else {
-                hub.duplicate_radius_m
-            };
-            *d <= radius
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1)))
+/// What the intake writer needs to look for the open case a new report repeats.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    /// The report's category.
+    pub category: String,
+    /// Whether a machine sent it.
+    pub sensor: bool,
+    /// Radius between reports of the same kind of source (people and people, or machines).
+    pub radius_m: f64,
+    /// Radius between a machine's alarm and a person's report (cross-source).
+    pub cross_radius_m: f64,
+    /// Cases reported before this are too old to repeat.
+    pub since: i64,
 }
 
-/// Links a report to the case it repeats.
-pub(crate) async fn link(
-    state: &AppState,
-    reporter: Option<&Reporter>,
-    report: &Report,
-    primary: CaseRecord,
-    distance: f64,
-    now: i64,
-) -> Result<Intake, AppError> {
+impl Probe {
+    /// The probe for a report, or `None` when linking is off or the report has no category.
+    pub fn of(state: &AppState, report: &Report, now: i64) -> Option<Probe> {
+        let hub = &state.hub;
+        let category = report.category.as_ref()?;
+        if hub.duplicate_radius_m <= 0.0 || hub.duplicate_window_ms <= 0 {
+            return None;
+        }
+        Some(Probe {
+            category: category.code.clone(),
+            sensor: is_sensor(report.channel),
+            radius_m: hub.duplicate_radius_m,
+            cross_radius_m: hub.thresholds.cross_radius_m.max(hub.duplicate_radius_m),
+            since: now - hub.duplicate_window_ms,
+        })
+    }
+
+    /// The box to search around a point.
+    pub fn near(&self, lon: f64, lat: f64) -> NearQuery {
+        let dlat = self.cross_radius_m / 111_320.0;
+        let dlon = self.cross_radius_m / (111_320.0 * lat.to_radians().cos().max(0.01));
+        NearQuery {
+            lon_min: lon - dlon,
+            lon_max: lon + dlon,
+            lat_min: lat - dlat,
+            lat_max: lat + dlat,
+            since: self.since,
+            category: Some(self.category.clone()),
+            open_only: true,
+            limit: 200,
+        }
+    }
+
+    /// The nearest open case among `candidates` that a report at the point repeats, and how far
+    /// it is: same category, recent enough, and within the radius for its kind of source.
+    pub fn choose<'a>(
+        &self,
+        lon: f64,
+        lat: f64,
+        candidates: impl IntoIterator<Item = &'a CaseRecord>,
+    ) -> Option<(&'a CaseRecord, f64)> {
+        candidates
+            .into_iter()
+            .filter(|c| {
+                c.category.as_deref() == Some(self.category.as_str())
+                    && c.created_at >= self.since
+                    && c.lifecycle.stage.is_open()
+            })
+            .map(|c| (c, distance_m((lon, lat), (c.lon, c.lat))))
+            .filter(|(c, d)| {
+                let radius = if is_sensor(c.channel) != self.sensor {
+                    self.cross_radius_m
+                } else {
+                    self.radius_m
+                };
+                *d <= radius
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+/// The link of a would-be case to the open case it repeats: the linked report, the case's
+/// history line, and the reporter's notice.
+pub(crate) fn link_of(new: &NewCase, primary: &CaseRecord, distance: f64) -> NewLink {
+    let r = &new.record;
+    let first = new.history.first();
+    let now = r.created_at;
     let id = uuid::Uuid::now_v7().to_string();
-    let linked = LinkedReport {
-        id: id.clone(),
-        case_id: primary.id.clone(),
-        channel: report.channel,
-        external_id: report.external_id.clone(),
-        reporter: reporter.map(|r| r.id.clone()),
-        reporter_contact: report.reporter_contact.clone(),
-        category: report.category.as_ref().map(|c| c.code.clone()),
-        description: report.description.clone(),
-        lon: report.lon,
-        lat: report.lat,
-        area: report.finest(),
-        distance_m: distance,
-        at: now,
-        unlinked_at: None,
-        unlinked_to: None,
-    };
     let stage = primary.lifecycle.stage;
     let entry = HistoryEntry {
         seq: 0, // numbered by the store
         at: now,
-        actor_id: reporter.map(|r| r.id.clone()),
-        actor: reporter.map_or_else(|| "system (import)".to_owned(), |r| r.actor.clone()),
+        actor_id: r.reporter.clone(),
+        actor: first.map_or_else(|| "system (import)".to_owned(), |h| h.actor.clone()),
         from: stage,
         to: stage,
         command: "link".into(),
         note: format!(
             "关联重复上报 {id}（{}，相距 {distance:.0} 米）：{} / duplicate report linked ({}, {distance:.0} m away)",
-            report.channel.as_str(),
-            report.description.chars().take(200).collect::<String>(),
-            report.channel.as_str()
+            r.channel.as_str(),
+            r.description.chars().take(200).collect::<String>(),
+            r.channel.as_str()
         ),
     };
-    let notifications: Vec<Notification> = reporter
-        .map(|r| Notification {
+    let notifications = r
+        .reporter
+        .iter()
+        .map(|account| Notification {
             id: 0,
             at: now,
-            recipient: Recipient::Account(r.id.clone()),
+            recipient: Recipient::Account(account.clone()),
             case_id: Some(primary.id.clone()),
             kind: "linked".into(),
             message: format!(
@@ -129,34 +140,28 @@ pub(crate) async fn link(
                 primary.id, primary.id
             ),
         })
-        .into_iter()
         .collect();
-    let outbox = state.hub.webhook.is_some();
-    match state
-        .store
-        .link_report(
-            &linked,
-            &entry,
-            &notifications,
-            &report
-                .attachments
-                .iter()
-                .map(|m| m.id.clone())
-                .collect::<Vec<_>>(),
-            outbox,
-        )
-        .await?
-    {
-        CaseCreated::New => {
-            after_write(state, &primary, "link", now);
-            super::warnings::observe_linked(state, &primary, report, &id);
-            Ok(Intake::Linked {
-                case: Box::new(primary),
-                report_id: id,
-                distance_m: distance,
-            })
-        }
-        CaseCreated::Existing(case_id) => Ok(Intake::Existing(case_id)),
+    NewLink {
+        report: LinkedReport {
+            id,
+            case_id: primary.id.clone(),
+            channel: r.channel,
+            external_id: r.external_id.clone(),
+            reporter: r.reporter.clone(),
+            reporter_contact: r.reporter_contact.clone(),
+            category: r.category.clone(),
+            description: r.description.clone(),
+            lon: r.lon,
+            lat: r.lat,
+            area: r.area.clone(),
+            distance_m: distance,
+            at: now,
+            unlinked_at: None,
+            unlinked_to: None,
+        },
+        entry,
+        notifications,
+        attachments: new.attachments.clone(),
     }
 }
 

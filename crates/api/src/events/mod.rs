@@ -22,7 +22,7 @@ use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::sla::Calendar;
 use wanxiang_core::{Role, Scope};
 use wanxiang_geo::Crs;
-use wanxiang_store::{CaseCreated, CaseFilter, NewCase};
+use wanxiang_store::{CaseFilter, NewCase};
 
 use crate::auth::Principal;
 use crate::people::iso;
@@ -1082,13 +1082,24 @@ pub async fn take_in(
 ) -> Result<Intake, AppError> {
     let report = prepare(state, reporter, channel, req).await?;
     let now = state.clock.now_ms();
-    if let Some((primary, distance_m)) = duplicates::find(state, &report, now).await? {
-        return duplicates::link(state, reporter, &report, primary, distance_m, now).await;
-    }
     let who = reporter.map_or_else(|| "system (import)".to_owned(), |r| r.actor.clone());
     let new_case = open_case(state, reporter.map(|r| r.id.as_str()), &who, &report, now).await?;
-    match writer::write(state, new_case.clone()).await? {
-        CaseCreated::New => {
+    let probe = duplicates::Probe::of(state, &report, now);
+    match writer::write(state, new_case.clone(), probe).await? {
+        writer::Written::Linked {
+            case,
+            report_id,
+            distance_m,
+        } => {
+            after_write(state, &case, "link", now);
+            warnings::observe_linked(state, &case, &report, &report_id);
+            Ok(Intake::Linked {
+                case,
+                report_id,
+                distance_m,
+            })
+        }
+        writer::Written::New => {
             let NewCase {
                 record, history, ..
             } = new_case;
@@ -1105,7 +1116,7 @@ pub async fn take_in(
                 .collect();
             Ok(Intake::New(Box::new(record), history, attached))
         }
-        CaseCreated::Existing(id) => Ok(Intake::Existing(id)),
+        writer::Written::Existing(id) => Ok(Intake::Existing(id)),
     }
 }
 

@@ -17,9 +17,7 @@ use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry, Stage};
 use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::warning::{self, Kind, Level, Signal, Warning};
 use wanxiang_core::{Role, Scope, UnitCode};
-use wanxiang_store::{
-    CaseCreated, CaseFilter, NearQuery, WarningChange, WarningRecord, WarningStatus,
-};
+use wanxiang_store::{CaseFilter, NearQuery, WarningChange, WarningRecord, WarningStatus};
 
 use super::duplicates::is_sensor;
 use super::{CaseDto, Change, Report, case_dto, district_of, open_case, place_of};
@@ -563,9 +561,9 @@ async fn supervise(
     );
     let record = new_case.record.clone();
     let history: Vec<HistoryEntry> = new_case.history.clone();
-    let id_created = match super::writer::write(&state, new_case).await? {
-        CaseCreated::New => record.id.clone(),
-        CaseCreated::Existing(existing) => existing,
+    let id_created = match super::writer::write(&state, new_case, None).await? {
+        super::writer::Written::Existing(existing) => existing,
+        _ => record.id.clone(),
     };
     state
         .store

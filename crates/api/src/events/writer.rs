@@ -1,15 +1,19 @@
-//! Group commit for intake. Every new case goes through one writer task per node: it takes the
-//! reports waiting at that moment (up to [`MAX_BATCH`]) and stores them in one transaction, then
-//! answers each. Under light load a batch is one report and nothing waits; under heavy load one
-//! commit carries many, which is what lets a single-writer SQLite file take thousands of reports
-//! a second. A report is answered only after its transaction committed, so a 2xx still means
-//! durable.
+//! Group commit for intake. Every new report goes through one writer task per node: it takes the
+//! reports waiting at that moment (up to [`MAX_BATCH`]), looks once for the open cases they may
+//! repeat (one query for the whole batch), decides for each whether it opens a case or joins one
+//! — an open case found, or a case opened earlier in the same batch, so two reports of the same
+//! thing arriving together make one case — and stores them all in one transaction, then answers
+//! each. Under light load a batch is one report and nothing waits; under heavy load one commit
+//! carries many, which is what lets a single-writer SQLite file take thousands of reports a
+//! second. A report is answered only after its transaction committed: a 2xx means durable.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
-use wanxiang_store::{CaseCreated, NewCase, Store, StoreError};
+use wanxiang_core::case::CaseRecord;
+use wanxiang_store::{CaseCreated, IntakeWrite, NewCase, Store, StoreError};
 
+use super::duplicates::{Probe, link_of};
 use crate::{AppError, AppState};
 
 /// Most reports in one transaction.
@@ -17,21 +21,34 @@ const MAX_BATCH: usize = 256;
 /// Reports waiting for the writer before submitters wait for room.
 const QUEUE: usize = 4096;
 
+/// What became of a report.
+#[derive(Debug)]
+pub(crate) enum Written {
+    /// A new case.
+    New,
+    /// Its channel and external id were seen before: that case's id.
+    Existing(String),
+    /// It repeats an open case and was linked to it.
+    Linked {
+        /// The case it joined (as it was when the batch looked).
+        case: Box<CaseRecord>,
+        /// The linked report's id.
+        report_id: String,
+        /// Metres from the case.
+        distance_m: f64,
+    },
+}
+
 /// One report waiting to be written.
 struct Job {
-    /// The case and what goes with it.
+    /// The case it opens unless it repeats one.
     case: NewCase,
+    /// How to look for the case it may repeat; `None`: it never links.
+    probe: Option<Probe>,
     /// Whether its notifications also go to the webhook outbox.
     outbox: bool,
     /// Where the answer goes.
-    reply: oneshot::Sender<Result<CaseCreated, StoreError>>,
-}
-
-/// The handle to a node's intake writer.
-#[derive(Debug, Clone)]
-pub struct IntakeWriter {
-    /// Submissions to the writer task.
-    tx: mpsc::Sender<Job>,
+    reply: oneshot::Sender<Result<Written, StoreError>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -40,6 +57,13 @@ impl std::fmt::Debug for Job {
             .field("case", &self.case.record.id)
             .finish()
     }
+}
+
+/// The handle to a node's intake writer.
+#[derive(Debug, Clone)]
+pub struct IntakeWriter {
+    /// Submissions to the writer task.
+    tx: mpsc::Sender<Job>,
 }
 
 impl IntakeWriter {
@@ -51,14 +75,20 @@ impl IntakeWriter {
     }
 }
 
-/// Stores a new case through the node's writer (started on first use).
-pub(crate) async fn write(state: &AppState, case: NewCase) -> Result<CaseCreated, AppError> {
+/// Stores a new case through the node's writer (started on first use), or links it to the open
+/// case it repeats when `probe` finds one.
+pub(crate) async fn write(
+    state: &AppState,
+    case: NewCase,
+    probe: Option<Probe>,
+) -> Result<Written, AppError> {
     let writer = state
         .intake
         .get_or_init(|| IntakeWriter::spawn(state.store.clone()));
     let (reply, answer) = oneshot::channel();
     let job = Job {
         case,
+        probe,
         outbox: state.hub.webhook.is_some(),
         reply,
     };
@@ -81,31 +111,87 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
-    let (cases, replies): (Vec<NewCase>, Vec<_>) =
-        group.into_iter().map(|j| (j.case, j.reply)).unzip();
-    match store.create_cases(&cases, outbox).await {
-        Ok(results) => {
-            for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(Ok(result));
+/// Decides, in order, which jobs open cases and which join one.
+fn plan(jobs: &[Job], found: &[CaseRecord]) -> Vec<(IntakeWrite, Option<(CaseRecord, f64)>)> {
+    let mut opened: Vec<CaseRecord> = Vec::new();
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let r = &job.case.record;
+        let hit = job.probe.as_ref().and_then(|p| {
+            p.choose(r.lon, r.lat, found.iter().chain(opened.iter()))
+                .map(|(c, d)| (c.clone(), d))
+        });
+        match hit {
+            Some((primary, d)) => out.push((
+                IntakeWrite::Link(link_of(&job.case, &primary, d)),
+                Some((primary, d)),
+            )),
+            None => {
+                opened.push(r.clone());
+                out.push((IntakeWrite::Case(job.case.clone()), None));
             }
         }
-        Err(e) if cases.len() == 1 => {
-            let _ = replies.into_iter().next().map(|reply| reply.send(Err(e)));
+    }
+    out
+}
+
+async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
+    let boxes: Vec<_> = group
+        .iter()
+        .filter_map(|j| {
+            j.probe
+                .as_ref()
+                .map(|p| p.near(j.case.record.lon, j.case.record.lat))
+        })
+        .collect();
+    let found = if boxes.is_empty() {
+        Ok(Vec::new())
+    } else {
+        store.cases_near_any(&boxes).await
+    };
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "duplicate search failed; the batch is refused");
+            for job in group {
+                let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+            return;
         }
+    };
+    let planned = plan(&group, &found);
+    let writes: Vec<IntakeWrite> = planned.iter().map(|(w, _)| w.clone()).collect();
+    let results = match store.write_intake(&writes, outbox).await {
+        Ok(r) => r.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) if writes.len() == 1 => vec![Err(e)],
         Err(e) => {
             // One bad report must not fail the others: write them one by one.
-            tracing::warn!(error = %e, batch = cases.len(), "batch commit failed; retrying one by one");
-            for (case, reply) in cases.into_iter().zip(replies) {
-                let result = store
-                    .create_cases(std::slice::from_ref(&case), outbox)
-                    .await
-                    .and_then(|mut r| {
-                        r.pop()
-                            .ok_or_else(|| StoreError::Database("empty answer".into()))
-                    });
-                let _ = reply.send(result);
+            tracing::warn!(error = %e, batch = writes.len(), "batch commit failed; retrying one by one");
+            let mut each = Vec::with_capacity(writes.len());
+            for w in &writes {
+                each.push(
+                    store
+                        .write_intake(std::slice::from_ref(w), outbox)
+                        .await
+                        .and_then(|mut r| {
+                            r.pop()
+                                .ok_or_else(|| StoreError::Database("empty answer".into()))
+                        }),
+                );
             }
+            each
         }
+    };
+    for ((job, (write, hit)), result) in group.into_iter().zip(planned).zip(results) {
+        let answer = result.map(|created| match (created, write, hit) {
+            (CaseCreated::Existing(id), _, _) => Written::Existing(id),
+            (CaseCreated::New, IntakeWrite::Link(link), Some((primary, d))) => Written::Linked {
+                case: Box::new(primary),
+                report_id: link.report.id,
+                distance_m: d,
+            },
+            (CaseCreated::New, _, _) => Written::New,
+        });
+        let _ = job.reply.send(answer);
     }
 }

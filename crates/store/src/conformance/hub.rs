@@ -9,7 +9,8 @@ use wanxiang_core::warning::{Kind, Level};
 use super::{Harness, code, entry, people, sample_case};
 use crate::{
     Attachment, AttachmentMeta, CaseCreated, CaseFilter, DeliveryOutcome, DeliveryStatus,
-    LinkedReport, NearQuery, NewCase, WarningChange, WarningRecord, WarningStatus,
+    IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, WarningChange, WarningRecord,
+    WarningStatus,
 };
 
 fn note(to: Recipient, at: i64) -> Notification {
@@ -133,24 +134,52 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         ..entry(9, Stage::Dispatched, Stage::Dispatched, "link")
     };
     let r = report("rep-1", "case-1", Some("ext-9"));
+    let link = |r: LinkedReport, attachments: &[&str]| {
+        IntakeWrite::Link(NewLink {
+            report: r,
+            entry: link_entry.clone(),
+            notifications: Vec::new(),
+            attachments: attachments.iter().map(|a| (*a).to_owned()).collect(),
+        })
+    };
+    // In one batch: the link, a new case, and a link to that new case (same transaction).
+    let mut fresh = new_case("case-8", None, None);
+    fresh.record.category = Some("E0101".into());
+    let to_fresh = LinkedReport {
+        category: Some("E0101".into()),
+        ..report("rep-3", "case-8", None)
+    };
     assert_eq!(
-        s.link_report(&r, &link_entry, &[], &["att-l".to_owned()], false)
-            .await
-            .unwrap(),
-        CaseCreated::New
-    );
-    assert_eq!(
-        s.link_report(
-            &report("rep-2", "case-1", Some("ext-9")),
-            &link_entry,
-            &[],
-            &[],
+        s.write_intake(
+            &[
+                link(r.clone(), &["att-l"]),
+                IntakeWrite::Case(fresh),
+                link(to_fresh, &[])
+            ],
             false
         )
         .await
         .unwrap(),
-        CaseCreated::Existing("case-1".into()),
+        [CaseCreated::New, CaseCreated::New, CaseCreated::New]
+    );
+    assert_eq!(
+        s.write_intake(
+            &[link(report("rep-2", "case-1", Some("ext-9")), &[])],
+            false
+        )
+        .await
+        .unwrap(),
+        [CaseCreated::Existing("case-1".into())],
         "the same external id again"
+    );
+    assert_eq!(
+        s.case_history(&Scope::system("test"), "case-8")
+            .await
+            .unwrap()
+            .last()
+            .map(|e| (e.seq, e.command.clone())),
+        Some((2, "link".to_owned())),
+        "linked to a case of the same batch"
     );
     assert_eq!(
         s.create_cases(&[new_case("case-4", Some("ext-9"), None)], false)
@@ -181,7 +210,7 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
     let follower = Scope::Own("id-other".into());
     assert_eq!(
         ids(s.cases(&follower, &CaseFilter::default()).await.unwrap()),
-        ["case-1"]
+        ["case-8", "case-1"]
     );
     assert_eq!(
         s.case_reports(&system, "case-1").await.unwrap(),
