@@ -14,7 +14,9 @@ use wanxiang_store::{
     WarningStatus,
 };
 
-use crate::shared::{CASE_COLUMNS, corrupt, insert_case, insert_history, push_scope, read_case};
+use crate::shared::{
+    CASE_COLUMNS, corrupt, insert_case, insert_history, push_scope, read_case, read_recipient,
+};
 use crate::{Db, DbRow, db};
 
 /// The case a channel's external id already names, as a case or as a linked report.
@@ -748,21 +750,7 @@ const DELIVERY_SELECT: &str = "SELECT d.id, d.status, d.attempts, d.next_at, d.l
 
 fn read_delivery(row: &DbRow) -> Result<Delivery, StoreError> {
     let status: String = row.try_get("status").map_err(db)?;
-    let account: Option<String> = row.try_get("recipient_account").map_err(db)?;
-    let org: Option<String> = row.try_get("recipient_org").map_err(db)?;
-    let role: Option<String> = row.try_get("recipient_role").map_err(db)?;
-    let recipient = match (account, org) {
-        (Some(a), _) => Recipient::Account(a),
-        (None, Some(org)) => Recipient::Org {
-            org,
-            role: role.as_deref().and_then(wanxiang_core::Role::parse),
-        },
-        (None, None) => {
-            return Err(StoreError::Corrupt(
-                "a notification without recipient".into(),
-            ));
-        }
-    };
+    let recipient = read_recipient(row)?;
     Ok(Delivery {
         id: row.try_get("id").map_err(db)?,
         notification: Notification {

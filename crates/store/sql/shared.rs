@@ -828,6 +828,24 @@ async fn cases_to_supervise(
     rows.iter().map(read_case).collect()
 }
 
+/// A notification's recipient from its `recipient_account`, `recipient_org` and
+/// `recipient_role` columns.
+pub(crate) fn read_recipient(r: &DbRow) -> Result<Recipient, StoreError> {
+    let account: Option<String> = r.try_get("recipient_account").map_err(db)?;
+    let org: Option<String> = r.try_get("recipient_org").map_err(db)?;
+    let role: Option<String> = r.try_get("recipient_role").map_err(db)?;
+    match (account, org) {
+        (Some(a), _) => Ok(Recipient::Account(a)),
+        (None, Some(org)) => Ok(Recipient::Org {
+            org,
+            role: role.as_deref().and_then(wanxiang_core::Role::parse),
+        }),
+        (None, None) => Err(StoreError::Corrupt(
+            "a notification without recipient".into(),
+        )),
+    }
+}
+
 async fn inbox(
     pool: &Pool<Db>,
     account: &Account,
@@ -848,21 +866,7 @@ async fn inbox(
     let rows = qb.build().fetch_all(pool).await.map_err(db)?;
     rows.iter()
         .map(|r| {
-            let account: Option<String> = r.try_get("recipient_account").map_err(db)?;
-            let org: Option<String> = r.try_get("recipient_org").map_err(db)?;
-            let role: Option<String> = r.try_get("recipient_role").map_err(db)?;
-            let recipient = match (account, org) {
-                (Some(a), _) => Recipient::Account(a),
-                (None, Some(org)) => Recipient::Org {
-                    org,
-                    role: role.as_deref().and_then(wanxiang_core::Role::parse),
-                },
-                (None, None) => {
-                    return Err(StoreError::Corrupt(
-                        "a notification without recipient".into(),
-                    ));
-                }
-            };
+            let recipient = read_recipient(r)?;
             Ok(Notification {
                 id: r.try_get("id").map_err(db)?,
                 at: r.try_get("at").map_err(db)?,
