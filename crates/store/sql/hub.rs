@@ -152,35 +152,38 @@ pub(crate) async fn cases_near_any(
 ) -> Result<Vec<CaseRecord>, StoreError> {
     // Each box is what narrows the search (an index range on longitude, by category when
     // given); `+created_at` keeps the time condition from steering the planner to the time index,
-    // which would scan every recent case. Newest first is sorted here: few rows.
-    let Some(first) = boxes.first() else {
-        return Ok(Vec::new());
-    };
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE ("));
-    for (i, q) in boxes.iter().enumerate() {
-        if i > 0 {
-            qb.push(" OR ");
+    // which would scan every recent case. A query takes at most CHUNK boxes (SQLite limits the
+    // depth of an expression); newest first is sorted here: few rows.
+    const CHUNK: usize = 100;
+    let mut found = Vec::new();
+    for part in boxes.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE ("));
+        for (i, q) in part.iter().enumerate() {
+            if i > 0 {
+                qb.push(" OR ");
+            }
+            qb.push("(");
+            if let Some(c) = &q.category {
+                qb.push("category = ").push_bind(c.clone()).push(" AND ");
+            }
+            qb.push("lon >= ").push_bind(q.lon_min);
+            qb.push(" AND lon <= ").push_bind(q.lon_max);
+            qb.push(" AND lat >= ").push_bind(q.lat_min);
+            qb.push(" AND lat <= ").push_bind(q.lat_max);
+            qb.push(" AND +created_at >= ").push_bind(q.since);
+            qb.push(")");
         }
-        qb.push("(");
-        if let Some(c) = &q.category {
-            qb.push("category = ").push_bind(c.clone()).push(" AND ");
-        }
-        qb.push("lon >= ").push_bind(q.lon_min);
-        qb.push(" AND lon <= ").push_bind(q.lon_max);
-        qb.push(" AND lat >= ").push_bind(q.lat_min);
-        qb.push(" AND lat <= ").push_bind(q.lat_max);
-        qb.push(" AND +created_at >= ").push_bind(q.since);
         qb.push(")");
+        if boxes[0].open_only {
+            qb.push(format!(" AND stage NOT IN {FINISHED}"));
+        }
+        let limit: u32 = part.iter().map(|q| q.limit).sum();
+        qb.push(" LIMIT ")
+            .push_bind(i64::from(limit.clamp(1, 20_000)));
+        for row in qb.build().fetch_all(pool).await.map_err(db)? {
+            found.push(read_case(&row)?);
+        }
     }
-    qb.push(")");
-    if first.open_only {
-        qb.push(format!(" AND stage NOT IN {FINISHED}"));
-    }
-    let limit: u32 = boxes.iter().map(|q| q.limit).sum();
-    qb.push(" LIMIT ")
-        .push_bind(i64::from(limit.clamp(1, 20_000)));
-    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
-    let mut found = rows.iter().map(read_case).collect::<Result<Vec<_>, _>>()?;
     found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
     found.dedup_by(|a, b| a.id == b.id);
     Ok(found)

@@ -27,6 +27,10 @@ use crate::{AppError, AppState};
 
 /// Days of history a surge is judged against.
 const BASELINE_DAYS: u32 = 28;
+/// Most new cases one detection pass looks at together.
+const BATCH: usize = 4096;
+/// The shortest time between the starts of two detection passes.
+const PACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Signals waiting for the detector before new ones are dropped (detection is analysis: a
 /// dropped signal delays a warning, it loses no case).
 const QUEUE: usize = 65_536;
@@ -77,18 +81,32 @@ fn send(state: &AppState, o: Observation) {
 }
 
 async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
-    while let Some(o) = rx.recv().await {
-        let result = match o {
-            Observation::Case(c) => detect(&state, &c).await,
-            Observation::Linked {
-                case,
-                report_id,
-                sensor,
-            } => corroborate(&state, &case, &report_id, sensor).await,
-        };
-        if let Err(e) = result {
+    // Work through what is waiting in batches: one search around all of a batch's new cases and
+    // one count per street and category, however many cases arrived.
+    // At most one pass per PACE: under a flood of reports the batches grow instead of the
+    // detector's share of the database; a warning comes at most that much later.
+    let mut waiting = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut waiting, BATCH).await > 0 {
+        let next_pass = tokio::time::Instant::now() + PACE;
+        let mut cases = Vec::new();
+        for o in waiting.drain(..) {
+            match o {
+                Observation::Case(c) => cases.push(*c),
+                Observation::Linked {
+                    case,
+                    report_id,
+                    sensor,
+                } => {
+                    if let Err(e) = corroborate(&state, &case, &report_id, sensor).await {
+                        tracing::warn!(error = %e, "early-warning corroboration failed");
+                    }
+                }
+            }
+        }
+        if let Err(e) = detect(&state, &cases).await {
             tracing::warn!(error = %e, "early-warning detection failed");
         }
+        tokio::time::sleep_until(next_pass).await;
     }
 }
 
@@ -109,72 +127,95 @@ fn street_of(area: &UnitCode) -> Option<UnitCode> {
     UnitCode::parse(&area.as_str()[..area.as_str().len().min(9)]).ok()
 }
 
-/// Runs the detectors for one new case.
-async fn detect(state: &AppState, c: &CaseRecord) -> Result<(), AppError> {
+/// Runs the detectors for a batch of new cases.
+async fn detect(state: &AppState, cases: &[CaseRecord]) -> Result<(), AppError> {
+    if cases.is_empty() {
+        return Ok(());
+    }
     let t = &state.hub.thresholds;
-    let now = c.created_at;
-    let new = signal(c);
-    // Repeat and cross-source: the cases around the point, any category.
+    // Repeat and cross-source: the cases around each point, any category, in one search.
     let radius = t.repeat_radius_m.max(t.cross_radius_m);
     let window = t.repeat_window_ms.max(t.cross_window_ms);
-    let dlat = radius / 111_320.0;
-    let dlon = radius / (111_320.0 * c.lat.to_radians().cos().max(0.01));
+    let boxes: Vec<NearQuery> = cases
+        .iter()
+        .map(|c| {
+            let dlat = radius / 111_320.0;
+            let dlon = radius / (111_320.0 * c.lat.to_radians().cos().max(0.01));
+            NearQuery {
+                lon_min: c.lon - dlon,
+                lon_max: c.lon + dlon,
+                lat_min: c.lat - dlat,
+                lat_max: c.lat + dlat,
+                since: c.created_at - window,
+                category: None,
+                open_only: false,
+                limit: 1000,
+            }
+        })
+        .collect();
     let around: Vec<Signal> = state
         .store
-        .cases_near(&NearQuery {
-            lon_min: c.lon - dlon,
-            lon_max: c.lon + dlon,
-            lat_min: c.lat - dlat,
-            lat_max: c.lat + dlat,
-            since: now - window,
-            category: None,
-            open_only: false,
-            limit: 1000,
-        })
+        .cases_near_any(&boxes)
         .await?
         .iter()
-        .filter(|x| x.id != c.id)
         .map(signal)
         .collect();
-    let mut found = Vec::new();
-    found.extend(warning::repeat(&new, &around, now, t));
-    found.extend(warning::cross_source(&new, &around, now, t));
-    // Surge: this category in this street, today against the last four weeks.
-    if let (Some(category), Some(street)) = (&c.category, street_of(&c.area)) {
+    let mut found: Vec<(Warning, i64)> = Vec::new();
+    for c in cases {
+        let new = signal(c);
+        let others: Vec<Signal> = around.iter().filter(|x| x.id != c.id).cloned().collect();
+        found.extend(warning::repeat(&new, &others, c.created_at, t).map(|w| (w, c.created_at)));
+        found.extend(
+            warning::cross_source(&new, &others, c.created_at, t).map(|w| (w, c.created_at)),
+        );
+    }
+    // Surge: each category in each street the batch touched, today against the last four weeks.
+    let mut groups: std::collections::BTreeMap<(UnitCode, String), i64> = Default::default();
+    for c in cases {
+        if let (Some(category), Some(street)) = (&c.category, street_of(&c.area)) {
+            let at = groups
+                .entry((street, category.clone()))
+                .or_insert(c.created_at);
+            *at = (*at).max(c.created_at);
+        }
+    }
+    for ((street, category), now) in groups {
         let scope = Scope::Subtree(street.clone());
         let counts = state
             .store
-            .daily_counts(&scope, category, now + 1, BASELINE_DAYS + 1)
+            .daily_counts(&scope, &category, now + 1, BASELINE_DAYS + 1)
             .await?;
-        if counts.first().copied().unwrap_or(0) >= u64::from(t.surge_min_count) {
-            let today = state
-                .store
-                .cases(
-                    &scope,
-                    &CaseFilter {
-                        category: Some(category.clone()),
-                        since: Some(now + 1 - 86_400_000),
-                        limit: Some(1000),
-                        ..CaseFilter::default()
-                    },
-                )
-                .await?;
-            let today: Vec<Signal> = today.iter().map(signal).collect();
-            let baseline: Vec<u32> = counts[1..]
-                .iter()
-                .map(|n| u32::try_from(*n).unwrap_or(u32::MAX))
-                .collect();
-            found.extend(warning::surge(
-                street.as_str(),
-                category,
-                &today,
-                &baseline,
-                t,
-            ));
+        if counts.first().copied().unwrap_or(0) < u64::from(t.surge_min_count) {
+            continue;
         }
+        let today = state
+            .store
+            .cases(
+                &scope,
+                &CaseFilter {
+                    category: Some(category.clone()),
+                    since: Some(now + 1 - 86_400_000),
+                    limit: Some(1000),
+                    ..CaseFilter::default()
+                },
+            )
+            .await?;
+        let today: Vec<Signal> = today.iter().map(signal).collect();
+        let baseline: Vec<u32> = counts[1..]
+            .iter()
+            .map(|n| u32::try_from(*n).unwrap_or(u32::MAX))
+            .collect();
+        found.extend(
+            warning::surge(street.as_str(), &category, &today, &baseline, t).map(|w| (w, now)),
+        );
     }
-    for w in found {
-        store(state, w, now).await?;
+    // One write per key: the most serious detection of the batch.
+    found.sort_by(|a, b| {
+        (&a.0.key, b.0.level, b.0.evidence.len()).cmp(&(&b.0.key, a.0.level, a.0.evidence.len()))
+    });
+    found.dedup_by(|later, first| later.0.key == first.0.key);
+    for (w, at) in found {
+        store(state, w, at).await?;
     }
     Ok(())
 }
