@@ -42,37 +42,51 @@ pub(crate) async fn insert_notifications(
     list: &[Notification],
     outbox: bool,
 ) -> Result<(), StoreError> {
-    for n in list {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Db>::new(
+        "INSERT INTO notifications (at, recipient_account, recipient_org, recipient_role, case_id, kind, message) ",
+    );
+    qb.push_values(list, |mut b, n| {
         let (account, org, role) = match &n.recipient {
             Recipient::Account(a) => (Some(a.clone()), None, None),
             Recipient::Org { org, role } => (None, Some(org.clone()), role.map(|r| r.as_str())),
         };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO notifications (at, recipient_account, recipient_org, recipient_role, case_id, kind, message)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(n.at)
-        .bind(account)
-        .bind(org)
-        .bind(role)
-        .bind(&n.case_id)
-        .bind(&n.kind)
-        .bind(&n.message)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db)?;
-        if outbox {
-            sqlx::query(
-                "INSERT INTO deliveries (notification_id, status, attempts, next_at, created_at, updated_at)
-                 VALUES ($1, 'pending', 0, $2, $2, $2)",
-            )
-            .bind(id)
-            .bind(n.at)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-        }
+        b.push_bind(n.at)
+            .push_bind(account)
+            .push_bind(org)
+            .push_bind(role)
+            .push_bind(n.case_id.clone())
+            .push_bind(n.kind.clone())
+            .push_bind(n.message.clone());
+    });
+    if !outbox {
+        qb.build().execute(&mut **tx).await.map_err(db)?;
+        return Ok(());
     }
+    // Each notification gets its delivery, due at its own time.
+    qb.push(" RETURNING id, at");
+    let created: Vec<(i64, i64)> = qb
+        .build()
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Ok((r.try_get("id").map_err(db)?, r.try_get("at").map_err(db)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let mut qb = QueryBuilder::<Db>::new(
+        "INSERT INTO deliveries (notification_id, status, attempts, next_at, created_at, updated_at) ",
+    );
+    qb.push_values(created, |mut b, (id, at)| {
+        b.push_bind(id)
+            .push_bind("pending")
+            .push_bind(0i64)
+            .push_bind(at)
+            .push_bind(at)
+            .push_bind(at);
+    });
+    qb.build().execute(&mut **tx).await.map_err(db)?;
     Ok(())
 }
 
@@ -309,6 +323,44 @@ async fn link_in(
     Ok(CaseCreated::New)
 }
 
+/// New cases without external ids, written with one statement per table.
+async fn create_many(
+    tx: &mut Transaction<'_, Db>,
+    run: &[&NewCase],
+    outbox: bool,
+) -> Result<(), StoreError> {
+    let records: Vec<&CaseRecord> = run.iter().map(|c| &c.record).collect();
+    // SQLite takes at most 32,766 parameters a statement: 32 a case, 9 a history line.
+    for part in records.chunks(500) {
+        let inserted = crate::shared::insert_cases(tx, part).await?;
+        if inserted != part.len() as u64 {
+            return Err(StoreError::Conflict("a case id was used twice".into()));
+        }
+    }
+    let lines: Vec<(&str, &HistoryEntry)> = run
+        .iter()
+        .flat_map(|c| c.history.iter().map(|h| (c.record.id.as_str(), h)))
+        .collect();
+    for part in lines.chunks(2_000) {
+        crate::shared::insert_histories(tx, part).await?;
+    }
+    let notes: Vec<Notification> = run
+        .iter()
+        .flat_map(|c| c.notifications.iter().cloned())
+        .collect();
+    for part in notes.chunks(2_000) {
+        insert_notifications(tx, part, outbox).await?;
+    }
+    for c in run {
+        if let Some(owner) = &c.record.reporter
+            && !c.attachments.is_empty()
+        {
+            attach_in(tx, &c.attachments, owner, &c.record.id, 1).await?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn write_intake(
     pool: &Pool<Db>,
     batch: &[IntakeWrite],
@@ -316,7 +368,24 @@ pub(crate) async fn write_intake(
 ) -> Result<Vec<CaseCreated>, StoreError> {
     let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
     let mut out = Vec::with_capacity(batch.len());
-    for item in batch {
+    let mut rest = batch;
+    while let Some(item) = rest.first() {
+        // A run of new cases without external ids needs no idempotency check: their rows go in
+        // a few multi-row statements instead of several statements each.
+        let run: Vec<&NewCase> = rest
+            .iter()
+            .map_while(|w| match w {
+                IntakeWrite::Case(c) if c.record.external_id.is_none() => Some(c),
+                _ => None,
+            })
+            .collect();
+        if run.len() > 1 {
+            create_many(&mut tx, &run, outbox).await?;
+            out.extend(std::iter::repeat_n(CaseCreated::New, run.len()));
+            rest = &rest[run.len()..];
+            continue;
+        }
+        rest = &rest[1..];
         out.push(match item {
             IntakeWrite::Case(c) => create_one(&mut tx, c, outbox).await?,
             IntakeWrite::Link(l) => {

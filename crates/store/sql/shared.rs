@@ -594,22 +594,32 @@ pub(crate) async fn insert_history(
     case_id: &str,
     e: &HistoryEntry,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO case_history (case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(case_id)
-    .bind(e.seq)
-    .bind(e.at)
-    .bind(&e.actor_id)
-    .bind(&e.actor)
-    .bind(e.from.as_str())
-    .bind(e.to.as_str())
-    .bind(&e.command)
-    .bind(&e.note)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
+    insert_histories(tx, &[(case_id, e)]).await
+}
+
+/// Inserts history lines, all in one statement.
+pub(crate) async fn insert_histories(
+    tx: &mut Transaction<'_, Db>,
+    lines: &[(&str, &HistoryEntry)],
+) -> Result<(), StoreError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Db>::new(
+        "INSERT INTO case_history (case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note) ",
+    );
+    qb.push_values(lines, |mut b, (case_id, e)| {
+        b.push_bind((*case_id).to_owned())
+            .push_bind(e.seq)
+            .push_bind(e.at)
+            .push_bind(e.actor_id.clone())
+            .push_bind(e.actor.clone())
+            .push_bind(e.from.as_str())
+            .push_bind(e.to.as_str())
+            .push_bind(e.command.clone())
+            .push_bind(e.note.clone());
+    });
+    qb.build().execute(&mut **tx).await.map_err(db)?;
     Ok(())
 }
 
@@ -618,52 +628,67 @@ pub(crate) async fn insert_case(
     tx: &mut Transaction<'_, Db>,
     c: &CaseRecord,
 ) -> Result<bool, StoreError> {
-    let l = &c.lifecycle;
-    let inserted = sqlx::query(
+    Ok(insert_cases(tx, &[c]).await? > 0)
+}
+
+/// Inserts case rows in one statement, skipping any whose channel and external id are taken;
+/// returns how many it inserted.
+pub(crate) async fn insert_cases(
+    tx: &mut Transaction<'_, Db>,
+    cases: &[&CaseRecord],
+) -> Result<u64, StoreError> {
+    if cases.is_empty() {
+        return Ok(0);
+    }
+    let mut qb = QueryBuilder::<Db>::new(
         "INSERT INTO cases (id, channel, external_id, category, description, lon, lat, area_code, org, owner,
              reporter_contact, priority, stage, suspended_from, rating, reworks, redos, returns, ext_until, ext_reason,
              extensions, due_at, explanation, version, created_at, updated_at, warn_at, warned, overdue, escalated_to,
-             suspended_at, resolved)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
-                 $27, $28, $29, $30, $31, $32)
-         ON CONFLICT (channel, external_id) DO NOTHING",
-    )
-    .bind(&c.id)
-    .bind(c.channel.as_str())
-    .bind(&c.external_id)
-    .bind(&c.category)
-    .bind(&c.description)
-    .bind(c.lon)
-    .bind(c.lat)
-    .bind(c.area.as_str())
-    .bind(l.assignee.clone().unwrap_or_default())
-    .bind(&c.reporter)
-    .bind(&c.reporter_contact)
-    .bind(c.priority.as_str())
-    .bind(l.stage.as_str())
-    .bind(l.suspended_from.map(|s| s.as_str()))
-    .bind(l.rating.map(|r| r.as_str()))
-    .bind(i64::from(l.reworks))
-    .bind(i64::from(l.redos))
-    .bind(i64::from(l.returns))
-    .bind(l.pending_extension.as_ref().map(|p| p.until))
-    .bind(l.pending_extension.as_ref().map(|p| p.reason.clone()))
-    .bind(i64::from(l.extensions))
-    .bind(c.due_at)
-    .bind(&c.explanation)
-    .bind(c.version)
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.supervision.warn_at)
-    .bind(c.supervision.warned)
-    .bind(c.supervision.overdue)
-    .bind(&c.supervision.escalated_to)
-    .bind(l.suspended_at)
-    .bind(l.resolved)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(inserted.rows_affected() > 0)
+             suspended_at, resolved) ",
+    );
+    qb.push_values(cases, |mut b, c| {
+        let c = *c;
+        let l = &c.lifecycle;
+        b.push_bind(c.id.clone())
+            .push_bind(c.channel.as_str())
+            .push_bind(c.external_id.clone())
+            .push_bind(c.category.clone())
+            .push_bind(c.description.clone())
+            .push_bind(c.lon)
+            .push_bind(c.lat)
+            .push_bind(c.area.as_str().to_owned())
+            .push_bind(l.assignee.clone().unwrap_or_default())
+            .push_bind(c.reporter.clone())
+            .push_bind(c.reporter_contact.clone())
+            .push_bind(c.priority.as_str())
+            .push_bind(l.stage.as_str())
+            .push_bind(l.suspended_from.map(|s| s.as_str()))
+            .push_bind(l.rating.map(|r| r.as_str()))
+            .push_bind(i64::from(l.reworks))
+            .push_bind(i64::from(l.redos))
+            .push_bind(i64::from(l.returns))
+            .push_bind(l.pending_extension.as_ref().map(|p| p.until))
+            .push_bind(l.pending_extension.as_ref().map(|p| p.reason.clone()))
+            .push_bind(i64::from(l.extensions))
+            .push_bind(c.due_at)
+            .push_bind(c.explanation.clone())
+            .push_bind(c.version)
+            .push_bind(c.created_at)
+            .push_bind(c.updated_at)
+            .push_bind(c.supervision.warn_at)
+            .push_bind(c.supervision.warned)
+            .push_bind(c.supervision.overdue)
+            .push_bind(c.supervision.escalated_to.clone())
+            .push_bind(l.suspended_at)
+            .push_bind(l.resolved);
+    });
+    qb.push(" ON CONFLICT (channel, external_id) DO NOTHING");
+    Ok(qb
+        .build()
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?
+        .rows_affected())
 }
 
 /// The case scope, where a resident also sees the cases their linked reports follow.

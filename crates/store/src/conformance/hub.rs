@@ -89,6 +89,40 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         2,
         "one outbox delivery per stored notification, none for the repeat"
     );
+    // A run of cases without external ids is written in multi-row statements: same result.
+    let mut bulk = [
+        new_case("case-b1", None, None),
+        new_case("case-b2", None, None),
+    ];
+    bulk[1]
+        .history
+        .push(entry(2, Stage::Reported, Stage::Registered, "register"));
+    for c in &mut bulk {
+        c.record.lon = 113.9; // away from the searches below
+    }
+    assert_eq!(
+        s.write_intake(
+            &[
+                IntakeWrite::Case(bulk[0].clone()),
+                IntakeWrite::Case(bulk[1].clone())
+            ],
+            true
+        )
+        .await
+        .unwrap(),
+        [CaseCreated::New, CaseCreated::New]
+    );
+    assert_eq!(s.deliveries_due(10_000, 10).await.unwrap().len(), 4);
+    let system = Scope::system("test");
+    assert_eq!(
+        s.case(&system, "case-b2").await.unwrap().unwrap(),
+        bulk[1].record,
+        "read back exactly"
+    );
+    assert_eq!(
+        s.case_history(&system, "case-b2").await.unwrap(),
+        bulk[1].history
+    );
     let near = |category: Option<&str>, open_only: bool, since: i64| NearQuery {
         lon_min: 114.1,
         lon_max: 114.11,
