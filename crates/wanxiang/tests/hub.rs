@@ -781,3 +781,53 @@ async fn futures_join_all<F: std::future::Future>(
     out.extend(results.into_iter().map(|(_, v)| v));
     out
 }
+
+#[tokio::test]
+async fn warnings_reach_the_streams_of_the_units_they_concern() {
+    let app = spawn_app_with(|c| c.events.duplicate_radius_m = 0.0).await;
+    let open = |who: &Session| {
+        app.client
+            .get(app.url("/api/v1/stream"))
+            .bearer_auth(&who.token)
+            .send()
+    };
+    let street = app.login("guiyuan.supervisor").await;
+    let other = app.login("huangbei.admin").await;
+    let mut mine = open(&street).await.unwrap();
+    let mut theirs = open(&other).await.unwrap();
+    let resident = app.login("13800138000").await;
+    let p = point_in("440303001001");
+    for i in 0..5 {
+        let (status, _) = report(
+            &app,
+            &resident,
+            json!({"channel": "resident_app",
+            "location": {"lon": east(p, f64::from(i) * 5.0).0, "lat": p.1}, "category": "E0404",
+            "description": format!("下水道堵塞 {i}")}),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let mut seen = String::new();
+    while !seen.contains("event: warning") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), mine.chunk())
+            .await
+            .expect("the stream went quiet")
+            .unwrap()
+            .expect("the stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("\"kind\":\"warning_new\""), "{seen}");
+    // The other street's stream carried the readiness line only: nothing of these cases.
+    let mut got = String::new();
+    while let Ok(Ok(Some(chunk))) =
+        tokio::time::timeout(Duration::from_millis(500), theirs.chunk()).await
+    {
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(got.contains("event: ready"), "{got}");
+    assert!(
+        !got.contains("warning") && !got.contains("event: case"),
+        "{got}"
+    );
+}
