@@ -238,7 +238,8 @@ fn district_admin(p: &Principal) -> Result<(), AppError> {
         Scope::Subtree(unit) => unit.level() == wanxiang_core::Level::District,
         _ => false,
     };
-    if p.has(Role::Admin) && district {
+    p.require(&[Role::Admin])?;
+    if district {
         Ok(())
     } else {
         Err(AppError::Forbidden(

@@ -268,12 +268,7 @@ async fn unlink(
     p: Principal,
     Path((id, report_id)): Path<(String, String)>,
 ) -> Result<(axum::http::StatusCode, Json<CaseDto>), AppError> {
-    if !(p.has(Role::Dispatcher) || p.has(Role::Supervisor)) {
-        return Err(AppError::Forbidden(
-            "只有调度员或督办员可以解除关联 / only dispatchers and supervisors unlink reports"
-                .into(),
-        ));
-    }
+    p.require(&[Role::Dispatcher, Role::Supervisor])?;
     let primary = state
         .store
         .case(&p.scope, &id)

@@ -1085,7 +1085,7 @@ pub async fn take_in(
     let who = reporter.map_or_else(|| "system (import)".to_owned(), |r| r.actor.clone());
     let new_case = open_case(state, reporter.map(|r| r.id.as_str()), &who, &report, now).await?;
     let probe = duplicates::Probe::of(state, &report, now);
-    match writer::write(state, new_case.clone(), probe).await? {
+    match writer::write(state, new_case, probe).await? {
         writer::Written::Linked {
             case,
             report_id,
@@ -1099,10 +1099,10 @@ pub async fn take_in(
                 distance_m,
             })
         }
-        writer::Written::New => {
+        writer::Written::New(new_case) => {
             let NewCase {
                 record, history, ..
-            } = new_case;
+            } = *new_case;
             after_write(state, &record, "created", now);
             warnings::observe(state, &record);
             let attached = report

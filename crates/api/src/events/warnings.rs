@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry, Stage};
+use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
 use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::warning::{self, Kind, Level, Signal, Warning};
 use wanxiang_core::{Role, Scope, UnitCode};
@@ -38,8 +38,8 @@ const QUEUE: usize = 65_536;
 /// What the detector task is told.
 #[derive(Debug)]
 pub enum Observation {
-    /// A new case.
-    Case(Box<CaseRecord>),
+    /// A new case, as the detectors see it.
+    Case(Signal),
     /// A report linked to a case as its duplicate.
     Linked {
         /// The case.
@@ -53,7 +53,7 @@ pub enum Observation {
 
 /// Hands a new case to the detectors.
 pub(crate) fn observe(state: &AppState, c: &CaseRecord) {
-    send(state, Observation::Case(Box::new(c.clone())));
+    send(state, Observation::Case(signal(c)));
 }
 
 /// Hands a linked duplicate to the cross-source detector: a sensor alarm and a person's report
@@ -91,7 +91,7 @@ async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
         let mut cases = Vec::new();
         for o in waiting.drain(..) {
             match o {
-                Observation::Case(c) => cases.push(*c),
+                Observation::Case(c) => cases.push(c),
                 Observation::Linked {
                     case,
                     report_id,
@@ -123,12 +123,12 @@ fn signal(c: &CaseRecord) -> Signal {
 }
 
 /// The street a unit code lies in (its first nine digits), or the unit itself above streets.
-fn street_of(area: &UnitCode) -> Option<UnitCode> {
-    UnitCode::parse(&area.as_str()[..area.as_str().len().min(9)]).ok()
+fn street_of(area: &str) -> Option<UnitCode> {
+    UnitCode::parse(area.get(..9).unwrap_or(area)).ok()
 }
 
 /// Runs the detectors for a batch of new cases.
-async fn detect(state: &AppState, cases: &[CaseRecord]) -> Result<(), AppError> {
+async fn detect(state: &AppState, cases: &[Signal]) -> Result<(), AppError> {
     if cases.is_empty() {
         return Ok(());
     }
@@ -161,13 +161,10 @@ async fn detect(state: &AppState, cases: &[CaseRecord]) -> Result<(), AppError> 
         .map(signal)
         .collect();
     let mut found: Vec<(Warning, i64)> = Vec::new();
+    // The detectors skip the new case itself among those around it.
     for c in cases {
-        let new = signal(c);
-        let others: Vec<Signal> = around.iter().filter(|x| x.id != c.id).cloned().collect();
-        found.extend(warning::repeat(&new, &others, c.created_at, t).map(|w| (w, c.created_at)));
-        found.extend(
-            warning::cross_source(&new, &others, c.created_at, t).map(|w| (w, c.created_at)),
-        );
+        found.extend(warning::repeat(c, &around, c.created_at, t).map(|w| (w, c.created_at)));
+        found.extend(warning::cross_source(c, &around, c.created_at, t).map(|w| (w, c.created_at)));
     }
     // Surge: each category in each street the batch touched, today against the last four weeks.
     let mut groups: std::collections::BTreeMap<(UnitCode, String), i64> = Default::default();
@@ -506,11 +503,7 @@ async fn close(
     Path(id): Path<String>,
 ) -> Result<Json<WarningDto>, AppError> {
     let w = find(&state, &p, &id).await?;
-    if !p.has(Role::Supervisor) {
-        return Err(AppError::Forbidden(
-            "只有督办员可以关闭预警 / only supervisors close warnings".into(),
-        ));
-    }
+    p.require(&[Role::Supervisor])?;
     let now = state.clock.now_ms();
     state
         .store
@@ -543,11 +536,7 @@ async fn supervise(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<CaseDto>), AppError> {
     let w = find(&state, &p, &id).await?;
-    if !p.has(Role::Supervisor) {
-        return Err(AppError::Forbidden(
-            "只有督办员可以发起督办 / only supervisors open supervision cases".into(),
-        ));
-    }
+    p.require(&[Role::Supervisor])?;
     if let Some(c) = &w.case_id {
         return Err(AppError::Conflict(format!(
             "该预警已有督办案件 {c} / this warning has supervision case {c}"
@@ -604,14 +593,13 @@ async fn supervise(
     let history: Vec<HistoryEntry> = new_case.history.clone();
     let id_created = match super::writer::write(&state, new_case, None).await? {
         super::writer::Written::Existing(existing) => existing,
-        _ => record.id.clone(),
+        super::writer::Written::New(_) | super::writer::Written::Linked { .. } => record.id.clone(),
     };
     state
         .store
         .update_warning(&p.scope, &w.id, w.status, Some(&id_created), now)
         .await?;
     super::after_write(&state, &record, "created", now);
-    debug_assert_eq!(record.lifecycle.stage, Stage::Registered);
     Ok((
         StatusCode::CREATED,
         Json(case_dto(&state, &p, &record, Some(history), now)),

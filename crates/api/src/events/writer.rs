@@ -24,8 +24,8 @@ const QUEUE: usize = 4096;
 /// What became of a report.
 #[derive(Debug)]
 pub(crate) enum Written {
-    /// A new case.
-    New,
+    /// A new case: the one submitted, handed back.
+    New(Box<NewCase>),
     /// Its channel and external id were seen before: that case's id.
     Existing(String),
     /// It repeats an open case and was linked to it.
@@ -111,28 +111,36 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Decides, in order, which jobs open cases and which join one.
-fn plan(jobs: &[Job], found: &[CaseRecord]) -> Vec<(IntakeWrite, Option<(CaseRecord, f64)>)> {
-    let mut opened: Vec<CaseRecord> = Vec::new();
-    let mut out = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let r = &job.case.record;
-        let hit = job.probe.as_ref().and_then(|p| {
-            p.choose(r.lon, r.lat, found.iter().chain(opened.iter()))
+/// Decides, in order, which jobs open cases and which join one: the writes, and for each link
+/// the case it joins and how far it is. A report may join a case opened earlier in the batch.
+fn plan(
+    cases: Vec<(NewCase, Option<Probe>)>,
+    found: &[CaseRecord],
+) -> (Vec<IntakeWrite>, Vec<Option<(CaseRecord, f64)>>) {
+    let mut writes: Vec<IntakeWrite> = Vec::with_capacity(cases.len());
+    let mut hits = Vec::with_capacity(cases.len());
+    for (case, probe) in cases {
+        let r = &case.record;
+        let opened = writes.iter().filter_map(|w| match w {
+            IntakeWrite::Case(c) => Some(&c.record),
+            IntakeWrite::Link(_) => None,
+        });
+        let hit = probe.as_ref().and_then(|p| {
+            p.choose(r.lon, r.lat, found.iter().chain(opened))
                 .map(|(c, d)| (c.clone(), d))
         });
         match hit {
-            Some((primary, d)) => out.push((
-                IntakeWrite::Link(link_of(&job.case, &primary, d)),
-                Some((primary, d)),
-            )),
+            Some((primary, d)) => {
+                writes.push(IntakeWrite::Link(link_of(&case, &primary, d)));
+                hits.push(Some((primary, d)));
+            }
             None => {
-                opened.push(r.clone());
-                out.push((IntakeWrite::Case(job.case.clone()), None));
+                writes.push(IntakeWrite::Case(case));
+                hits.push(None);
             }
         }
     }
-    out
+    (writes, hits)
 }
 
 async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
@@ -149,18 +157,21 @@ async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
     } else {
         store.cases_near_any(&boxes).await
     };
+    let (cases, replies): (Vec<_>, Vec<_>) = group
+        .into_iter()
+        .map(|j| ((j.case, j.probe), j.reply))
+        .unzip();
     let found = match found {
         Ok(f) => f,
         Err(e) => {
             tracing::warn!(error = %e, "duplicate search failed; the batch is refused");
-            for job in group {
-                let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
             }
             return;
         }
     };
-    let planned = plan(&group, &found);
-    let writes: Vec<IntakeWrite> = planned.iter().map(|(w, _)| w.clone()).collect();
+    let (writes, hits) = plan(cases, &found);
     let results = match store.write_intake(&writes, outbox).await {
         Ok(r) => r.into_iter().map(Ok).collect::<Vec<_>>(),
         Err(e) if writes.len() == 1 => vec![Err(e)],
@@ -182,7 +193,7 @@ async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
             each
         }
     };
-    for ((job, (write, hit)), result) in group.into_iter().zip(planned).zip(results) {
+    for (((reply, write), hit), result) in replies.into_iter().zip(writes).zip(hits).zip(results) {
         let answer = result.map(|created| match (created, write, hit) {
             (CaseCreated::Existing(id), _, _) => Written::Existing(id),
             (CaseCreated::New, IntakeWrite::Link(link), Some((primary, d))) => Written::Linked {
@@ -190,8 +201,11 @@ async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
                 report_id: link.report.id,
                 distance_m: d,
             },
-            (CaseCreated::New, _, _) => Written::New,
+            (CaseCreated::New, IntakeWrite::Case(case), _) => Written::New(Box::new(case)),
+            (CaseCreated::New, IntakeWrite::Link(_), None) => {
+                unreachable!("a link is planned only with the case it joins")
+            }
         });
-        let _ = job.reply.send(answer);
+        let _ = reply.send(answer);
     }
 }
