@@ -5,6 +5,7 @@
 //! the `wanxiang` crate fails when this crate gains a dependency that could do I/O.
 
 pub mod account;
+pub mod alarm;
 pub mod case;
 pub mod category;
 pub mod dispatch;
