@@ -30,6 +30,8 @@ const LOCK_UNITS_REVISION: Option<&str> =
 
 #[path = "../../store/sql/hub.rs"]
 mod hub;
+#[path = "../../store/sql/sensing.rs"]
+mod sensing;
 #[path = "../../store/sql/shared.rs"]
 mod shared;
 

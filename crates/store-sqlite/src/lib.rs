@@ -33,6 +33,8 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 #[path = "../../store/sql/hub.rs"]
 mod hub;
+#[path = "../../store/sql/sensing.rs"]
+mod sensing;
 #[path = "../../store/sql/shared.rs"]
 mod shared;
 

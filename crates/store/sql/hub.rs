@@ -253,7 +253,7 @@ pub(crate) async fn overdue_cases(
 }
 
 /// Appends a history line to a case, numbering it after the last one; returns its number.
-async fn append_history(
+pub(crate) async fn append_history(
     tx: &mut Transaction<'_, Db>,
     case_id: &str,
     entry: &HistoryEntry,

@@ -21,10 +21,11 @@ use wanxiang_core::{
 };
 use wanxiang_store::codec::{self, AccountRow, UnitRow};
 use wanxiang_store::{
-    AccountUpdate, ApiToken, Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter,
-    CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite, LinkedReport, NearQuery,
-    NewApiToken, NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
-    WarningStatus,
+    AccountUpdate, AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, ApiToken, Attachment,
+    AttachmentMeta, Backend, CaseCreated, CaseFilter, CaseStats, Delivery, DeliveryOutcome,
+    DeliveryStatus, DeviceFilter, DeviceRecord, DeviceResume, IntakeWrite, LinkedReport, NearQuery,
+    NewApiToken, NewCase, NewDevice, NewSession, Reading, SessionInfo, Store, StoreError,
+    TelemetryBatch, WarningChange, WarningRecord, WarningStatus,
 };
 
 use crate::{BACKEND, CST_DAY, Db, DbRow, LOCK_UNITS_REVISION, StoreImpl, UNITS_ORDER, db};
@@ -806,7 +807,9 @@ async fn update_case(
     if changed == 0 {
         return Ok(false);
     }
-    insert_history(&mut tx, &c.id, entry).await?;
+    // The line goes after whatever was appended since the caller read the history (a linked
+    // report, an alarm's note), which do not change the case's version.
+    crate::hub::append_history(&mut tx, &c.id, entry).await?;
     tx.commit().await.map_err(db)?;
     Ok(true)
 }
@@ -1190,6 +1193,85 @@ impl Store for StoreImpl {
         now: i64,
     ) -> Result<bool, StoreError> {
         revoke_api_token(&self.pool, account_id, token_id, now).await
+    }
+
+    async fn create_device(&self, scope: &Scope, device: &NewDevice) -> Result<(), StoreError> {
+        crate::sensing::create_device(&self.pool, scope, device).await
+    }
+
+    async fn devices(
+        &self,
+        scope: &Scope,
+        filter: &DeviceFilter,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
+        crate::sensing::devices(&self.pool, scope, filter).await
+    }
+
+    async fn device(&self, scope: &Scope, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        crate::sensing::device(&self.pool, scope, id).await
+    }
+
+    async fn device_by_token(&self, token_hash: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        crate::sensing::device_by_token(&self.pool, token_hash).await
+    }
+
+    async fn device_resumes(&self) -> Result<Vec<DeviceResume>, StoreError> {
+        crate::sensing::device_resumes(&self.pool).await
+    }
+
+    async fn update_device(
+        &self,
+        scope: &Scope,
+        device: &DeviceRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        crate::sensing::update_device(&self.pool, scope, device, now).await
+    }
+
+    async fn write_telemetry(&self, batch: &TelemetryBatch) -> Result<u64, StoreError> {
+        crate::sensing::write_telemetry(&self.pool, batch).await
+    }
+
+    async fn readings(
+        &self,
+        device_id: &str,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> Result<Vec<Reading>, StoreError> {
+        crate::sensing::readings(&self.pool, device_id, from, to, limit).await
+    }
+
+    async fn latest_readings(
+        &self,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Reading>, StoreError> {
+        crate::sensing::latest_readings(&self.pool, device_id, limit).await
+    }
+
+    async fn alarms(
+        &self,
+        scope: &Scope,
+        filter: &AlarmFilter,
+    ) -> Result<Vec<AlarmRecord>, StoreError> {
+        crate::sensing::alarms(&self.pool, scope, filter).await
+    }
+
+    async fn alarm(&self, scope: &Scope, id: &str) -> Result<Option<AlarmRecord>, StoreError> {
+        crate::sensing::alarm(&self.pool, scope, id).await
+    }
+
+    async fn alarm_history(&self, alarm_id: &str) -> Result<Vec<AlarmEvent>, StoreError> {
+        crate::sensing::alarm_history(&self.pool, alarm_id).await
+    }
+
+    async fn open_alarms(&self) -> Result<Vec<AlarmRecord>, StoreError> {
+        crate::sensing::open_alarms(&self.pool).await
+    }
+
+    async fn write_alarms(&self, writes: &[AlarmWrite]) -> Result<(), StoreError> {
+        crate::sensing::write_alarms(&self.pool, writes).await
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {

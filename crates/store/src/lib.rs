@@ -14,10 +14,15 @@ use wanxiang_core::{
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod hub;
+pub mod sensing;
 
 pub use hub::{
     Attachment, AttachmentMeta, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
     LinkedReport, NearQuery, NewCase, NewLink, WarningChange, WarningRecord, WarningStatus,
+};
+pub use sensing::{
+    AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceMark, DeviceRecord,
+    DeviceResume, NewDevice, Reading, TelemetryBatch,
 };
 
 /// Why a store operation failed. The API turns these into HTTP statuses in one place.
@@ -409,6 +414,77 @@ pub trait Store: Send + Sync + 'static {
     /// organisation's holders of one of its roles.
     async fn inbox(&self, account: &Account, limit: u32) -> Result<Vec<Notification>, StoreError>;
 
+    // --- The sensing hub: devices, telemetry, alarm-rule state and alarms. ---
+
+    /// Registers a device. `Conflict` if its id or token hash is taken; `Forbidden` outside the
+    /// scope.
+    async fn create_device(&self, scope: &Scope, device: &NewDevice) -> Result<(), StoreError>;
+
+    /// Devices the scope sees, by id.
+    async fn devices(
+        &self,
+        scope: &Scope,
+        filter: &DeviceFilter,
+    ) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// One device the scope sees.
+    async fn device(&self, scope: &Scope, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// The device a token hash belongs to (how devices authenticate).
+    async fn device_by_token(&self, token_hash: &str) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// Every device's resume point, for the pipeline's start.
+    async fn device_resumes(&self) -> Result<Vec<DeviceResume>, StoreError>;
+
+    /// Changes a device's name, disabled flag and rule override at `now`. False if the scope
+    /// does not see it.
+    async fn update_device(
+        &self,
+        scope: &Scope,
+        device: &DeviceRecord,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Writes one telemetry group commit in one transaction. Returns how many readings were
+    /// new (a resent reading is stored once).
+    async fn write_telemetry(&self, batch: &TelemetryBatch) -> Result<u64, StoreError>;
+
+    /// A device's readings in `[from, to)`, oldest first, at most `limit`.
+    async fn readings(
+        &self,
+        device_id: &str,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> Result<Vec<Reading>, StoreError>;
+
+    /// A device's newest readings, newest first.
+    async fn latest_readings(
+        &self,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Reading>, StoreError>;
+
+    /// Alarms the scope sees, newest change first.
+    async fn alarms(
+        &self,
+        scope: &Scope,
+        filter: &AlarmFilter,
+    ) -> Result<Vec<AlarmRecord>, StoreError>;
+
+    /// One alarm the scope sees.
+    async fn alarm(&self, scope: &Scope, id: &str) -> Result<Option<AlarmRecord>, StoreError>;
+
+    /// An alarm's history, oldest first.
+    async fn alarm_history(&self, alarm_id: &str) -> Result<Vec<AlarmEvent>, StoreError>;
+
+    /// Every alarm not cleared, for the pipeline's start.
+    async fn open_alarms(&self) -> Result<Vec<AlarmRecord>, StoreError>;
+
+    /// Writes alarm changes made outside the pipeline (an operator's acknowledgement, a case
+    /// opened) in one transaction.
+    async fn write_alarms(&self, writes: &[AlarmWrite]) -> Result<(), StoreError>;
+
     // --- The audit log: append-only; the database refuses updates and deletes. ---
 
     /// Appends an entry.
@@ -436,6 +512,30 @@ pub mod guard {
         } else {
             Err(StoreError::OutOfScope(format!(
                 "{} may not create {what}",
+                scope.describe()
+            )))
+        }
+    }
+
+    /// Guards [`crate::Store::create_device`]: a unit's staff place devices within their subtree;
+    /// a department or an entity registers only devices it owns itself.
+    pub fn device(
+        scope: &Scope,
+        area: &wanxiang_core::UnitCode,
+        org: &str,
+    ) -> Result<(), StoreError> {
+        let ok = match scope {
+            Scope::System { .. } => true,
+            Scope::Subtree(root) => root.encloses(area),
+            Scope::Department(d) => d.to_string() == org,
+            Scope::Entity(id) => org == format!("entity:{id}"),
+            Scope::Own(_) => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(StoreError::OutOfScope(format!(
+                "{} may not register a device in {area} owned by {org}",
                 scope.describe()
             )))
         }

@@ -16,7 +16,9 @@ use wanxiang_core::{
 use crate::{AccountUpdate, NewApiToken, NewSession, Store, StoreError};
 
 mod hub;
+mod sensing;
 pub use hub::*;
+pub use sensing::*;
 
 /// What a backend supplies to run the suite.
 #[async_trait]
@@ -45,7 +47,9 @@ macro_rules! conformance_suite {
             supervision_finds_what_falls_due_and_inboxes_reach_their_recipients,
             intake_batches_link_and_unlink_duplicates, attachments_attach_once_to_their_owners_case,
             warnings_rise_never_fall_and_are_scoped, the_webhook_outbox_retries_and_keeps_dead_letters,
-            daily_counts_p90_and_resolution);
+            daily_counts_p90_and_resolution, devices_are_registered_within_scope_with_unique_tokens,
+            telemetry_is_stored_once_with_marks_and_rule_state,
+            alarms_are_one_per_rule_with_history_and_case_notes);
     };
     (@cases $harness:expr; $($case:ident),*) => {
         $(

@@ -1,0 +1,596 @@
+//! The sensing hub's SQL — devices, readings, rule state and alarms — written once for both
+//! engines, like `shared.rs` (included the same way; see there for the conventions).
+//!
+//! Readings are one row per device message (`device_id`, `ts`) with the values as a JSON object,
+//! so a message of five values is one row, and the primary key makes a resent message a no-op.
+
+use sqlx::{Pool, QueryBuilder, Row, Transaction};
+use wanxiang_core::Scope;
+use wanxiang_core::alarm::{AlarmStatus, Level};
+use wanxiang_core::case::{HistoryEntry, Stage};
+use wanxiang_store::{
+    AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceRecord, DeviceResume,
+    NewDevice, Reading, StoreError, TelemetryBatch, codec, guard,
+};
+
+use crate::shared::{corrupt, push_scope};
+use crate::{Db, DbRow, db};
+
+/// Rows per multi-row INSERT: SQLite allows 32,766 bound parameters, PostgreSQL 65,535.
+const ROWS_PER_INSERT: usize = 4000;
+
+const DEVICE_COLUMNS: &str = "id, type_code, name, lon, lat, area_code, org, owner, installed_on, \
+    disabled, rules, last_seen, bad_values, bad_detail, created_at";
+
+const ALARM_COLUMNS: &str = "id, device_id, device_name, type_code, rule, title, level, peak, status, \
+    value, lon, lat, area_code, org, case_id, raised_at, updated_at, cleared_at";
+
+/// Encodes reason counts as `reason=n;reason=n` (reasons are fixed identifiers).
+fn encode_counts(counts: &[(String, i64)]) -> String {
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn decode_counts(text: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    text.split(';')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, n) = p.split_once('=').ok_or_else(|| corrupt("count", p))?;
+            Ok((k.to_owned(), n.parse().map_err(|_| corrupt("count", p))?))
+        })
+        .collect()
+}
+
+/// Adds `more` into `into`, reason by reason.
+fn add_counts(into: &mut Vec<(String, i64)>, more: &[(String, i64)]) {
+    for (k, n) in more {
+        match into.iter_mut().find(|(key, _)| key == k) {
+            Some((_, total)) => *total += n,
+            None => into.push((k.clone(), *n)),
+        }
+    }
+}
+
+/// Encodes a reading's values as a JSON object. Keys are identifiers checked against the device
+/// type and values finite, so no escaping is needed; both are checked here anyway.
+fn encode_values(values: &[(String, f64)]) -> Result<String, StoreError> {
+    let mut out = String::with_capacity(values.len() * 24 + 2);
+    out.push('{');
+    for (i, (k, v)) in values.iter().enumerate() {
+        if !v.is_finite() || k.contains(['"', '\\']) || k.chars().any(char::is_control) {
+            return Err(StoreError::Conflict(format!(
+                "unstorable reading value {k:?}={v}"
+            )));
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(k);
+        out.push_str("\":");
+        out.push_str(&v.to_string());
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// Decodes what [`encode_values`] wrote.
+fn decode_values(text: &str) -> Result<Vec<(String, f64)>, StoreError> {
+    let inner = text
+        .trim()
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .ok_or_else(|| corrupt("reading", text))?;
+    inner
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (k, v) = pair
+                .split_once(':')
+                .ok_or_else(|| corrupt("reading", text))?;
+            let k = k.trim().trim_matches('"');
+            let v: f64 = v.trim().parse().map_err(|_| corrupt("reading", text))?;
+            Ok((k.to_owned(), v))
+        })
+        .collect()
+}
+
+fn level(text: String) -> Result<Level, StoreError> {
+    Level::parse(&text).ok_or_else(|| corrupt("alarm level", &text))
+}
+
+fn read_device(row: &DbRow) -> Result<DeviceRecord, StoreError> {
+    let area: String = row.try_get("area_code").map_err(db)?;
+    let detail: String = row.try_get("bad_detail").map_err(db)?;
+    Ok(DeviceRecord {
+        id: row.try_get("id").map_err(db)?,
+        type_code: row.try_get("type_code").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        lon: row.try_get("lon").map_err(db)?,
+        lat: row.try_get("lat").map_err(db)?,
+        area: codec::decode_code(&area)?,
+        org: row.try_get("org").map_err(db)?,
+        owner: row.try_get("owner").map_err(db)?,
+        installed_on: row.try_get("installed_on").map_err(db)?,
+        disabled: row.try_get("disabled").map_err(db)?,
+        rules: row.try_get("rules").map_err(db)?,
+        last_seen: row.try_get("last_seen").map_err(db)?,
+        bad_values: row.try_get("bad_values").map_err(db)?,
+        bad_by_reason: decode_counts(&detail)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+fn read_alarm(row: &DbRow) -> Result<AlarmRecord, StoreError> {
+    let area: String = row.try_get("area_code").map_err(db)?;
+    let status: String = row.try_get("status").map_err(db)?;
+    Ok(AlarmRecord {
+        id: row.try_get("id").map_err(db)?,
+        device_id: row.try_get("device_id").map_err(db)?,
+        device_name: row.try_get("device_name").map_err(db)?,
+        type_code: row.try_get("type_code").map_err(db)?,
+        rule: row.try_get("rule").map_err(db)?,
+        title: row.try_get("title").map_err(db)?,
+        level: level(row.try_get("level").map_err(db)?)?,
+        peak: level(row.try_get("peak").map_err(db)?)?,
+        status: AlarmStatus::parse(&status).ok_or_else(|| corrupt("alarm status", &status))?,
+        value: row.try_get("value").map_err(db)?,
+        lon: row.try_get("lon").map_err(db)?,
+        lat: row.try_get("lat").map_err(db)?,
+        area: codec::decode_code(&area)?,
+        org: row.try_get("org").map_err(db)?,
+        case_id: row.try_get("case_id").map_err(db)?,
+        raised_at: row.try_get("raised_at").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
+        cleared_at: row.try_get("cleared_at").map_err(db)?,
+    })
+}
+
+fn read_reading(row: &DbRow) -> Result<Reading, StoreError> {
+    let data: String = row.try_get("data").map_err(db)?;
+    Ok(Reading {
+        device_id: row.try_get("device_id").map_err(db)?,
+        ts: row.try_get("ts").map_err(db)?,
+        values: decode_values(&data)?,
+    })
+}
+
+pub(crate) async fn create_device(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    new: &NewDevice,
+) -> Result<(), StoreError> {
+    let d = &new.record;
+    guard::device(scope, &d.area, &d.org)?;
+    let result = sqlx::query(
+        "INSERT INTO devices (id, type_code, name, lon, lat, area_code, org, owner, installed_on, \
+         disabled, rules, last_seen, bad_values, bad_detail, created_at, updated_at, token_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)",
+    )
+    .bind(&d.id)
+    .bind(&d.type_code)
+    .bind(&d.name)
+    .bind(d.lon)
+    .bind(d.lat)
+    .bind(d.area.to_string())
+    .bind(&d.org)
+    .bind(&d.owner)
+    .bind(&d.installed_on)
+    .bind(d.disabled)
+    .bind(&d.rules)
+    .bind(d.last_seen)
+    .bind(d.bad_values)
+    .bind(encode_counts(&d.bad_by_reason))
+    .bind(d.created_at)
+    .bind(&new.token_hash)
+    .execute(pool)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+            format!("device {} (or its token) already exists", d.id),
+        )),
+        Err(e) => Err(db(e)),
+    }
+}
+
+pub(crate) async fn devices(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    filter: &DeviceFilter,
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE 1=1"));
+    push_scope(&mut qb, scope);
+    if let Some(t) = &filter.type_code {
+        qb.push(" AND type_code = ").push_bind(t.clone());
+    }
+    if let Some(after) = &filter.after {
+        qb.push(" AND id > ").push_bind(after.clone());
+    }
+    qb.push(" ORDER BY id LIMIT ")
+        .push_bind(i64::from(filter.limit.clamp(1, 5000)));
+    qb.build()
+        .fetch_all(pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(read_device)
+        .collect()
+}
+
+pub(crate) async fn device(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    id: &str,
+) -> Result<Option<DeviceRecord>, StoreError> {
+    let mut qb =
+        QueryBuilder::<Db>::new(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = "));
+    qb.push_bind(id.to_owned());
+    push_scope(&mut qb, scope);
+    qb.build()
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(read_device)
+        .transpose()
+}
+
+pub(crate) async fn device_by_token(
+    pool: &Pool<Db>,
+    token_hash: &str,
+) -> Result<Option<DeviceRecord>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    .as_ref()
+    .map(read_device)
+    .transpose()
+}
+
+pub(crate) async fn device_resumes(pool: &Pool<Db>) -> Result<Vec<DeviceResume>, StoreError> {
+    sqlx::query("SELECT id, last_seen, rule_state FROM devices ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| {
+            Ok(DeviceResume {
+                device_id: row.try_get("id").map_err(db)?,
+                last_seen: row.try_get("last_seen").map_err(db)?,
+                rule_state: row.try_get("rule_state").map_err(db)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn update_device(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    d: &DeviceRecord,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new("UPDATE devices SET name = ");
+    qb.push_bind(d.name.clone());
+    qb.push(", disabled = ").push_bind(d.disabled);
+    qb.push(", rules = ").push_bind(d.rules.clone());
+    qb.push(", updated_at = ").push_bind(now);
+    qb.push(" WHERE id = ").push_bind(d.id.clone());
+    push_scope(&mut qb, scope);
+    Ok(qb.build().execute(pool).await.map_err(db)?.rows_affected() == 1)
+}
+
+pub(crate) async fn write_telemetry(
+    pool: &Pool<Db>,
+    batch: &TelemetryBatch,
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut inserted = 0;
+    for chunk in batch.readings.chunks(ROWS_PER_INSERT) {
+        let encoded = chunk
+            .iter()
+            .map(|r| Ok((r, encode_values(&r.values)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut qb = QueryBuilder::<Db>::new("INSERT INTO readings (device_id, ts, data) ");
+        qb.push_values(encoded, |mut b, (r, data)| {
+            b.push_bind(r.device_id.clone())
+                .push_bind(r.ts)
+                .push_bind(data);
+        });
+        qb.push(" ON CONFLICT (device_id, ts) DO NOTHING");
+        inserted += qb
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+    }
+    for mark in &batch.marks {
+        mark_device(&mut tx, mark).await?;
+    }
+    for w in &batch.alarms {
+        write_alarm(&mut tx, w).await?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(inserted)
+}
+
+async fn mark_device(
+    tx: &mut Transaction<'_, Db>,
+    mark: &wanxiang_store::DeviceMark,
+) -> Result<(), StoreError> {
+    if let Some(seen) = mark.last_seen {
+        sqlx::query(
+            "UPDATE devices SET last_seen = $1 WHERE id = $2 AND (last_seen IS NULL OR last_seen < $1)",
+        )
+        .bind(seen)
+        .bind(&mark.device_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    }
+    if !mark.bad.is_empty() {
+        let detail: Option<String> =
+            sqlx::query_scalar("SELECT bad_detail FROM devices WHERE id = $1")
+                .bind(&mark.device_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db)?;
+        let mut counts = decode_counts(detail.as_deref().unwrap_or(""))?;
+        add_counts(&mut counts, &mark.bad);
+        let added: i64 = mark.bad.iter().map(|(_, n)| n).sum();
+        sqlx::query(
+            "UPDATE devices SET bad_values = bad_values + $1, bad_detail = $2 WHERE id = $3",
+        )
+        .bind(added)
+        .bind(encode_counts(&counts))
+        .bind(&mark.device_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    }
+    if let Some(state) = &mark.rule_state {
+        sqlx::query("UPDATE devices SET rule_state = $1 WHERE id = $2")
+            .bind((!state.is_empty()).then_some(state))
+            .bind(&mark.device_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+async fn write_alarm(tx: &mut Transaction<'_, Db>, w: &AlarmWrite) -> Result<(), StoreError> {
+    let a = &w.alarm;
+    sqlx::query(&format!(
+        "INSERT INTO alarms ({ALARM_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (id) DO UPDATE SET level = excluded.level, peak = excluded.peak, \
+         status = excluded.status, value = excluded.value, \
+         case_id = COALESCE(excluded.case_id, alarms.case_id), \
+         updated_at = excluded.updated_at, cleared_at = excluded.cleared_at"
+    ))
+    .bind(&a.id)
+    .bind(&a.device_id)
+    .bind(&a.device_name)
+    .bind(&a.type_code)
+    .bind(&a.rule)
+    .bind(&a.title)
+    .bind(a.level.as_str())
+    .bind(a.peak.as_str())
+    .bind(a.status.as_str())
+    .bind(a.value)
+    .bind(a.lon)
+    .bind(a.lat)
+    .bind(a.area.to_string())
+    .bind(&a.org)
+    .bind(&a.case_id)
+    .bind(a.raised_at)
+    .bind(a.updated_at)
+    .bind(a.cleared_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    let e = &w.event;
+    sqlx::query(
+        "INSERT INTO alarm_history (alarm_id, seq, at, action, level, value, actor, note) \
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alarm_history WHERE alarm_id = $1), \
+         $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&a.id)
+    .bind(e.at)
+    .bind(&e.action)
+    .bind(e.level.as_str())
+    .bind(e.value)
+    .bind(&e.actor)
+    .bind(&e.note)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    if let (Some(case_id), Some(note)) = (&a.case_id, &w.case_note) {
+        // A note leaves the case where it is: both stages are the case's current one.
+        let stage: Option<String> = sqlx::query_scalar("SELECT stage FROM cases WHERE id = $1")
+            .bind(case_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db)?;
+        if let Some(stage) = stage {
+            let stage = Stage::parse(&stage).ok_or_else(|| corrupt("stage", &stage))?;
+            let note = HistoryEntry {
+                from: stage,
+                to: stage,
+                ..note.clone()
+            };
+            crate::hub::append_history(tx, case_id, &note).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn write_alarms(pool: &Pool<Db>, writes: &[AlarmWrite]) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    for w in writes {
+        write_alarm(&mut tx, w).await?;
+    }
+    tx.commit().await.map_err(db)
+}
+
+pub(crate) async fn readings(
+    pool: &Pool<Db>,
+    device_id: &str,
+    from: i64,
+    to: i64,
+    limit: u32,
+) -> Result<Vec<Reading>, StoreError> {
+    sqlx::query(
+        "SELECT device_id, ts, data FROM readings WHERE device_id = $1 AND ts >= $2 AND ts < $3 \
+         ORDER BY ts LIMIT $4",
+    )
+    .bind(device_id)
+    .bind(from)
+    .bind(to)
+    .bind(i64::from(limit.clamp(1, 100_000)))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(read_reading)
+    .collect()
+}
+
+pub(crate) async fn latest_readings(
+    pool: &Pool<Db>,
+    device_id: &str,
+    limit: u32,
+) -> Result<Vec<Reading>, StoreError> {
+    sqlx::query(
+        "SELECT device_id, ts, data FROM readings WHERE device_id = $1 ORDER BY ts DESC LIMIT $2",
+    )
+    .bind(device_id)
+    .bind(i64::from(limit.clamp(1, 1000)))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(read_reading)
+    .collect()
+}
+
+pub(crate) async fn alarms(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    filter: &AlarmFilter,
+) -> Result<Vec<AlarmRecord>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE 1=1"));
+    push_scope(&mut qb, scope);
+    match filter.status {
+        Some(s) => qb.push(" AND status = ").push_bind(s.as_str()),
+        None => qb.push(" AND status <> 'cleared'"),
+    };
+    if let Some(d) = &filter.device_id {
+        qb.push(" AND device_id = ").push_bind(d.clone());
+    }
+    qb.push(" ORDER BY updated_at DESC, id LIMIT ")
+        .push_bind(i64::from(filter.limit.clamp(1, 5000)));
+    qb.build()
+        .fetch_all(pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(read_alarm)
+        .collect()
+}
+
+pub(crate) async fn alarm(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    id: &str,
+) -> Result<Option<AlarmRecord>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = "));
+    qb.push_bind(id.to_owned());
+    push_scope(&mut qb, scope);
+    qb.build()
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(read_alarm)
+        .transpose()
+}
+
+pub(crate) async fn alarm_history(
+    pool: &Pool<Db>,
+    alarm_id: &str,
+) -> Result<Vec<AlarmEvent>, StoreError> {
+    sqlx::query(
+        "SELECT at, action, level, value, actor, note FROM alarm_history WHERE alarm_id = $1 ORDER BY seq",
+    )
+    .bind(alarm_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(|row| {
+        Ok(AlarmEvent {
+            at: row.try_get("at").map_err(db)?,
+            action: row.try_get("action").map_err(db)?,
+            level: level(row.try_get("level").map_err(db)?)?,
+            value: row.try_get("value").map_err(db)?,
+            actor: row.try_get("actor").map_err(db)?,
+            note: row.try_get("note").map_err(db)?,
+        })
+    })
+    .collect()
+}
+
+pub(crate) async fn open_alarms(pool: &Pool<Db>) -> Result<Vec<AlarmRecord>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {ALARM_COLUMNS} FROM alarms WHERE status <> 'cleared' ORDER BY id"
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(read_alarm)
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        let values = vec![
+            ("level_cm".to_owned(), 27.5),
+            ("battery_pct".to_owned(), -0.001),
+        ];
+        let text = encode_values(&values).unwrap();
+        assert_eq!(text, r#"{"level_cm":27.5,"battery_pct":-0.001}"#);
+        assert_eq!(decode_values(&text).unwrap(), values);
+        assert_eq!(decode_values("{}").unwrap(), vec![]);
+        assert!(encode_values(&[("x".into(), f64::NAN)]).is_err());
+        assert!(encode_values(&[("a\"b".into(), 1.0)]).is_err());
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let mut counts = decode_counts("unknown_key=2;out_of_range=1").unwrap();
+        add_counts(
+            &mut counts,
+            &[("out_of_range".into(), 3), ("bad_time".into(), 1)],
+        );
+        assert_eq!(
+            encode_counts(&counts),
+            "unknown_key=2;out_of_range=4;bad_time=1"
+        );
+        assert!(decode_counts("x").is_err());
+    }
+}

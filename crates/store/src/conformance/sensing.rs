@@ -1,0 +1,372 @@
+//! Conformance cases for the sensing hub's storage: devices, telemetry group commits and alarms.
+
+use wanxiang_core::alarm::{AlarmStatus, Level};
+use wanxiang_core::case::Stage;
+use wanxiang_core::{DeptCode, Scope};
+
+use super::{Harness, code, entry, people, sample_case};
+use crate::{
+    AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceMark, DeviceRecord,
+    NewCase, NewDevice, Reading, StoreError, TelemetryBatch,
+};
+
+fn device(id: &str, area: &str, org: &str) -> DeviceRecord {
+    DeviceRecord {
+        id: id.into(),
+        type_code: "water_level".into(),
+        name: format!("积水点 {id}"),
+        lon: 114.106,
+        lat: 22.547,
+        area: code(area),
+        org: org.into(),
+        owner: Some("id-street1".into()),
+        installed_on: Some("2026-05-01".into()),
+        disabled: false,
+        rules: None,
+        last_seen: None,
+        bad_values: 0,
+        bad_by_reason: Vec::new(),
+        created_at: 1_000,
+    }
+}
+
+fn reading(device: &str, ts: i64, level: f64) -> Reading {
+    Reading {
+        device_id: device.into(),
+        ts,
+        values: vec![("level_cm".into(), level), ("battery_pct".into(), 88.5)],
+    }
+}
+
+fn alarm(id: &str, device: &str, level: Level, status: AlarmStatus, at: i64) -> AlarmRecord {
+    AlarmRecord {
+        id: id.into(),
+        device_id: device.into(),
+        device_name: format!("积水点 {device}"),
+        type_code: "water_level".into(),
+        rule: "level_high".into(),
+        title: "积水超限 / Water depth".into(),
+        level,
+        peak: level,
+        status,
+        value: 20.0,
+        lon: 114.106,
+        lat: 22.547,
+        area: code("440303001001001"),
+        org: "440303001".into(),
+        case_id: None,
+        raised_at: 1_000,
+        updated_at: at,
+        cleared_at: (status == AlarmStatus::Cleared).then_some(at),
+    }
+}
+
+fn event(action: &str, level: Level, at: i64) -> AlarmEvent {
+    AlarmEvent {
+        at,
+        action: action.into(),
+        level,
+        value: 20.0,
+        actor: None,
+        note: format!("{action} {}", level.as_str()),
+    }
+}
+
+/// Devices are registered only within the registrar's jurisdiction, their tokens are unique,
+/// and they are seen only within scope.
+pub async fn devices_are_registered_within_scope_with_unique_tokens(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let street1 = Scope::Subtree(code("440303001"));
+    let street2 = Scope::Subtree(code("440303002"));
+    let new = |id: &str, token: &str, area: &str, org: &str| NewDevice {
+        record: device(id, area, org),
+        token_hash: token.into(),
+    };
+    s.create_device(
+        &street1,
+        &new("dev-1", "hash-1", "440303001001001", "440303001"),
+    )
+    .await
+    .unwrap();
+    // Another street may not place a device here.
+    assert!(matches!(
+        s.create_device(
+            &street2,
+            &new("dev-2", "hash-2", "440303001001001", "440303002")
+        )
+        .await,
+        Err(StoreError::OutOfScope(_))
+    ));
+    // Same id or same token: conflict.
+    for (id, token) in [("dev-1", "hash-9"), ("dev-9", "hash-1")] {
+        assert!(matches!(
+            s.create_device(&street1, &new(id, token, "440303001001001", "440303001"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    // A department registers only devices it owns, anywhere.
+    let water = Scope::Department(DeptCode::parse("440303D02").unwrap());
+    s.create_device(&water, &new("dev-3", "hash-3", "440303002001", "440303D02"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_device(&water, &new("dev-4", "hash-4", "440303002001", "440303002"))
+            .await,
+        Err(StoreError::OutOfScope(_))
+    ));
+
+    let ids = |list: Vec<DeviceRecord>| list.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let all = DeviceFilter {
+        limit: 100,
+        ..DeviceFilter::default()
+    };
+    assert_eq!(ids(s.devices(&street1, &all).await.unwrap()), ["dev-1"]);
+    assert_eq!(ids(s.devices(&street2, &all).await.unwrap()), ["dev-3"]);
+    assert_eq!(ids(s.devices(&water, &all).await.unwrap()), ["dev-3"]);
+    assert_eq!(
+        ids(s.devices(&Scope::system("test"), &all).await.unwrap()),
+        ["dev-1", "dev-3"]
+    );
+    let paged = DeviceFilter {
+        after: Some("dev-1".into()),
+        limit: 100,
+        ..DeviceFilter::default()
+    };
+    assert_eq!(
+        ids(s.devices(&Scope::system("test"), &paged).await.unwrap()),
+        ["dev-3"]
+    );
+    assert!(s.device(&street2, "dev-1").await.unwrap().is_none());
+    let stored = s.device(&street1, "dev-1").await.unwrap().unwrap();
+    assert_eq!(stored, device("dev-1", "440303001001001", "440303001"));
+    assert_eq!(
+        s.device_by_token("hash-1").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(s.device_by_token("hash-x").await.unwrap(), None);
+
+    let mut changed = stored.clone();
+    changed.disabled = true;
+    changed.rules = Some("[]".into());
+    assert!(!s.update_device(&street2, &changed, 2_000).await.unwrap());
+    assert!(s.update_device(&street1, &changed, 2_000).await.unwrap());
+    assert_eq!(s.device(&street1, "dev-1").await.unwrap(), Some(changed));
+}
+
+/// A telemetry commit stores each reading once, moves `last_seen` forward only, adds up bad
+/// values by reason, and saves the rule state that a restart resumes from.
+pub async fn telemetry_is_stored_once_with_marks_and_rule_state(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let street1 = Scope::Subtree(code("440303001"));
+    s.create_device(
+        &street1,
+        &NewDevice {
+            record: device("dev-1", "440303001001001", "440303001"),
+            token_hash: "hash-1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let batch = TelemetryBatch {
+        readings: (0..10)
+            .map(|i| reading("dev-1", 1_000 + i, i as f64))
+            .collect(),
+        marks: vec![DeviceMark {
+            device_id: "dev-1".into(),
+            last_seen: Some(1_009),
+            bad: vec![("unknown_key".into(), 2)],
+            rule_state: Some(r#"{"level_high":{"active":"blue"}}"#.into()),
+        }],
+        alarms: Vec::new(),
+    };
+    assert_eq!(s.write_telemetry(&batch).await.unwrap(), 10);
+    // Resent: nothing new, counts still add up, last_seen does not move back.
+    let again = TelemetryBatch {
+        readings: vec![reading("dev-1", 1_005, 99.0), reading("dev-1", 2_000, 7.25)],
+        marks: vec![DeviceMark {
+            device_id: "dev-1".into(),
+            last_seen: Some(1_001),
+            bad: vec![("unknown_key".into(), 1), ("out_of_range".into(), 4)],
+            rule_state: None,
+        }],
+        alarms: Vec::new(),
+    };
+    assert_eq!(s.write_telemetry(&again).await.unwrap(), 1);
+    let got = s.readings("dev-1", 1_004, 2_001, 100).await.unwrap();
+    assert_eq!(got.len(), 7);
+    assert_eq!(got[1], reading("dev-1", 1_005, 5.0), "the first write wins");
+    assert_eq!(got[6], reading("dev-1", 2_000, 7.25));
+    assert_eq!(s.readings("dev-1", 0, 10_000, 3).await.unwrap().len(), 3);
+    let latest = s.latest_readings("dev-1", 2).await.unwrap();
+    assert_eq!(
+        latest.iter().map(|r| r.ts).collect::<Vec<_>>(),
+        [2_000, 1_009]
+    );
+    let d = s.device(&street1, "dev-1").await.unwrap().unwrap();
+    assert_eq!(d.last_seen, Some(1_009));
+    assert_eq!(d.bad_values, 7);
+    assert_eq!(
+        d.bad_by_reason,
+        vec![("unknown_key".into(), 3), ("out_of_range".into(), 4)]
+    );
+    let resumes = s.device_resumes().await.unwrap();
+    assert_eq!(resumes.len(), 1);
+    assert_eq!(
+        resumes[0].rule_state.as_deref(),
+        Some(r#"{"level_high":{"active":"blue"}}"#)
+    );
+    // An empty state clears it.
+    s.write_telemetry(&TelemetryBatch {
+        marks: vec![DeviceMark {
+            device_id: "dev-1".into(),
+            rule_state: Some(String::new()),
+            ..DeviceMark::default()
+        }],
+        ..TelemetryBatch::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.device_resumes().await.unwrap()[0].rule_state, None);
+}
+
+/// An alarm is one row per device and rule while active, changes keep its history, a cleared
+/// one frees the place for the next, and a change notes itself in the alarm's case.
+pub async fn alarms_are_one_per_rule_with_history_and_case_notes(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let street1 = Scope::Subtree(code("440303001"));
+    let street2 = Scope::Subtree(code("440303002"));
+    s.create_device(
+        &street1,
+        &NewDevice {
+            record: device("dev-1", "440303001001001", "440303001"),
+            token_hash: "hash-1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    s.create_cases(
+        &[NewCase {
+            record: sample_case(
+                "case-1",
+                "440303001001001",
+                Some("440303001000"),
+                None,
+                None,
+            ),
+            history: vec![entry(1, Stage::Reported, Stage::Reported, "report")],
+            notifications: Vec::new(),
+            attachments: Vec::new(),
+        }],
+        false,
+    )
+    .await
+    .unwrap();
+    let write = |a: AlarmRecord, e: AlarmEvent| AlarmWrite {
+        alarm: a,
+        event: e,
+        case_note: None,
+    };
+    let raised = alarm("al-1", "dev-1", Level::Yellow, AlarmStatus::Active, 1_000);
+    s.write_telemetry(&TelemetryBatch {
+        readings: vec![reading("dev-1", 1_000, 20.0)],
+        alarms: vec![write(raised.clone(), event("raised", Level::Yellow, 1_000))],
+        ..TelemetryBatch::default()
+    })
+    .await
+    .unwrap();
+    // A second active alarm for the same device and rule is refused.
+    let twin = alarm("al-2", "dev-1", Level::Blue, AlarmStatus::Active, 1_001);
+    assert!(
+        s.write_alarms(&[write(twin, event("raised", Level::Blue, 1_001))])
+            .await
+            .is_err()
+    );
+    // Escalation updates the same row, with a case now, and notes the case.
+    let mut escalated = alarm("al-1", "dev-1", Level::Red, AlarmStatus::Active, 2_000);
+    escalated.case_id = Some("case-1".into());
+    let mut note = entry(0, Stage::Reported, Stage::Reported, "alarm");
+    note.note = "告警升级 / escalated".into();
+    s.write_alarms(&[AlarmWrite {
+        alarm: escalated.clone(),
+        event: event("escalated", Level::Red, 2_000),
+        case_note: Some(note),
+    }])
+    .await
+    .unwrap();
+    let history = s
+        .case_history(&Scope::system("test"), "case-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| (e.seq, e.command.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "report"), (2, "alarm")]
+    );
+    // The note keeps the case's stage.
+    assert_eq!(
+        (history[1].from, history[1].to),
+        (Stage::Dispatched, Stage::Dispatched)
+    );
+    assert_eq!(s.alarm(&street1, "al-1").await.unwrap(), Some(escalated));
+    assert_eq!(s.alarm(&street2, "al-1").await.unwrap(), None);
+    let open = AlarmFilter {
+        limit: 10,
+        ..AlarmFilter::default()
+    };
+    assert_eq!(s.alarms(&street1, &open).await.unwrap().len(), 1);
+    assert!(s.alarms(&street2, &open).await.unwrap().is_empty());
+    assert!(
+        s.alarms(&Scope::Own("id-resident".into()), &open)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.open_alarms().await.unwrap().len(), 1);
+
+    // Cleared: off the open lists, and a new alarm may take its place.
+    // A later write without the case keeps it.
+    let mut lowered = alarm("al-1", "dev-1", Level::Orange, AlarmStatus::Active, 2_500);
+    lowered.peak = Level::Red;
+    s.write_alarms(&[write(lowered, event("deescalated", Level::Orange, 2_500))])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.alarm(&street1, "al-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .case_id
+            .as_deref(),
+        Some("case-1")
+    );
+    let cleared = alarm("al-1", "dev-1", Level::Red, AlarmStatus::Cleared, 3_000);
+    s.write_alarms(&[write(cleared, event("cleared", Level::Red, 3_000))])
+        .await
+        .unwrap();
+    assert!(s.open_alarms().await.unwrap().is_empty());
+    let next = alarm("al-3", "dev-1", Level::Blue, AlarmStatus::Active, 4_000);
+    s.write_alarms(&[write(next, event("raised", Level::Blue, 4_000))])
+        .await
+        .unwrap();
+    let cleared_list = AlarmFilter {
+        status: Some(AlarmStatus::Cleared),
+        limit: 10,
+        ..AlarmFilter::default()
+    };
+    assert_eq!(s.alarms(&street1, &cleared_list).await.unwrap().len(), 1);
+    assert_eq!(
+        s.alarm_history("al-1")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
+        ["raised", "escalated", "deescalated", "cleared"]
+    );
+}
