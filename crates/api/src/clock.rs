@@ -14,6 +14,11 @@ pub trait Clock: Send + Sync + 'static {
     fn changed(&self) -> Option<Arc<Notify>> {
         None
     }
+    /// The time as it jumps, for timers other than the supervision loop; `None` for the real
+    /// clock.
+    fn ticks(&self) -> Option<watch::Receiver<i64>> {
+        None
+    }
     /// Told by the supervision loop that everything due up to `until` has been handled.
     fn settled(&self, _until: i64) {}
 }
@@ -37,6 +42,8 @@ pub struct ManualClock {
     changed: Arc<Notify>,
     /// The latest time the supervision loop has fully handled.
     settled: watch::Sender<i64>,
+    /// The current time for every other timer (the sensing hub's inactivity alarms).
+    ticks: watch::Sender<i64>,
 }
 
 impl ManualClock {
@@ -46,6 +53,7 @@ impl ManualClock {
             now: AtomicI64::new(now),
             changed: Arc::new(Notify::new()),
             settled: watch::channel(i64::MIN).0,
+            ticks: watch::channel(now).0,
         }
     }
 
@@ -53,6 +61,7 @@ impl ManualClock {
     pub fn advance(&self, ms: i64) -> i64 {
         let now = self.now.fetch_add(ms, Ordering::SeqCst) + ms;
         self.changed.notify_one();
+        self.ticks.send_replace(now);
         now
     }
 
@@ -75,5 +84,9 @@ impl Clock for ManualClock {
 
     fn settled(&self, until: i64) {
         self.settled.send_replace(until);
+    }
+
+    fn ticks(&self) -> Option<watch::Receiver<i64>> {
+        Some(self.ticks.subscribe())
     }
 }

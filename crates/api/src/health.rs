@@ -69,6 +69,9 @@ pub struct Ready {
     units: usize,
     /// Whether this is the demo district.
     demo: bool,
+    /// Where the MQTT device gateway listens, if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mqtt: Option<String>,
 }
 
 /// Readiness: the store answers, migrations are done and the geography is loaded.
@@ -100,6 +103,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, AppError> 
         geography_revision: revision,
         units: atlas.units().len(),
         demo: state.config.demo,
+        mqtt: state.sensing.mqtt_addr.get().map(|a| a.to_string()),
     }))
 }
 

@@ -19,6 +19,7 @@ pub mod metered;
 mod middleware;
 mod open311;
 pub mod people;
+pub mod sensing;
 mod session;
 mod units;
 pub mod webhook;
@@ -101,6 +102,8 @@ pub struct AppState {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Who recent tokens belong to, for a few seconds (cleared by any change on this node).
     pub auth_cache: Arc<auth::cache::AuthCache>,
+    /// The sensing hub: device types, the devices this node knows, the telemetry pipeline.
+    pub sensing: Arc<sensing::Sensing>,
 }
 
 impl AppState {
@@ -121,6 +124,7 @@ impl AppState {
             detector: Arc::new(std::sync::OnceLock::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             auth_cache: Arc::new(auth::cache::AuthCache::default()),
+            sensing: Arc::new(sensing::Sensing::default()),
             store,
             atlas,
             config,
@@ -142,6 +146,7 @@ impl AppState {
         (name = "geography", description = "行政区划与定位 / Administrative units and location lookup"),
         (name = "accounts", description = "账号、组织与审计 / Accounts, organisations, sessions and the audit log"),
         (name = "events", description = "一网统管：事件受理、分拨与处置 / The event hub: intake, dispatch and the case lifecycle"),
+        (name = "sensing", description = "物联感知：设备、遥测与告警 / The sensing hub: devices, telemetry and alarms"),
         (name = "demo", description = "演示 / Demo mode only"),
     )
 )]
@@ -158,6 +163,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(demo::routes())
         .merge(events::routes())
         .merge(webhook::routes())
+        .merge(sensing::routes())
 }
 
 /// The OpenAPI 3 document of every route.

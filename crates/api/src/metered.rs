@@ -13,6 +13,10 @@ use wanxiang_store::{
     NewApiToken, NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
     WarningStatus,
 };
+use wanxiang_store::{
+    AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceRecord, DeviceResume,
+    NewDevice, Reading, TelemetryBatch,
+};
 
 /// Times the calls of the store it wraps.
 pub struct MeteredStore {
@@ -593,6 +597,130 @@ impl Store for MeteredStore {
             "deliveries",
             self.backend(),
             self.inner.deliveries(status, limit),
+        )
+        .await
+    }
+
+    async fn create_device(&self, scope: &Scope, device: &NewDevice) -> Result<(), StoreError> {
+        timed(
+            "create_device",
+            self.backend(),
+            self.inner.create_device(scope, device),
+        )
+        .await
+    }
+
+    async fn devices(
+        &self,
+        scope: &Scope,
+        filter: &DeviceFilter,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
+        timed("devices", self.backend(), self.inner.devices(scope, filter)).await
+    }
+
+    async fn device(&self, scope: &Scope, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        timed("device", self.backend(), self.inner.device(scope, id)).await
+    }
+
+    async fn device_by_token(&self, token_hash: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        timed(
+            "device_by_token",
+            self.backend(),
+            self.inner.device_by_token(token_hash),
+        )
+        .await
+    }
+
+    async fn device_resumes(&self) -> Result<Vec<DeviceResume>, StoreError> {
+        timed(
+            "device_resumes",
+            self.backend(),
+            self.inner.device_resumes(),
+        )
+        .await
+    }
+
+    async fn update_device(
+        &self,
+        scope: &Scope,
+        device: &DeviceRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        timed(
+            "update_device",
+            self.backend(),
+            self.inner.update_device(scope, device, now),
+        )
+        .await
+    }
+
+    async fn write_telemetry(&self, batch: &TelemetryBatch) -> Result<u64, StoreError> {
+        timed(
+            "write_telemetry",
+            self.backend(),
+            self.inner.write_telemetry(batch),
+        )
+        .await
+    }
+
+    async fn readings(
+        &self,
+        device_id: &str,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> Result<Vec<Reading>, StoreError> {
+        timed(
+            "readings",
+            self.backend(),
+            self.inner.readings(device_id, from, to, limit),
+        )
+        .await
+    }
+
+    async fn latest_readings(
+        &self,
+        device_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Reading>, StoreError> {
+        timed(
+            "latest_readings",
+            self.backend(),
+            self.inner.latest_readings(device_id, limit),
+        )
+        .await
+    }
+
+    async fn alarms(
+        &self,
+        scope: &Scope,
+        filter: &AlarmFilter,
+    ) -> Result<Vec<AlarmRecord>, StoreError> {
+        timed("alarms", self.backend(), self.inner.alarms(scope, filter)).await
+    }
+
+    async fn alarm(&self, scope: &Scope, id: &str) -> Result<Option<AlarmRecord>, StoreError> {
+        timed("alarm", self.backend(), self.inner.alarm(scope, id)).await
+    }
+
+    async fn alarm_history(&self, alarm_id: &str) -> Result<Vec<AlarmEvent>, StoreError> {
+        timed(
+            "alarm_history",
+            self.backend(),
+            self.inner.alarm_history(alarm_id),
+        )
+        .await
+    }
+
+    async fn open_alarms(&self) -> Result<Vec<AlarmRecord>, StoreError> {
+        timed("open_alarms", self.backend(), self.inner.open_alarms()).await
+    }
+
+    async fn write_alarms(&self, writes: &[AlarmWrite]) -> Result<(), StoreError> {
+        timed(
+            "write_alarms",
+            self.backend(),
+            self.inner.write_alarms(writes),
         )
         .await
     }

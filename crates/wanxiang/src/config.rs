@@ -27,6 +27,28 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The event hub's data files.
     pub events: EventsConfig,
+    /// The sensing hub: device types, alarm rules, the MQTT device gateway.
+    pub sensing: SensingConfig,
+}
+
+/// `[sensing]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensingConfig {
+    /// Where devices connect over MQTT (`off` for none). With `--demo`, when the port is taken,
+    /// the next free one is used and printed.
+    pub mqtt_listen: String,
+    /// A device-types file in the format of `crates/core/data/device_types.toml`; empty = the
+    /// built-in demo types.
+    pub types_file: String,
+    /// Alarms at or above this level (blue, yellow, orange, red) open a case in the event hub.
+    pub case_level: String,
+    /// Readings stamped more than this far in the future are refused.
+    pub max_future_secs: u64,
+    /// Readings older than this are refused.
+    pub max_past_days: u64,
+    /// Refused values per device per minute before the device is throttled.
+    pub flood_limit_per_minute: i64,
 }
 
 /// `[events]`.
@@ -159,6 +181,14 @@ impl Default for Config {
                 webhook_secret: String::new(),
                 webhook_max_attempts: 8,
             },
+            sensing: SensingConfig {
+                mqtt_listen: "127.0.0.1:1883".into(),
+                types_file: String::new(),
+                case_level: "yellow".into(),
+                max_future_secs: 300,
+                max_past_days: 30,
+                flood_limit_per_minute: 600,
+            },
             auth: AuthConfig {
                 session_ttl_secs: 12 * 3600,
                 secure_cookies: false,
@@ -205,6 +235,9 @@ pub struct Overrides {
     /// `--log-format`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    /// `--mqtt-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_listen: Option<String>,
 }
 
 /// Loads the configuration from the layers; `env` is normally [`process_env`].
@@ -249,6 +282,9 @@ pub fn load(file: Option<&Path>, env: Env, cli: &Overrides) -> Result<Config, Bo
             }
             .into(),
         );
+    }
+    if let Some(addr) = &cli.mqtt_listen {
+        put("sensing", "mqtt_listen", addr.clone().into());
     }
     if let Some(true) = cli.demo {
         flags.insert("demo".into(), true.into());
@@ -297,6 +333,14 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   events.webhook_url         POST every notification here (http)       [none]       WANXIANG__EVENTS__WEBHOOK_URL
   events.webhook_secret      HMAC-SHA256 key for X-Wanxiang-Signature  [unsigned]   WANXIANG__EVENTS__WEBHOOK_SECRET
   events.webhook_max_attempts  attempts before the dead-letter list    [8]          WANXIANG__EVENTS__WEBHOOK_MAX_ATTEMPTS
+  sensing.mqtt_listen        MQTT device gateway address, or off       [127.0.0.1:1883]
+                                                                       WANXIANG__SENSING__MQTT_LISTEN / --mqtt-listen
+  sensing.types_file         device types and alarm rules (TOML)       [built-in demo types]
+                                                                       WANXIANG__SENSING__TYPES_FILE
+  sensing.case_level         alarms at this level or above open cases  [yellow]     WANXIANG__SENSING__CASE_LEVEL
+  sensing.max_future_secs    refuse readings stamped further ahead     [300]        WANXIANG__SENSING__MAX_FUTURE_SECS
+  sensing.max_past_days      refuse readings older than this           [30]         WANXIANG__SENSING__MAX_PAST_DAYS
+  sensing.flood_limit_per_minute  bad values a device may send/minute  [600]        WANXIANG__SENSING__FLOOD_LIMIT_PER_MINUTE
 
 Example wanxiang.toml:
   demo = true

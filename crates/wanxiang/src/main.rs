@@ -81,6 +81,9 @@ struct ServeArgs {
     /// Log format (log.format).
     #[arg(long, value_enum, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
+    /// Where devices connect over MQTT (sensing.mqtt_listen), e.g. 127.0.0.1:1883, or `off`.
+    #[arg(long, value_name = "ADDR")]
+    mqtt_listen: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -185,6 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 demo: args.demo.then_some(true),
                 listen: args.listen,
                 log_format: args.log_format,
+                mqtt_listen: args.mqtt_listen.clone(),
                 ..Overrides::default()
             };
             let config = load_config(&args.config, extra)?;

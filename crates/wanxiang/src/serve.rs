@@ -89,6 +89,7 @@ pub async fn run_with_clock(
     };
     let mut state = AppState::new(store, atlas, api_config);
     state.hub = load_hub(&config)?;
+    state.sensing = load_sensing(&config)?;
     state.clock = clock;
     let supervision = tokio::spawn(wanxiang_api::events::supervision_loop(
         state.clone(),
@@ -99,6 +100,29 @@ pub async fn run_with_clock(
         stop_rx.clone(),
     ));
     let housekeeping = tokio::spawn(housekeeping(state.clone(), stop_rx.clone()));
+    wanxiang_api::sensing::start(&state);
+    let gateway = match bind_mqtt(&config).await? {
+        None => None,
+        Some(mqtt) => {
+            let mqtt_addr = mqtt.local_addr()?;
+            let _ = state.sensing.mqtt_addr.set(mqtt_addr);
+            tracing::info!(
+                "MQTT 设备接入 / MQTT device gateway: mqtt://{mqtt_addr} (username = device access token, topic v1/devices/me/telemetry)"
+            );
+            let sink = Arc::new(wanxiang_api::sensing::gateway::DeviceSink {
+                state: state.clone(),
+            });
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(wanxiang_mqtt::serve(
+                mqtt,
+                sink,
+                wanxiang_mqtt::Settings::default(),
+                async move {
+                    let _ = stop.changed().await;
+                },
+            )))
+        }
+    };
     let addr = listener.local_addr()?;
     tracing::info!(
         "万象已启动 / Wanxiang is up: open http://{addr}/ (API: http://{addr}/api/v1/openapi.json)"
@@ -135,8 +159,64 @@ pub async fn run_with_clock(
     let _ = supervision.await;
     let _ = webhook.await;
     let _ = housekeeping.await;
+    if let Some(gateway) = gateway {
+        let _ = gateway.await;
+    }
     tracing::info!("stopped / 已停止");
     Ok(())
+}
+
+/// Binds the MQTT device gateway's listener; with `--demo`, a taken port moves on to the next
+/// free one (machines that already run Mosquitto on 1883).
+async fn bind_mqtt(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    let text = config.sensing.mqtt_listen.trim();
+    if text.is_empty() || text == "off" {
+        return Ok(None);
+    }
+    let addr: std::net::SocketAddr = text
+        .parse()
+        .with_context(|| format!("sensing.mqtt_listen {text:?} is not an address"))?;
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if config.demo && e.kind() == std::io::ErrorKind::AddrInUse && addr.port() != 0 => {
+            for port in addr.port().saturating_add(1)..addr.port().saturating_add(100) {
+                if let Ok(l) = TcpListener::bind((addr.ip(), port)).await {
+                    tracing::warn!(
+                        "MQTT port {} is taken; using {port} / MQTT 端口被占用，改用 {port}",
+                        addr.port()
+                    );
+                    return Ok(Some(l));
+                }
+            }
+            anyhow::bail!("no free MQTT port near {addr}")
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot listen for MQTT on {addr}: {e}")),
+    }
+}
+
+/// The sensing hub from the configuration: the device types and the alarm settings.
+pub fn load_sensing(config: &Config) -> anyhow::Result<Arc<wanxiang_api::sensing::Sensing>> {
+    use wanxiang_api::sensing::{Sensing, types};
+    let s = &config.sensing;
+    let text = if s.types_file.trim().is_empty() {
+        types::DEFAULT_DEVICE_TYPES.to_owned()
+    } else {
+        std::fs::read_to_string(&s.types_file)
+            .with_context(|| format!("reading sensing.types_file {}", s.types_file))?
+    };
+    let parsed = types::parse_types(&text).map_err(|e| anyhow::anyhow!("device types: {e}"))?;
+    let mut sensing = Sensing::new(parsed);
+    sensing.case_level =
+        wanxiang_core::alarm::Level::parse(s.case_level.trim()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "sensing.case_level is blue, yellow, orange or red, not {:?}",
+                s.case_level
+            )
+        })?;
+    sensing.window.max_future_ms = s.max_future_secs as i64 * 1000;
+    sensing.window.max_past_ms = s.max_past_days as i64 * 86_400_000;
+    sensing.flood_limit = s.flood_limit_per_minute;
+    Ok(Arc::new(sensing))
 }
 
 /// Hourly chores: deletes uploads that were never attached to a report within a day.

@@ -19,6 +19,8 @@ struct Victims {
     attachment: String,
     linked_report: String,
     warning: String,
+    device: String,
+    alarm: String,
     account: String,
     entity: String,
     token: String,
@@ -209,6 +211,50 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
             body: None,
             statuses: &[403],
         },
+        ("get", "/api/v1/device-types")
+        | ("get", "/api/v1/devices")
+        | ("get", "/api/v1/alarms") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
+        ("post", "/api/v1/devices") => {
+            // A device planted in 桂木园社区, owned by 桂园街道.
+            let (lon, lat) = common::point_in("440303001002");
+            Refused {
+                path: path.into(),
+                body: Some(
+                    json!({"type": "water_level", "name": "planted device", "location": {"lon": lon, "lat": lat}, "owner_unit": "440303001"}),
+                ),
+                statuses: &[403],
+            }
+        }
+        ("get", "/api/v1/devices/{id}")
+        | ("get", "/api/v1/devices/{id}/telemetry")
+        | ("get", "/api/v1/devices/{id}/latest") => Refused {
+            path: path.replace("{id}", &v.device),
+            body: None,
+            statuses: &[403, 404],
+        },
+        ("put", "/api/v1/devices/{id}/rules") => Refused {
+            path: path.replace("{id}", &v.device),
+            body: Some(json!([])),
+            statuses: &[403, 404],
+        },
+        ("put", "/api/v1/devices/{id}/disabled") => Refused {
+            path: path.replace("{id}", &v.device),
+            body: Some(json!({"disabled": true})),
+            statuses: &[403, 404],
+        },
+        ("post", "/api/v1/telemetry/{token}") | ("post", "/api/v1/telemetry") => Public(
+            "devices authenticate with their own access token; a session gives no device's data",
+        ),
+        ("get", "/api/v1/alarms/{id}")
+        | ("post", "/api/v1/alarms/{id}/acknowledge")
+        | ("post", "/api/v1/alarms/{id}/clear") => Refused {
+            path: path.replace("{id}", &v.alarm),
+            body: None,
+            statuses: &[403, 404],
+        },
         ("delete", "/api/v1/me/tokens/{id}") => Refused {
             path: format!("/api/v1/me/tokens/{}", v.token),
             body: None,
@@ -310,6 +356,31 @@ async fn victims(app: &TestApp) -> Victims {
             .await;
         assert_eq!(status, 201);
     }
+    // A water-level sensor of 桂园街道 in 桂木园社区, with an alarm.
+    let (status, device) = app
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/v1/devices",
+            Some(json!({"type": "water_level", "name": "桂园受害者水位计", "location": {"lon": lon, "lat": lat}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{device}");
+    let device_token = device["token"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .call(
+            None,
+            "POST",
+            &format!("/api/v1/telemetry/{device_token}"),
+            Some(json!({"level_cm": 20.0})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, alarms) = app.call(Some(&admin), "GET", "/api/v1/alarms", None).await;
+    let alarm = alarms[0]["id"]
+        .as_str()
+        .expect("the alarm is raised")
+        .to_owned();
     let supervisor = app.login("guiyuan.supervisor").await;
     let mut warning = String::new();
     for _ in 0..500 {
@@ -345,7 +416,13 @@ async fn victims(app: &TestApp) -> Victims {
             token_id.clone(),
             "victim token".into(),
             secret.clone(),
+            device["device"]["id"].as_str().unwrap().to_owned(),
+            "桂园受害者水位计".into(),
+            device_token,
+            alarm.clone(),
         ],
+        device: device["device"]["id"].as_str().unwrap().to_owned(),
+        alarm,
         case: case["id"].as_str().unwrap().to_owned(),
         attachment,
         linked_report,
@@ -526,6 +603,30 @@ async fn isolation(app: TestApp) {
         .call(Some(&admin), "GET", "/api/v1/entities", None)
         .await;
     assert!(!entities.to_string().contains("planted entity"));
+    let (_, device) = app
+        .call(
+            Some(&admin),
+            "GET",
+            &format!("/api/v1/devices/{}", v.device),
+            None,
+        )
+        .await;
+    assert_eq!(
+        device["state"], "active",
+        "an attacker changed 桂园's device: {device}"
+    );
+    let (_, alarm) = app
+        .call(
+            Some(&admin),
+            "GET",
+            &format!("/api/v1/alarms/{}", v.alarm),
+            None,
+        )
+        .await;
+    assert_eq!(
+        alarm["status"], "active",
+        "an attacker changed 桂园's alarm: {alarm}"
+    );
     let token = Session {
         token: v.token_secret.clone(),
         csrf: String::new(),

@@ -74,6 +74,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.geo.reload_interval_secs = 1;
     // Tests log in many times from one address; throttling has its own tests.
     config.auth.login_per_minute = 100_000;
+    // Each test server gets its own MQTT port (`/readyz` says which).
+    config.sensing.mqtt_listen = "127.0.0.1:0".into();
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -1,0 +1,135 @@
+//! The bridge from the MQTT listener (`wanxiang-mqtt`) to the telemetry pipeline: device
+//! authentication by access token, and each publish handed over and acknowledged once durable.
+//!
+//! The gateway topic (`v1/gateway/telemetry`, ThingsBoard's) carries
+//! `{"<device id>": [readings…], …}` for devices owned by the same organisation as the gateway
+//! device; readings for other devices are counted as `unknown_device` on the gateway.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+use wanxiang_mqtt::{Bytes, Outcome, Pending, Sink};
+
+use super::{Live, parse_for, payload, submit};
+use crate::AppState;
+
+/// The sensing hub as the MQTT listener's sink.
+pub struct DeviceSink {
+    /// The node's state.
+    pub state: AppState,
+}
+
+impl DeviceSink {
+    fn live(&self, id: &str) -> Option<Arc<Live>> {
+        self.state.sensing.device(id)
+    }
+}
+
+fn outcome(result: Result<super::Accepted, wanxiang_store::StoreError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Stored,
+        Err(e) => {
+            tracing::warn!(error = %e, "telemetry not stored; the device will resend");
+            Outcome::Unavailable
+        }
+    }
+}
+
+impl Sink for DeviceSink {
+    fn authenticate(
+        &self,
+        token: &str,
+    ) -> Pin<Box<dyn Future<Output = Option<Arc<str>>> + Send + '_>> {
+        let token = token.to_owned();
+        Box::pin(async move {
+            match self.state.sensing.authenticate(&self.state, &token).await {
+                Ok(Some(live)) if !live.record.disabled => Some(Arc::from(live.record.id.as_str())),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "device authentication failed");
+                    None
+                }
+            }
+        })
+    }
+
+    fn telemetry(&self, device: &Arc<str>, payload: Bytes) -> Pending {
+        let state = self.state.clone();
+        let live = self.live(device);
+        Box::pin(async move {
+            let Some(live) = live else {
+                return Outcome::Unavailable;
+            };
+            if live.record.disabled {
+                // Disabled after it connected: its data is refused, and acknowledged so it
+                // does not pile up in the device.
+                return Outcome::Stored;
+            }
+            let parsed = parse_for(&state, &live, &payload);
+            outcome(submit(&state, &live, parsed).await)
+        })
+    }
+
+    fn gateway(&self, device: &Arc<str>, bytes: Bytes) -> Pending {
+        let state = self.state.clone();
+        let gateway = self.live(device);
+        Box::pin(async move {
+            let Some(gateway) = gateway else {
+                return Outcome::Unavailable;
+            };
+            let now = state.clock.now_ms();
+            let mut unknown = 0;
+            let mut waits = Vec::new();
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(Value::Object(map)) => {
+                    for (id, readings) in map {
+                        let child = state
+                            .sensing
+                            .device(&id)
+                            .filter(|c| c.record.org == gateway.record.org && !c.record.disabled);
+                        let Some(child) = child else {
+                            unknown += 1;
+                            continue;
+                        };
+                        let parsed = payload::parse_value(
+                            &readings,
+                            &child.ty,
+                            now,
+                            state.sensing.window,
+                            &mut || child.stamp(now),
+                        );
+                        let st = state.clone();
+                        waits.push(tokio::spawn(
+                            async move { submit(&st, &child, parsed).await },
+                        ));
+                    }
+                }
+                _ => unknown += 1,
+            }
+            if unknown > 0 {
+                let parsed = payload::Outcome {
+                    readings: Vec::new(),
+                    bad: vec![("unknown_device", unknown)],
+                };
+                if outcome(submit(&state, &gateway, parsed).await) == Outcome::Unavailable {
+                    return Outcome::Unavailable;
+                }
+            }
+            for w in waits {
+                let stored = w.await.is_ok_and(|r| outcome(r) == Outcome::Stored);
+                if !stored {
+                    return Outcome::Unavailable;
+                }
+            }
+            Outcome::Stored
+        })
+    }
+
+    fn throttled(&self, device: &Arc<str>) -> bool {
+        self.state
+            .sensing
+            .throttled(device, self.state.clock.now_ms())
+    }
+}

@@ -1,0 +1,867 @@
+//! The telemetry pipeline: one task per node that owns every device's alarm-rule state. It takes
+//! the telemetry waiting at that moment, judges each reading against the device's rules, and
+//! commits readings, rule state and the alarm changes they caused in one transaction (group
+//! commit) before it answers anyone — a PUBACK or a 2xx means durable. It also fires inactivity
+//! alarms on time (it sleeps until the next device falls silent), applies operators' actions on
+//! alarms in the same order as the readings, and asks the event hub to open a case for an alarm
+//! at or above the configured level.
+//!
+//! Because the task alone changes alarms, no two writers race on an alarm row; because rule state
+//! is committed with the readings that moved it, a restart resumes exactly where the last
+//! acknowledged reading left it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use wanxiang_core::alarm::{AlarmStatus, Level, Rule, RuleState, Source, Transition};
+use wanxiang_core::case::{HistoryEntry, Stage};
+use wanxiang_store::{
+    AlarmEvent, AlarmRecord, AlarmWrite, DeviceMark, Reading, StoreError, TelemetryBatch,
+};
+
+use super::payload::Parsed;
+use super::{Live, Sensing};
+use crate::AppState;
+
+/// Most readings in one transaction.
+const MAX_READINGS: usize = 8192;
+/// Jobs waiting before submitters wait for room.
+const QUEUE: usize = 8192;
+
+/// An operator's action on an alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Seen; the alarm stays until its condition clears.
+    Acknowledge,
+    /// Cleared by hand; the rule starts afresh, so a condition that still holds raises a new
+    /// alarm with its next reading.
+    Clear,
+}
+
+/// Work for the pipeline.
+pub(crate) enum Job {
+    /// A device's good readings and its refused-value counts; answered once durable.
+    Telemetry {
+        /// The device.
+        device: Arc<Live>,
+        /// Its readings.
+        readings: Vec<Parsed>,
+        /// Refused values by reason.
+        bad: Vec<(&'static str, i64)>,
+        /// Answered with the number of new readings.
+        done: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// A device registered or changed (rules, disabled): judge with its new rules from now on.
+    Device(Arc<Live>),
+    /// An operator acts on an alarm.
+    Operator {
+        /// The alarm.
+        alarm_id: String,
+        /// Which action.
+        action: Action,
+        /// Who, in words.
+        actor: String,
+        /// Answered with the alarm after the change.
+        done: oneshot::Sender<Result<AlarmRecord, StoreError>>,
+    },
+    /// The event hub opened (or found) a case for an alarm.
+    CaseOpened {
+        /// The alarm.
+        alarm_id: String,
+        /// The case.
+        case_id: String,
+    },
+}
+
+/// One device's evaluation.
+struct Run {
+    /// The device and its rules.
+    live: Arc<Live>,
+    /// Rule state, aligned with `live.rules`.
+    states: Vec<RuleState>,
+    /// The encoding of `states` last committed, so unchanged state is not rewritten.
+    saved: String,
+    /// When it was last heard from (arrival time, Unix ms): inactivity is measured from here.
+    heard: i64,
+    /// Its alarms not cleared, by rule code.
+    alarms: HashMap<String, AlarmRecord>,
+    /// When its next silence step falls due, if scheduled.
+    due: Option<i64>,
+}
+
+/// What a commit must do after it succeeded.
+#[derive(Default)]
+struct Pending {
+    /// Answers to send.
+    telemetry: Vec<(oneshot::Sender<Result<u64, StoreError>>, usize)>,
+    /// Operator answers.
+    operators: Vec<(
+        oneshot::Sender<Result<AlarmRecord, StoreError>>,
+        AlarmRecord,
+    )>,
+    /// Alarms that need a case.
+    cases: Vec<AlarmRecord>,
+}
+
+/// Starts the pipeline (once per node) and returns its queue.
+pub(crate) fn sender(state: &AppState) -> mpsc::Sender<Job> {
+    state
+        .sensing
+        .pipeline
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let st = state.clone();
+            tokio::spawn(async move {
+                let mut p = Pipeline {
+                    state: st,
+                    runs: HashMap::new(),
+                    silence: BTreeSet::new(),
+                    alarm_device: HashMap::new(),
+                };
+                if let Err(e) = p.resume().await {
+                    tracing::error!(error = %e, "the telemetry pipeline could not load its state");
+                }
+                p.run(rx).await;
+            });
+            tx
+        })
+        .clone()
+}
+
+struct Pipeline {
+    state: AppState,
+    /// Every device's evaluation, by id.
+    runs: HashMap<String, Run>,
+    /// (due, device id) for devices with a silence step scheduled.
+    silence: BTreeSet<(i64, String)>,
+    /// Which device each open alarm belongs to.
+    alarm_device: HashMap<String, String>,
+}
+
+impl Pipeline {
+    fn sensing(&self) -> &Sensing {
+        &self.state.sensing
+    }
+
+    /// Loads every device, its saved rule state and its open alarms; opens the cases that a
+    /// crash may have left unopened.
+    async fn resume(&mut self) -> Result<(), StoreError> {
+        let store = self.state.store.clone();
+        let resumes: HashMap<String, _> = store
+            .device_resumes()
+            .await?
+            .into_iter()
+            .map(|r| (r.device_id.clone(), r))
+            .collect();
+        let mut open: HashMap<String, Vec<AlarmRecord>> = HashMap::new();
+        for a in store.open_alarms().await? {
+            open.entry(a.device_id.clone()).or_default().push(a);
+        }
+        let lives = self.sensing().load_all(&self.state).await?;
+        let mut orphans = Vec::new();
+        for live in lives {
+            let id = live.record.id.clone();
+            let resume = resumes.get(&id);
+            let mut run = self.new_run(live);
+            if let Some(text) = resume.and_then(|r| r.rule_state.as_deref()) {
+                run.states = decode_states(text, &run.live.rules);
+                run.saved = text.to_owned();
+            }
+            run.heard = resume
+                .and_then(|r| r.last_seen)
+                .unwrap_or(run.heard)
+                .max(run.heard);
+            for a in open.remove(&id).unwrap_or_default() {
+                if a.case_id.is_none() && a.level >= self.sensing().case_level {
+                    orphans.push(a.clone());
+                }
+                self.alarm_device.insert(a.id.clone(), id.clone());
+                run.alarms.insert(a.rule.clone(), a);
+            }
+            self.runs.insert(id.clone(), run);
+            self.schedule(&id);
+        }
+        for a in orphans {
+            self.open_case(a);
+        }
+        Ok(())
+    }
+
+    fn new_run(&self, live: Arc<Live>) -> Run {
+        let n = live.rules.len();
+        Run {
+            heard: live.record.created_at,
+            live,
+            states: vec![RuleState::default(); n],
+            saved: String::new(),
+            alarms: HashMap::new(),
+            due: None,
+        }
+    }
+
+    /// (Re)schedules a device's next silence step.
+    fn schedule(&mut self, id: &str) {
+        let Some(run) = self.runs.get_mut(id) else {
+            return;
+        };
+        if let Some(old) = run.due.take() {
+            self.silence.remove(&(old, id.to_owned()));
+        }
+        if run.live.record.disabled {
+            return;
+        }
+        let due = run
+            .live
+            .rules
+            .iter()
+            .zip(&run.states)
+            .filter_map(|(rule, st)| rule.next_silence_due(st, run.heard))
+            .min();
+        if let Some(due) = due {
+            run.due = Some(due);
+            self.silence.insert((due, id.to_owned()));
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut ticks = self.state.clock.ticks();
+        loop {
+            let now = self.state.clock.now_ms();
+            let next_due = self.silence.first().map(|(t, _)| *t);
+            if next_due.is_some_and(|t| t <= now) {
+                self.silence_pass(now).await;
+                continue;
+            }
+            let wait = next_due.map_or(std::time::Duration::from_secs(3600), |t| {
+                std::time::Duration::from_millis((t - now).max(1) as u64)
+            });
+            let ticked = async {
+                match ticks.as_mut() {
+                    Some(rx) => {
+                        if rx.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                job = rx.recv() => {
+                    let Some(job) = job else { return };
+                    let mut jobs = vec![job];
+                    let mut readings = jobs_readings(&jobs);
+                    while readings < MAX_READINGS {
+                        match rx.try_recv() {
+                            Ok(job) => {
+                                readings += jobs_readings(std::slice::from_ref(&job));
+                                jobs.push(job);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle(jobs).await;
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = ticked => {}
+            }
+        }
+    }
+
+    /// Judges silence for every device due by `now` and commits the alarms it raised.
+    async fn silence_pass(&mut self, now: i64) {
+        let due: Vec<String> = self
+            .silence
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let mut batch = TelemetryBatch::default();
+        let mut pending = Pending::default();
+        let mut touched = Vec::new();
+        for id in due {
+            let Some(run) = self.runs.get_mut(&id) else {
+                continue;
+            };
+            let x = (now - run.heard) as f64 / 1000.0;
+            let rules = run.live.rules.clone();
+            for (i, rule) in rules.iter().enumerate() {
+                if rule.source != Source::Silence {
+                    continue;
+                }
+                if let Some(t) = rule.judge(&mut run.states[i], now, x) {
+                    alarm_change(
+                        self.state.sensing.case_level,
+                        run,
+                        rule,
+                        t,
+                        x,
+                        now,
+                        &mut batch,
+                        &mut pending,
+                    );
+                }
+            }
+            mark_state(run, &mut batch);
+            touched.push(id);
+        }
+        self.commit(batch, pending, &touched).await;
+    }
+
+    async fn handle(&mut self, jobs: Vec<Job>) {
+        let now = self.state.clock.now_ms();
+        let mut batch = TelemetryBatch::default();
+        let mut pending = Pending::default();
+        let mut touched: Vec<String> = Vec::new();
+        // Rule state before this batch, to restore if the commit fails.
+        let mut before: HashMap<String, (Vec<RuleState>, i64, HashMap<String, AlarmRecord>)> =
+            HashMap::new();
+        for job in jobs {
+            match job {
+                Job::Device(live) => {
+                    let id = live.record.id.clone();
+                    let mut run = self.new_run(live);
+                    if let Some(old) = self.runs.remove(&id) {
+                        run.heard = old.heard;
+                        run.alarms = old.alarms;
+                        // Keep the state of rules that did not change.
+                        for (i, rule) in run.live.rules.iter().enumerate() {
+                            if let Some(j) = old.live.rules.iter().position(|r| r == rule) {
+                                run.states[i] = old.states[j].clone();
+                            }
+                        }
+                        run.due = old.due;
+                    }
+                    self.runs.insert(id.clone(), run);
+                    self.schedule(&id);
+                }
+                Job::Telemetry {
+                    device,
+                    readings,
+                    bad,
+                    done,
+                } => {
+                    let id = device.record.id.clone();
+                    if !self.runs.contains_key(&id) {
+                        let run = self.new_run(device.clone());
+                        self.runs.insert(id.clone(), run);
+                    }
+                    let Some(run) = self.runs.get_mut(&id) else {
+                        continue;
+                    };
+                    before
+                        .entry(id.clone())
+                        .or_insert_with(|| (run.states.clone(), run.heard, run.alarms.clone()));
+                    let n = readings.len();
+                    let mut mark = DeviceMark {
+                        device_id: id.clone(),
+                        bad: bad.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect(),
+                        ..DeviceMark::default()
+                    };
+                    if n > 0 {
+                        run.heard = run.heard.max(now);
+                    }
+                    for r in readings {
+                        mark.last_seen = mark.last_seen.max(Some(r.ts));
+                        judge(
+                            self.state.sensing.case_level,
+                            run,
+                            &r,
+                            now,
+                            &mut batch,
+                            &mut pending,
+                        );
+                        batch.readings.push(Reading {
+                            device_id: id.clone(),
+                            ts: r.ts,
+                            values: r.values,
+                        });
+                    }
+                    batch.marks.push(mark);
+                    mark_state(run, &mut batch);
+                    pending.telemetry.push((done, n));
+                    touched.push(id);
+                }
+                Job::Operator {
+                    alarm_id,
+                    action,
+                    actor,
+                    done,
+                } => {
+                    let found = self
+                        .alarm_device
+                        .get(&alarm_id)
+                        .and_then(|d| self.runs.get_mut(d));
+                    let Some(run) = found else {
+                        let _ = done.send(Err(StoreError::Conflict(
+                            "告警已解除或不存在 / the alarm is cleared or unknown".into(),
+                        )));
+                        continue;
+                    };
+                    let id = run.live.record.id.clone();
+                    before
+                        .entry(id.clone())
+                        .or_insert_with(|| (run.states.clone(), run.heard, run.alarms.clone()));
+                    let Some(rule_code) = run
+                        .alarms
+                        .values()
+                        .find(|a| a.id == alarm_id)
+                        .map(|a| a.rule.clone())
+                    else {
+                        continue;
+                    };
+                    let updated = operator_change(run, &rule_code, action, &actor, now, &mut batch);
+                    mark_state(run, &mut batch);
+                    pending.operators.push((done, updated));
+                    touched.push(id);
+                }
+                Job::CaseOpened { alarm_id, case_id } => {
+                    let Some(run) = self
+                        .alarm_device
+                        .get(&alarm_id)
+                        .and_then(|d| self.runs.get_mut(d))
+                    else {
+                        continue;
+                    };
+                    if let Some(a) = run.alarms.values_mut().find(|a| a.id == alarm_id) {
+                        a.case_id = Some(case_id.clone());
+                        a.updated_at = now;
+                        batch.alarms.push(AlarmWrite {
+                            alarm: a.clone(),
+                            event: AlarmEvent {
+                                at: now,
+                                action: "case_opened".into(),
+                                level: a.level,
+                                value: a.value,
+                                actor: None,
+                                note: format!("已立案 / case opened: {case_id}"),
+                            },
+                            case_note: None,
+                        });
+                    }
+                }
+            }
+        }
+        if !self.commit(batch, pending, &touched).await {
+            for (id, (states, heard, alarms)) in before {
+                if let Some(run) = self.runs.get_mut(&id) {
+                    run.states = states;
+                    run.heard = heard;
+                    run.alarms = alarms;
+                }
+            }
+        }
+    }
+
+    /// Commits a batch and answers; false if the store refused it (everyone hears the error).
+    async fn commit(
+        &mut self,
+        batch: TelemetryBatch,
+        pending: Pending,
+        touched: &[String],
+    ) -> bool {
+        let empty = batch.readings.is_empty() && batch.marks.is_empty() && batch.alarms.is_empty();
+        let result = if empty {
+            Ok(0)
+        } else {
+            self.state.store.write_telemetry(&batch).await
+        };
+        match result {
+            Ok(_) => {
+                metrics::counter!("wanxiang_telemetry_readings_total")
+                    .increment(batch.readings.len() as u64);
+                for mark in &batch.marks {
+                    if let (Some(state), Some(run)) =
+                        (&mark.rule_state, self.runs.get_mut(&mark.device_id))
+                    {
+                        run.saved = state.clone();
+                    }
+                }
+                for w in &batch.alarms {
+                    if w.alarm.status == AlarmStatus::Cleared {
+                        self.alarm_device.remove(&w.alarm.id);
+                    } else {
+                        self.alarm_device
+                            .insert(w.alarm.id.clone(), w.alarm.device_id.clone());
+                    }
+                }
+                for (done, n) in pending.telemetry {
+                    let _ = done.send(Ok(n as u64));
+                }
+                for (done, alarm) in pending.operators {
+                    let _ = done.send(Ok(alarm));
+                }
+                for id in touched {
+                    self.schedule(id);
+                }
+                for a in pending.cases {
+                    self.open_case(a);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "telemetry commit failed; nothing acknowledged");
+                for (done, _) in pending.telemetry {
+                    let _ = done.send(Err(StoreError::Unavailable(e.to_string())));
+                }
+                for (done, _) in pending.operators {
+                    let _ = done.send(Err(StoreError::Unavailable(e.to_string())));
+                }
+                false
+            }
+        }
+    }
+
+    /// Asks the event hub for a case for the alarm, off the pipeline's task; the case's id comes
+    /// back as a job. The external id `alarm:{id}` makes a retry find the same case.
+    fn open_case(&self, alarm: AlarmRecord) {
+        let state = self.state.clone();
+        let Some(run) = self.runs.get(&alarm.device_id) else {
+            return;
+        };
+        let live = run.live.clone();
+        tokio::spawn(async move {
+            match super::open_alarm_case(&state, &live, &alarm).await {
+                Ok(case_id) => {
+                    let _ = sender(&state)
+                        .send(Job::CaseOpened {
+                            alarm_id: alarm.id.clone(),
+                            case_id,
+                        })
+                        .await;
+                }
+                Err(e) => {
+                    tracing::warn!(alarm = %alarm.id, error = ?e, "could not open a case for an alarm")
+                }
+            }
+        });
+    }
+}
+
+fn jobs_readings(jobs: &[Job]) -> usize {
+    jobs.iter()
+        .map(|j| match j {
+            Job::Telemetry { readings, .. } => readings.len().max(1),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Judges one reading against every rule of the device.
+fn judge(
+    case_level: Level,
+    run: &mut Run,
+    r: &Parsed,
+    now: i64,
+    batch: &mut TelemetryBatch,
+    pending: &mut Pending,
+) {
+    let rules = run.live.rules.clone();
+    for (i, rule) in rules.iter().enumerate() {
+        let change = match &rule.source {
+            // Data arrived: a silence alarm clears, judged on the arrival clock.
+            Source::Silence => {
+                if run.states[i].active.is_some() {
+                    run.states[i].last_ts = None;
+                    rule.judge(&mut run.states[i], now, 0.0).map(|t| (t, 0.0))
+                } else {
+                    None
+                }
+            }
+            Source::Value(key) | Source::Rate { key, .. } => {
+                let Some(&(_, v)) = r.values.iter().find(|(k, _)| k == key) else {
+                    continue;
+                };
+                rule.observe(&mut run.states[i], r.ts, v)
+                    .and_then(|x| rule.judge(&mut run.states[i], r.ts, x).map(|t| (t, x)))
+            }
+        };
+        if let Some((t, x)) = change {
+            let at = match rule.source {
+                Source::Silence => now,
+                _ => r.ts,
+            };
+            alarm_change(case_level, run, rule, t, x, at, batch, pending);
+        }
+    }
+}
+
+/// Turns a rule's transition into the alarm's change, its history line and its case's note.
+#[allow(clippy::too_many_arguments)]
+fn alarm_change(
+    case_level: Level,
+    run: &mut Run,
+    rule: &Rule,
+    t: Transition,
+    x: f64,
+    at: i64,
+    batch: &mut TelemetryBatch,
+    pending: &mut Pending,
+) {
+    let d = &run.live.record;
+    let ty = &run.live.ty;
+    let unit = match &rule.source {
+        Source::Value(k) => ty.measure(k).map(|m| m.unit.clone()).unwrap_or_default(),
+        Source::Rate { key, per_secs, .. } => {
+            let u = ty.measure(key).map(|m| m.unit.as_str()).unwrap_or("");
+            let per = if *per_secs == 86_400 { "d" } else { "s" };
+            format!("{u}/{per}")
+        }
+        Source::Silence => "s".into(),
+    };
+    let reading = format!("{} {x:.2}{unit}", rule.name_zh);
+    let (alarm, action, note) = match t {
+        Transition::Raised(level) => {
+            let a = AlarmRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                device_id: d.id.clone(),
+                device_name: d.name.clone(),
+                type_code: d.type_code.clone(),
+                rule: rule.code.clone(),
+                title: format!("{} / {}", rule.name_zh, rule.name_en),
+                level,
+                peak: level,
+                status: AlarmStatus::Active,
+                value: x,
+                lon: d.lon,
+                lat: d.lat,
+                area: d.area.clone(),
+                org: d.org.clone(),
+                case_id: None,
+                raised_at: at,
+                updated_at: at,
+                cleared_at: None,
+            };
+            let note = format!("{}：{reading} / alarm raised", level.name_zh());
+            (a, "raised", note)
+        }
+        Transition::Escalated { from, to } | Transition::Deescalated { from, to } => {
+            let Some(a) = run.alarms.get(&rule.code) else {
+                return;
+            };
+            let mut a = a.clone();
+            a.level = to;
+            a.peak = a.peak.max(to);
+            a.value = x;
+            a.updated_at = at;
+            let up = matches!(t, Transition::Escalated { .. });
+            if up {
+                // A stronger condition needs to be seen again.
+                a.status = AlarmStatus::Active;
+            }
+            let word = if up {
+                "升级 / escalated"
+            } else {
+                "降级 / de-escalated"
+            };
+            let note = format!(
+                "告警{word}：{} → {}，{reading}",
+                from.name_zh(),
+                to.name_zh()
+            );
+            (a, t.as_str(), note)
+        }
+        Transition::Cleared { .. } => {
+            let Some(a) = run.alarms.get(&rule.code) else {
+                return;
+            };
+            let mut a = a.clone();
+            a.status = AlarmStatus::Cleared;
+            a.value = x;
+            a.updated_at = at;
+            a.cleared_at = Some(at);
+            let note = format!(
+                "告警解除，处置人员可办结 / alarm cleared; the case may be closed: {reading}"
+            );
+            (a, "cleared", note)
+        }
+    };
+    let case_note = alarm.case_id.as_ref().map(|_| case_line(&alarm, &note, at));
+    let needs_case = alarm.case_id.is_none()
+        && alarm.status != AlarmStatus::Cleared
+        && alarm.level >= case_level
+        && matches!(t, Transition::Raised(_) | Transition::Escalated { .. });
+    if alarm.status == AlarmStatus::Cleared {
+        run.alarms.remove(&rule.code);
+    } else {
+        run.alarms.insert(rule.code.clone(), alarm.clone());
+    }
+    if needs_case {
+        pending.cases.push(alarm.clone());
+    }
+    batch.alarms.push(AlarmWrite {
+        event: AlarmEvent {
+            at,
+            action: action.into(),
+            level: alarm.level,
+            value: x,
+            actor: None,
+            note,
+        },
+        alarm,
+        case_note,
+    });
+}
+
+/// A line for the alarm's case history; its stages are filled in by the store from the case.
+fn case_line(alarm: &AlarmRecord, note: &str, at: i64) -> HistoryEntry {
+    HistoryEntry {
+        seq: 0,
+        at,
+        actor_id: None,
+        actor: "物联感知 / sensing hub".into(),
+        from: Stage::Reported,
+        to: Stage::Reported,
+        command: "alarm".into(),
+        note: format!("{}（{}）{note}", alarm.title, alarm.device_name),
+    }
+}
+
+/// Applies an operator's action to the alarm of `rule_code`.
+fn operator_change(
+    run: &mut Run,
+    rule_code: &str,
+    action: Action,
+    actor: &str,
+    now: i64,
+    batch: &mut TelemetryBatch,
+) -> AlarmRecord {
+    let mut a = run.alarms[rule_code].clone();
+    a.updated_at = now;
+    let (word, note) = match action {
+        Action::Acknowledge => {
+            a.status = AlarmStatus::Acknowledged;
+            ("acknowledged", format!("{actor} 确认告警 / acknowledged"))
+        }
+        Action::Clear => {
+            a.status = AlarmStatus::Cleared;
+            a.cleared_at = Some(now);
+            if let Some(i) = run.live.rules.iter().position(|r| r.code == rule_code) {
+                run.states[i] = RuleState::default();
+            }
+            run.alarms.remove(rule_code);
+            ("cleared", format!("{actor} 手动解除告警 / cleared by hand"))
+        }
+    };
+    let case_note = a.case_id.as_ref().map(|_| case_line(&a, &note, now));
+    batch.alarms.push(AlarmWrite {
+        alarm: a.clone(),
+        event: AlarmEvent {
+            at: now,
+            action: word.into(),
+            level: a.level,
+            value: a.value,
+            actor: Some(actor.to_owned()),
+            note,
+        },
+        case_note,
+    });
+    if action == Action::Acknowledge {
+        run.alarms.insert(rule_code.to_owned(), a.clone());
+    }
+    a
+}
+
+/// Adds the device's rule state to the batch if it changed since the last commit.
+fn mark_state(run: &Run, batch: &mut TelemetryBatch) {
+    let encoded = encode_states(&run.states, &run.live.rules);
+    if encoded != run.saved {
+        let id = &run.live.record.id;
+        match batch.marks.iter_mut().rev().find(|m| &m.device_id == id) {
+            Some(m) => m.rule_state = Some(encoded),
+            None => batch.marks.push(DeviceMark {
+                device_id: id.clone(),
+                rule_state: Some(encoded),
+                ..DeviceMark::default()
+            }),
+        }
+    }
+}
+
+/// Encodes the rules' state as JSON by rule code; rules with nothing to remember are left out,
+/// and the whole is empty when none has.
+pub(crate) fn encode_states(states: &[RuleState], rules: &[Rule]) -> String {
+    let mut map = serde_json::Map::new();
+    for (rule, st) in rules.iter().zip(states) {
+        let st = RuleState {
+            last_ts: None,
+            ..st.clone()
+        };
+        if st.is_empty() {
+            continue;
+        }
+        map.insert(
+            rule.code.clone(),
+            json!({
+                "active": st.active.map(|l| l.as_str()),
+                "since": st.since,
+                "hits": st.hits,
+                "window": st.window.iter().map(|(t, v)| json!([t, v])).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    if map.is_empty() {
+        String::new()
+    } else {
+        Value::Object(map).to_string()
+    }
+}
+
+/// Decodes what [`encode_states`] wrote; what cannot be read starts afresh.
+pub(crate) fn decode_states(text: &str, rules: &[Rule]) -> Vec<RuleState> {
+    let parsed: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    rules
+        .iter()
+        .map(|rule| {
+            let Some(v) = parsed.get(&rule.code) else {
+                return RuleState::default();
+            };
+            let mut st = RuleState {
+                active: v["active"].as_str().and_then(Level::parse),
+                ..RuleState::default()
+            };
+            for i in 0..4 {
+                st.since[i] = v["since"][i].as_i64();
+                if let Some(hits) = v["hits"][i].as_array() {
+                    st.hits[i] = hits.iter().filter_map(Value::as_i64).collect();
+                }
+            }
+            if let Some(w) = v["window"].as_array() {
+                st.window = w
+                    .iter()
+                    .filter_map(|p| Some((p[0].as_i64()?, p[1].as_f64()?)))
+                    .collect();
+            }
+            st
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sensing::types::{DEFAULT_DEVICE_TYPES, parse_types};
+
+    #[test]
+    fn rule_state_round_trips_and_empty_state_is_empty() {
+        let types = parse_types(DEFAULT_DEVICE_TYPES).unwrap();
+        let rules = &types["slope"].rules;
+        let mut states = vec![RuleState::default(); rules.len()];
+        assert_eq!(encode_states(&states, rules), "");
+        states[0].active = Some(Level::Yellow);
+        states[0].since[1] = Some(42);
+        states[0].window.push_back((1_000, 2.5));
+        states[0].last_ts = Some(9);
+        states[2].hits[0].push_back(7);
+        let text = encode_states(&states, rules);
+        let back = decode_states(&text, rules);
+        states[0].last_ts = None;
+        assert_eq!(back, states);
+        // Unreadable state starts afresh rather than failing the start.
+        assert_eq!(
+            decode_states("garbage", rules),
+            vec![RuleState::default(); rules.len()]
+        );
+    }
+}
