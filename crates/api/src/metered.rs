@@ -610,6 +610,15 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn create_devices(&self, scope: &Scope, devices: &[NewDevice]) -> Result<(), StoreError> {
+        timed(
+            "create_devices",
+            self.backend(),
+            self.inner.create_devices(scope, devices),
+        )
+        .await
+    }
+
     async fn devices(
         &self,
         scope: &Scope,

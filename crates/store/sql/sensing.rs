@@ -163,6 +163,28 @@ pub(crate) async fn create_device(
     scope: &Scope,
     new: &NewDevice,
 ) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    insert_device(&mut tx, scope, new).await?;
+    tx.commit().await.map_err(db)
+}
+
+pub(crate) async fn create_devices(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    list: &[NewDevice],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    for new in list {
+        insert_device(&mut tx, scope, new).await?;
+    }
+    tx.commit().await.map_err(db)
+}
+
+async fn insert_device(
+    tx: &mut Transaction<'_, Db>,
+    scope: &Scope,
+    new: &NewDevice,
+) -> Result<(), StoreError> {
     let d = &new.record;
     guard::device(scope, &d.area, &d.org)?;
     let result = sqlx::query(
@@ -186,7 +208,7 @@ pub(crate) async fn create_device(
     .bind(encode_counts(&d.bad_by_reason))
     .bind(d.created_at)
     .bind(&new.token_hash)
-    .execute(pool)
+    .execute(&mut **tx)
     .await;
     match result {
         Ok(_) => Ok(()),

@@ -1199,6 +1199,10 @@ impl Store for StoreImpl {
         crate::sensing::create_device(&self.pool, scope, device).await
     }
 
+    async fn create_devices(&self, scope: &Scope, devices: &[NewDevice]) -> Result<(), StoreError> {
+        crate::sensing::create_devices(&self.pool, scope, devices).await
+    }
+
     async fn devices(
         &self,
         scope: &Scope,

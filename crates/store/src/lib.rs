@@ -420,6 +420,9 @@ pub trait Store: Send + Sync + 'static {
     /// scope.
     async fn create_device(&self, scope: &Scope, device: &NewDevice) -> Result<(), StoreError>;
 
+    /// Registers many devices in one transaction, all or none (bulk registration, the demo).
+    async fn create_devices(&self, scope: &Scope, devices: &[NewDevice]) -> Result<(), StoreError>;
+
     /// Devices the scope sees, by id.
     async fn devices(
         &self,

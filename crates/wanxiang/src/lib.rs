@@ -5,7 +5,9 @@
 //! store backend runs, reads files and the environment, owns signals and background tasks.
 
 pub mod config;
+pub mod devices_cmd;
 pub mod events_cmd;
 pub mod geo_cmd;
 pub mod serve;
+pub mod simulate;
 pub mod storage;

@@ -63,6 +63,24 @@ pub async fn run_with_clock(
     }
     let atlas = AtlasHandle::default();
     reload(store.as_ref(), &atlas).await?;
+    if config.demo
+        && let Some(current) = atlas.current()
+    {
+        let now = clock.now_ms();
+        let added = wanxiang_api::sensing::demo::seed(
+            store.as_ref(),
+            &current,
+            config.sensing.demo_devices,
+            now,
+        )
+        .await?;
+        if added > 0 {
+            tracing::info!(
+                added,
+                "demo sensors registered (DEMO content) / 演示传感器已登记"
+            );
+        }
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let reloader = tokio::spawn(reload_loop(

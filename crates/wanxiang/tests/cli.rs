@@ -344,3 +344,103 @@ async fn events_import_takes_good_rows_reports_bad_ones_and_is_idempotent() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn devices_import_registers_good_rows_writes_tokens_and_the_server_accepts_them() {
+    let app = common::spawn_app().await;
+    let url = format!("sqlite://{}", app.db_path().display());
+    let (lon, lat) = common::point_in("440303002001");
+    let csv = format!(
+        "type,name,lon,lat,crs,owner_unit,installed_on,id\n\
+         water_level,东门积水点1,{lon},{lat},wgs84,,2026-03-01,wl-001\n\
+         smoke,东门烟感1,{lon},{lat},,,,\n\
+         toaster,不明设备,{lon},{lat},,,,\n\
+         manhole,北京井盖,116.404,39.915,,,,\n\
+         manhole,重复编号,{lon},{lat},,,,wl-001\n"
+    );
+    let file = app.dir.path().join("devices.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = wanxiang()
+        .args([
+            "devices",
+            "import",
+            "--owner-unit",
+            "440303002",
+            "--database",
+            &url,
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let tokens_path = app.dir.path().join("devices.tokens.csv");
+    assert_eq!(
+        stdout.lines().last().unwrap(),
+        format!(
+            "rows=5 registered=2 failed=3 tokens={}",
+            tokens_path.display()
+        )
+    );
+    assert!(stderr.contains("row 3: "), "{stderr}");
+    assert!(stderr.contains("row 4: "), "{stderr}");
+    assert!(
+        stderr.contains("row 5: id wl-001 appears twice"),
+        "{stderr}"
+    );
+    let tokens = std::fs::read_to_string(&tokens_path).unwrap();
+    let lines: Vec<&str> = tokens.lines().collect();
+    assert_eq!(lines.len(), 3, "{tokens}");
+    assert!(lines[1].starts_with("wl-001,"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&tokens_path)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The running server takes telemetry from an imported device at once.
+    let token = lines[1].split(',').nth(1).unwrap();
+    let (status, body) = app
+        .call(
+            None,
+            "POST",
+            &format!("/api/v1/telemetry/{token}"),
+            Some(json!({"level_cm": 3})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let operator = app.login("district.operator").await;
+    let (_, devices) = app
+        .call(Some(&operator), "GET", "/api/v1/devices", None)
+        .await;
+    let owners: Vec<&str> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["owner_unit"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["440303002", "440303002"], "{devices}");
+    // Importing again: a row with an id already registered is refused; a row without an id is
+    // another device.
+    let out = wanxiang()
+        .args([
+            "devices",
+            "import",
+            "--owner-unit",
+            "440303002",
+            "--database",
+            &url,
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("registered=1 failed=4"), "{stdout}");
+    app.stop().await.unwrap();
+}

@@ -2,8 +2,9 @@
 //! authentication by access token, and each publish handed over and acknowledged once durable.
 //!
 //! The gateway topic (`v1/gateway/telemetry`, ThingsBoard's) carries
-//! `{"<device id>": [readings…], …}` for devices owned by the same organisation as the gateway
-//! device; readings for other devices are counted as `unknown_device` on the gateway.
+//! `{"<device id>": [readings…], …}` for devices owned by the gateway device's organisation or,
+//! for a unit, by units within it; readings for other devices are counted as `unknown_device` on
+//! the gateway.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +26,16 @@ impl DeviceSink {
     fn live(&self, id: &str) -> Option<Arc<Live>> {
         self.state.sensing.device(id)
     }
+}
+
+/// Whether a gateway owned by `gateway` may speak for a device owned by `child`: the same owner,
+/// or a unit whose subtree holds the child's unit (a district gateway for its streets' devices).
+fn covers(gateway: &str, child: &str) -> bool {
+    gateway == child
+        || matches!(
+            (wanxiang_core::UnitCode::parse(gateway), wanxiang_core::UnitCode::parse(child)),
+            (Ok(g), Ok(c)) if g.encloses(&c)
+        )
 }
 
 fn outcome(result: Result<super::Accepted, wanxiang_store::StoreError>) -> Outcome {
@@ -85,10 +96,9 @@ impl Sink for DeviceSink {
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) => {
                     for (id, readings) in map {
-                        let child = state
-                            .sensing
-                            .device(&id)
-                            .filter(|c| c.record.org == gateway.record.org && !c.record.disabled);
+                        let child = state.sensing.device(&id).filter(|c| {
+                            covers(&gateway.record.org, &c.record.org) && !c.record.disabled
+                        });
                         let Some(child) = child else {
                             unknown += 1;
                             continue;

@@ -6,6 +6,7 @@
 //! the alarm changes they cause; [`gateway`] connects the MQTT listener (`wanxiang-mqtt`) to it.
 //! Routes live here.
 
+pub mod demo;
 pub mod gateway;
 pub mod payload;
 pub mod pipeline;
@@ -520,10 +521,12 @@ pub struct CreatedDevice {
     token: String,
 }
 
-/// Checks a device registration and builds the record.
-pub(crate) fn check_new_device(
+/// Checks a device registration and builds the record; `default_org` owns it unless the input
+/// names an owner.
+pub fn check_new_device(
     state: &AppState,
-    p: &Principal,
+    registrar: Option<&str>,
+    default_org: &str,
     input: &NewDeviceInput,
     now: i64,
 ) -> Result<DeviceRecord, AppError> {
@@ -608,7 +611,7 @@ pub(crate) fn check_new_device(
         .code
         .clone();
     let org = match input.owner_unit.as_deref().map(str::trim) {
-        None | Some("") => p.account.org.key(),
+        None | Some("") => default_org.to_owned(),
         Some(o) => o.to_owned(),
     };
     Ok(DeviceRecord {
@@ -619,7 +622,7 @@ pub(crate) fn check_new_device(
         lat,
         area,
         org,
-        owner: Some(p.account.id.clone()),
+        owner: registrar.map(str::to_owned),
         installed_on: input.installed_on.clone(),
         disabled: false,
         rules: None,
@@ -645,7 +648,13 @@ async fn create_device(
 ) -> Result<(StatusCode, Json<CreatedDevice>), AppError> {
     operator(&p)?;
     let now = state.clock.now_ms();
-    let record = check_new_device(&state, &p, &input, now)?;
+    let record = check_new_device(
+        &state,
+        Some(&p.account.id),
+        &p.account.org.key(),
+        &input,
+        now,
+    )?;
     let token = random_secret();
     let hash = token_hash(&token);
     register(&state, &p.scope, record.clone(), &hash).await?;

@@ -301,6 +301,7 @@ mod tests {
             [
                 "air_quality",
                 "building_tilt",
+                "gateway",
                 "generic",
                 "manhole",
                 "parking",

@@ -117,6 +117,17 @@ pub async fn devices_are_registered_within_scope_with_unique_tokens(h: &dyn Harn
         Err(StoreError::OutOfScope(_))
     ));
 
+    // Bulk registration is all or nothing.
+    let bulk = vec![
+        new("dev-5", "hash-5", "440303001001001", "440303001"),
+        new("dev-6", "hash-1", "440303001001001", "440303001"),
+    ];
+    assert!(matches!(
+        s.create_devices(&street1, &bulk).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.device(&street1, "dev-5").await.unwrap().is_none());
+
     let ids = |list: Vec<DeviceRecord>| list.into_iter().map(|d| d.id).collect::<Vec<_>>();
     let all = DeviceFilter {
         limit: 100,
