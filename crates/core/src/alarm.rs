@@ -302,7 +302,16 @@ impl Rule {
                 ..
             } => {
                 let window = window_secs * 1000;
-                state.window.push_back((ts, value));
+                // The window keeps one point per 1/64 of its length, so its memory (and the
+                // state saved with every commit) stays bounded however often a device sends;
+                // the oldest kept point is within 1/64 of the window's true start.
+                if state
+                    .window
+                    .back()
+                    .is_none_or(|&(t, _)| ts - t >= (window / WINDOW_POINTS).max(1))
+                {
+                    state.window.push_back((ts, value));
+                }
                 while state.window.front().is_some_and(|&(t, _)| t < ts - window) {
                     state.window.pop_front();
                 }
@@ -376,6 +385,9 @@ impl Rule {
             .map(|s| last_seen + (s.threshold * 1000.0).ceil() as i64 + 1)
     }
 }
+
+/// Points a rate window keeps at most (about one per 1/64 of its length).
+const WINDOW_POINTS: i64 = 64;
 
 /// What a rule remembers between readings; saved by the sensing hub so it survives a restart.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -677,6 +689,25 @@ mod tests {
         let raised = out.find("raised(yellow)").unwrap();
         let red = out.find("escalated(red)").unwrap();
         assert!(raised < red);
+    }
+
+    #[test]
+    fn a_rate_window_stays_small_however_often_a_device_sends() {
+        let mut r = rule(Op::Above, &[(Yellow, 5.0)], 0.0);
+        r.source = Source::Rate {
+            key: "x".into(),
+            window_secs: 3600,
+            per_secs: 86_400,
+        };
+        let mut state = RuleState::default();
+        // One reading a second for two hours, rising 1 mm an hour (24 mm/day).
+        let mut last = None;
+        for s in 0..7200i64 {
+            last = r.observe(&mut state, s * 1000, s as f64 / 3600.0);
+        }
+        assert!(state.window.len() <= 66, "{} points", state.window.len());
+        let rate = last.unwrap();
+        assert!((rate - 24.0).abs() < 0.5, "{rate}");
     }
 
     #[test]

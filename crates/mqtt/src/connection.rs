@@ -12,11 +12,10 @@ use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Packet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::session::{self, Action, Route, Session};
-use crate::{Outcome, Settings, Sink};
+use crate::{Outcome, Pending, Settings, Sink};
 
 /// How long a throttled device's connection pauses before its socket is read again.
 const THROTTLE_PAUSE: Duration = Duration::from_millis(100);
@@ -150,9 +149,10 @@ fn encode(packet: &Packet, buf: &mut BytesMut) -> Result<(), Closed> {
 
 /// A publish (or a bare ack) waiting for its turn to be acknowledged.
 struct Entry {
-    /// The sink's future, spawned so that later publishes are stored concurrently; `None` when
-    /// nothing needs storing (an ignored topic, a QoS 2 resend, a PUBCOMP).
-    stored: Option<JoinHandle<Outcome>>,
+    /// The sink's future; the sink started the work when it was called, so later publishes are
+    /// stored concurrently while only the oldest is awaited. `None` when nothing needs storing
+    /// (an ignored topic, a QoS 2 resend, a PUBCOMP).
+    stored: Option<Pending>,
     /// What to send once stored, in arrival order; `None` for QoS 0.
     ack: Option<Packet>,
 }
@@ -271,8 +271,10 @@ impl Connection {
                         Route::Telemetry => self.sink.telemetry(&self.device, payload),
                         Route::Gateway => self.sink.gateway(&self.device, payload),
                     };
-                    let stored = Some(tokio::spawn(stored));
-                    self.pending.push_back(Entry { stored, ack });
+                    self.pending.push_back(Entry {
+                        stored: Some(stored),
+                        ack,
+                    });
                 }
                 Action::Acknowledge(ack) => {
                     self.pending.push_back(Entry {
@@ -290,18 +292,16 @@ impl Connection {
 
     /// Settles the pending publishes at the front whose futures have finished, in order.
     async fn settle_ready(&mut self) -> Result<(), Closed> {
-        while self
-            .pending
-            .front()
-            .is_some_and(|entry| entry.stored.as_ref().is_none_or(JoinHandle::is_finished))
-        {
+        while let Some(entry) = self.pending.front_mut() {
+            let outcome = match entry.stored.as_mut() {
+                None => Outcome::Stored,
+                Some(stored) => match poll_now(stored) {
+                    Some(outcome) => outcome,
+                    None => break,
+                },
+            };
             let Some(entry) = self.pending.pop_front() else {
                 break;
-            };
-            let outcome = match entry.stored {
-                // A panicking sink stored nothing we can vouch for.
-                Some(stored) => stored.await.unwrap_or(Outcome::Unavailable),
-                None => Outcome::Stored,
             };
             self.settle(entry.ack, outcome)?;
         }
@@ -346,7 +346,18 @@ impl Connection {
 /// The outcome of the oldest pending publish; never resolves if it has nothing to wait for.
 async fn front(pending: &mut VecDeque<Entry>) -> Outcome {
     match pending.front_mut().and_then(|entry| entry.stored.as_mut()) {
-        Some(stored) => stored.await.unwrap_or(Outcome::Unavailable),
+        Some(stored) => stored.await,
         None => std::future::pending().await,
+    }
+}
+
+/// Polls a future once without a task to wake: `Some` if it is already done. The connection
+/// task is woken by the oldest pending future (see [`front`]); the rest are checked this way
+/// whenever it runs.
+fn poll_now(stored: &mut Pending) -> Option<Outcome> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match stored.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(outcome) => Some(outcome),
+        std::task::Poll::Pending => None,
     }
 }

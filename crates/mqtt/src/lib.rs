@@ -49,6 +49,10 @@ pub trait Sink: Send + Sync + 'static {
         token: &str,
     ) -> Pin<Box<dyn Future<Output = Option<Arc<str>>> + Send + '_>>;
     /// One telemetry publish of `device` (`v1/devices/me/telemetry`), resolved when durable.
+    ///
+    /// The work must start when this is called, not when the future is first polled: a
+    /// connection awaits only its oldest pending publish, so later ones make progress only
+    /// through work already under way (that is what lets one connection pipeline many).
     fn telemetry(&self, device: &Arc<str>, payload: Bytes) -> Pending;
     /// One publish on the gateway topic (`v1/gateway/telemetry`) by the gateway device `device`.
     fn gateway(&self, device: &Arc<str>, payload: Bytes) -> Pending;

@@ -51,6 +51,9 @@ pub struct SensingConfig {
     pub flood_limit_per_minute: i64,
     /// With `--demo`: how many demo sensors to register on first start (DEMO content).
     pub demo_devices: usize,
+    /// With `--demo`: messages per second the built-in simulator sends for the demo sensors
+    /// through the MQTT gateway, with its scripted incidents; 0 turns it off.
+    pub demo_simulator_rate: f64,
 }
 
 /// `[events]`.
@@ -191,6 +194,7 @@ impl Default for Config {
                 max_past_days: 30,
                 flood_limit_per_minute: 600,
                 demo_devices: 20_000,
+                demo_simulator_rate: 200.0,
             },
             auth: AuthConfig {
                 session_ttl_secs: 12 * 3600,
@@ -345,6 +349,7 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   sensing.max_past_days      refuse readings older than this           [30]         WANXIANG__SENSING__MAX_PAST_DAYS
   sensing.flood_limit_per_minute  bad values a device may send/minute  [600]        WANXIANG__SENSING__FLOOD_LIMIT_PER_MINUTE
   sensing.demo_devices       demo sensors registered on first start    [20000]      WANXIANG__SENSING__DEMO_DEVICES
+  sensing.demo_simulator_rate  demo telemetry messages/s (0: off)      [200]        WANXIANG__SENSING__DEMO_SIMULATOR_RATE
 
 Example wanxiang.toml:
   demo = true

@@ -4,6 +4,7 @@
 //! Architecture invariant: this is the only crate that knows every other crate; it decides which
 //! store backend runs, reads files and the environment, owns signals and background tasks.
 
+pub mod bench_cmd;
 pub mod config;
 pub mod devices_cmd;
 pub mod events_cmd;

@@ -35,6 +35,68 @@ enum Command {
     /// Sensing hub tools / 物联设备工具
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Benchmarks that need a running server / 性能测试
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Drive the demo district's sensors over MQTT, with scripted incidents (DEMO data) / 传感器模拟
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// How many demo devices to drive (the server registered sensing.demo_devices of them).
+    #[arg(long, default_value_t = 1000)]
+    devices: usize,
+    /// Device messages per second across all devices.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// The server's MQTT device gateway (printed at its start and in /readyz).
+    #[arg(long, value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
+    broker: String,
+    /// `gateway` (a few connections for all devices) or `device` (one connection per device).
+    #[arg(long, default_value = "gateway")]
+    mode: String,
+    /// Gateway connections (gateway mode).
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Run without the scripted incidents (then nothing should alarm).
+    #[arg(long)]
+    no_incidents: bool,
+    /// How much faster than real time the incident script runs.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// QoS of every publish: 0, 1 or 2.
+    #[arg(long, default_value = "1")]
+    qos: wanxiang::simulate::Qos,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// MQTT QoS 1 telemetry: Wanxiang's gateway (PUBACK = durable and judged) beside a plain
+    /// broker forwarding the same messages to one subscriber / 遥测吞吐
+    Telemetry(BenchTelemetryArgs),
+}
+
+#[derive(Args)]
+struct BenchTelemetryArgs {
+    /// Wanxiang's MQTT gateway, mqtt://HOST:PORT (its demo slope sensors publish).
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    /// A plain broker to compare with, mqtt://HOST:PORT (e.g. Mosquitto).
+    #[arg(long, value_name = "URL")]
+    baseline: Option<String>,
+    /// Publishing clients.
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Unacknowledged publishes per client.
+    #[arg(long, default_value_t = 100)]
+    inflight: u16,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -300,6 +362,50 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(2)
             })
+        }
+        Command::Simulate(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let mode = match args.mode.as_str() {
+                "gateway" => wanxiang::simulate::Mode::Gateway {
+                    connections: args.connections,
+                },
+                "device" => wanxiang::simulate::Mode::Device,
+                other => anyhow::bail!("--mode is gateway or device, not {other:?}"),
+            };
+            let opts = wanxiang::simulate::Options {
+                devices: args.devices,
+                rate: args.rate,
+                broker: args.broker,
+                mode,
+                seconds: args.seconds,
+                incidents: !args.no_incidents,
+                speed: args.speed,
+                qos: args.qos,
+            };
+            let summary =
+                runtime()?.block_on(wanxiang::simulate::run(opts, serve::shutdown_signal()))?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Telemetry(args)) => {
+            let opts = wanxiang::bench_cmd::Options {
+                target: args.target,
+                baseline: args.baseline,
+                clients: args.clients,
+                inflight: args.inflight,
+                seconds: args.seconds,
+            };
+            if opts.target.is_none() && opts.baseline.is_none() {
+                anyhow::bail!("give --target, --baseline or both");
+            }
+            runtime()?.block_on(wanxiang::bench_cmd::telemetry(&opts))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Devices(DevicesCommand::Import(args)) => {
             let config = load_config(&args.config, Overrides::default())?;

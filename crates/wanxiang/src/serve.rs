@@ -130,6 +130,12 @@ pub async fn run_with_clock(
             let sink = Arc::new(wanxiang_api::sensing::gateway::DeviceSink {
                 state: state.clone(),
             });
+            if config.demo
+                && config.sensing.demo_devices > 0
+                && config.sensing.demo_simulator_rate > 0.0
+            {
+                spawn_demo_simulator(&config, mqtt_addr, stop_rx.clone());
+            }
             let mut stop = stop_rx.clone();
             Some(tokio::spawn(wanxiang_mqtt::serve(
                 mqtt,
@@ -182,6 +188,40 @@ pub async fn run_with_clock(
     }
     tracing::info!("stopped / 已停止");
     Ok(())
+}
+
+/// The demo's built-in simulator: the demo sensors publish through the MQTT gateway (as any
+/// device would), with the scripted incidents — water rising, smoke, a slope creeping faster,
+/// a building tilting, devices falling silent — so alarms open cases within the first minutes.
+fn spawn_demo_simulator(
+    config: &Config,
+    mqtt: std::net::SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let opts = crate::simulate::Options {
+        devices: config.sensing.demo_devices,
+        rate: config.sensing.demo_simulator_rate,
+        broker: format!("mqtt://{mqtt}"),
+        mode: crate::simulate::Mode::Gateway { connections: 4 },
+        seconds: None,
+        incidents: true,
+        speed: 1.0,
+        qos: crate::simulate::Qos::AtLeastOnce,
+    };
+    tracing::info!(
+        devices = opts.devices,
+        rate = opts.rate,
+        "demo simulator started (DEMO data; sensing.demo_simulator_rate = 0 turns it off) / 演示传感器模拟已启动"
+    );
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.changed().await;
+        };
+        match crate::simulate::run(opts, stopped).await {
+            Ok(summary) => tracing::info!("demo simulator stopped: {summary}"),
+            Err(e) => tracing::warn!(error = %e, "demo simulator stopped"),
+        }
+    });
 }
 
 /// Binds the MQTT device gateway's listener; with `--demo`, a taken port moves on to the next

@@ -19,6 +19,10 @@ fn wanxiang() -> Command {
         }
     }
     c.env_remove("RUST_LOG");
+    // A small demo (its simulator included) on a port of its own: tests run side by side, and
+    // this machine may already have an MQTT broker on 1883.
+    c.env("WANXIANG__SENSING__DEMO_DEVICES", "50");
+    c.env("WANXIANG__SENSING__MQTT_LISTEN", "127.0.0.1:0");
     c
 }
 

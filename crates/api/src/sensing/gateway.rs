@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use wanxiang_mqtt::{Bytes, Outcome, Pending, Sink};
 
-use super::{Live, parse_for, payload, submit};
+use super::{Live, enqueue, parse_for, payload};
 use crate::AppState;
 
 /// The sensing hub as the MQTT listener's sink.
@@ -67,69 +67,60 @@ impl Sink for DeviceSink {
     }
 
     fn telemetry(&self, device: &Arc<str>, payload: Bytes) -> Pending {
-        let state = self.state.clone();
-        let live = self.live(device);
-        Box::pin(async move {
-            let Some(live) = live else {
-                return Outcome::Unavailable;
-            };
-            if live.record.disabled {
-                // Disabled after it connected: its data is refused, and acknowledged so it
-                // does not pile up in the device.
-                return Outcome::Stored;
-            }
-            let parsed = parse_for(&state, &live, &payload);
-            outcome(submit(&state, &live, parsed).await)
-        })
+        let Some(live) = self.live(device) else {
+            return Box::pin(std::future::ready(Outcome::Unavailable));
+        };
+        if live.record.disabled {
+            // Disabled after it connected: its data is refused, and acknowledged so it does not
+            // pile up in the device.
+            return Box::pin(std::future::ready(Outcome::Stored));
+        }
+        // Parsed and queued now (the gateway awaits only its oldest publish).
+        let parsed = parse_for(&self.state, &live, &payload);
+        let stored = enqueue(&self.state, &live, parsed);
+        Box::pin(async move { outcome(stored.await) })
     }
 
     fn gateway(&self, device: &Arc<str>, bytes: Bytes) -> Pending {
-        let state = self.state.clone();
-        let gateway = self.live(device);
-        Box::pin(async move {
-            let Some(gateway) = gateway else {
-                return Outcome::Unavailable;
+        let state = &self.state;
+        let Some(gateway) = self.live(device) else {
+            return Box::pin(std::future::ready(Outcome::Unavailable));
+        };
+        let now = state.clock.now_ms();
+        let mut unknown = 0;
+        let mut waits = Vec::new();
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => {
+                for (id, readings) in map {
+                    let child = state.sensing.device(&id).filter(|c| {
+                        covers(&gateway.record.org, &c.record.org) && !c.record.disabled
+                    });
+                    let Some(child) = child else {
+                        unknown += 1;
+                        continue;
+                    };
+                    let parsed = payload::parse_value(
+                        &readings,
+                        &child.ty,
+                        now,
+                        state.sensing.window,
+                        &mut || child.stamp(now),
+                    );
+                    waits.push(enqueue(state, &child, parsed));
+                }
+            }
+            _ => unknown += 1,
+        }
+        if unknown > 0 {
+            let parsed = payload::Outcome {
+                readings: Vec::new(),
+                bad: vec![("unknown_device", unknown)],
             };
-            let now = state.clock.now_ms();
-            let mut unknown = 0;
-            let mut waits = Vec::new();
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(map)) => {
-                    for (id, readings) in map {
-                        let child = state.sensing.device(&id).filter(|c| {
-                            covers(&gateway.record.org, &c.record.org) && !c.record.disabled
-                        });
-                        let Some(child) = child else {
-                            unknown += 1;
-                            continue;
-                        };
-                        let parsed = payload::parse_value(
-                            &readings,
-                            &child.ty,
-                            now,
-                            state.sensing.window,
-                            &mut || child.stamp(now),
-                        );
-                        let st = state.clone();
-                        waits.push(tokio::spawn(
-                            async move { submit(&st, &child, parsed).await },
-                        ));
-                    }
-                }
-                _ => unknown += 1,
-            }
-            if unknown > 0 {
-                let parsed = payload::Outcome {
-                    readings: Vec::new(),
-                    bad: vec![("unknown_device", unknown)],
-                };
-                if outcome(submit(&state, &gateway, parsed).await) == Outcome::Unavailable {
-                    return Outcome::Unavailable;
-                }
-            }
+            waits.push(enqueue(state, &gateway, parsed));
+        }
+        Box::pin(async move {
             for w in waits {
-                let stored = w.await.is_ok_and(|r| outcome(r) == Outcome::Stored);
-                if !stored {
+                if outcome(w.await) == Outcome::Unavailable {
                     return Outcome::Unavailable;
                 }
             }

@@ -193,6 +193,12 @@ impl Sensing {
     fn count_bad(&self, device: &str, now: i64, bad: i64) -> bool {
         let minute = now / 60_000;
         let mut floods = self.floods.lock().expect("not poisoned");
+        if bad == 0 {
+            // A check, on every read of a device's socket: no allocation.
+            return floods
+                .get(device)
+                .is_some_and(|(m, n)| *m == minute && *n > self.flood_limit);
+        }
         let entry = floods.entry(device.to_owned()).or_insert((minute, 0));
         if entry.0 != minute {
             *entry = (minute, 0);
@@ -248,19 +254,21 @@ pub struct Accepted {
     pub refused: HashMap<String, i64>,
 }
 
-/// Parses a device's payload and hands it to the pipeline; resolves once durable.
-pub(crate) async fn submit(
+/// Hands a device's parsed payload to the pipeline now, and returns the future of its answer
+/// (resolved once durable). The job is queued before this returns when the queue has room, so a
+/// caller may enqueue many and await them in order; when it is full, the future waits for room.
+pub(crate) fn enqueue(
     state: &AppState,
     live: &Arc<Live>,
     parsed: payload::Outcome,
-) -> Result<Accepted, StoreError> {
+) -> impl Future<Output = Result<Accepted, StoreError>> + Send + 'static {
     let now = state.clock.now_ms();
     let bad_total = parsed.bad_total();
     if bad_total > 0 {
         state.sensing.count_bad(&live.record.id, now, bad_total);
         metrics::counter!("wanxiang_telemetry_refused_total").increment(bad_total as u64);
     }
-    let refused = parsed
+    let refused: HashMap<String, i64> = parsed
         .bad
         .iter()
         .map(|(r, n)| ((*r).to_owned(), *n))
@@ -272,14 +280,30 @@ pub(crate) async fn submit(
         bad: parsed.bad,
         done,
     };
-    pipeline::sender(state)
-        .send(job)
-        .await
-        .map_err(|_| StoreError::Unavailable("telemetry pipeline stopped".into()))?;
-    let readings = answer
-        .await
-        .map_err(|_| StoreError::Unavailable("telemetry pipeline stopped".into()))??;
-    Ok(Accepted { readings, refused })
+    let tx = pipeline::sender(state);
+    let waiting = match tx.try_send(job) {
+        Ok(()) => None,
+        Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) => {
+            Some(job)
+        }
+    };
+    async move {
+        let stopped = || StoreError::Unavailable("telemetry pipeline stopped".into());
+        if let Some(job) = waiting {
+            tx.send(job).await.map_err(|_| stopped())?;
+        }
+        let readings = answer.await.map_err(|_| stopped())??;
+        Ok(Accepted { readings, refused })
+    }
+}
+
+/// Parses a device's payload and hands it to the pipeline; resolves once durable.
+pub(crate) async fn submit(
+    state: &AppState,
+    live: &Arc<Live>,
+    parsed: payload::Outcome,
+) -> Result<Accepted, StoreError> {
+    enqueue(state, live, parsed).await
 }
 
 /// Starts the node's telemetry pipeline now (rather than on the first reading), so inactivity
@@ -1166,10 +1190,7 @@ async fn post_batch(
             state.sensing.window,
             &mut || live.stamp(now),
         );
-        let st = state.clone();
-        waits.push(Ok(tokio::spawn(
-            async move { submit(&st, &live, parsed).await },
-        )));
+        waits.push(Ok(enqueue(&state, &live, parsed)));
     }
     let mut out = Vec::with_capacity(waits.len());
     for w in waits {
@@ -1179,11 +1200,8 @@ async fn post_batch(
                 refused: HashMap::new(),
                 error: Some(code.into()),
             },
-            Ok(handle) => {
-                let a = handle
-                    .await
-                    .map_err(|e| AppError::Unavailable(e.to_string()))?
-                    .map_err(telemetry_error)?;
+            Ok(answer) => {
+                let a = answer.await.map_err(telemetry_error)?;
                 BatchOutcome {
                     readings: a.readings,
                     refused: a.refused,

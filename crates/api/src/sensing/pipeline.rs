@@ -303,9 +303,9 @@ impl Pipeline {
                     );
                 }
             }
-            mark_state(run, &mut batch);
             touched.push(id);
         }
+        self.add_states(&touched, HashMap::new(), &mut batch);
         self.commit(batch, pending, &touched).await;
     }
 
@@ -314,6 +314,8 @@ impl Pipeline {
         let mut batch = TelemetryBatch::default();
         let mut pending = Pending::default();
         let mut touched: Vec<String> = Vec::new();
+        // One mark per device per batch, however many of its messages the batch holds.
+        let mut marks: HashMap<String, DeviceMark> = HashMap::new();
         // Rule state before this batch, to restore if the commit fails.
         let mut before: HashMap<String, (Vec<RuleState>, i64, HashMap<String, AlarmRecord>)> =
             HashMap::new();
@@ -354,11 +356,16 @@ impl Pipeline {
                         .entry(id.clone())
                         .or_insert_with(|| (run.states.clone(), run.heard, run.alarms.clone()));
                     let n = readings.len();
-                    let mut mark = DeviceMark {
+                    let mark = marks.entry(id.clone()).or_insert_with(|| DeviceMark {
                         device_id: id.clone(),
-                        bad: bad.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect(),
                         ..DeviceMark::default()
-                    };
+                    });
+                    for (reason, count) in &bad {
+                        match mark.bad.iter_mut().find(|(r, _)| r == reason) {
+                            Some((_, total)) => *total += count,
+                            None => mark.bad.push(((*reason).to_owned(), *count)),
+                        }
+                    }
                     if n > 0 {
                         run.heard = run.heard.max(now);
                     }
@@ -378,8 +385,6 @@ impl Pipeline {
                             values: r.values,
                         });
                     }
-                    batch.marks.push(mark);
-                    mark_state(run, &mut batch);
                     pending.telemetry.push((done, n));
                     touched.push(id);
                 }
@@ -412,7 +417,6 @@ impl Pipeline {
                         continue;
                     };
                     let updated = operator_change(run, &rule_code, action, &actor, now, &mut batch);
-                    mark_state(run, &mut batch);
                     pending.operators.push((done, updated));
                     touched.push(id);
                 }
@@ -443,6 +447,9 @@ impl Pipeline {
                 }
             }
         }
+        touched.sort_unstable();
+        touched.dedup();
+        self.add_states(&touched, marks, &mut batch);
         if !self.commit(batch, pending, &touched).await {
             for (id, (states, heard, alarms)) in before {
                 if let Some(run) = self.runs.get_mut(&id) {
@@ -452,6 +459,32 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// Puts the marks in the batch, with the rule state of each touched device whose state
+    /// changed since its last commit (encoded once per device per batch).
+    fn add_states(
+        &self,
+        touched: &[String],
+        mut marks: HashMap<String, DeviceMark>,
+        batch: &mut TelemetryBatch,
+    ) {
+        for id in touched {
+            let Some(run) = self.runs.get(id) else {
+                continue;
+            };
+            let encoded = encode_states(&run.states, &run.live.rules);
+            if encoded != run.saved {
+                marks
+                    .entry(id.clone())
+                    .or_insert_with(|| DeviceMark {
+                        device_id: id.clone(),
+                        ..DeviceMark::default()
+                    })
+                    .rule_state = Some(encoded);
+            }
+        }
+        batch.marks.extend(marks.into_values());
     }
 
     /// Commits a batch and answers; false if the store refused it (everyone hears the error).
@@ -761,22 +794,6 @@ fn operator_change(
         run.alarms.insert(rule_code.to_owned(), a.clone());
     }
     a
-}
-
-/// Adds the device's rule state to the batch if it changed since the last commit.
-fn mark_state(run: &Run, batch: &mut TelemetryBatch) {
-    let encoded = encode_states(&run.states, &run.live.rules);
-    if encoded != run.saved {
-        let id = &run.live.record.id;
-        match batch.marks.iter_mut().rev().find(|m| &m.device_id == id) {
-            Some(m) => m.rule_state = Some(encoded),
-            None => batch.marks.push(DeviceMark {
-                device_id: id.clone(),
-                rule_state: Some(encoded),
-                ..DeviceMark::default()
-            }),
-        }
-    }
 }
 
 /// Encodes the rules' state as JSON by rule code; rules with nothing to remember are left out,
