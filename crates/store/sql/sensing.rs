@@ -334,6 +334,24 @@ pub(crate) async fn write_telemetry(
             .map_err(db)?
             .rows_affected();
     }
+    // Every device's newest time in one statement per chunk: a batch touches many devices, and
+    // a statement per device would cost a round trip to the database each.
+    let seen: Vec<(&str, i64)> = batch
+        .marks
+        .iter()
+        .filter_map(|m| m.last_seen.map(|t| (m.device_id.as_str(), t)))
+        .collect();
+    for chunk in seen.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::<Db>::new("UPDATE devices SET last_seen = v.column2 FROM (");
+        qb.push_values(chunk, |mut b, (id, ts)| {
+            b.push_bind(id.to_string()).push_bind(*ts);
+        });
+        qb.push(
+            ") AS v WHERE devices.id = v.column1 \
+             AND (devices.last_seen IS NULL OR devices.last_seen < v.column2)",
+        );
+        qb.build().execute(&mut *tx).await.map_err(db)?;
+    }
     for mark in &batch.marks {
         mark_device(&mut tx, mark).await?;
     }
@@ -344,20 +362,12 @@ pub(crate) async fn write_telemetry(
     Ok(inserted)
 }
 
+/// Writes a device's refused-value counts and rule state (its `last_seen` is written for the
+/// whole batch at once).
 async fn mark_device(
     tx: &mut Transaction<'_, Db>,
     mark: &wanxiang_store::DeviceMark,
 ) -> Result<(), StoreError> {
-    if let Some(seen) = mark.last_seen {
-        sqlx::query(
-            "UPDATE devices SET last_seen = $1 WHERE id = $2 AND (last_seen IS NULL OR last_seen < $1)",
-        )
-        .bind(seen)
-        .bind(&mark.device_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    }
     if !mark.bad.is_empty() {
         let detail: Option<String> =
             sqlx::query_scalar("SELECT bad_detail FROM devices WHERE id = $1")

@@ -276,7 +276,9 @@ async fn publisher(
             Err(e) => anyhow::bail!("client {n}: {e:?}"),
         }
     }
-    let base_ts = wanxiang_api::auth::now_ms() + n as i64;
+    let base_ts = wanxiang_api::auth::now_ms();
+    let start = Instant::now();
+    let mut last_ts = 0i64;
     let mut seq: i64 = 0;
     let mut sent_at: Vec<Option<Instant>> = vec![None; 65_536];
     let mut outstanding = 0usize;
@@ -288,9 +290,12 @@ async fn publisher(
         if open {
             while outstanding < inflight as usize {
                 seq += 1;
+                // Distinct, increasing and never ahead of the clock: each message is a reading
+                // the server keeps (a resent timestamp would be stored once, a future one refused).
+                last_ts = (base_ts + start.elapsed().as_millis() as i64).max(last_ts + 1);
                 let payload = format!(
                     "{{\"ts\":{},\"values\":{{\"displacement_mm\":{:.3},\"tilt_deg\":0.4,\"rain_mm_h\":0,\"battery_pct\":88}}}}",
-                    base_ts + seq * 1000,
+                    last_ts,
                     12.0 + (seq % 7) as f64 * 0.001
                 );
                 let mut p = Publish::new(topic.as_str(), QoS::AtLeastOnce, payload);

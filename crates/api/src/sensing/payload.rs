@@ -69,7 +69,10 @@ pub fn parse_value(
     out
 }
 
-/// Parses payload bytes; malformed JSON is one `malformed` count.
+/// Parses payload bytes; malformed JSON is one `malformed` count. Reads the JSON straight into
+/// a small tree of its own ([`Field`]) rather than a `serde_json::Value`, whose ordered maps cost
+/// more than the rest of the path on the hot MQTT route; the outcome is the same as
+/// [`parse_value`]'s.
 pub fn parse(
     bytes: &[u8],
     ty: &DeviceType,
@@ -77,13 +80,139 @@ pub fn parse(
     window: Window,
     stamp: &mut dyn FnMut() -> i64,
 ) -> Outcome {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(v) => parse_value(&v, ty, now, window, stamp),
-        Err(_) => {
-            let mut out = Outcome::default();
-            out.count("malformed");
-            out
+    let mut out = Outcome::default();
+    match serde_json::from_slice::<Field>(bytes) {
+        Ok(Field::Map(entries)) => one_fields(entries, ty, now, window, stamp, &mut out),
+        Ok(Field::List(items)) => {
+            for item in items {
+                match item {
+                    Field::Map(entries) => one_fields(entries, ty, now, window, stamp, &mut out),
+                    _ => out.count("malformed"),
+                }
+            }
         }
+        Ok(_) | Err(_) => out.count("malformed"),
+    }
+    out
+}
+
+/// A JSON value as telemetry needs it.
+enum Field {
+    /// A number (or a boolean as 1 or 0), with its integer form when it has one (for `ts`).
+    Number(f64, Option<i64>),
+    /// An object, keys in order.
+    Map(Vec<(String, Field)>),
+    /// An array.
+    List(Vec<Field>),
+    /// Anything else (strings, null).
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Field, E> {
+                Ok(Field::Number(if b { 1.0 } else { 0.0 }, None))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Field, E> {
+                Ok(Field::Number(i as f64, Some(i)))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<Field, E> {
+                Ok(Field::Number(u as f64, i64::try_from(u).ok()))
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<Field, E> {
+                Ok(Field::Number(f, None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Field, E> {
+                Ok(Field::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Field, E> {
+                Ok(Field::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Field, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Field>()? {
+                    items.push(item);
+                }
+                Ok(Field::List(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Field, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Field>()? {
+                    entries.push((k, v));
+                }
+                Ok(Field::Map(entries))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One reading object, from the [`Field`] tree; the same rules as [`one`].
+fn one_fields(
+    entries: Vec<(String, Field)>,
+    ty: &DeviceType,
+    now: i64,
+    window: Window,
+    stamp: &mut dyn FnMut() -> i64,
+    out: &mut Outcome,
+) {
+    let has = |k: &str| entries.iter().any(|(key, _)| key == k);
+    let nested = entries.len() == 2
+        && has("ts")
+        && entries
+            .iter()
+            .any(|(k, v)| k == "values" && matches!(v, Field::Map(_)));
+    let (ts, values) = if nested {
+        let mut ts = None;
+        let mut values = Vec::new();
+        for (k, v) in entries {
+            match (k.as_str(), v) {
+                ("ts", Field::Number(_, i)) => ts = i,
+                ("values", Field::Map(m)) => values = m,
+                _ => {}
+            }
+        }
+        let Some(ts) = ts else {
+            out.count("bad_time");
+            return;
+        };
+        if ts > now + window.max_future_ms || ts < now - window.max_past_ms {
+            out.count("bad_time");
+            return;
+        }
+        (ts, values)
+    } else if has("ts") && has("values") {
+        out.count("malformed");
+        return;
+    } else {
+        (stamp(), entries)
+    };
+    let mut good = Vec::with_capacity(values.len());
+    for (key, v) in values {
+        let checked = match v {
+            Field::Number(x, _) => ty.check(&key, x).map_err(|e| e.as_str()),
+            _ if ty.measure(&key).is_none() => Err("unknown_key"),
+            _ => Err("wrong_type"),
+        };
+        match checked {
+            Ok(x) => good.push((key, x)),
+            Err(reason) => out.count(reason),
+        }
+    }
+    if !good.is_empty() {
+        out.readings.push(Parsed { ts, values: good });
     }
 }
 
@@ -210,6 +339,31 @@ mod tests {
         ];
         for (payload, want) in cases {
             assert_eq!(check(payload), want, "{payload}");
+            // The Value path (gateway and batch payloads) agrees.
+            if let Ok(v) = serde_json::from_str::<Value>(payload) {
+                let types = parse_types(DEFAULT_DEVICE_TYPES).unwrap();
+                let ty = &types["water_level"];
+                let window = Window {
+                    max_future_ms: 60_000,
+                    max_past_ms: 86_400_000,
+                };
+                let (mut a, mut b) = (1_800_000_000_000, 1_800_000_000_000);
+                let fast = parse(
+                    payload.as_bytes(),
+                    ty,
+                    1_800_000_000_000,
+                    window,
+                    &mut || {
+                        a += 1;
+                        a
+                    },
+                );
+                let slow = parse_value(&v, ty, 1_800_000_000_000, window, &mut || {
+                    b += 1;
+                    b
+                });
+                assert_eq!(fast, slow, "{payload}");
+            }
         }
     }
 }
