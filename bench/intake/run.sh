@@ -9,7 +9,9 @@ CONNS=${2:-32}
 PORT=${PORT:-18084}
 BIN=${WANXIANG_BIN:-target/release/wanxiang}
 DATA=$(mktemp -d)
-"$BIN" serve --demo --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
+# Intake alone: no demo sensors, no simulator, no MQTT listener.
+WANXIANG__SENSING__DEMO_DEVICES=0 WANXIANG__SENSING__MQTT_LISTEN=off \
+  "$BIN" serve --demo --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done

@@ -25,6 +25,8 @@ const UNITS_ORDER: &str = "code COLLATE \"C\"";
 /// Concurrent imports from several nodes serialize on this row lock.
 /// PostgreSQL's row locks serialize writers where needed; a plain transaction suffices.
 const BEGIN_WRITE: &str = "BEGIN";
+/// PostgreSQL has row locks and many writers: no process-wide write lock.
+const WRITE_LOCK: Option<&tokio::sync::Mutex<()>> = None;
 const LOCK_UNITS_REVISION: Option<&str> =
     Some("SELECT revision FROM units_revision WHERE id = 1 FOR UPDATE");
 

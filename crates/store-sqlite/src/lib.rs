@@ -30,6 +30,10 @@ const LOCK_UNITS_REVISION: Option<&str> = None;
 /// writes later fails (SQLITE_BUSY_SNAPSHOT) whenever another writer committed in between, and
 /// waiting (busy_timeout) cannot help it.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// One writer at a time, queued in the process rather than in SQLite's busy handler (see
+/// `WriteTx` in `store/sql/shared.rs`).
+static SQLITE_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+const WRITE_LOCK: Option<&tokio::sync::Mutex<()>> = Some(&SQLITE_WRITES);
 
 #[path = "../../store/sql/hub.rs"]
 mod hub;

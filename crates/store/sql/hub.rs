@@ -2,7 +2,7 @@
 //! warnings and the webhook outbox — written once for both engines, like `shared.rs` (included
 //! the same way; see there for the conventions).
 
-use sqlx::{Pool, QueryBuilder, Row, Transaction};
+use sqlx::{Pool, QueryBuilder, Row};
 use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
 use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::warning::{Kind, Level};
@@ -21,7 +21,7 @@ use crate::{Db, DbRow, db};
 
 /// The case a channel's external id already names, as a case or as a linked report.
 async fn known_external(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     channel: Channel,
     external_id: &str,
 ) -> Result<Option<String>, StoreError> {
@@ -38,7 +38,7 @@ async fn known_external(
 }
 
 pub(crate) async fn insert_notifications(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     list: &[Notification],
     outbox: bool,
 ) -> Result<(), StoreError> {
@@ -91,7 +91,7 @@ pub(crate) async fn insert_notifications(
 }
 
 async fn attach_in(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     ids: &[String],
     owner: &str,
     case_id: &str,
@@ -115,7 +115,7 @@ async fn attach_in(
 }
 
 async fn create_one(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     item: &NewCase,
     outbox: bool,
 ) -> Result<CaseCreated, StoreError> {
@@ -148,7 +148,7 @@ pub(crate) async fn create_cases(
     batch: &[NewCase],
     outbox: bool,
 ) -> Result<Vec<CaseCreated>, StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     let mut out = Vec::with_capacity(batch.len());
     for item in batch {
         out.push(create_one(&mut tx, item, outbox).await?);
@@ -254,7 +254,7 @@ pub(crate) async fn overdue_cases(
 
 /// Appends a history line to a case, numbering it after the last one; returns its number.
 pub(crate) async fn append_history(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     case_id: &str,
     entry: &HistoryEntry,
 ) -> Result<i64, StoreError> {
@@ -273,7 +273,7 @@ pub(crate) async fn append_history(
 }
 
 async fn link_in(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     r: &LinkedReport,
     entry: &HistoryEntry,
     notifications: &[Notification],
@@ -325,7 +325,7 @@ async fn link_in(
 
 /// New cases without external ids, written with one statement per table.
 async fn create_many(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     run: &[&NewCase],
     outbox: bool,
 ) -> Result<(), StoreError> {
@@ -366,7 +366,7 @@ pub(crate) async fn write_intake(
     batch: &[IntakeWrite],
     outbox: bool,
 ) -> Result<Vec<CaseCreated>, StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     let mut out = Vec::with_capacity(batch.len());
     let mut rest = batch;
     while let Some(item) = rest.first() {
@@ -453,7 +453,7 @@ pub(crate) async fn unlink_report(
     split: &NewCase,
     outbox: bool,
 ) -> Result<bool, StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     let marked = sqlx::query(
         "UPDATE case_reports SET unlinked_at = $1, unlinked_to = $2
          WHERE id = $3 AND case_id = $4 AND unlinked_at IS NULL",
@@ -602,7 +602,7 @@ pub(crate) async fn attach(
     case_id: &str,
     seq: i64,
 ) -> Result<u64, StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     let n = attach_in(&mut tx, ids, owner, case_id, seq).await?;
     tx.commit().await.map_err(db)?;
     Ok(n)
@@ -667,7 +667,7 @@ pub(crate) async fn upsert_warning(
     pool: &Pool<Db>,
     w: &WarningRecord,
 ) -> Result<(WarningRecord, WarningChange), StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     let existing = sqlx::query(&format!(
         "SELECT {WARNING_COLUMNS} FROM warnings WHERE key = $1"
     ))
@@ -809,7 +809,7 @@ pub(crate) async fn notify(
     list: &[Notification],
     outbox: bool,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     insert_notifications(&mut tx, list, outbox).await?;
     tx.commit().await.map_err(db)?;
     Ok(())

@@ -4,7 +4,7 @@
 //! Readings are one row per device message (`device_id`, `ts`) with the values as a JSON object,
 //! so a message of five values is one row, and the primary key makes a resent message a no-op.
 
-use sqlx::{Pool, QueryBuilder, Row, Transaction};
+use sqlx::{Pool, QueryBuilder, Row};
 use wanxiang_core::Scope;
 use wanxiang_core::alarm::{AlarmStatus, Level};
 use wanxiang_core::case::{HistoryEntry, Stage};
@@ -163,7 +163,7 @@ pub(crate) async fn create_device(
     scope: &Scope,
     new: &NewDevice,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     insert_device(&mut tx, scope, new).await?;
     tx.commit().await.map_err(db)
 }
@@ -173,7 +173,7 @@ pub(crate) async fn create_devices(
     scope: &Scope,
     list: &[NewDevice],
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     for new in list {
         insert_device(&mut tx, scope, new).await?;
     }
@@ -181,7 +181,7 @@ pub(crate) async fn create_devices(
 }
 
 async fn insert_device(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     scope: &Scope,
     new: &NewDevice,
 ) -> Result<(), StoreError> {
@@ -313,7 +313,7 @@ pub(crate) async fn write_telemetry(
     pool: &Pool<Db>,
     batch: &TelemetryBatch,
 ) -> Result<u64, StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     let mut inserted = 0;
     for chunk in batch.readings.chunks(ROWS_PER_INSERT) {
         let encoded = chunk
@@ -365,7 +365,7 @@ pub(crate) async fn write_telemetry(
 /// Writes a device's refused-value counts and rule state (its `last_seen` is written for the
 /// whole batch at once).
 async fn mark_device(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     mark: &wanxiang_store::DeviceMark,
 ) -> Result<(), StoreError> {
     if !mark.bad.is_empty() {
@@ -399,7 +399,7 @@ async fn mark_device(
     Ok(())
 }
 
-async fn write_alarm(tx: &mut Transaction<'_, Db>, w: &AlarmWrite) -> Result<(), StoreError> {
+async fn write_alarm(tx: &mut crate::shared::WriteTx, w: &AlarmWrite) -> Result<(), StoreError> {
     let a = &w.alarm;
     sqlx::query(&format!(
         "INSERT INTO alarms ({ALARM_COLUMNS}) VALUES \
@@ -467,7 +467,7 @@ async fn write_alarm(tx: &mut Transaction<'_, Db>, w: &AlarmWrite) -> Result<(),
 }
 
 pub(crate) async fn write_alarms(pool: &Pool<Db>, writes: &[AlarmWrite]) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     for w in writes {
         write_alarm(&mut tx, w).await?;
     }

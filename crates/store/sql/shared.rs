@@ -41,7 +41,7 @@ fn read_unit(row: &DbRow) -> Result<Unit, StoreError> {
     })
 }
 
-async fn write_units(tx: &mut Transaction<'_, Db>, units: &[Unit]) -> Result<(), StoreError> {
+async fn write_units(tx: &mut crate::shared::WriteTx, units: &[Unit]) -> Result<(), StoreError> {
     for unit in codec::parents_first(units) {
         let row = codec::encode(unit);
         if let Some(parent) = &row.parent_code {
@@ -76,6 +76,49 @@ async fn write_units(tx: &mut Transaction<'_, Db>, units: &[Unit]) -> Result<(),
 }
 
 /// Appends the scope's condition to a query that already has a `WHERE`.
+/// A write transaction. On SQLite it also holds the process's write lock for its whole life:
+/// SQLite has one writer, and two transactions racing for it make the loser sleep in SQLite's
+/// busy handler (in steps of up to 100 ms), which is where the tail of our write latency came
+/// from; queueing on an async lock instead wakes the next writer the moment the last commits.
+/// On PostgreSQL there is no lock here (`WRITE_LOCK` is `None`).
+pub(crate) struct WriteTx {
+    /// The transaction (dropped first: a transaction dropped uncommitted rolls back before the
+    /// lock is released).
+    tx: Transaction<'static, Db>,
+    /// The write lock, if the engine needs one.
+    _guard: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = <Db as sqlx::Database>::Connection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    /// Commits (and then releases the lock).
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+/// Begins a write transaction (see [`WriteTx`]).
+pub(crate) async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, StoreError> {
+    let guard = match crate::WRITE_LOCK {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
+    let tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    Ok(WriteTx { tx, _guard: guard })
+}
+
 pub(crate) fn push_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
     match scope.filter() {
         ScopeFilter::All => qb.push(""),
@@ -249,7 +292,7 @@ async fn update_account(
     u: &AccountUpdate,
     now: i64,
 ) -> Result<Option<Account>, StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     let mut qb = QueryBuilder::new("UPDATE accounts SET id = id");
     if let Some(name) = &u.display_name {
         qb.push(", display_name = ").push_bind(name.clone());
@@ -591,7 +634,7 @@ fn read_history(row: &DbRow) -> Result<HistoryEntry, StoreError> {
 }
 
 pub(crate) async fn insert_history(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     case_id: &str,
     e: &HistoryEntry,
 ) -> Result<(), StoreError> {
@@ -600,7 +643,7 @@ pub(crate) async fn insert_history(
 
 /// Inserts history lines, all in one statement.
 pub(crate) async fn insert_histories(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     lines: &[(&str, &HistoryEntry)],
 ) -> Result<(), StoreError> {
     if lines.is_empty() {
@@ -626,7 +669,7 @@ pub(crate) async fn insert_histories(
 
 /// Inserts a case row; false when its channel and external id are taken.
 pub(crate) async fn insert_case(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     c: &CaseRecord,
 ) -> Result<bool, StoreError> {
     Ok(insert_cases(tx, &[c]).await? > 0)
@@ -635,7 +678,7 @@ pub(crate) async fn insert_case(
 /// Inserts case rows in one statement, skipping any whose channel and external id are taken;
 /// returns how many it inserted.
 pub(crate) async fn insert_cases(
-    tx: &mut Transaction<'_, Db>,
+    tx: &mut crate::shared::WriteTx,
     cases: &[&CaseRecord],
 ) -> Result<u64, StoreError> {
     if cases.is_empty() {
@@ -763,7 +806,7 @@ async fn update_case(
     c: &CaseRecord,
     entry: &HistoryEntry,
 ) -> Result<bool, StoreError> {
-    let mut tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+    let mut tx = crate::shared::begin_write(pool).await?;
     let l = &c.lifecycle;
     let mut qb = QueryBuilder::<Db>::new("UPDATE cases SET category = ");
     qb.push_bind(c.category.clone());
@@ -1079,7 +1122,7 @@ impl Store for StoreImpl {
     }
 
     async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
+        let mut tx = crate::shared::begin_write(&self.pool).await?;
         // Lock the revision row first where the engine can: concurrent imports from two nodes
         // serialize here. (SQLite has one writer at a time anyway.)
         if let Some(lock) = LOCK_UNITS_REVISION {

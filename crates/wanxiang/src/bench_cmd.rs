@@ -141,7 +141,7 @@ async fn run(
         let acked = acked.clone();
         let inflight = opts.inflight;
         tasks.push(tokio::spawn(async move {
-            publisher(n, host, port, user, topic, inflight, deadline, acked).await
+            publisher(n, host, port, user, topic, inflight, deadline, acked, None).await
         }));
     }
     let mut latencies = Vec::new();
@@ -246,6 +246,7 @@ async fn publisher(
     inflight: u16,
     deadline: Instant,
     acked: Arc<AtomicU64>,
+    pace: Option<f64>,
 ) -> anyhow::Result<Vec<f64>> {
     use rumqttc::mqttbytes::v4::{Connect, Login, Packet as Wire, Publish};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -288,7 +289,9 @@ async fn publisher(
     loop {
         let open = Instant::now() < deadline;
         if open {
-            while outstanding < inflight as usize {
+            // Paced clients send only as many as their rate allows by now.
+            let allowed = pace.map_or(i64::MAX, |r| (start.elapsed().as_secs_f64() * r) as i64);
+            while outstanding < inflight as usize && seq < allowed {
                 seq += 1;
                 // Distinct, increasing and never ahead of the clock: each message is a reading
                 // the server keeps (a resent timestamp would be stored once, a future one refused).
@@ -312,8 +315,12 @@ async fn publisher(
         } else if outstanding == 0 {
             break;
         }
-        let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(2);
+        let mut wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(2);
+        if pace.is_some() && open {
+            wait = wait.min(Duration::from_millis(2));
+        }
         match tokio::time::timeout(wait, rd.read_buf(&mut input)).await {
+            Err(_) if pace.is_some() && Instant::now() < deadline => continue,
             Err(_) | Ok(Ok(0)) => break,
             Ok(Err(e)) => anyhow::bail!("client {n}: {e}"),
             Ok(Ok(_)) => {}
@@ -337,4 +344,150 @@ async fn publisher(
     }
     let _ = wr.shutdown().await;
     Ok(latencies)
+}
+
+/// What the alarm-latency run needs.
+#[derive(Debug, Clone)]
+pub struct AlarmOptions {
+    /// Wanxiang's MQTT gateway, `mqtt://host:port`.
+    pub target: String,
+    /// Its HTTP API, `http://host:port` (for the SSE stream of case changes).
+    pub api: String,
+    /// Background readings per second while probing.
+    pub rate: f64,
+    /// How many alarms to time.
+    pub probes: usize,
+}
+
+/// Times alarms from publish to dispatched case under a background load: each probe is a demo
+/// water-level sensor (a different one each time, so each alarm opens its own case) publishing
+/// 20 cm (yellow, which opens a case), timed until the case's `created` event with stage
+/// `dispatched` arrives on the SSE stream of a district dispatcher.
+pub async fn alarm(opts: &AlarmOptions) -> anyhow::Result<Figures> {
+    let (host, port) = host_port(&opts.target)?;
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/login", opts.api))
+        .json(&serde_json::json!({"username": "district.dispatcher", "password": wanxiang_api::demo::DEMO_PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let bearer = login["token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("login gave no token: {login}"))?
+        .to_owned();
+    let mut stream = http
+        .get(format!("{}/api/v1/stream", opts.api))
+        .bearer_auth(&bearer)
+        .send()
+        .await?
+        .error_for_status()?;
+    // Background load: paced clients of slope sensors, as in the throughput run.
+    let clients = 20usize;
+    let tokens = slope_tokens(clients);
+    let acked = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for (n, token) in tokens.into_iter().enumerate() {
+        let (host, acked) = (host.clone(), acked.clone());
+        let pace = opts.rate / clients as f64;
+        load.push(tokio::spawn(async move {
+            publisher(
+                n,
+                host,
+                port,
+                Some(token),
+                "v1/devices/me/telemetry".into(),
+                100,
+                deadline,
+                acked,
+                Some(pace),
+            )
+            .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let load_start = (Instant::now(), acked.load(Ordering::Relaxed));
+    let probes: Vec<_> = demo_devices(200_000)
+        .into_iter()
+        .filter(|d| d.type_code == "water_level" && d.index >= 5)
+        .take(opts.probes)
+        .collect();
+    let mut latencies = Vec::new();
+    let mut buffer = String::new();
+    for probe in &probes {
+        let sent = Instant::now();
+        let r = http
+            .post(format!("{}/api/v1/telemetry/{}", opts.api, probe.token))
+            .json(&serde_json::json!({"level_cm": 20.0}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "probe {} refused: {}",
+            probe.id,
+            r.status()
+        );
+        // The next case event is this probe's (one probe at a time).
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let Some(chunk) = stream.chunk().await? else {
+                    anyhow::bail!("the stream ended");
+                };
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let event: String = buffer.drain(..end + 2).collect();
+                    // A new case dispatched, or (when an open water case lies within the
+                    // duplicate radius) the alarm linked to that dispatched case.
+                    let created = event.contains("\"kind\":\"created\"")
+                        && event.contains("\"stage\":\"dispatched\"");
+                    let linked = event.contains("\"kind\":\"link\"");
+                    if event.contains("event: case") && (created || linked) {
+                        return Ok(sent.elapsed());
+                    }
+                }
+            }
+        })
+        .await;
+        match found {
+            Ok(Ok(t)) => latencies.push(t.as_secs_f64() * 1000.0),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => anyhow::bail!("no dispatched case for probe {} within 10 s", probe.id),
+        }
+        // Back to dry, so the sensor's alarm clears and a later run can raise it again.
+        http.post(format!("{}/api/v1/telemetry/{}", opts.api, probe.token))
+            .json(&serde_json::json!({"level_cm": 0.0}))
+            .send()
+            .await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let background = (acked.load(Ordering::Relaxed) - load_start.1) as f64
+        / load_start.0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.abort();
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+    let f = Figures {
+        label: format!(
+            "alarm background_rate={background:.0}/s probes={}",
+            latencies.len()
+        ),
+        messages: latencies.len() as u64,
+        elapsed: Duration::from_secs_f64(latencies.iter().sum::<f64>() / 1000.0),
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    };
+    println!(
+        "{} publish_to_dispatched_p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        f.label,
+        f.p50_ms,
+        f.p99_ms,
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
+    Ok(f)
 }

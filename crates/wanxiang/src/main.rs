@@ -78,6 +78,25 @@ enum BenchCommand {
     /// MQTT QoS 1 telemetry: Wanxiang's gateway (PUBACK = durable and judged) beside a plain
     /// broker forwarding the same messages to one subscriber / 遥测吞吐
     Telemetry(BenchTelemetryArgs),
+    /// Alarm latency: publish → case dispatched (seen on the SSE stream) under background load
+    /// / 告警时延
+    Alarm(BenchAlarmArgs),
+}
+
+#[derive(Args)]
+struct BenchAlarmArgs {
+    /// Wanxiang's MQTT gateway, mqtt://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    target: String,
+    /// Its HTTP API, http://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    api: String,
+    /// Background readings per second.
+    #[arg(long, default_value_t = 20_000.0)]
+    rate: f64,
+    /// Alarms to time.
+    #[arg(long, default_value_t = 200)]
+    probes: usize,
 }
 
 #[derive(Args)]
@@ -391,6 +410,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let summary =
                 runtime()?.block_on(wanxiang::simulate::run(opts, serve::shutdown_signal()))?;
             println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Alarm(args)) => {
+            let opts = wanxiang::bench_cmd::AlarmOptions {
+                target: args.target,
+                api: args.api,
+                rate: args.rate,
+                probes: args.probes.max(1),
+            };
+            runtime()?.block_on(wanxiang::bench_cmd::alarm(&opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Telemetry(args)) => {
