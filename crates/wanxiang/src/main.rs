@@ -407,8 +407,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 speed: args.speed,
                 qos: args.qos,
             };
-            let summary =
-                runtime()?.block_on(wanxiang::simulate::run(opts, serve::shutdown_signal()))?;
+            // The signal handler needs the runtime, so it is installed inside it.
+            let summary = runtime()?.block_on(async {
+                wanxiang::simulate::run(opts, serve::shutdown_signal()).await
+            })?;
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
