@@ -672,6 +672,15 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn purge_readings(&self, device_ids: &[String], before: i64) -> Result<u64, StoreError> {
+        timed(
+            "purge_readings",
+            self.backend(),
+            self.inner.purge_readings(device_ids, before),
+        )
+        .await
+    }
+
     async fn readings(
         &self,
         device_id: &str,

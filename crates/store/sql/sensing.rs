@@ -474,6 +474,27 @@ pub(crate) async fn write_alarms(pool: &Pool<Db>, writes: &[AlarmWrite]) -> Resu
     tx.commit().await.map_err(db)
 }
 
+pub(crate) async fn purge_readings(
+    pool: &Pool<Db>,
+    device_ids: &[String],
+    before: i64,
+) -> Result<u64, StoreError> {
+    let mut tx = crate::shared::begin_write(pool).await?;
+    let mut deleted = 0;
+    // One device at a time: each delete is a range of the primary key (device, time).
+    for id in device_ids {
+        deleted += sqlx::query("DELETE FROM readings WHERE device_id = $1 AND ts < $2")
+            .bind(id)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(deleted)
+}
+
 pub(crate) async fn readings(
     pool: &Pool<Db>,
     device_id: &str,

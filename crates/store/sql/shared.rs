@@ -1279,6 +1279,10 @@ impl Store for StoreImpl {
         crate::sensing::write_telemetry(&self.pool, batch).await
     }
 
+    async fn purge_readings(&self, device_ids: &[String], before: i64) -> Result<u64, StoreError> {
+        crate::sensing::purge_readings(&self.pool, device_ids, before).await
+    }
+
     async fn readings(
         &self,
         device_id: &str,

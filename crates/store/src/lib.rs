@@ -452,6 +452,11 @@ pub trait Store: Send + Sync + 'static {
     /// new (a resent reading is stored once).
     async fn write_telemetry(&self, batch: &TelemetryBatch) -> Result<u64, StoreError>;
 
+    /// Deletes these devices' readings older than `before` (retention), in one transaction;
+    /// returns how many. Callers pass a few hundred devices at a time, so telemetry commits are
+    /// never held up for long.
+    async fn purge_readings(&self, device_ids: &[String], before: i64) -> Result<u64, StoreError>;
+
     /// A device's readings in `[from, to)`, oldest first, at most `limit`.
     async fn readings(
         &self,

@@ -49,6 +49,8 @@ pub struct SensingConfig {
     pub max_past_days: u64,
     /// Refused values per device per minute before the device is throttled.
     pub flood_limit_per_minute: i64,
+    /// Raw readings older than this many days are deleted (hourly); 0 keeps them forever.
+    pub retention_days: u64,
     /// With `--demo`: how many demo sensors to register on first start (DEMO content).
     pub demo_devices: usize,
     /// With `--demo`: messages per second the built-in simulator sends for the demo sensors
@@ -193,6 +195,7 @@ impl Default for Config {
                 max_future_secs: 300,
                 max_past_days: 30,
                 flood_limit_per_minute: 600,
+                retention_days: 30,
                 demo_devices: 20_000,
                 demo_simulator_rate: 200.0,
             },
@@ -348,6 +351,7 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   sensing.max_future_secs    refuse readings stamped further ahead     [300]        WANXIANG__SENSING__MAX_FUTURE_SECS
   sensing.max_past_days      refuse readings older than this           [30]         WANXIANG__SENSING__MAX_PAST_DAYS
   sensing.flood_limit_per_minute  bad values a device may send/minute  [600]        WANXIANG__SENSING__FLOOD_LIMIT_PER_MINUTE
+  sensing.retention_days     delete raw readings older than this (0: never) [30] WANXIANG__SENSING__RETENTION_DAYS
   sensing.demo_devices       demo sensors registered on first start    [20000]      WANXIANG__SENSING__DEMO_DEVICES
   sensing.demo_simulator_rate  demo telemetry messages/s (0: off)      [200]        WANXIANG__SENSING__DEMO_SIMULATOR_RATE
 

@@ -117,7 +117,11 @@ pub async fn run_with_clock(
         state.clone(),
         stop_rx.clone(),
     ));
-    let housekeeping = tokio::spawn(housekeeping(state.clone(), stop_rx.clone()));
+    let housekeeping = tokio::spawn(housekeeping(
+        state.clone(),
+        config.sensing.retention_days,
+        stop_rx.clone(),
+    ));
     wanxiang_api::sensing::start(&state);
     let gateway = match bind_mqtt(&config).await? {
         None => None,
@@ -278,7 +282,11 @@ pub fn load_sensing(config: &Config) -> anyhow::Result<Arc<wanxiang_api::sensing
 }
 
 /// Hourly chores: deletes uploads that were never attached to a report within a day.
-async fn housekeeping(state: wanxiang_api::AppState, mut stop: watch::Receiver<bool>) {
+async fn housekeeping(
+    state: wanxiang_api::AppState,
+    retention_days: u64,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let day_ago = state.clock.now_ms() - 24 * 3_600_000;
         match state.store.purge_loose_attachments(day_ago).await {
@@ -286,10 +294,52 @@ async fn housekeeping(state: wanxiang_api::AppState, mut stop: watch::Receiver<b
             Ok(n) => tracing::info!(purged = n, "deleted uploads never attached to a report"),
             Err(e) => tracing::warn!(error = %e, "purging loose uploads failed"),
         }
+        if retention_days > 0 {
+            let before = state.clock.now_ms() - retention_days as i64 * 86_400_000;
+            match purge_readings(&state, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    retention_days,
+                    "raw readings past retention deleted"
+                ),
+                Err(e) => tracing::warn!(error = %e, "deleting old readings failed"),
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Deletes raw readings older than `before`, 500 devices per transaction so telemetry commits
+/// wait only briefly between them.
+async fn purge_readings(
+    state: &wanxiang_api::AppState,
+    before: i64,
+) -> Result<u64, wanxiang_store::StoreError> {
+    let scope = wanxiang_core::Scope::system("retention");
+    let mut after = None;
+    let mut deleted = 0;
+    loop {
+        let page = state
+            .store
+            .devices(
+                &scope,
+                &wanxiang_store::DeviceFilter {
+                    after: after.clone(),
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(deleted);
+        };
+        after = Some(last.id.clone());
+        let ids: Vec<String> = page.into_iter().map(|d| d.id).collect();
+        deleted += state.store.purge_readings(&ids, before).await?;
     }
 }
 

@@ -229,6 +229,17 @@ pub async fn telemetry_is_stored_once_with_marks_and_rule_state(h: &dyn Harness)
         resumes[0].rule_state.as_deref(),
         Some(r#"{"level_high":{"active":"blue"}}"#)
     );
+    // Retention: readings before a time go, later ones and other devices' stay.
+    assert_eq!(
+        s.purge_readings(&["dev-1".into(), "dev-x".into()], 1_005)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(
+        s.readings("dev-1", 0, 10_000, 100).await.unwrap()[0].ts,
+        1_005
+    );
     // An empty state clears it.
     s.write_telemetry(&TelemetryBatch {
         marks: vec![DeviceMark {
