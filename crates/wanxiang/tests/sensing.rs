@@ -143,6 +143,8 @@ async fn a_water_level_alarm_opens_a_dispatched_case_escalates_and_clears() {
     assert_eq!(case["category"], "L0102");
     assert_eq!(case["stage"], "dispatched", "{case}");
     assert_eq!(case["assignee"], "440303D02", "{case}");
+    // Yellow: normal priority (the category alone would make it urgent).
+    assert_eq!(case["priority"], "normal", "{case}");
 
     // 30 cm: orange; the case hears of it.
     send(

@@ -306,6 +306,7 @@ async fn unlink(
         classified: None,
         queue_note: String::new(),
         attachments: Vec::new(),
+        priority: None,
     };
     let who = format!(
         "{} (unlinked by {})",

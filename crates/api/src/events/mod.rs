@@ -773,6 +773,8 @@ pub(crate) struct Report {
     pub queue_note: String,
     /// Uploads to attach (checked).
     pub attachments: Vec<wanxiang_store::AttachmentMeta>,
+    /// A priority that overrides the category's (a sensor alarm's, from its level).
+    pub priority: Option<Priority>,
 }
 
 impl Report {
@@ -907,6 +909,7 @@ async fn prepare(
         classified,
         queue_note,
         attachments,
+        priority: None,
     })
 }
 
@@ -1026,7 +1029,9 @@ pub(crate) async fn open_case(
             report.finest(),
         ),
     };
-    let priority = category.as_ref().map_or(Priority::Normal, |c| c.priority);
+    let priority = report
+        .priority
+        .unwrap_or_else(|| category.as_ref().map_or(Priority::Normal, |c| c.priority));
     let due_at = stage_limit(category.as_ref(), lifecycle.stage, priority)
         .map(|l| l.due(now, &state.hub.calendar));
     let record = CaseRecord {
@@ -1080,7 +1085,20 @@ pub async fn take_in(
     channel: Channel,
     req: &NewEvent,
 ) -> Result<Intake, AppError> {
-    let report = prepare(state, reporter, channel, req).await?;
+    take_in_with(state, reporter, channel, req, None).await
+}
+
+/// [`take_in`] with a priority that overrides the category's: a sensor alarm's case takes its
+/// priority from the alarm's level.
+pub async fn take_in_with(
+    state: &AppState,
+    reporter: Option<&Reporter>,
+    channel: Channel,
+    req: &NewEvent,
+    priority: Option<Priority>,
+) -> Result<Intake, AppError> {
+    let mut report = prepare(state, reporter, channel, req).await?;
+    report.priority = priority;
     let now = state.clock.now_ms();
     let who = reporter.map_or_else(|| "system (import)".to_owned(), |r| r.actor.clone());
     let new_case = open_case(state, reporter.map(|r| r.id.as_str()), &who, &report, now).await?;

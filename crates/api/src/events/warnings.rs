@@ -582,6 +582,7 @@ async fn supervise(
         classified: None,
         queue_note: String::new(),
         attachments: Vec::new(),
+        priority: None,
     };
     let mut new_case =
         open_case(&state, Some(&p.account.id), &super::actor(&p), &report, now).await?;

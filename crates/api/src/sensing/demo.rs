@@ -148,20 +148,11 @@ pub async fn seed(
             token_hash: token_hash(&d.token),
         });
     }
+    // The district's gateway sits in the first grid (the grids are non-empty, checked above).
     if let Some(district) = atlas.units().iter().find(|u| u.level == Level::District) {
-        let c = district.boundary.as_ref().and_then(|_| {
-            atlas
-                .units()
-                .iter()
-                .find(|u| u.level == Level::Grid && u.boundary.is_some())
-        });
-        let (lon, lat, area) = match c {
-            Some(g) => {
-                let (lon, lat) = place_in(atlas, g, 7);
-                (lon, lat, g.code.clone())
-            }
-            None => (0.0, 0.0, district.code.clone()),
-        };
+        let grid = grids[0];
+        let (lon, lat) = place_in(atlas, grid, 7);
+        let area = grid.code.clone();
         batch.push(NewDevice {
             record: DeviceRecord {
                 id: DEMO_GATEWAY_ID.into(),

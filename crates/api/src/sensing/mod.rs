@@ -27,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wanxiang_core::alarm::{AlarmStatus, DeviceType, Level, Rule};
 use wanxiang_core::case::Channel;
+use wanxiang_core::category::Priority;
 use wanxiang_core::{Role, Scope};
 use wanxiang_geo::Crs;
 use wanxiang_store::{
@@ -34,7 +35,7 @@ use wanxiang_store::{
 };
 
 use crate::auth::{Principal, random_secret, token_hash};
-use crate::events::{Intake, LocationInput, NewEvent, place_of, take_in};
+use crate::events::{Intake, LocationInput, NewEvent, place_of, take_in_with};
 use crate::people::iso;
 use crate::{AppError, AppState};
 use pipeline::{Action, Job};
@@ -44,6 +45,8 @@ use types::{RuleSpec, parse_rules};
 pub struct Sensing {
     /// Device types by code.
     pub types: HashMap<String, Arc<DeviceType>>,
+    /// Each type's default rules, shared by its devices that do not override them.
+    type_rules: HashMap<String, Arc<Vec<Rule>>>,
     /// Alarms at or above this level open a case.
     pub case_level: Level,
     /// How far from now a reading's time may lie.
@@ -74,6 +77,10 @@ impl Sensing {
     /// A hub with these types and default settings.
     pub fn new(types: HashMap<String, Arc<DeviceType>>) -> Sensing {
         Sensing {
+            type_rules: types
+                .iter()
+                .map(|(code, t)| (code.clone(), Arc::new(t.rules.clone())))
+                .collect(),
             types,
             case_level: Level::Yellow,
             window: payload::Window {
@@ -95,19 +102,27 @@ impl Sensing {
             StoreError::Corrupt(format!("unknown device type {}", record.type_code))
         })?;
         let rules = match &record.rules {
-            None => ty.rules.clone(),
+            // Shared by every device of the type that keeps its rules.
+            None => self
+                .type_rules
+                .get(&record.type_code)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(ty.rules.clone())),
             Some(text) => {
                 let specs: Vec<RuleSpec> = serde_json::from_str(text)
                     .map_err(|e| StoreError::Corrupt(format!("device {} rules: {e}", record.id)))?;
-                parse_rules(&specs, &ty)
-                    .map_err(|e| StoreError::Corrupt(format!("device {} rules: {e}", record.id)))?
+                Arc::new(
+                    parse_rules(&specs, &ty).map_err(|e| {
+                        StoreError::Corrupt(format!("device {} rules: {e}", record.id))
+                    })?,
+                )
             }
         };
         Ok(Arc::new(Live {
             stamp: AtomicI64::new(0),
             record,
             ty,
-            rules: Arc::new(rules),
+            rules,
         }))
     }
 
@@ -349,7 +364,14 @@ pub(crate) async fn open_alarm_case(
         external_id: Some(format!("alarm:{}", alarm.id)),
         attachments: None,
     };
-    match take_in(state, None, Channel::Sensor, &req).await? {
+    // The alarm's level sets the case's priority (and so its time limits).
+    let priority = match alarm.level {
+        Level::Red => Priority::Urgent,
+        Level::Orange => Priority::High,
+        Level::Yellow => Priority::Normal,
+        Level::Blue => Priority::Low,
+    };
+    match take_in_with(state, None, Channel::Sensor, &req, Some(priority)).await? {
         Intake::New(case, ..) => Ok(case.id),
         Intake::Linked { case, .. } => Ok(case.id),
         Intake::Existing(id) => Ok(id),
