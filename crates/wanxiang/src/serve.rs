@@ -122,6 +122,7 @@ pub async fn run_with_clock(
         config.sensing.retention_days,
         stop_rx.clone(),
     ));
+    state.sensing.load_all(&state).await?;
     wanxiang_api::sensing::start(&state);
     let gateway = match bind_mqtt(&config).await? {
         None => None,

@@ -141,8 +141,9 @@ impl Sensing {
         }
     }
 
-    /// Loads every device of the store into the node's memory.
-    pub(crate) async fn load_all(&self, state: &AppState) -> Result<Vec<Arc<Live>>, StoreError> {
+    /// Loads every device of the store into the node's memory (before the MQTT gateway opens,
+    /// so a gateway's first publish finds its devices).
+    pub async fn load_all(&self, state: &AppState) -> Result<Vec<Arc<Live>>, StoreError> {
         let scope = Scope::system("sensing pipeline start");
         let mut out = Vec::new();
         let mut after = None;

@@ -231,7 +231,10 @@ impl Pipeline {
             let now = self.state.clock.now_ms();
             let next_due = self.silence.first().map(|(t, _)| *t);
             if next_due.is_some_and(|t| t <= now) {
-                self.silence_pass(now).await;
+                if !self.silence_pass(now).await {
+                    // The store is failing: do not spin on it.
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
                 continue;
             }
             let wait = next_due.map_or(std::time::Duration::from_secs(3600), |t| {
@@ -269,8 +272,9 @@ impl Pipeline {
         }
     }
 
-    /// Judges silence for every device due by `now` and commits the alarms it raised.
-    async fn silence_pass(&mut self, now: i64) {
+    /// Judges silence for every device due by `now` and commits the alarms it raised; false if
+    /// the store refused the commit (the state is as before, to try again).
+    async fn silence_pass(&mut self, now: i64) -> bool {
         let due: Vec<String> = self
             .silence
             .iter()
@@ -280,10 +284,12 @@ impl Pipeline {
         let mut batch = TelemetryBatch::default();
         let mut pending = Pending::default();
         let mut touched = Vec::new();
+        let mut before = Vec::new();
         for id in due {
             let Some(run) = self.runs.get_mut(&id) else {
                 continue;
             };
+            before.push((id.clone(), run.states.clone(), run.alarms.clone()));
             let x = (now - run.heard) as f64 / 1000.0;
             let rules = run.live.rules.clone();
             for (i, rule) in rules.iter().enumerate() {
@@ -306,7 +312,17 @@ impl Pipeline {
             touched.push(id);
         }
         self.add_states(&touched, HashMap::new(), &mut batch);
-        self.commit(batch, pending, &touched).await;
+        if self.commit(batch, pending, &touched).await {
+            return true;
+        }
+        // Not stored: judge again from the same state once the store is back.
+        for (id, states, alarms) in before {
+            if let Some(run) = self.runs.get_mut(&id) {
+                run.states = states;
+                run.alarms = alarms;
+            }
+        }
+        false
     }
 
     async fn handle(&mut self, jobs: Vec<Job>) {
