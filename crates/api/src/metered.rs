@@ -15,7 +15,7 @@ use wanxiang_store::{
 };
 use wanxiang_store::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceRecord, DeviceResume,
-    NewDevice, Reading, TelemetryBatch,
+    NewDevice, Reading, Rollup, TelemetryBatch,
 };
 
 /// Times the calls of the store it wraps.
@@ -668,6 +668,22 @@ impl Store for MeteredStore {
             "write_telemetry",
             self.backend(),
             self.inner.write_telemetry(batch),
+        )
+        .await
+    }
+
+    async fn rollups(
+        &self,
+        device_id: &str,
+        key: &str,
+        width: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        timed(
+            "rollups",
+            self.backend(),
+            self.inner.rollups(device_id, key, width, from, to),
         )
         .await
     }

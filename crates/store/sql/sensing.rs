@@ -10,7 +10,7 @@ use wanxiang_core::alarm::{AlarmStatus, Level};
 use wanxiang_core::case::{HistoryEntry, Stage};
 use wanxiang_store::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceRecord, DeviceResume,
-    NewDevice, Reading, StoreError, TelemetryBatch, codec, guard,
+    NewDevice, ROLLUP_WIDTHS, Reading, Rollup, StoreError, TelemetryBatch, codec, guard,
 };
 
 use crate::shared::{corrupt, push_scope};
@@ -315,6 +315,7 @@ pub(crate) async fn write_telemetry(
 ) -> Result<u64, StoreError> {
     let mut tx = crate::shared::begin_write(pool).await?;
     let mut inserted = 0;
+    let mut new: std::collections::HashSet<(String, i64)> = Default::default();
     for chunk in batch.readings.chunks(ROWS_PER_INSERT) {
         let encoded = chunk
             .iter()
@@ -326,13 +327,60 @@ pub(crate) async fn write_telemetry(
                 .push_bind(r.ts)
                 .push_bind(data);
         });
-        qb.push(" ON CONFLICT (device_id, ts) DO NOTHING");
-        inserted += qb
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
+        qb.push(" ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts");
+        for row in qb.build().fetch_all(&mut *tx).await.map_err(db)? {
+            new.insert((
+                row.try_get::<String, _>("device_id").map_err(db)?,
+                row.try_get::<i64, _>("ts").map_err(db)?,
+            ));
+        }
+    }
+    // Rollups from the readings that were new (a resent one is not counted twice); a reading
+    // repeated within the batch counts once, as it was stored once.
+    let mut buckets: std::collections::BTreeMap<(&str, &str, i64, i64), Rollup> =
+        Default::default();
+    for r in &batch.readings {
+        if !new.remove(&(r.device_id.clone(), r.ts)) {
+            continue;
+        }
+        inserted += 1;
+        for (key, v) in &r.values {
+            for width in ROLLUP_WIDTHS {
+                let bucket = r.ts - r.ts.rem_euclid(width * 1000);
+                let one = Rollup::of(bucket, r.ts, *v);
+                buckets
+                    .entry((r.device_id.as_str(), key.as_str(), width, bucket))
+                    .and_modify(|b| b.merge(&one))
+                    .or_insert(one);
+            }
+        }
+    }
+    let rows: Vec<_> = buckets.into_iter().collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT / 2) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO rollups (device_id, key, width, bucket, min, max, sum, count, last, last_ts) ",
+        );
+        qb.push_values(chunk, |mut b, ((device, key, width, _), r)| {
+            b.push_bind(device.to_string())
+                .push_bind(key.to_string())
+                .push_bind(*width)
+                .push_bind(r.bucket)
+                .push_bind(r.min)
+                .push_bind(r.max)
+                .push_bind(r.sum)
+                .push_bind(r.count)
+                .push_bind(r.last)
+                .push_bind(r.last_ts);
+        });
+        qb.push(
+            " ON CONFLICT (device_id, key, width, bucket) DO UPDATE SET \
+             min = CASE WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END, \
+             max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END, \
+             sum = rollups.sum + excluded.sum, count = rollups.count + excluded.count, \
+             last = CASE WHEN excluded.last_ts >= rollups.last_ts THEN excluded.last ELSE rollups.last END, \
+             last_ts = CASE WHEN excluded.last_ts >= rollups.last_ts THEN excluded.last_ts ELSE rollups.last_ts END",
+        );
+        qb.build().execute(&mut *tx).await.map_err(db)?;
     }
     // Every device's newest time in one statement per chunk: a batch touches many devices, and
     // a statement per device would cost a round trip to the database each.
@@ -515,6 +563,42 @@ pub(crate) async fn readings(
     .map_err(db)?
     .iter()
     .map(read_reading)
+    .collect()
+}
+
+pub(crate) async fn rollups(
+    pool: &Pool<Db>,
+    device_id: &str,
+    key: &str,
+    width: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Rollup>, StoreError> {
+    sqlx::query(
+        "SELECT bucket, min, max, sum, count, last, last_ts FROM rollups \
+         WHERE device_id = $1 AND key = $2 AND width = $3 AND bucket >= $4 AND bucket < $5 \
+         ORDER BY bucket",
+    )
+    .bind(device_id)
+    .bind(key)
+    .bind(width)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(|row| {
+        Ok(Rollup {
+            bucket: row.try_get("bucket").map_err(db)?,
+            min: row.try_get("min").map_err(db)?,
+            max: row.try_get("max").map_err(db)?,
+            sum: row.try_get("sum").map_err(db)?,
+            count: row.try_get("count").map_err(db)?,
+            last: row.try_get("last").map_err(db)?,
+            last_ts: row.try_get("last_ts").map_err(db)?,
+        })
+    })
     .collect()
 }
 

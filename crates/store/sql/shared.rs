@@ -24,7 +24,7 @@ use wanxiang_store::{
     AccountUpdate, AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, ApiToken, Attachment,
     AttachmentMeta, Backend, CaseCreated, CaseFilter, CaseStats, Delivery, DeliveryOutcome,
     DeliveryStatus, DeviceFilter, DeviceRecord, DeviceResume, IntakeWrite, LinkedReport, NearQuery,
-    NewApiToken, NewCase, NewDevice, NewSession, Reading, SessionInfo, Store, StoreError,
+    NewApiToken, NewCase, NewDevice, NewSession, Reading, Rollup, SessionInfo, Store, StoreError,
     TelemetryBatch, WarningChange, WarningRecord, WarningStatus,
 };
 
@@ -1277,6 +1277,17 @@ impl Store for StoreImpl {
 
     async fn write_telemetry(&self, batch: &TelemetryBatch) -> Result<u64, StoreError> {
         crate::sensing::write_telemetry(&self.pool, batch).await
+    }
+
+    async fn rollups(
+        &self,
+        device_id: &str,
+        key: &str,
+        width: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        crate::sensing::rollups(&self.pool, device_id, key, width, from, to).await
     }
 
     async fn purge_readings(&self, device_ids: &[String], before: i64) -> Result<u64, StoreError> {

@@ -22,7 +22,7 @@ pub use hub::{
 };
 pub use sensing::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceMark, DeviceRecord,
-    DeviceResume, NewDevice, Reading, TelemetryBatch,
+    DeviceResume, NewDevice, ROLLUP_WIDTHS, Reading, Rollup, TelemetryBatch,
 };
 
 /// Why a store operation failed. The API turns these into HTTP statuses in one place.
@@ -465,6 +465,17 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
         limit: u32,
     ) -> Result<Vec<Reading>, StoreError>;
+
+    /// A device's rollups of `key` at `width` seconds (one of [`ROLLUP_WIDTHS`]) whose buckets
+    /// start in `[from, to)`, oldest first.
+    async fn rollups(
+        &self,
+        device_id: &str,
+        key: &str,
+        width: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Rollup>, StoreError>;
 
     /// A device's newest readings, newest first.
     async fn latest_readings(

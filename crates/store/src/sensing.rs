@@ -167,6 +167,57 @@ pub struct TelemetryBatch {
     pub alarms: Vec<AlarmWrite>,
 }
 
+/// Widths of the rollups kept beside the raw readings, in seconds: one minute and one hour.
+pub const ROLLUP_WIDTHS: [i64; 2] = [60, 3600];
+
+/// One key of one device over one bucket of time: what `min`, `max`, `avg`, `count` and `last`
+/// queries need without the raw readings. Written by the store from the readings it newly
+/// stored, in the same transaction, so a resent reading is never counted twice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollup {
+    /// The bucket's start (Unix ms, a multiple of the width).
+    pub bucket: i64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Sum of the values.
+    pub sum: f64,
+    /// How many values.
+    pub count: i64,
+    /// The newest value …
+    pub last: f64,
+    /// … and its time (Unix ms).
+    pub last_ts: i64,
+}
+
+impl Rollup {
+    /// A bucket holding one value.
+    pub fn of(bucket: i64, ts: i64, v: f64) -> Rollup {
+        Rollup {
+            bucket,
+            min: v,
+            max: v,
+            sum: v,
+            count: 1,
+            last: v,
+            last_ts: ts,
+        }
+    }
+
+    /// Folds another bucket's figures into this one.
+    pub fn merge(&mut self, o: &Rollup) {
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum += o.sum;
+        self.count += o.count;
+        if o.last_ts >= self.last_ts {
+            self.last = o.last;
+            self.last_ts = o.last_ts;
+        }
+    }
+}
+
 /// What a device's evaluation resumes from after a restart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceResume {

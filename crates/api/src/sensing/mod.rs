@@ -31,7 +31,7 @@ use wanxiang_core::category::Priority;
 use wanxiang_core::{Role, Scope};
 use wanxiang_geo::Crs;
 use wanxiang_store::{
-    AlarmEvent, AlarmFilter, AlarmRecord, DeviceFilter, DeviceRecord, NewDevice, StoreError,
+    AlarmEvent, AlarmFilter, AlarmRecord, DeviceFilter, DeviceRecord, NewDevice, Rollup, StoreError,
 };
 
 use crate::auth::{Principal, random_secret, token_hash};
@@ -903,7 +903,8 @@ pub struct TelemetryQuery {
     to: Option<String>,
     /// `none` (default: raw readings), `avg`, `min`, `max`, `count`, `last`.
     agg: Option<String>,
-    /// Bucket width in seconds for `agg` (default 3600).
+    /// Bucket width in seconds for `agg` (default 3600), buckets aligned to the epoch; whole
+    /// minutes are served from the stored 1-minute and 1-hour rollups.
     interval: Option<i64>,
     /// Most raw readings (default 1000, at most 10000).
     limit: Option<u32>,
@@ -1018,39 +1019,52 @@ async fn telemetry(
             "interval 为 1 秒至 31 天，且不超过 10000 个区间 / interval is 1 s to 31 days, at most 10,000 buckets",
         ));
     }
-    // Aggregated in the API over the raw rows (capped): the stored rollups are a FIXME.
-    let rows = state.store.readings(&d.id, from, to, 100_000).await?;
+    // Buckets are aligned to the epoch (so minute and hour buckets fall on the clock). Intervals
+    // that are whole minutes come from the stored rollups, which outlive the raw readings; other
+    // intervals are computed from the raw readings (at most 100,000).
     let width = interval * 1000;
-    let mut buckets: std::collections::BTreeMap<i64, (f64, f64, f64, i64, f64)> =
-        Default::default();
-    for r in rows {
-        let Some(&(_, v)) = r.values.iter().find(|(k, _)| *k == key) else {
-            continue;
-        };
-        let start = from + (r.ts - from) / width * width;
-        let b = buckets
+    let align = |t: i64| t - t.rem_euclid(width);
+    let mut buckets: std::collections::BTreeMap<i64, Rollup> = Default::default();
+    let mut add = |start: i64, r: Rollup| {
+        buckets
             .entry(start)
-            .or_insert((f64::MAX, f64::MIN, 0.0, 0, v));
-        b.0 = b.0.min(v);
-        b.1 = b.1.max(v);
-        b.2 += v;
-        b.3 += 1;
-        b.4 = v;
+            .and_modify(|b| b.merge(&r))
+            .or_insert(Rollup { bucket: start, ..r });
+    };
+    if interval % 60 == 0 {
+        let stored = if interval % 3600 == 0 { 3600 } else { 60 };
+        for r in state
+            .store
+            .rollups(&d.id, &key, stored, align(from), to)
+            .await?
+        {
+            add(align(r.bucket), r);
+        }
+    } else {
+        for r in state
+            .store
+            .readings(&d.id, align(from), to, 100_000)
+            .await?
+        {
+            if let Some(&(_, v)) = r.values.iter().find(|(k, _)| *k == key) {
+                add(align(r.ts), Rollup::of(align(r.ts), r.ts, v));
+            }
+        }
     }
     Ok(Json(
         buckets
-            .into_iter()
-            .map(|(start, (min, max, sum, count, last))| {
+            .into_values()
+            .map(|b| {
                 let value = match agg {
-                    "avg" => sum / count as f64,
-                    "min" => min,
-                    "max" => max,
-                    "count" => count as f64,
-                    _ => last,
+                    "avg" => b.sum / b.count as f64,
+                    "min" => b.min,
+                    "max" => b.max,
+                    "count" => b.count as f64,
+                    _ => b.last,
                 };
                 PointDto {
-                    ts: iso(start),
-                    ts_ms: start,
+                    ts: iso(b.bucket),
+                    ts_ms: b.bucket,
                     values: HashMap::from([(key.clone(), value)]),
                 }
             })

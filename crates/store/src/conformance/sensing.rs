@@ -206,6 +206,31 @@ pub async fn telemetry_is_stored_once_with_marks_and_rule_state(h: &dyn Harness)
         alarms: Vec::new(),
     };
     assert_eq!(s.write_telemetry(&again).await.unwrap(), 1);
+    // Rollups count each stored reading once: the resent 1,005 is not in them.
+    let minute = s.rollups("dev-1", "level_cm", 60, 0, 60_000).await.unwrap();
+    assert_eq!(
+        minute,
+        vec![crate::Rollup {
+            bucket: 0,
+            min: 0.0,
+            max: 9.0,
+            sum: 45.0 + 7.25,
+            count: 11,
+            last: 7.25,
+            last_ts: 2_000,
+        }]
+    );
+    let hour = s
+        .rollups("dev-1", "battery_pct", 3600, 0, 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!((hour.len(), hour[0].count, hour[0].max), (1, 11, 88.5));
+    assert!(
+        s.rollups("dev-1", "level_cm", 60, 60_000, 120_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let got = s.readings("dev-1", 1_004, 2_001, 100).await.unwrap();
     assert_eq!(got.len(), 7);
     assert_eq!(got[1], reading("dev-1", 1_005, 5.0), "the first write wins");
