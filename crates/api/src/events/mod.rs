@@ -791,6 +791,29 @@ impl Report {
     }
 }
 
+/// A location's coordinate system and point, checked (shared by reports and devices).
+pub(crate) fn checked_point(location: &LocationInput) -> Result<(Crs, f64, f64), AppError> {
+    let crs = match location.crs.as_deref() {
+        None | Some("") => Crs::Wgs84,
+        Some(t) => Crs::parse(t).ok_or_else(|| {
+            AppError::field(
+                "invalid_crs",
+                "location.crs",
+                format!("未知坐标系 {t:?} / unknown crs: use wgs84, gcj02 or bd09"),
+            )
+        })?,
+    };
+    let (lon, lat) = (location.lon, location.lat);
+    if !(lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0) {
+        return Err(AppError::field(
+            "coordinate_out_of_range",
+            "location",
+            "经纬度超出范围 / longitude or latitude out of range",
+        ));
+    }
+    Ok((crs, lon, lat))
+}
+
 /// Checks a report's fields, locates it and classifies it if it has no category.
 async fn prepare(
     state: &AppState,
@@ -821,24 +844,7 @@ async fn prepare(
     };
     let external_id = short(&req.external_id, "external_id")?;
     let reporter_contact = short(&req.reporter_contact, "reporter_contact")?;
-    let crs = match req.location.crs.as_deref() {
-        None | Some("") => Crs::Wgs84,
-        Some(t) => Crs::parse(t).ok_or_else(|| {
-            AppError::field(
-                "invalid_crs",
-                "location.crs",
-                format!("未知坐标系 {t:?} / unknown crs: use wgs84, gcj02 or bd09"),
-            )
-        })?,
-    };
-    let (lon, lat) = (req.location.lon, req.location.lat);
-    if !(lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0) {
-        return Err(AppError::field(
-            "coordinate_out_of_range",
-            "location",
-            "经纬度超出范围 / longitude or latitude out of range",
-        ));
-    }
+    let (crs, lon, lat) = checked_point(&req.location)?;
     let category = match req
         .category
         .as_deref()

@@ -29,7 +29,6 @@ use wanxiang_core::alarm::{AlarmStatus, DeviceType, Level, Rule};
 use wanxiang_core::case::Channel;
 use wanxiang_core::category::Priority;
 use wanxiang_core::{Role, Scope};
-use wanxiang_geo::Crs;
 use wanxiang_store::{
     AlarmEvent, AlarmFilter, AlarmRecord, DeviceFilter, DeviceRecord, NewDevice, Rollup, StoreError,
 };
@@ -625,24 +624,7 @@ pub fn check_new_device(
             "安装日期格式为 YYYY-MM-DD / installed_on is YYYY-MM-DD",
         ));
     }
-    let crs = match input.location.crs.as_deref() {
-        None | Some("") => Crs::Wgs84,
-        Some(t) => Crs::parse(t).ok_or_else(|| {
-            AppError::field(
-                "invalid_crs",
-                "location.crs",
-                format!("未知坐标系 {t:?} / unknown crs: use wgs84, gcj02 or bd09"),
-            )
-        })?,
-    };
-    let (lon, lat) = (input.location.lon, input.location.lat);
-    if !(lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0) {
-        return Err(AppError::field(
-            "coordinate_out_of_range",
-            "location",
-            "经纬度超出范围 / longitude or latitude out of range",
-        ));
-    }
+    let (crs, lon, lat) = crate::events::checked_point(&input.location)?;
     let (lon, lat) = crs.to_wgs84(lon, lat);
     let place = place_of(state, lon, lat).ok_or_else(|| AppError::BadRequest {
         code: "outside_district",
