@@ -697,6 +697,20 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn purge_rollups(
+        &self,
+        device_ids: &[String],
+        width: i64,
+        before: i64,
+    ) -> Result<u64, StoreError> {
+        timed(
+            "purge_rollups",
+            self.backend(),
+            self.inner.purge_rollups(device_ids, width, before),
+        )
+        .await
+    }
+
     async fn readings(
         &self,
         device_id: &str,

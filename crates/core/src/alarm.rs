@@ -503,6 +503,32 @@ impl AlarmStatus {
     }
 }
 
+/// Escalation by time: an alarm left active — nobody acknowledged it — below red for `after_ms`
+/// since its last change goes one level up, and again after as long, until red or until someone
+/// acknowledges it. `None` when it cannot escalate (acknowledged, cleared, red, or `after_ms` 0).
+pub fn unattended_due(
+    status: AlarmStatus,
+    level: Level,
+    changed_at: i64,
+    after_ms: i64,
+) -> Option<i64> {
+    (status == AlarmStatus::Active && level < Level::Red && after_ms > 0)
+        .then(|| changed_at.saturating_add(after_ms))
+}
+
+/// The level an unattended alarm escalates to at `now`, if it is due (see [`unattended_due`]).
+pub fn unattended_escalation(
+    status: AlarmStatus,
+    level: Level,
+    changed_at: i64,
+    after_ms: i64,
+    now: i64,
+) -> Option<Level> {
+    unattended_due(status, level, changed_at, after_ms)
+        .filter(|due| *due <= now)
+        .map(|_| Level::ALL[Level::ALL.iter().position(|l| *l == level).unwrap_or(0) + 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,5 +806,45 @@ mod tests {
             rule(Op::Above, &[(Blue, 1.0)], -1.0).validate(&keys),
             Err(RuleError::Invalid(..))
         ));
+    }
+
+    #[test]
+    fn unattended_alarms_escalate_one_level_per_period_until_red_or_acknowledged() {
+        let h = 3_600_000;
+        assert_eq!(
+            unattended_due(AlarmStatus::Active, Level::Yellow, 1_000, h),
+            Some(1_000 + h)
+        );
+        assert_eq!(
+            unattended_escalation(AlarmStatus::Active, Level::Yellow, 1_000, h, h),
+            None
+        );
+        assert_eq!(
+            unattended_escalation(AlarmStatus::Active, Level::Yellow, 1_000, h, 1_000 + h),
+            Some(Level::Orange)
+        );
+        assert_eq!(
+            unattended_escalation(AlarmStatus::Active, Level::Blue, 0, h, 5 * h),
+            Some(Level::Yellow),
+            "one level per pass, however late"
+        );
+        assert_eq!(
+            unattended_escalation(AlarmStatus::Active, Level::Orange, 0, h, h),
+            Some(Level::Red)
+        );
+        assert_eq!(unattended_due(AlarmStatus::Active, Level::Red, 0, h), None);
+        assert_eq!(
+            unattended_due(AlarmStatus::Acknowledged, Level::Yellow, 0, h),
+            None
+        );
+        assert_eq!(
+            unattended_due(AlarmStatus::Cleared, Level::Yellow, 0, h),
+            None
+        );
+        assert_eq!(
+            unattended_due(AlarmStatus::Active, Level::Yellow, 0, 0),
+            None,
+            "off"
+        );
     }
 }

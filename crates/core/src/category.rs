@@ -87,6 +87,16 @@ impl Priority {
         }
     }
 
+    /// The Chinese name shown to users.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Priority::Urgent => "特急",
+            Priority::High => "紧急",
+            Priority::Normal => "一般",
+            Priority::Low => "缓办",
+        }
+    }
+
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Priority> {
         Priority::ALL.into_iter().find(|p| p.as_str() == s)

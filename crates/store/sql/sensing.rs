@@ -543,6 +543,30 @@ pub(crate) async fn purge_readings(
     Ok(deleted)
 }
 
+pub(crate) async fn purge_rollups(
+    pool: &Pool<Db>,
+    device_ids: &[String],
+    width: i64,
+    before: i64,
+) -> Result<u64, StoreError> {
+    let mut tx = crate::shared::begin_write(pool).await?;
+    let mut deleted = 0;
+    // Per device: a range of the primary key (device, key, width, bucket) for each key.
+    for id in device_ids {
+        deleted +=
+            sqlx::query("DELETE FROM rollups WHERE device_id = $1 AND width = $2 AND bucket < $3")
+                .bind(id)
+                .bind(width)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(deleted)
+}
+
 pub(crate) async fn readings(
     pool: &Pool<Db>,
     device_id: &str,

@@ -1294,6 +1294,15 @@ impl Store for StoreImpl {
         crate::sensing::purge_readings(&self.pool, device_ids, before).await
     }
 
+    async fn purge_rollups(
+        &self,
+        device_ids: &[String],
+        width: i64,
+        before: i64,
+    ) -> Result<u64, StoreError> {
+        crate::sensing::purge_rollups(&self.pool, device_ids, width, before).await
+    }
+
     async fn readings(
         &self,
         device_id: &str,

@@ -457,6 +457,15 @@ pub trait Store: Send + Sync + 'static {
     /// never held up for long.
     async fn purge_readings(&self, device_ids: &[String], before: i64) -> Result<u64, StoreError>;
 
+    /// Deletes these devices' rollups of `width` seconds whose bucket starts before `before`
+    /// (their own, longer retention), in one transaction; returns how many.
+    async fn purge_rollups(
+        &self,
+        device_ids: &[String],
+        width: i64,
+        before: i64,
+    ) -> Result<u64, StoreError>;
+
     /// A device's readings in `[from, to)`, oldest first, at most `limit`.
     async fn readings(
         &self,

@@ -51,6 +51,13 @@ pub struct SensingConfig {
     pub flood_limit_per_minute: i64,
     /// Raw readings older than this many days are deleted (hourly); 0 keeps them forever.
     pub retention_days: u64,
+    /// 1-minute rollups older than this many days are deleted (hourly); 0 keeps them forever.
+    pub rollup_minute_days: u64,
+    /// 1-hour rollups older than this many days are deleted (hourly); 0 keeps them forever.
+    pub rollup_hour_days: u64,
+    /// An alarm nobody acknowledges for this many minutes goes one level up (again after as
+    /// long, up to red), raising its case's priority; 0 never.
+    pub escalate_unacknowledged_mins: u64,
     /// With `--demo`: how many demo sensors to register on first start (DEMO content).
     pub demo_devices: usize,
     /// With `--demo`: messages per second the built-in simulator sends for the demo sensors
@@ -196,6 +203,9 @@ impl Default for Config {
                 max_past_days: 30,
                 flood_limit_per_minute: 600,
                 retention_days: 30,
+                rollup_minute_days: 90,
+                rollup_hour_days: 0,
+                escalate_unacknowledged_mins: 60,
                 demo_devices: 20_000,
                 demo_simulator_rate: 200.0,
             },
@@ -352,6 +362,12 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   sensing.max_past_days      refuse readings older than this           [30]         WANXIANG__SENSING__MAX_PAST_DAYS
   sensing.flood_limit_per_minute  bad values a device may send/minute  [600]        WANXIANG__SENSING__FLOOD_LIMIT_PER_MINUTE
   sensing.retention_days     delete raw readings older than this (0: never) [30] WANXIANG__SENSING__RETENTION_DAYS
+  sensing.rollup_minute_days  delete 1-minute rollups older than this (0: never) [90]
+                                                                       WANXIANG__SENSING__ROLLUP_MINUTE_DAYS
+  sensing.rollup_hour_days   delete 1-hour rollups older than this (0: never) [0]
+                                                                       WANXIANG__SENSING__ROLLUP_HOUR_DAYS
+  sensing.escalate_unacknowledged_mins  unacknowledged alarms go up a level after (0: never) [60]
+                                                                       WANXIANG__SENSING__ESCALATE_UNACKNOWLEDGED_MINS
   sensing.demo_devices       demo sensors registered on first start    [20000]      WANXIANG__SENSING__DEMO_DEVICES
   sensing.demo_simulator_rate  demo telemetry messages/s (0: off)      [200]        WANXIANG__SENSING__DEMO_SIMULATOR_RATE
 

@@ -119,7 +119,11 @@ pub async fn run_with_clock(
     ));
     let housekeeping = tokio::spawn(housekeeping(
         state.clone(),
-        config.sensing.retention_days,
+        Retention {
+            readings_days: config.sensing.retention_days,
+            minute_days: config.sensing.rollup_minute_days,
+            hour_days: config.sensing.rollup_hour_days,
+        },
         stop_rx.clone(),
     ));
     state.sensing.load_all(&state).await?;
@@ -279,13 +283,23 @@ pub fn load_sensing(config: &Config) -> anyhow::Result<Arc<wanxiang_api::sensing
     sensing.window.max_future_ms = s.max_future_secs as i64 * 1000;
     sensing.window.max_past_ms = s.max_past_days as i64 * 86_400_000;
     sensing.flood_limit = s.flood_limit_per_minute;
+    sensing.unattended_ms = s.escalate_unacknowledged_mins as i64 * 60_000;
     Ok(Arc::new(sensing))
 }
 
-/// Hourly chores: deletes uploads that were never attached to a report within a day.
+/// How long telemetry is kept, in days (0: forever).
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    readings_days: u64,
+    minute_days: u64,
+    hour_days: u64,
+}
+
+/// Hourly chores: deletes uploads that were never attached to a report within a day, and
+/// telemetry past its retention.
 async fn housekeeping(
     state: wanxiang_api::AppState,
-    retention_days: u64,
+    retention: Retention,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -295,17 +309,16 @@ async fn housekeeping(
             Ok(n) => tracing::info!(purged = n, "deleted uploads never attached to a report"),
             Err(e) => tracing::warn!(error = %e, "purging loose uploads failed"),
         }
-        if retention_days > 0 {
-            let before = state.clock.now_ms() - retention_days as i64 * 86_400_000;
-            match purge_readings(&state, before).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    deleted = n,
-                    retention_days,
-                    "raw readings past retention deleted"
-                ),
-                Err(e) => tracing::warn!(error = %e, "deleting old readings failed"),
-            }
+        match purge_telemetry(&state, retention).await {
+            Ok([0, 0, 0]) => {}
+            Ok([readings, minutes, hours]) => tracing::info!(
+                readings,
+                minute_rollups = minutes,
+                hour_rollups = hours,
+                ?retention,
+                "telemetry past retention deleted"
+            ),
+            Err(e) => tracing::warn!(error = %e, "deleting old telemetry failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
@@ -314,15 +327,25 @@ async fn housekeeping(
     }
 }
 
-/// Deletes raw readings older than `before`, 500 devices per transaction so telemetry commits
-/// wait only briefly between them.
-async fn purge_readings(
+/// Deletes raw readings, 1-minute and 1-hour rollups past their retention, 500 devices per
+/// transaction so telemetry commits wait only briefly between them; returns how many of each.
+async fn purge_telemetry(
     state: &wanxiang_api::AppState,
-    before: i64,
-) -> Result<u64, wanxiang_store::StoreError> {
+    retention: Retention,
+) -> Result<[u64; 3], wanxiang_store::StoreError> {
+    let now = state.clock.now_ms();
+    let before = |days: u64| (days > 0).then(|| now - days as i64 * 86_400_000);
+    let (readings, minutes, hours) = (
+        before(retention.readings_days),
+        before(retention.minute_days),
+        before(retention.hour_days),
+    );
+    let mut deleted = [0; 3];
+    if readings.is_none() && minutes.is_none() && hours.is_none() {
+        return Ok(deleted);
+    }
     let scope = wanxiang_core::Scope::system("retention");
     let mut after = None;
-    let mut deleted = 0;
     loop {
         let page = state
             .store
@@ -340,7 +363,15 @@ async fn purge_readings(
         };
         after = Some(last.id.clone());
         let ids: Vec<String> = page.into_iter().map(|d| d.id).collect();
-        deleted += state.store.purge_readings(&ids, before).await?;
+        if let Some(before) = readings {
+            deleted[0] += state.store.purge_readings(&ids, before).await?;
+        }
+        if let Some(before) = minutes {
+            deleted[1] += state.store.purge_rollups(&ids, 60, before).await?;
+        }
+        if let Some(before) = hours {
+            deleted[2] += state.store.purge_rollups(&ids, 3600, before).await?;
+        }
     }
 }
 

@@ -164,6 +164,20 @@ async fn a_water_level_alarm_opens_a_dispatched_case_escalates_and_clears() {
     assert_eq!(alarm["level"], "orange", "{alarm}");
     assert_eq!(alarm["peak"], "orange");
     assert_eq!(alarm["case_id"], case_id.as_str());
+    // Escalation raises the case's priority (orange: high), in its history.
+    let case = eventually(&app, &operator, &format!("/api/v1/events/{case_id}"), |c| {
+        c["priority"] == "high"
+    })
+    .await;
+    assert!(
+        case["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "reprioritize"
+                && e["note"].as_str().unwrap().contains("优先级由一般升为紧急")),
+        "{case}"
+    );
 
     // 14 cm is still within yellow's hysteresis (15 − 2); 5 cm clears.
     send(
@@ -510,6 +524,85 @@ async fn a_silent_device_raises_an_inactivity_alarm_on_time() {
         )
         .await;
     assert_eq!(alarms.as_array().unwrap().len(), 0, "{alarms}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_alarm_nobody_acknowledges_goes_up_a_level_on_time_and_raises_its_case() {
+    let app = spawn_app().await;
+    let operator = app.login("district.operator").await;
+    let (device, token) = register(&app, &operator, "water_level", "440303001001").await;
+    let path = format!("/api/v1/alarms?device={device}");
+    let level_alarm = |b: &Value| -> Option<Value> {
+        b.as_array()?
+            .iter()
+            .find(|a| a["rule"] == "level_high")
+            .cloned()
+    };
+    send(&app, &token, json!({"level_cm": 20.0})).await;
+    let alarms = eventually(&app, &operator, &path, |b| {
+        level_alarm(b).is_some_and(|a| a["case_id"].is_string())
+    })
+    .await;
+    let alarm = level_alarm(&alarms).unwrap();
+    assert_eq!(alarm["level"], "yellow");
+    let case_id = alarm["case_id"].as_str().unwrap().to_owned();
+
+    // The default is an hour: a second short of it, nothing.
+    app.clock.advance(3_599_000);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, alarms) = app.call(Some(&operator), "GET", &path, None).await;
+    assert_eq!(level_alarm(&alarms).unwrap()["level"], "yellow");
+    app.clock.advance(2_000);
+    let alarms = eventually(&app, &operator, &path, |b| {
+        level_alarm(b).is_some_and(|a| a["level"] == "orange")
+    })
+    .await;
+    let alarm = level_alarm(&alarms).unwrap();
+    assert_eq!(alarm["status"], "active");
+    let id = alarm["id"].as_str().unwrap().to_owned();
+    let (_, detail) = app
+        .call(
+            Some(&operator),
+            "GET",
+            &format!("/api/v1/alarms/{id}"),
+            None,
+        )
+        .await;
+    let last = detail["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["action"], "escalated", "{detail}");
+    assert!(
+        last["note"].as_str().unwrap().contains("无人确认"),
+        "{last}"
+    );
+    eventually(&app, &operator, &format!("/api/v1/events/{case_id}"), |c| {
+        c["priority"] == "high"
+    })
+    .await;
+
+    // Acknowledged: no further escalation however long it stays.
+    let (status, body) = app
+        .call(
+            Some(&operator),
+            "POST",
+            &format!("/api/v1/alarms/{id}/acknowledge"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.clock.advance(3 * 3_600_000);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, alarms) = app.call(Some(&operator), "GET", &path, None).await;
+    let alarm = level_alarm(&alarms).unwrap();
+    assert_eq!(
+        (alarm["level"].as_str(), alarm["status"].as_str()),
+        (Some("orange"), Some("acknowledged"))
+    );
     app.stop().await.unwrap();
 }
 

@@ -1154,6 +1154,78 @@ pub(crate) fn after_write(state: &AppState, c: &CaseRecord, kind: &str, now: i64
     let _ = state.changes.send(Change::of(c, kind, now));
 }
 
+/// Raises an open case's priority to `priority` (never lowers it), as a sensor alarm's
+/// escalation does. A higher priority has shorter time limits, so the current stage's deadline is
+/// brought forward to what the new limit allows from now, if that is sooner. The change goes into
+/// the case's history with `note`. Ok(false) when there was nothing to raise (closed, already as
+/// urgent); a concurrent change is retried.
+pub(crate) async fn raise_priority(
+    state: &AppState,
+    case_id: &str,
+    priority: Priority,
+    note: &str,
+) -> Result<bool, AppError> {
+    let scope = Scope::system("sensing: alarm escalation raises the case's priority");
+    for _ in 0..5 {
+        let Some(current) = state.store.case(&scope, case_id).await? else {
+            return Ok(false);
+        };
+        // Priority orders most urgent first.
+        if !current.lifecycle.stage.is_open() || current.priority <= priority {
+            return Ok(false);
+        }
+        let now = state.clock.now_ms();
+        let mut c = current.clone();
+        c.priority = priority;
+        let category = c
+            .category
+            .as_deref()
+            .and_then(|code| state.hub.categories.get(code));
+        let sooner = c
+            .due_at
+            .and(stage_limit(category, c.lifecycle.stage, priority))
+            .map(|l| l.due(now, &state.hub.calendar))
+            .filter(|d| c.due_at.is_some_and(|due| *d < due));
+        let mut line = format!(
+            "优先级由{}升为{} / priority raised from {} to {}",
+            current.priority.name_zh(),
+            priority.name_zh(),
+            current.priority.as_str(),
+            priority.as_str()
+        );
+        if let Some(due) = sooner {
+            c.due_at = Some(due);
+            c.supervision = Supervision {
+                escalated_to: c.supervision.escalated_to.clone(),
+                ..Supervision::for_stage(now, Some(due))
+            };
+            line.push_str(&format!(
+                "，本环节时限提前至 {0} / stage now due {0}",
+                iso(due)
+            ));
+        }
+        c.version = current.version + 1;
+        c.updated_at = now;
+        let entry = HistoryEntry {
+            seq: state.store.case_history(&scope, case_id).await?.len() as i64 + 1,
+            at: now,
+            actor_id: None,
+            actor: "物联感知 / sensing hub".into(),
+            from: c.lifecycle.stage,
+            to: c.lifecycle.stage,
+            command: "reprioritize".into(),
+            note: format!("{line}（{note}）"),
+        };
+        if state.store.update_case(&scope, &c, &entry).await? {
+            after_write(state, &c, "reprioritize", now);
+            return Ok(true);
+        }
+    }
+    Err(AppError::Conflict(
+        "案件持续被修改，优先级未能提升 / the case kept changing; priority not raised".into(),
+    ))
+}
+
 /// Listing filters.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventQuery {

@@ -52,6 +52,8 @@ pub struct Sensing {
     pub window: payload::Window,
     /// Refused values per device per minute beyond which the device is throttled.
     pub flood_limit: i64,
+    /// An alarm nobody acknowledges for this long (ms) goes one level up; 0 never.
+    pub unattended_ms: i64,
     /// Devices known to this node, by id (all of them once the pipeline has started).
     live: RwLock<HashMap<String, Arc<Live>>>,
     /// Token hash → device id, for authentication without a store read.
@@ -87,6 +89,7 @@ impl Sensing {
                 max_past_ms: 30 * 24 * 3600 * 1000,
             },
             flood_limit: 600,
+            unattended_ms: 0,
             live: RwLock::default(),
             tokens: RwLock::default(),
             floods: Mutex::default(),
@@ -336,6 +339,17 @@ pub(crate) fn parse_for(state: &AppState, live: &Live, bytes: &[u8]) -> payload:
 }
 
 /// Opens (or finds, by the external id `alarm:{id}`) the event-hub case for an alarm.
+/// The priority of an alarm's case at the alarm's level: red is urgent, orange high, yellow
+/// normal, blue low.
+pub(crate) fn priority_for(level: Level) -> Priority {
+    match level {
+        Level::Red => Priority::Urgent,
+        Level::Orange => Priority::High,
+        Level::Yellow => Priority::Normal,
+        Level::Blue => Priority::Low,
+    }
+}
+
 pub(crate) async fn open_alarm_case(
     state: &AppState,
     live: &Live,
@@ -365,12 +379,7 @@ pub(crate) async fn open_alarm_case(
         attachments: None,
     };
     // The alarm's level sets the case's priority (and so its time limits).
-    let priority = match alarm.level {
-        Level::Red => Priority::Urgent,
-        Level::Orange => Priority::High,
-        Level::Yellow => Priority::Normal,
-        Level::Blue => Priority::Low,
-    };
+    let priority = priority_for(alarm.level);
     match take_in_with(state, None, Channel::Sensor, &req, Some(priority)).await? {
         Intake::New(case, ..) => Ok(case.id),
         Intake::Linked { case, .. } => Ok(case.id),

@@ -15,8 +15,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
-use wanxiang_core::alarm::{AlarmStatus, Level, Rule, RuleState, Source, Transition};
+use wanxiang_core::alarm::{
+    AlarmStatus, Level, Rule, RuleState, Source, Transition, unattended_due, unattended_escalation,
+};
 use wanxiang_core::case::{HistoryEntry, Stage};
+use wanxiang_core::category::Priority;
 use wanxiang_store::{
     AlarmEvent, AlarmRecord, AlarmWrite, DeviceMark, Reading, StoreError, TelemetryBatch,
 };
@@ -103,6 +106,8 @@ struct Pending {
     )>,
     /// Alarms that need a case.
     cases: Vec<AlarmRecord>,
+    /// Cases whose alarm escalated: (case id, the priority of its new level, why).
+    raises: Vec<(String, Priority, String)>,
 }
 
 /// Starts the pipeline (once per node) and returns its queue.
@@ -161,6 +166,7 @@ impl Pipeline {
         }
         let lives = self.sensing().load_all(&self.state).await?;
         let mut orphans = Vec::new();
+        let mut raises = Vec::new();
         for live in lives {
             let id = live.record.id.clone();
             let resume = resumes.get(&id);
@@ -177,6 +183,13 @@ impl Pipeline {
                 if a.case_id.is_none() && a.level >= self.sensing().case_level {
                     orphans.push(a.clone());
                 }
+                if let Some(case_id) = &a.case_id {
+                    raises.push((
+                        case_id.clone(),
+                        super::priority_for(a.peak),
+                        format!("{}（{}）", a.title, a.device_name),
+                    ));
+                }
                 self.alarm_device.insert(a.id.clone(), id.clone());
                 run.alarms.insert(a.rule.clone(), a);
             }
@@ -185,6 +198,9 @@ impl Pipeline {
         }
         for a in orphans {
             self.open_case(a);
+        }
+        for (case_id, priority, why) in raises {
+            self.raise_case(case_id, priority, why);
         }
         Ok(())
     }
@@ -212,13 +228,18 @@ impl Pipeline {
         if run.live.record.disabled {
             return;
         }
-        let due = run
+        let after = self.state.sensing.unattended_ms;
+        let silence = run
             .live
             .rules
             .iter()
             .zip(&run.states)
-            .filter_map(|(rule, st)| rule.next_silence_due(st, run.heard))
-            .min();
+            .filter_map(|(rule, st)| rule.next_silence_due(st, run.heard));
+        let unattended = run
+            .alarms
+            .values()
+            .filter_map(|a| unattended_due(a.status, a.level, a.updated_at, after));
+        let due = silence.chain(unattended).min();
         if let Some(due) = due {
             run.due = Some(due);
             self.silence.insert((due, id.to_owned()));
@@ -231,7 +252,7 @@ impl Pipeline {
             let now = self.state.clock.now_ms();
             let next_due = self.silence.first().map(|(t, _)| *t);
             if next_due.is_some_and(|t| t <= now) {
-                if !self.silence_pass(now).await {
+                if !self.timer_pass(now).await {
                     // The store is failing: do not spin on it.
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
@@ -272,9 +293,10 @@ impl Pipeline {
         }
     }
 
-    /// Judges silence for every device due by `now` and commits the alarms it raised; false if
-    /// the store refused the commit (the state is as before, to try again).
-    async fn silence_pass(&mut self, now: i64) -> bool {
+    /// Runs the timers of every device due by `now` — silence (inactivity) rules, and alarms left
+    /// unacknowledged too long — and commits what they changed; false if the store refused the
+    /// commit (the state is as before, to try again).
+    async fn timer_pass(&mut self, now: i64) -> bool {
         let due: Vec<String> = self
             .silence
             .iter()
@@ -308,6 +330,20 @@ impl Pipeline {
                         &mut pending,
                     );
                 }
+            }
+            let after = self.state.sensing.unattended_ms;
+            let mut codes: Vec<String> = run.alarms.keys().cloned().collect();
+            codes.sort_unstable();
+            for code in codes {
+                unattended_change(
+                    self.state.sensing.case_level,
+                    run,
+                    &code,
+                    after,
+                    now,
+                    &mut batch,
+                    &mut pending,
+                );
             }
             touched.push(id);
         }
@@ -547,6 +583,9 @@ impl Pipeline {
                 for a in pending.cases {
                     self.open_case(a);
                 }
+                for (case_id, priority, why) in pending.raises {
+                    self.raise_case(case_id, priority, why);
+                }
                 true
             }
             Err(e) => {
@@ -560,6 +599,18 @@ impl Pipeline {
                 false
             }
         }
+    }
+
+    /// Asks the event hub to raise a case's priority, off the pipeline's task. It is idempotent
+    /// (never lowers, skips a case already as urgent), and repeated for every open alarm at start,
+    /// so a crash before it ran is repaired.
+    fn raise_case(&self, case_id: String, priority: Priority, why: String) {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::events::raise_priority(&state, &case_id, priority, &why).await {
+                tracing::warn!(case = %case_id, error = ?e, "could not raise the priority of an alarm's case");
+            }
+        });
     }
 
     /// Asks the event hub for a case for the alarm, off the pipeline's task; the case's id comes
@@ -690,11 +741,13 @@ fn alarm_change(
                 return;
             };
             let mut a = a.clone();
-            a.level = to;
+            let up = matches!(t, Transition::Escalated { .. });
+            // An alarm escalated for being unattended keeps that level when its condition
+            // strengthens less than that.
+            a.level = if up { to.max(a.level) } else { to };
             a.peak = a.peak.max(to);
             a.value = x;
             a.updated_at = at;
-            let up = matches!(t, Transition::Escalated { .. });
             if up {
                 // A stronger condition needs to be seen again.
                 a.status = AlarmStatus::Active;
@@ -726,31 +779,89 @@ fn alarm_change(
             (a, "cleared", note)
         }
     };
+    let up = matches!(t, Transition::Raised(_) | Transition::Escalated { .. });
+    push_change(case_level, run, alarm, action, note, up, batch, pending);
+}
+
+/// Records an alarm's change: its history line, its case's note, and, when it went up, the case
+/// it now needs or the priority its case must rise to.
+#[allow(clippy::too_many_arguments)]
+fn push_change(
+    case_level: Level,
+    run: &mut Run,
+    alarm: AlarmRecord,
+    action: &str,
+    note: String,
+    up: bool,
+    batch: &mut TelemetryBatch,
+    pending: &mut Pending,
+) {
+    let at = alarm.updated_at;
     let case_note = alarm.case_id.as_ref().map(|_| case_line(&alarm, &note, at));
-    let needs_case = alarm.case_id.is_none()
+    let needs_case = up
+        && alarm.case_id.is_none()
         && alarm.status != AlarmStatus::Cleared
-        && alarm.level >= case_level
-        && matches!(t, Transition::Raised(_) | Transition::Escalated { .. });
+        && alarm.level >= case_level;
     if alarm.status == AlarmStatus::Cleared {
-        run.alarms.remove(&rule.code);
+        run.alarms.remove(&alarm.rule);
     } else {
-        run.alarms.insert(rule.code.clone(), alarm.clone());
+        run.alarms.insert(alarm.rule.clone(), alarm.clone());
     }
     if needs_case {
         pending.cases.push(alarm.clone());
+    }
+    if let (true, Some(case_id)) = (up && action != "raised", &alarm.case_id) {
+        pending.raises.push((
+            case_id.clone(),
+            super::priority_for(alarm.level),
+            format!("{}（{}）{note}", alarm.title, alarm.device_name),
+        ));
     }
     batch.alarms.push(AlarmWrite {
         event: AlarmEvent {
             at,
             action: action.into(),
             level: alarm.level,
-            value: x,
+            value: alarm.value,
             actor: None,
             note,
         },
         alarm,
         case_note,
     });
+}
+
+/// Escalates an alarm nobody acknowledged in time one level up (see
+/// [`wanxiang_core::alarm::unattended_escalation`]).
+fn unattended_change(
+    case_level: Level,
+    run: &mut Run,
+    rule_code: &str,
+    after_ms: i64,
+    now: i64,
+    batch: &mut TelemetryBatch,
+    pending: &mut Pending,
+) {
+    let Some(a) = run.alarms.get(rule_code) else {
+        return;
+    };
+    let Some(to) = unattended_escalation(a.status, a.level, a.updated_at, after_ms, now) else {
+        return;
+    };
+    let mut a = a.clone();
+    let from = a.level;
+    a.level = to;
+    a.peak = a.peak.max(to);
+    a.updated_at = now;
+    let minutes = after_ms / 60_000;
+    let note = format!(
+        "告警{minutes}分钟无人确认，自动升级：{} → {} / unacknowledged for {minutes} min, escalated {} → {}",
+        from.name_zh(),
+        to.name_zh(),
+        from.as_str(),
+        to.as_str()
+    );
+    push_change(case_level, run, a, "escalated", note, true, batch, pending);
 }
 
 /// A line for the alarm's case history; its stages are filled in by the store from the case.

@@ -265,6 +265,21 @@ pub async fn telemetry_is_stored_once_with_marks_and_rule_state(h: &dyn Harness)
         s.readings("dev-1", 0, 10_000, 100).await.unwrap()[0].ts,
         1_005
     );
+    // Rollups have a retention of their own, per width: the minute ones go, the hour ones stay.
+    assert_eq!(s.purge_rollups(&["dev-1".into()], 60, 1).await.unwrap(), 2);
+    assert!(
+        s.rollups("dev-1", "level_cm", 60, 0, 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.rollups("dev-1", "level_cm", 3600, 0, 3_600_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // An empty state clears it.
     s.write_telemetry(&TelemetryBatch {
         marks: vec![DeviceMark {
