@@ -606,6 +606,84 @@ async fn an_alarm_nobody_acknowledges_goes_up_a_level_on_time_and_raises_its_cas
     app.stop().await.unwrap();
 }
 
+/// Opens `who`'s SSE stream and waits for its `ready`.
+async fn open_stream(app: &TestApp, who: &Session) -> reqwest::Response {
+    let mut resp = app
+        .client
+        .get(app.url("/api/v1/stream"))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    read_until(&mut resp, "event: ready").await;
+    resp
+}
+
+/// Reads a stream until `until` appears, within 20 s in all (keep-alives do not extend it).
+async fn read_until(resp: &mut reqwest::Response, until: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !seen.contains(until) {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {until:?} on the stream; saw {seen}"))
+            .unwrap()
+            .expect("the stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn alarms_reach_the_streams_of_those_who_see_their_device_only() {
+    let app = spawn_app().await;
+    let operator = app.login("district.operator").await;
+    let guiyuan = open_stream(&app, &app.login("guiyuan.admin").await).await;
+    let mut huangbei = open_stream(&app, &app.login("huangbei.admin").await).await;
+    let mut guiyuan = guiyuan;
+    let (device, token) = register(&app, &operator, "water_level", "440303001001").await;
+    send(&app, &token, json!({"level_cm": 20.0})).await;
+    let seen = read_until(&mut guiyuan, "\"kind\":\"case_opened\"").await;
+    assert!(seen.contains("event: alarm"), "{seen}");
+    assert!(seen.contains("\"kind\":\"raised\""), "{seen}");
+    assert!(
+        seen.contains(&format!("\"device_id\":\"{device}\"")),
+        "{seen}"
+    );
+    assert!(seen.contains("\"level\":\"yellow\""), "{seen}");
+    assert!(
+        seen.contains("event: case"),
+        "the alarm's case streams too: {seen}"
+    );
+    // An operator's acknowledgement streams as well.
+    let (_, alarms) = app
+        .call(
+            Some(&operator),
+            "GET",
+            &format!("/api/v1/alarms?device={device}"),
+            None,
+        )
+        .await;
+    let id = alarms[0]["id"].as_str().unwrap();
+    app.call(
+        Some(&operator),
+        "POST",
+        &format!("/api/v1/alarms/{id}/acknowledge"),
+        None,
+    )
+    .await;
+    read_until(&mut guiyuan, "\"kind\":\"acknowledged\"").await;
+
+    // 黄贝 sees its own device's alarm, and (the stream keeps order) never saw 桂园's before it.
+    let (other, token) = register(&app, &operator, "water_level", "440303002001").await;
+    send(&app, &token, json!({"level_cm": 20.0})).await;
+    let seen = read_until(&mut huangbei, &other).await;
+    assert!(!seen.contains(&device), "{seen}");
+    drop((guiyuan, huangbei));
+    app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn rule_overrides_are_validated_and_alarm_state_survives_a_restart() {
     let app = spawn_app().await;

@@ -139,22 +139,21 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stream))
 }
 
-/// A change to a case, as broadcast to the SSE streams. Carries the scoping columns so each
-/// subscriber's scope can judge it without a store read.
+/// A change to a case, a warning or a sensor alarm, as broadcast to the SSE streams. Carries the
+/// scoping columns so each subscriber's scope can judge it without a store read.
 #[derive(Debug, Clone)]
 pub struct Change {
-    /// The case.
-    pub case_id: String,
-    /// What happened: `created`, an action's name, `warn`, `overdue`, `link`, `unlink`; for a
-    /// warning `warning_new` or `warning_raised`.
+    /// The case's, warning's or alarm's id.
+    pub id: String,
+    /// What happened: for a case `created`, an action's name, `warn`, `overdue`, `link`,
+    /// `unlink`, `reprioritize`; for a warning `warning_new` or `warning_raised`; for an alarm
+    /// `raised`, `escalated`, `deescalated`, `case_opened`, `acknowledged`, `cleared`.
     pub kind: String,
-    /// The stage after it; `None` for a warning.
-    pub stage: Option<Stage>,
-    /// For a warning (then `case_id` is the warning's id): its level.
-    pub warning: Option<wanxiang_core::warning::Level>,
-    /// The responsible organisation, if any.
+    /// What changed, with what each kind of subscriber is told of it.
+    pub subject: Subject,
+    /// The responsible organisation (a case's assignee, an alarm's device owner), if any.
     pub assignee: Option<String>,
-    /// Where the case is (its finest unit).
+    /// Where it is (its finest unit).
     pub area: wanxiang_core::UnitCode,
     /// The reporting account.
     pub reporter: Option<String>,
@@ -162,13 +161,42 @@ pub struct Change {
     pub at: i64,
 }
 
+/// The thing a [`Change`] is about.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// A case, at its stage after the change.
+    Case {
+        /// The stage.
+        stage: Stage,
+    },
+    /// An early warning, at its level.
+    Warning {
+        /// The level.
+        level: wanxiang_core::warning::Level,
+    },
+    /// A sensor alarm after the change.
+    Alarm {
+        /// Its device.
+        device_id: String,
+        /// Its rule.
+        rule: String,
+        /// Its level.
+        level: wanxiang_core::alarm::Level,
+        /// Its status.
+        status: wanxiang_core::alarm::AlarmStatus,
+        /// The case it opened, if any.
+        case_id: Option<String>,
+    },
+}
+
 impl Change {
     fn of(c: &CaseRecord, kind: &str, at: i64) -> Change {
         Change {
-            case_id: c.id.clone(),
+            id: c.id.clone(),
             kind: kind.to_owned(),
-            stage: Some(c.lifecycle.stage),
-            warning: None,
+            subject: Subject::Case {
+                stage: c.lifecycle.stage,
+            },
             assignee: c.lifecycle.assignee.clone(),
             area: c.area.clone(),
             reporter: c.reporter.clone(),
@@ -179,12 +207,31 @@ impl Change {
     /// A warning's change: seen by staff of the units above and at the warning's unit.
     fn warning(w: &wanxiang_store::WarningRecord, kind: &str, at: i64) -> Change {
         Change {
-            case_id: w.id.clone(),
+            id: w.id.clone(),
             kind: kind.to_owned(),
-            stage: None,
-            warning: Some(w.level),
+            subject: Subject::Warning { level: w.level },
             assignee: None,
             area: w.area.clone(),
+            reporter: None,
+            at,
+        }
+    }
+
+    /// An alarm's change: seen by whoever sees its device (staff of the units above its place,
+    /// and its owner).
+    pub(crate) fn alarm(a: &wanxiang_store::AlarmRecord, kind: &str, at: i64) -> Change {
+        Change {
+            id: a.id.clone(),
+            kind: kind.to_owned(),
+            subject: Subject::Alarm {
+                device_id: a.device_id.clone(),
+                rule: a.rule.clone(),
+                level: a.level,
+                status: a.status,
+                case_id: a.case_id.clone(),
+            },
+            assignee: Some(a.org.clone()),
+            area: a.area.clone(),
             reporter: None,
             at,
         }
@@ -198,11 +245,38 @@ impl Change {
             self.reporter.as_deref(),
         )
     }
+
+    /// The SSE event: its name and its JSON data.
+    fn event(&self) -> (&'static str, serde_json::Value) {
+        use serde_json::json;
+        match &self.subject {
+            Subject::Case { stage } => (
+                "case",
+                json!({ "id": self.id, "kind": self.kind, "stage": stage.as_str(), "at": iso(self.at) }),
+            ),
+            Subject::Warning { level } => (
+                "warning",
+                json!({ "id": self.id, "kind": self.kind, "level": level.as_str(), "area": self.area.as_str(), "at": iso(self.at) }),
+            ),
+            Subject::Alarm {
+                device_id,
+                rule,
+                level,
+                status,
+                case_id,
+            } => (
+                "alarm",
+                json!({ "id": self.id, "kind": self.kind, "device_id": device_id, "rule": rule, "level": level.as_str(), "status": status.as_str(), "case_id": case_id, "area": self.area.as_str(), "at": iso(self.at) }),
+            ),
+        }
+    }
 }
 
-/// Server-Sent Events: every change to a case in the caller's jurisdiction as it happens
-/// (`event: case`, data `{ "id", "kind", "stage", "at" }`). A subscriber that falls behind gets
-/// `event: lagged` and should reload its lists.
+/// Server-Sent Events: every change in the caller's jurisdiction as it happens — cases
+/// (`event: case`, data `{ "id", "kind", "stage", "at" }`), early warnings (`event: warning`,
+/// `{ "id", "kind", "level", "area", "at" }`) and sensor alarms (`event: alarm`, `{ "id", "kind",
+/// "device_id", "rule", "level", "status", "case_id", "area", "at" }`). A subscriber that falls
+/// behind gets `event: lagged` and should reload its lists.
 #[utoipa::path(get, path = "/api/v1/stream", tag = "events", responses(
     (status = 200, description = "text/event-stream", content_type = "text/event-stream"),
     (status = 401, body = crate::error::ErrorEnvelope),
@@ -217,20 +291,15 @@ async fn stream(
     use tokio_stream::StreamExt;
     use tokio_stream::wrappers::BroadcastStream;
     let scope = p.scope.clone();
-    let events = BroadcastStream::new(state.changes.subscribe()).filter_map(move |item| match item {
-        Ok(change) if change.visible_to(&scope) => Some(Ok(match change.warning {
-            Some(level) => {
-                let data = serde_json::json!({ "id": change.case_id, "kind": change.kind, "level": level.as_str(), "area": change.area.as_str(), "at": iso(change.at) });
-                Event::default().event("warning").data(data.to_string())
+    let events =
+        BroadcastStream::new(state.changes.subscribe()).filter_map(move |item| match item {
+            Ok(change) if change.visible_to(&scope) => {
+                let (name, data) = change.event();
+                Some(Ok(Event::default().event(name).data(data.to_string())))
             }
-            None => {
-                let data = serde_json::json!({ "id": change.case_id, "kind": change.kind, "stage": change.stage.map(|s| s.as_str()), "at": iso(change.at) });
-                Event::default().event("case").data(data.to_string())
-            }
-        })),
-        Ok(_) => None,
-        Err(_) => Some(Ok(Event::default().event("lagged").data("{}"))),
-    });
+            Ok(_) => None,
+            Err(_) => Some(Ok(Event::default().event("lagged").data("{}"))),
+        });
     let hello = tokio_stream::once(Ok(Event::default().event("ready").data("{}")));
     Sse::new(hello.chain(events)).keep_alive(KeepAlive::default())
 }
