@@ -652,11 +652,15 @@ pub(crate) async fn alarms(
     let mut qb = QueryBuilder::<Db>::new(format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE 1=1"));
     push_scope(&mut qb, scope);
     match filter.status {
+        _ if filter.any_status => &mut qb,
         Some(s) => qb.push(" AND status = ").push_bind(s.as_str()),
         None => qb.push(" AND status <> 'cleared'"),
     };
     if let Some(d) = &filter.device_id {
         qb.push(" AND device_id = ").push_bind(d.clone());
+    }
+    if let Some(c) = &filter.case_id {
+        qb.push(" AND case_id = ").push_bind(c.clone());
     }
     qb.push(" ORDER BY updated_at DESC, id LIMIT ")
         .push_bind(i64::from(filter.limit.clamp(1, 5000)));

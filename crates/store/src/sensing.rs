@@ -236,6 +236,10 @@ pub struct AlarmFilter {
     pub status: Option<AlarmStatus>,
     /// Only this device's.
     pub device_id: Option<String>,
+    /// Only those that opened or joined this case.
+    pub case_id: Option<String>,
+    /// Every status, cleared ones too (`status` is then ignored).
+    pub any_status: bool,
     /// At most this many, newest first (the store caps it).
     pub limit: u32,
 }

@@ -145,6 +145,20 @@ async fn a_water_level_alarm_opens_a_dispatched_case_escalates_and_clears() {
     assert_eq!(case["assignee"], "440303D02", "{case}");
     // Yellow: normal priority (the category alone would make it urgent).
     assert_eq!(case["priority"], "normal", "{case}");
+    // The alarm is attached to the case with its readings around it.
+    let evidence = &case["sensor_alarms"][0];
+    assert_eq!(evidence["alarm"]["id"], alarm_id.as_str(), "{case}");
+    assert_eq!(
+        (evidence["key"].as_str(), evidence["unit"].as_str()),
+        (Some("level_cm"), Some("cm"))
+    );
+    let values: Vec<f64> = evidence["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [5.0, 20.0], "{evidence}");
 
     // 30 cm: orange; the case hears of it.
     send(
@@ -221,6 +235,17 @@ async fn a_water_level_alarm_opens_a_dispatched_case_escalates_and_clears() {
         .call(Some(&operator), "GET", "/api/v1/alarms", None)
         .await;
     assert_eq!(open.as_array().unwrap().len(), 0);
+    // The case's alarms, cleared ones included.
+    let (_, of_case) = app
+        .call(
+            Some(&operator),
+            "GET",
+            &format!("/api/v1/alarms?case={case_id}&status=all"),
+            None,
+        )
+        .await;
+    assert_eq!(of_case.as_array().unwrap().len(), 1, "{of_case}");
+    assert_eq!(of_case[0]["status"], "cleared");
     let (_, case) = app
         .call(
             Some(&operator),

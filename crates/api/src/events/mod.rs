@@ -506,6 +506,10 @@ pub struct CaseDto {
     /// `GET /api/v1/events/{id}/reports`).
     #[serde(skip_serializing_if = "Option::is_none")]
     linked_reports: Option<usize>,
+    /// The sensor alarms that opened or joined it, with their readings around the alarm (on
+    /// single-case reads, for staff).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensor_alarms: Option<Vec<crate::sensing::AlarmEvidence>>,
     /// On a report that joined this case as a duplicate: the report's own id.
     #[serde(skip_serializing_if = "Option::is_none")]
     linked_report_id: Option<String>,
@@ -630,6 +634,7 @@ fn case_dto(
         resolved: c.lifecycle.resolved,
         attachments: None,
         linked_reports: None,
+        sensor_alarms: None,
         linked_report_id: None,
         duplicate_distance_m: None,
     }
@@ -662,6 +667,10 @@ async fn case_detail(
             .filter(|r| r.unlinked_at.is_none())
             .count(),
     );
+    if is_staff(p) {
+        let evidence = crate::sensing::case_evidence(state, &c.id).await?;
+        dto.sensor_alarms = (!evidence.is_empty()).then_some(evidence);
+    }
     Ok(dto)
 }
 

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wanxiang_core::alarm::{AlarmStatus, DeviceType, Level, Rule};
+use wanxiang_core::alarm::{AlarmStatus, DeviceType, Level, Rule, Source};
 use wanxiang_core::case::Channel;
 use wanxiang_core::category::Priority;
 use wanxiang_core::{Role, Scope};
@@ -1320,13 +1320,105 @@ fn alarm_dto(a: &AlarmRecord, history: Vec<AlarmEvent>) -> AlarmDto {
     }
 }
 
+/// A sensor alarm attached to a case: the alarm, and the readings of its rule's key from an hour
+/// before it was raised to an hour after (at most 500).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlarmEvidence {
+    /// The alarm.
+    alarm: AlarmDto,
+    /// The measured key its rule judges (none for an inactivity alarm).
+    key: Option<String>,
+    /// The key's unit.
+    unit: Option<String>,
+    /// The readings: `[{ "at", "value" }]`, oldest first.
+    readings: Vec<EvidencePoint>,
+}
+
+/// One reading of an [`AlarmEvidence`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvidencePoint {
+    at: String,
+    value: f64,
+}
+
+/// The sensor alarms that opened or joined a case, with their readings, for the case's page
+/// (staff only: the caller has already been allowed to see the case).
+pub(crate) async fn case_evidence(
+    state: &AppState,
+    case_id: &str,
+) -> Result<Vec<AlarmEvidence>, AppError> {
+    let scope = wanxiang_core::Scope::system("sensing: the alarms attached to a visible case");
+    let alarms = state
+        .store
+        .alarms(
+            &scope,
+            &AlarmFilter {
+                case_id: Some(case_id.to_owned()),
+                any_status: true,
+                limit: 20,
+                ..AlarmFilter::default()
+            },
+        )
+        .await?;
+    let mut out = Vec::with_capacity(alarms.len());
+    for a in &alarms {
+        let key = state.sensing.device(&a.device_id).and_then(|live| {
+            live.rules
+                .iter()
+                .find(|r| r.code == a.rule)
+                .and_then(|r| match &r.source {
+                    Source::Value(k) | Source::Rate { key: k, .. } => Some(k.clone()),
+                    Source::Silence => None,
+                })
+        });
+        let readings = match &key {
+            Some(k) => state
+                .store
+                .readings(
+                    &a.device_id,
+                    a.raised_at - 3_600_000,
+                    a.raised_at + 3_600_000,
+                    500,
+                )
+                .await?
+                .into_iter()
+                .filter_map(|r| {
+                    let v = r.values.iter().find(|(name, _)| name == k)?.1;
+                    Some(EvidencePoint {
+                        at: iso(r.ts),
+                        value: v,
+                    })
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let unit = key.as_ref().and_then(|k| {
+            state
+                .sensing
+                .types
+                .get(&a.type_code)
+                .and_then(|t| t.measure(k))
+                .map(|m| m.unit.clone())
+        });
+        out.push(AlarmEvidence {
+            alarm: alarm_dto(a, Vec::new()),
+            key,
+            unit,
+            readings,
+        });
+    }
+    Ok(out)
+}
+
 /// Alarm listing filters.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AlarmQuery {
-    /// `open` (default: active and acknowledged), `active`, `acknowledged` or `cleared`.
+    /// `open` (default: active and acknowledged), `active`, `acknowledged`, `cleared` or `all`.
     status: Option<String>,
     /// Only this device's.
     device: Option<String>,
+    /// Only those that opened or joined this case.
+    case: Option<String>,
     /// At most this many (1–1000, default 100).
     limit: Option<u32>,
 }
@@ -1344,12 +1436,12 @@ async fn list_alarms(
 ) -> Result<Json<Vec<AlarmDto>>, AppError> {
     staff(&p)?;
     let status = match q.status.as_deref() {
-        None | Some("open") => None,
+        None | Some("open") | Some("all") => None,
         Some(s) => Some(AlarmStatus::parse(s).ok_or_else(|| {
             AppError::field(
                 "invalid_status",
                 "status",
-                "status 为 open、active、acknowledged 或 cleared / status is open, active, acknowledged or cleared",
+                "status 为 open、active、acknowledged、cleared 或 all / status is open, active, acknowledged, cleared or all",
             )
         })?),
     };
@@ -1359,7 +1451,9 @@ async fn list_alarms(
             &p.scope,
             &AlarmFilter {
                 status,
+                any_status: q.status.as_deref() == Some("all"),
                 device_id: q.device,
+                case_id: q.case,
                 limit: q.limit.unwrap_or(100).clamp(1, 1000),
             },
         )

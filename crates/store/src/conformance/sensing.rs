@@ -422,6 +422,19 @@ pub async fn alarms_are_one_per_rule_with_history_and_case_notes(h: &dyn Harness
         ..AlarmFilter::default()
     };
     assert_eq!(s.alarms(&street1, &cleared_list).await.unwrap().len(), 1);
+    // A case's alarms, in any status: al-1 (cleared) and not al-3 (no case).
+    let of_case = AlarmFilter {
+        case_id: Some("case-1".into()),
+        any_status: true,
+        limit: 10,
+        ..AlarmFilter::default()
+    };
+    let got = s.alarms(&street1, &of_case).await.unwrap();
+    assert_eq!(
+        got.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["al-1"]
+    );
+    assert!(s.alarms(&street2, &of_case).await.unwrap().is_empty());
     assert_eq!(
         s.alarm_history("al-1")
             .await
