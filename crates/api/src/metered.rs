@@ -697,6 +697,20 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn maintain_readings(
+        &self,
+        from: i64,
+        to: i64,
+        drop_before: Option<i64>,
+    ) -> Result<(u32, u32), StoreError> {
+        timed(
+            "maintain_readings",
+            self.backend(),
+            self.inner.maintain_readings(from, to, drop_before),
+        )
+        .await
+    }
+
     async fn purge_rollups(
         &self,
         device_ids: &[String],

@@ -27,6 +27,8 @@ const UNITS_ORDER: &str = "code COLLATE \"C\"";
 const BEGIN_WRITE: &str = "BEGIN";
 /// PostgreSQL has row locks and many writers: no process-wide write lock.
 const WRITE_LOCK: Option<&tokio::sync::Mutex<()>> = None;
+/// Raw readings are partitioned by day (migration 0009).
+const READINGS_PARTITIONED: bool = true;
 const LOCK_UNITS_REVISION: Option<&str> =
     Some("SELECT revision FROM units_revision WHERE id = 1 FOR UPDATE");
 

@@ -26,6 +26,8 @@ const CST_DAY: &str = "date((created_at + 28800000) / 1000, 'unixepoch')";
 const UNITS_ORDER: &str = "code";
 /// SQLite has a single writer; there is no row lock to take.
 const LOCK_UNITS_REVISION: Option<&str> = None;
+/// One readings table (SQLite has no partitions); retention deletes rows.
+const READINGS_PARTITIONED: bool = false;
 /// Write transactions take SQLite's write lock at once: a deferred one that reads first and
 /// writes later fails (SQLITE_BUSY_SNAPSHOT) whenever another writer committed in between, and
 /// waiting (busy_timeout) cannot help it.

@@ -543,6 +543,97 @@ pub(crate) async fn purge_readings(
     Ok(deleted)
 }
 
+/// One UTC day in milliseconds: the width of a readings partition.
+const DAY_MS: i64 = 86_400_000;
+
+/// The name of the readings partition of the UTC day starting at `start`: `readings_pYYYYMMDD`.
+fn partition_name(start: i64) -> String {
+    let day = chrono::DateTime::from_timestamp_millis(start)
+        .map(|t| t.format("%Y%m%d").to_string())
+        .unwrap_or_else(|| format!("x{start}"));
+    format!("readings_p{day}")
+}
+
+/// The day a partition's name stands for (its start, Unix ms), if it is one of ours.
+fn partition_start(name: &str) -> Option<i64> {
+    let day = chrono::NaiveDate::parse_from_str(name.strip_prefix("readings_p")?, "%Y%m%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+pub(crate) async fn maintain_readings(
+    pool: &Pool<Db>,
+    from: i64,
+    to: i64,
+    drop_before: Option<i64>,
+) -> Result<(u32, u32), StoreError> {
+    if !crate::READINGS_PARTITIONED {
+        return Ok((0, 0));
+    }
+    let mut tx = crate::shared::begin_write(pool).await?;
+    // One node at a time (the key is arbitrary but fixed: "wanxiang readings partitions").
+    sqlx::query("SELECT pg_advisory_xact_lock(7246110301)")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let existing: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'readings'::regclass",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    let have: std::collections::HashSet<i64> =
+        existing.iter().filter_map(|n| partition_start(n)).collect();
+    let (mut created, mut dropped) = (0, 0);
+    let mut missing = Vec::new();
+    let mut day = from.div_euclid(DAY_MS) * DAY_MS;
+    while day < to {
+        if drop_before.is_none_or(|b| day + DAY_MS > b) && !have.contains(&day) {
+            missing.push(day);
+        }
+        day += DAY_MS;
+    }
+    if !missing.is_empty() {
+        // Writers wait until the new partitions are in place: an insert routed to the catch-all
+        // before an ATTACH would otherwise fail its new constraint after it.
+        sqlx::query("LOCK TABLE readings IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    for day in missing {
+        let name = partition_name(day);
+        let end = day + DAY_MS;
+        // Readings of that day the catch-all took move into the new partition.
+        for sql in [
+            format!("CREATE TABLE {name} (LIKE readings INCLUDING DEFAULTS)"),
+            format!(
+                "INSERT INTO {name} SELECT * FROM readings_default WHERE ts >= {day} AND ts < {end}"
+            ),
+            format!("DELETE FROM readings_default WHERE ts >= {day} AND ts < {end}"),
+            format!(
+                "ALTER TABLE readings ATTACH PARTITION {name} FOR VALUES FROM ({day}) TO ({end})"
+            ),
+        ] {
+            sqlx::query(&sql).execute(&mut *tx).await.map_err(db)?;
+        }
+        created += 1;
+    }
+    if let Some(before) = drop_before {
+        for name in &existing {
+            if partition_start(name).is_some_and(|start| start + DAY_MS <= before) {
+                sqlx::query(&format!("DROP TABLE {name}"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                dropped += 1;
+            }
+        }
+    }
+    tx.commit().await.map_err(db)?;
+    Ok((created, dropped))
+}
+
 pub(crate) async fn purge_rollups(
     pool: &Pool<Db>,
     device_ids: &[String],

@@ -1294,6 +1294,15 @@ impl Store for StoreImpl {
         crate::sensing::purge_readings(&self.pool, device_ids, before).await
     }
 
+    async fn maintain_readings(
+        &self,
+        from: i64,
+        to: i64,
+        drop_before: Option<i64>,
+    ) -> Result<(u32, u32), StoreError> {
+        crate::sensing::maintain_readings(&self.pool, from, to, drop_before).await
+    }
+
     async fn purge_rollups(
         &self,
         device_ids: &[String],

@@ -457,6 +457,18 @@ pub trait Store: Send + Sync + 'static {
     /// never held up for long.
     async fn purge_readings(&self, device_ids: &[String], before: i64) -> Result<u64, StoreError>;
 
+    /// Keeps the raw readings' storage in shape, where the backend partitions it by day
+    /// (PostgreSQL): creates the daily partitions covering `[from, to)` that are missing, moving
+    /// into them any readings the catch-all partition holds for their days, and drops whole
+    /// partitions that end at or before `drop_before` (retention). Several nodes may call it at
+    /// once. Returns (partitions created, partitions dropped); (0, 0) on SQLite.
+    async fn maintain_readings(
+        &self,
+        from: i64,
+        to: i64,
+        drop_before: Option<i64>,
+    ) -> Result<(u32, u32), StoreError>;
+
     /// Deletes these devices' rollups of `width` seconds whose bucket starts before `before`
     /// (their own, longer retention), in one transaction; returns how many.
     async fn purge_rollups(

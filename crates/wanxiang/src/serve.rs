@@ -121,6 +121,7 @@ pub async fn run_with_clock(
         state.clone(),
         Retention {
             readings_days: config.sensing.retention_days,
+            accepted_past_days: config.sensing.max_past_days,
             minute_days: config.sensing.rollup_minute_days,
             hour_days: config.sensing.rollup_hour_days,
         },
@@ -291,6 +292,8 @@ pub fn load_sensing(config: &Config) -> anyhow::Result<Arc<wanxiang_api::sensing
 #[derive(Debug, Clone, Copy)]
 struct Retention {
     readings_days: u64,
+    /// How far back readings are accepted: their partitions must exist.
+    accepted_past_days: u64,
     minute_days: u64,
     hour_days: u64,
 }
@@ -340,6 +343,19 @@ async fn purge_telemetry(
         before(retention.minute_days),
         before(retention.hour_days),
     );
+    // Daily partitions (PostgreSQL) from the oldest day a reading is accepted for to two days
+    // ahead; whole days past retention are dropped.
+    let (created, dropped) = state
+        .store
+        .maintain_readings(
+            now - (retention.accepted_past_days as i64 + 1) * 86_400_000,
+            now + 3 * 86_400_000,
+            readings,
+        )
+        .await?;
+    if created + dropped > 0 {
+        tracing::info!(created, dropped, "readings partitions maintained");
+    }
     let mut deleted = [0; 3];
     if readings.is_none() && minutes.is_none() && hours.is_none() {
         return Ok(deleted);

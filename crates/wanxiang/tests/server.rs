@@ -386,12 +386,47 @@ async fn the_start_page_is_served() {
 /// The same server on PostgreSQL, in a private schema of the test database.
 #[tokio::test]
 async fn the_demo_runs_on_postgres() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
     let app = common::spawn_app_on_postgres("server").await;
     let (_, ready) = app.get("/readyz").await;
     assert_eq!(ready["backend"], "postgres");
     let (status, body) = app.get("/api/v1/locate?lon=114.106&lat=22.546").await;
     assert_eq!(status, 200);
     assert_eq!(body["street"]["name"], "桂园街道");
+    // Telemetry goes into the day-partitioned readings table and comes back.
+    let operator = app.login("district.operator").await;
+    let (status, dev) = app
+        .call(
+            Some(&operator),
+            "POST",
+            "/api/v1/devices",
+            Some(json!({"type": "water_level", "name": "PG 积水点", "location": {"lon": 114.106, "lat": 22.546}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{dev}");
+    let token = dev["token"].as_str().unwrap();
+    let id = dev["device"]["id"].as_str().unwrap();
+    let (status, sent) = app
+        .call(
+            None,
+            "POST",
+            &format!("/api/v1/telemetry/{token}"),
+            Some(json!({"level_cm": 3.5})),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let (_, latest) = app
+        .call(
+            Some(&operator),
+            "GET",
+            &format!("/api/v1/devices/{id}/latest"),
+            None,
+        )
+        .await;
+    assert_eq!(latest["values"]["level_cm"]["value"], 3.5, "{latest}");
     app.stop().await.unwrap();
 }
 

@@ -49,7 +49,8 @@ macro_rules! conformance_suite {
             warnings_rise_never_fall_and_are_scoped, the_webhook_outbox_retries_and_keeps_dead_letters,
             daily_counts_p90_and_resolution, devices_are_registered_within_scope_with_unique_tokens,
             telemetry_is_stored_once_with_marks_and_rule_state,
-            alarms_are_one_per_rule_with_history_and_case_notes);
+            alarms_are_one_per_rule_with_history_and_case_notes,
+            readings_survive_partition_maintenance_and_retention_drops_whole_days);
     };
     (@cases $harness:expr; $($case:ident),*) => {
         $(

@@ -445,3 +445,74 @@ pub async fn alarms_are_one_per_rule_with_history_and_case_notes(h: &dyn Harness
         ["raised", "escalated", "deescalated", "cleared"]
     );
 }
+
+/// Partition maintenance (PostgreSQL partitions readings by day) loses no reading, keeps a
+/// resend a no-op, is idempotent, and drops whole days past retention; on a backend without
+/// partitions it does nothing and retention deletes rows.
+pub async fn readings_survive_partition_maintenance_and_retention_drops_whole_days(
+    h: &dyn Harness,
+) {
+    const DAY: i64 = 86_400_000;
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let street1 = Scope::Subtree(code("440303001"));
+    s.create_device(
+        &street1,
+        &NewDevice {
+            record: device("dev-1", "440303001001001", "440303001"),
+            token_hash: "hash-1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    // 2026-11-01 00:00 UTC, and readings on three days, written before any partition exists.
+    let day0 = 1_793_491_200_000;
+    let times = [day0 + 3_600_000, day0 + DAY + 5, day0 + 5 * DAY + 7];
+    let batch = TelemetryBatch {
+        readings: times.iter().map(|t| reading("dev-1", *t, 1.0)).collect(),
+        ..TelemetryBatch::default()
+    };
+    assert_eq!(s.write_telemetry(&batch).await.unwrap(), 3);
+    let partitioned = s.backend() == crate::Backend::Postgres;
+    let made = s
+        .maintain_readings(day0, day0 + 3 * DAY, None)
+        .await
+        .unwrap();
+    assert_eq!(made, if partitioned { (3, 0) } else { (0, 0) });
+    assert_eq!(
+        s.maintain_readings(day0, day0 + 3 * DAY, None)
+            .await
+            .unwrap(),
+        (0, 0),
+        "idempotent"
+    );
+    let all = |s: std::sync::Arc<dyn crate::Store>| async move {
+        s.readings("dev-1", 0, i64::MAX, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.ts)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all(s.clone()).await, times, "rows moved, none lost");
+    // A resend into a day that now has its partition is still a no-op; a new reading lands.
+    let again = TelemetryBatch {
+        readings: vec![
+            reading("dev-1", times[0], 9.0),
+            reading("dev-1", day0 + 2 * DAY, 2.0),
+        ],
+        ..TelemetryBatch::default()
+    };
+    assert_eq!(s.write_telemetry(&again).await.unwrap(), 1);
+    // Retention before day 1: the first day's partition goes whole; rows elsewhere stay.
+    let dropped = s
+        .maintain_readings(day0, day0 + 3 * DAY, Some(day0 + DAY))
+        .await
+        .unwrap();
+    assert_eq!(dropped, if partitioned { (0, 1) } else { (0, 0) });
+    // What partitions did not cover, row deletion does (on every backend).
+    s.purge_readings(&["dev-1".into()], day0 + DAY)
+        .await
+        .unwrap();
+    assert_eq!(all(s.clone()).await, [times[1], day0 + 2 * DAY, times[2]]);
+}
