@@ -38,6 +38,14 @@ pub struct SensingConfig {
     /// Where devices connect over MQTT (`off` for none). With `--demo`, when the port is taken,
     /// the next free one is used and printed.
     pub mqtt_listen: String,
+    /// An external broker to subscribe to (`mqtt://[user:password@]host[:port]`), empty for
+    /// none: devices publish to `v1/devices/{device id}/telemetry` there, and the nodes split the
+    /// traffic through a shared subscription.
+    pub mqtt_broker: String,
+    /// This node's client id at the external broker; empty: `wanxiang-{host}-{HTTP port}`.
+    pub mqtt_client_id: String,
+    /// The shared-subscription group of the nodes at the external broker.
+    pub mqtt_group: String,
     /// A device-types file in the format of `crates/core/data/device_types.toml`; empty = the
     /// built-in demo types.
     pub types_file: String,
@@ -197,6 +205,9 @@ impl Default for Config {
             },
             sensing: SensingConfig {
                 mqtt_listen: "127.0.0.1:1883".into(),
+                mqtt_broker: String::new(),
+                mqtt_client_id: String::new(),
+                mqtt_group: "wanxiang".into(),
                 types_file: String::new(),
                 case_level: "yellow".into(),
                 max_future_secs: 300,
@@ -355,6 +366,11 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   events.webhook_max_attempts  attempts before the dead-letter list    [8]          WANXIANG__EVENTS__WEBHOOK_MAX_ATTEMPTS
   sensing.mqtt_listen        MQTT device gateway address, or off       [127.0.0.1:1883]
                                                                        WANXIANG__SENSING__MQTT_LISTEN / --mqtt-listen
+  sensing.mqtt_broker        subscribe to an external broker: mqtt://[user:pass@]host[:port]  [none]
+                                                                       WANXIANG__SENSING__MQTT_BROKER
+  sensing.mqtt_client_id     this node's client id there               [wanxiang-{host}-{http port}]
+                                                                       WANXIANG__SENSING__MQTT_CLIENT_ID
+  sensing.mqtt_group         shared-subscription group of the nodes    [wanxiang]   WANXIANG__SENSING__MQTT_GROUP
   sensing.types_file         device types and alarm rules (TOML)       [built-in demo types]
                                                                        WANXIANG__SENSING__TYPES_FILE
   sensing.case_level         alarms at this level or above open cases  [yellow]     WANXIANG__SENSING__CASE_LEVEL

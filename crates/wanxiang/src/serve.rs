@@ -157,6 +157,13 @@ pub async fn run_with_clock(
             )))
         }
     };
+    let subscriber = broker_subscription(&config, &listener)?.map(|sub| {
+        tokio::spawn(wanxiang_api::sensing::subscriber::run(
+            state.clone(),
+            sub,
+            stop_rx.clone(),
+        ))
+    });
     let addr = listener.local_addr()?;
     tracing::info!(
         "万象已启动 / Wanxiang is up: open http://{addr}/ (API: http://{addr}/api/v1/openapi.json)"
@@ -193,6 +200,9 @@ pub async fn run_with_clock(
     let _ = supervision.await;
     let _ = webhook.await;
     let _ = housekeeping.await;
+    if let Some(subscriber) = subscriber {
+        let _ = subscriber.await;
+    }
     if let Some(gateway) = gateway {
         let _ = gateway.await;
     }
@@ -260,6 +270,31 @@ async fn bind_mqtt(config: &Config) -> anyhow::Result<Option<TcpListener>> {
         }
         Err(e) => Err(anyhow::anyhow!("cannot listen for MQTT on {addr}: {e}")),
     }
+}
+
+/// The external broker to subscribe to, if configured. Without a client id, the node's is
+/// `wanxiang-{host name}-{HTTP port}`: stable across restarts, different per node.
+fn broker_subscription(
+    config: &Config,
+    listener: &TcpListener,
+) -> anyhow::Result<Option<wanxiang_api::sensing::subscriber::Subscription>> {
+    let s = &config.sensing;
+    let url = s.mqtt_broker.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let client_id = match s.mqtt_client_id.trim() {
+        "" => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| "node".into());
+            format!("wanxiang-{}-{}", host.trim(), listener.local_addr()?.port())
+        }
+        id => id.to_owned(),
+    };
+    wanxiang_api::sensing::subscriber::Subscription::parse(url, &client_id, s.mqtt_group.trim())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("sensing.mqtt_broker: {e}"))
 }
 
 /// The sensing hub from the configuration: the device types and the alarm settings.

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod gateway;
 pub mod payload;
 pub mod pipeline;
+pub mod subscriber;
 pub mod types;
 
 use std::collections::HashMap;
@@ -207,6 +208,21 @@ impl Sensing {
         self.live.read().expect("not poisoned").get(id).cloned()
     }
 
+    /// A device by id, from memory or the store (registered on another node since this one
+    /// started).
+    pub async fn find(&self, state: &AppState, id: &str) -> Result<Option<Arc<Live>>, StoreError> {
+        if let Some(live) = self.device(id) {
+            return Ok(Some(live));
+        }
+        let scope = Scope::system("sensing: a device heard of through the external broker");
+        let Some(record) = state.store.device(&scope, id).await? else {
+            return Ok(None);
+        };
+        let live = self.live_of(record)?;
+        self.remember(&live, None);
+        Ok(Some(live))
+    }
+
     /// Counts refused values; true while the device is over its limit this minute.
     fn count_bad(&self, device: &str, now: i64, bad: i64) -> bool {
         let minute = now / 60_000;
@@ -279,7 +295,7 @@ pub(crate) fn enqueue(
     state: &AppState,
     live: &Arc<Live>,
     parsed: payload::Outcome,
-) -> impl Future<Output = Result<Accepted, StoreError>> + Send + 'static {
+) -> impl Future<Output = Result<Accepted, StoreError>> + Send + 'static + use<> {
     let now = state.clock.now_ms();
     let bad_total = parsed.bad_total();
     if bad_total > 0 {

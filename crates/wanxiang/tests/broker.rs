@@ -1,0 +1,166 @@
+//! The hub subscribed to an external MQTT broker (this machine's Mosquitto at 127.0.0.1:1883,
+//! which `scripts/test` starts if it is down): devices publish to the broker, the hub takes their
+//! readings from a shared subscription, acknowledges them once durable, and gets what was
+//! published while it was down from its persistent session.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, point_in, spawn_app_with};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// A device-side client of the broker; `acks` hears each PUBACK.
+struct Publisher {
+    client: AsyncClient,
+    acks: mpsc::UnboundedReceiver<u16>,
+}
+
+async fn publisher(id: &str, clean: bool) -> Publisher {
+    let mut options = MqttOptions::new(id, "127.0.0.1", 1883);
+    options.set_clean_session(clean);
+    let (client, mut events) = AsyncClient::new(options, 64);
+    let (tx, acks) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(a))) => {
+                    let _ = tx.send(a.pkid);
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    Publisher { client, acks }
+}
+
+impl Publisher {
+    /// Publishes at QoS 1 and waits for the broker's PUBACK.
+    async fn send(&mut self, topic: &str, payload: Value) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.to_string())
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.acks.recv())
+            .await
+            .expect("the broker acknowledged")
+            .unwrap();
+    }
+}
+
+async fn latest_level(app: &TestApp, who: &common::Session, device: &str) -> Option<f64> {
+    let (_, latest) = app
+        .call(
+            Some(who),
+            "GET",
+            &format!("/api/v1/devices/{device}/latest"),
+            None,
+        )
+        .await;
+    latest["values"]["level_cm"]["value"].as_f64()
+}
+
+#[tokio::test]
+async fn the_hub_takes_telemetry_from_an_external_broker_and_what_came_while_it_was_down() {
+    let n = std::process::id();
+    let client_id = format!("wx-test-hub-{n}");
+    let app = spawn_app_with(|c| {
+        c.sensing.mqtt_listen = "off".into();
+        c.sensing.mqtt_broker = "mqtt://127.0.0.1:1883".into();
+        c.sensing.mqtt_client_id = client_id.clone();
+        c.sensing.mqtt_group = format!("wxtest{n}");
+    })
+    .await;
+    let operator = app.login("district.operator").await;
+    let p = point_in("440303001001");
+    let (status, body) = app
+        .call(
+            Some(&operator),
+            "POST",
+            "/api/v1/devices",
+            Some(json!({"type": "water_level", "name": "经由外部代理的积水点", "location": {"lon": p.0, "lat": p.1}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let device = body["device"]["id"].as_str().unwrap().to_owned();
+    let topic = format!("v1/devices/{device}/telemetry");
+    let mut device_side = publisher(&format!("wx-test-dev-{n}"), true).await;
+
+    // Until the hub's subscription is in place the broker drops what nobody subscribes to:
+    // publish until the first reading lands.
+    let mut landed = false;
+    for i in 0..100 {
+        device_side
+            .send(
+                &topic,
+                json!({"level_cm": 3.0, "battery_pct": 90 - (i % 2)}),
+            )
+            .await;
+        if latest_level(&app, &operator, &device).await == Some(3.0) {
+            landed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(landed, "no reading came through the broker");
+    // A publish for a device nobody registered is dropped without harm.
+    device_side
+        .send(
+            "v1/devices/no-such-device/telemetry",
+            json!({"level_cm": 99}),
+        )
+        .await;
+
+    // 20 cm: the alarm opens its case, as on the embedded gateway.
+    device_side.send(&topic, json!({"level_cm": 20.0})).await;
+    let mut case = None;
+    for _ in 0..200 {
+        let (_, alarms) = app
+            .call(
+                Some(&operator),
+                "GET",
+                &format!("/api/v1/alarms?device={device}"),
+                None,
+            )
+            .await;
+        if let Some(id) = alarms[0]["case_id"].as_str() {
+            case = Some(id.to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(case.is_some(), "the alarm opened no case");
+
+    // Down: what devices publish meanwhile waits in the hub's session at the broker.
+    let config = app.config.clone();
+    let data = app.stop_keeping_data().await;
+    device_side.send(&topic, json!({"level_cm": 7.5})).await;
+    let app = spawn_app_with(|c| {
+        *c = config.clone();
+        c.storage.data_dir = data.path().to_path_buf();
+    })
+    .await;
+    let operator = app.login("district.operator").await;
+    let mut got = None;
+    for _ in 0..200 {
+        got = latest_level(&app, &operator, &device).await;
+        if got == Some(7.5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        got,
+        Some(7.5),
+        "the reading sent while the hub was down never came"
+    );
+    app.stop().await.unwrap();
+
+    // Leave no session behind at the broker.
+    let cleanup = publisher(&client_id, true).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = cleanup.client.disconnect().await;
+}
