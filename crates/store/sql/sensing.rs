@@ -102,6 +102,36 @@ fn level(text: String) -> Result<Level, StoreError> {
     Level::parse(&text).ok_or_else(|| corrupt("alarm level", &text))
 }
 
+/// The rows of a query, each read into its record.
+trait ReadRows {
+    /// Every row, read with `read`.
+    fn read_all<T>(self, read: fn(&DbRow) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError>;
+}
+
+impl ReadRows for Result<Vec<DbRow>, sqlx::Error> {
+    fn read_all<T>(self, read: fn(&DbRow) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
+        self.map_err(db)?.iter().map(read).collect()
+    }
+}
+
+/// The row of a query that finds at most one, read into its record.
+trait ReadRow {
+    /// The row, if any, read with `read`.
+    fn read_one<T>(
+        self,
+        read: fn(&DbRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError>;
+}
+
+impl ReadRow for Result<Option<DbRow>, sqlx::Error> {
+    fn read_one<T>(
+        self,
+        read: fn(&DbRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.map_err(db)?.as_ref().map(read).transpose()
+    }
+}
+
 fn read_device(row: &DbRow) -> Result<DeviceRecord, StoreError> {
     let area: String = row.try_get("area_code").map_err(db)?;
     let detail: String = row.try_get("bad_detail").map_err(db)?;
@@ -234,13 +264,7 @@ pub(crate) async fn devices(
     }
     qb.push(" ORDER BY id LIMIT ")
         .push_bind(i64::from(filter.limit.clamp(1, 5000)));
-    qb.build()
-        .fetch_all(pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(read_device)
-        .collect()
+    qb.build().fetch_all(pool).await.read_all(read_device)
 }
 
 pub(crate) async fn device(
@@ -252,13 +276,7 @@ pub(crate) async fn device(
         QueryBuilder::<Db>::new(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = "));
     qb.push_bind(id.to_owned());
     push_scope(&mut qb, scope);
-    qb.build()
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(read_device)
-        .transpose()
+    qb.build().fetch_optional(pool).await.read_one(read_device)
 }
 
 pub(crate) async fn device_by_token(
@@ -271,10 +289,7 @@ pub(crate) async fn device_by_token(
     .bind(token_hash)
     .fetch_optional(pool)
     .await
-    .map_err(db)?
-    .as_ref()
-    .map(read_device)
-    .transpose()
+    .read_one(read_device)
 }
 
 pub(crate) async fn device_resumes(pool: &Pool<Db>) -> Result<Vec<DeviceResume>, StoreError> {
@@ -675,10 +690,7 @@ pub(crate) async fn readings(
     .bind(i64::from(limit.clamp(1, 100_000)))
     .fetch_all(pool)
     .await
-    .map_err(db)?
-    .iter()
-    .map(read_reading)
-    .collect()
+    .read_all(read_reading)
 }
 
 pub(crate) async fn rollups(
@@ -729,10 +741,7 @@ pub(crate) async fn latest_readings(
     .bind(i64::from(limit.clamp(1, 1000)))
     .fetch_all(pool)
     .await
-    .map_err(db)?
-    .iter()
-    .map(read_reading)
-    .collect()
+    .read_all(read_reading)
 }
 
 pub(crate) async fn alarms(
@@ -755,13 +764,7 @@ pub(crate) async fn alarms(
     }
     qb.push(" ORDER BY updated_at DESC, id LIMIT ")
         .push_bind(i64::from(filter.limit.clamp(1, 5000)));
-    qb.build()
-        .fetch_all(pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(read_alarm)
-        .collect()
+    qb.build().fetch_all(pool).await.read_all(read_alarm)
 }
 
 pub(crate) async fn alarm(
@@ -772,13 +775,7 @@ pub(crate) async fn alarm(
     let mut qb = QueryBuilder::<Db>::new(format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = "));
     qb.push_bind(id.to_owned());
     push_scope(&mut qb, scope);
-    qb.build()
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(read_alarm)
-        .transpose()
+    qb.build().fetch_optional(pool).await.read_one(read_alarm)
 }
 
 pub(crate) async fn alarm_history(
@@ -812,10 +809,7 @@ pub(crate) async fn open_alarms(pool: &Pool<Db>) -> Result<Vec<AlarmRecord>, Sto
     ))
     .fetch_all(pool)
     .await
-    .map_err(db)?
-    .iter()
-    .map(read_alarm)
-    .collect()
+    .read_all(read_alarm)
 }
 
 #[cfg(test)]

@@ -406,6 +406,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 incidents: !args.no_incidents,
                 speed: args.speed,
                 qos: args.qos,
+                quiet: false,
             };
             // The signal handler needs the runtime, so it is installed inside it.
             let summary = runtime()?.block_on(async {

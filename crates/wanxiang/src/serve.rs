@@ -227,6 +227,7 @@ fn spawn_demo_simulator(
         incidents: true,
         speed: 1.0,
         qos: crate::simulate::Qos::AtLeastOnce,
+        quiet: true,
     };
     tracing::info!(
         devices = opts.devices,

@@ -128,6 +128,9 @@ pub struct Options {
     pub speed: f64,
     /// The QoS of every publish; at least once by default, as ThingsBoard devices do.
     pub qos: Qos,
+    /// Progress lines at debug level in the log instead of on stderr (the demo's simulator
+    /// inside the server).
+    pub quiet: bool,
 }
 
 impl Default for Options {
@@ -143,6 +146,7 @@ impl Default for Options {
             incidents: true,
             speed: 1.0,
             qos: Qos::default(),
+            quiet: false,
         }
     }
 }
@@ -525,7 +529,11 @@ async fn supervise(
                 let rate = (sent - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-3);
                 last = (now, sent);
                 next_progress += PROGRESS;
-                eprintln!("{}", stats.progress(rate));
+                if opts.quiet {
+                    tracing::debug!("{}", stats.progress(rate));
+                } else {
+                    eprintln!("{}", stats.progress(rate));
+                }
             }
             Some(joined) = tasks.join_next() => {
                 joined.context("a connection task failed")??;

@@ -63,6 +63,7 @@ async fn the_gateway_drives_the_incidents_into_alarms_and_cases() {
         incidents: true,
         speed: 10.0,
         qos: Qos::AtLeastOnce,
+        quiet: false,
     };
     let summary = tokio::time::timeout(
         Duration::from_secs(30),
@@ -183,6 +184,7 @@ async fn devices_on_their_own_connections_are_acked_and_never_alarm() {
         incidents: false,
         speed: 1.0,
         qos: Qos::AtLeastOnce,
+        quiet: false,
     };
     let summary = tokio::time::timeout(
         Duration::from_secs(30),
@@ -222,6 +224,7 @@ async fn devices_on_their_own_connections_are_acked_and_never_alarm() {
         incidents: false,
         speed: 1.0,
         qos: Qos::AtLeastOnce,
+        quiet: false,
     };
     let summary = simulate::run(options, tokio::time::sleep(Duration::from_secs(1)))
         .await
