@@ -38,7 +38,7 @@ enum Command {
     /// Benchmarks that need a running server / 性能测试
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Drive the demo district's sensors over MQTT, with scripted incidents (DEMO data) / 传感器模拟
+    /// Drive the demo district's sensors over MQTT or HTTP, with scripted incidents (DEMO data) / 传感器模拟
     Simulate(SimulateArgs),
 }
 
@@ -53,10 +53,14 @@ struct SimulateArgs {
     /// The server's MQTT device gateway (printed at its start and in /readyz).
     #[arg(long, value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
     broker: String,
-    /// `gateway` (a few connections for all devices) or `device` (one connection per device).
+    /// `gateway` (a few connections for all devices), `device` (one connection per device) or
+    /// `http` (each device's messages posted to the HTTP API given by --api).
     #[arg(long, default_value = "gateway")]
     mode: String,
-    /// Gateway connections (gateway mode).
+    /// The server's HTTP API for --mode http, http://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    api: Option<String>,
+    /// Gateway connections (gateway mode), or concurrent requests (http mode).
     #[arg(long, default_value_t = 4)]
     connections: usize,
     /// Stop after this many seconds (default: until Ctrl-C).
@@ -68,9 +72,9 @@ struct SimulateArgs {
     /// How much faster than real time the incident script runs.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
-    /// QoS of every publish: 0, 1 or 2.
-    #[arg(long, default_value = "1")]
-    qos: wanxiang::simulate::Qos,
+    /// QoS of every MQTT publish: 0, 1 or 2 (default 1; not for http mode).
+    #[arg(long, value_name = "0|1|2")]
+    qos: Option<wanxiang::simulate::Qos>,
 }
 
 #[derive(Subcommand)]
@@ -390,13 +394,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
                 .with_writer(std::io::stderr)
                 .init();
-            let mode = match args.mode.as_str() {
-                "gateway" => wanxiang::simulate::Mode::Gateway {
+            let mode = match (args.mode.as_str(), args.api) {
+                ("http", Some(api)) => wanxiang::simulate::Mode::Http {
+                    api,
+                    workers: args.connections,
+                },
+                ("http", None) => {
+                    anyhow::bail!("--mode http needs --api http://HOST:PORT, the server's HTTP API")
+                }
+                ("gateway" | "device", Some(_)) => {
+                    anyhow::bail!("--api is for --mode http; MQTT modes use --broker")
+                }
+                ("gateway", None) => wanxiang::simulate::Mode::Gateway {
                     connections: args.connections,
                 },
-                "device" => wanxiang::simulate::Mode::Device,
-                other => anyhow::bail!("--mode is gateway or device, not {other:?}"),
+                ("device", None) => wanxiang::simulate::Mode::Device,
+                (other, _) => anyhow::bail!("--mode is gateway, device or http, not {other:?}"),
             };
+            if matches!(mode, wanxiang::simulate::Mode::Http { .. }) && args.qos.is_some() {
+                anyhow::bail!("--qos is for MQTT; over HTTP a 2xx answer is the acknowledgement");
+            }
             let opts = wanxiang::simulate::Options {
                 devices: args.devices,
                 rate: args.rate,
@@ -405,7 +422,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 seconds: args.seconds,
                 incidents: !args.no_incidents,
                 speed: args.speed,
-                qos: args.qos,
+                qos: args.qos.unwrap_or_default(),
                 quiet: false,
             };
             // The signal handler needs the runtime, so it is installed inside it.

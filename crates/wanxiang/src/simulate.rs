@@ -1,5 +1,5 @@
-//! `wanxiang simulate`: the demo district's published devices, driven over MQTT as real sensors
-//! would drive them, so the sensing hub can be shown and load-tested without hardware.
+//! `wanxiang simulate`: the demo district's published devices, driven over MQTT (or HTTP) as real
+//! sensors would drive them, so the sensing hub can be shown and load-tested without hardware.
 //!
 //! Each device publishes ThingsBoard telemetry (`{"ts": ms, "values": {…}}`) about every
 //! `devices / rate` seconds: plausible values on a bounded random walk, always inside the type's
@@ -7,10 +7,12 @@
 //! of incidents (water rising at an underpass, a fire, a slope sliding in the rain, a building
 //! tilting, devices going silent) makes the alarms, cases and escalations happen on cue.
 //!
-//! Two ways to connect: one MQTT connection per device with its own token (`Mode::Device`, as in
-//! the field, bounded by the process's file descriptors), or a few connections of the demo
+//! Three ways to connect: one MQTT connection per device with its own token (`Mode::Device`, as
+//! in the field, bounded by the process's file descriptors), a few connections of the demo
 //! gateway device that publish for all of them on the gateway topic (`Mode::Gateway`, for tens
-//! of thousands of devices from one machine).
+//! of thousands of devices from one machine), or each device's messages posted to the HTTP
+//! device API by a few workers on kept-alive connections (`Mode::Http`, as devices that cannot
+//! speak MQTT do).
 //!
 //! The value generators are pure functions of the device's state, the wall-clock time and the
 //! script time, so the unit tests below run days of readings through the real alarm rules
@@ -39,6 +41,13 @@ const TELEMETRY_TOPIC: &str = "v1/devices/me/telemetry";
 const GATEWAY_TOPIC: &str = "v1/gateway/telemetry";
 /// How often a gateway connection gathers its devices' due readings into one publish.
 const TICK: Duration = Duration::from_millis(100);
+/// The shortest pause between an HTTP worker's rounds, so a worker carrying thousands of devices
+/// does not scan them all for every reading.
+const HTTP_ROUND: Duration = Duration::from_millis(20);
+/// How long the HTTP device API may take to answer a request (it answers once the readings are
+/// durable) before its readings count as lost; also how long a stopping worker may wait for its
+/// last answer.
+const HTTP_TIMEOUT: Duration = DRAIN;
 /// How often a gateway connection reports how many devices it carries.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often the progress line is printed.
@@ -115,9 +124,10 @@ pub struct Options {
     /// Device messages per second across all devices; each device publishes about every
     /// `devices / rate` seconds, so this is the load the server sees.
     pub rate: f64,
-    /// The server's MQTT device gateway, `mqtt://HOST:PORT`.
+    /// The server's MQTT device gateway, `mqtt://HOST:PORT` (not used by [`Mode::Http`], which
+    /// carries the API's address).
     pub broker: String,
-    /// One connection per device, or a few gateway connections for all of them.
+    /// One connection per device, a few gateway connections for all of them, or HTTP.
     pub mode: Mode,
     /// Stop after this many seconds of publishing; `None` runs until the shutdown signal.
     pub seconds: Option<u64>,
@@ -126,7 +136,8 @@ pub struct Options {
     /// How much faster than real time the incident script runs (1.0 is real time), so a test or
     /// a short demo sees the whole story; values and timestamps stay on the real clock.
     pub speed: f64,
-    /// The QoS of every publish; at least once by default, as ThingsBoard devices do.
+    /// The QoS of every publish; at least once by default, as ThingsBoard devices do. Not used
+    /// by [`Mode::Http`], where a 2xx answer is the acknowledgement.
     pub qos: Qos,
     /// Progress lines at debug level in the log instead of on stderr (the demo's simulator
     /// inside the server).
@@ -152,7 +163,7 @@ impl Default for Options {
 }
 
 /// How the simulated devices reach the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// One MQTT connection per device, authenticated by the device's own token: the real thing,
     /// which costs a file descriptor per device.
@@ -163,6 +174,17 @@ pub enum Mode {
     Gateway {
         /// How many gateway connections, each with its own client id.
         connections: usize,
+    },
+    /// Each device message posted to `{api}/api/v1/telemetry/{token}` (ThingsBoard's HTTP device
+    /// API) with the payload device mode would publish, by `workers` workers that share the
+    /// devices, one request at a time each, on kept-alive connections; a 2xx answer means
+    /// stored.
+    Http {
+        /// The server's HTTP API, `http://HOST:PORT` (a path prefix, as behind a proxy, is kept).
+        api: String,
+        /// How many requests may be in flight at once: the workers, each with its own share of
+        /// the devices, so a device's messages arrive in order.
+        workers: usize,
     },
 }
 
@@ -202,22 +224,24 @@ impl From<Qos> for QoS {
     }
 }
 
-/// What a run did. Counts are of readings (device messages), not of MQTT publishes, so a gateway
-/// run and a device run compare.
+/// What a run did. Counts are of readings (device messages), not of MQTT publishes or HTTP
+/// requests, so gateway, device and HTTP runs compare.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
-    /// Readings handed to a connection for publishing.
+    /// Readings handed to a connection for publishing (or posted over HTTP).
     pub sent: u64,
-    /// Readings whose publish the server acknowledged, i.e. stored (QoS 1 and 2).
+    /// Readings whose publish the server acknowledged, i.e. stored (QoS 1 and 2), or whose HTTP
+    /// request it answered with a 2xx.
     pub acked: u64,
     /// Readings not sent because their connection was down or its queue full.
     pub dropped: u64,
     /// Readings sent but unacknowledged when their connection dropped (the session is clean, so
-    /// they are not resent).
+    /// they are not resent), or whose HTTP request failed or was answered other than 2xx.
     pub lost: u64,
-    /// MQTT publishes made.
+    /// MQTT publishes (or HTTP requests) made.
     pub publishes: u64,
-    /// Devices (or gateway connections) whose CONNECT the server refused.
+    /// Devices (or gateway connections) whose CONNECT the server refused; over HTTP, devices
+    /// whose token it refused (401 or 403), skipped from then on.
     pub refused: u64,
     /// How long devices published, from the end of the connection phase to the stop.
     pub elapsed: Duration,
@@ -305,18 +329,78 @@ pub fn parse_broker(url: &str) -> anyhow::Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
+/// The server's HTTP API, as [`Mode::Http`] reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Api {
+    /// The URL the request paths are appended to, without a trailing slash.
+    base: String,
+    /// Its host (an IPv6 address without brackets), for the reachability probe.
+    host: String,
+    /// Its port, for the reachability probe.
+    port: u16,
+}
+
+/// Checks `http://HOST[:PORT][/PREFIX]` (port 80 if absent). Only plain `http://` is taken: the
+/// simulator's HTTP client has no TLS.
+fn parse_api(url: &str) -> anyhow::Result<Api> {
+    let url = url.trim();
+    if !url
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+    {
+        bail!(
+            "API 地址须以 http:// 开头 / the API address {url:?} must start with http:// (https is not supported): http://HOST:PORT"
+        );
+    }
+    let parsed = reqwest::Url::parse(url)
+        .with_context(|| format!("API 地址无效 / invalid API address {url:?}: http://HOST:PORT"))?;
+    if !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        bail!(
+            "API 地址只能含主机、端口和路径 / the API address {url:?} may hold only a host, a port and a path: http://HOST:PORT"
+        );
+    }
+    let host = parsed
+        .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            anyhow!("API 地址缺少主机 / the API address {url:?} names no host: http://HOST:PORT")
+        })?;
+    let port = match parsed.port_or_known_default() {
+        Some(port) if port > 0 => port,
+        _ => bail!("API 端口无效 / invalid port in the API address {url:?}"),
+    };
+    Ok(Api {
+        base: parsed.as_str().trim_end_matches('/').to_owned(),
+        host: host.to_owned(),
+        port,
+    })
+}
+
 /// Runs the simulation until `seconds` of publishing elapse or `shutdown` resolves, then lets
 /// each connection collect its acks, disconnects and returns what happened. Prints a progress
 /// line to stderr every 5 s (and, in device mode, the connection progress every second while
 /// connecting); logs each incident as it starts. Fails early, with what to do, when the options
-/// are unusable, the broker unreachable, the process's file-descriptor limit too low for device
-/// mode, or the gateway's token refused.
+/// are unusable, the broker (or, over HTTP, the API) unreachable, the process's file-descriptor
+/// limit too low for device mode, the gateway's token refused, or every device's token refused
+/// over HTTP.
 pub async fn run(
     opts: Options,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<Summary> {
     check(&opts)?;
-    let (host, port) = parse_broker(&opts.broker)?;
+    let api = match &opts.mode {
+        Mode::Http { api, .. } => Some(parse_api(api)?),
+        Mode::Device | Mode::Gateway { .. } => None,
+    };
+    let (host, port) = match &api {
+        Some(api) => (api.host.clone(), api.port),
+        None => parse_broker(&opts.broker)?,
+    };
     if opts.mode == Mode::Device {
         check_open_files(opts.devices, open_files_limit())?;
     }
@@ -329,21 +413,34 @@ pub async fn run(
     {
         Ok(Ok(_probe)) => {}
         Ok(Err(e)) => {
-            return Err(e).with_context(|| {
-                format!("连不上 MQTT 代理 / cannot reach the MQTT broker at {host}:{port} (is `wanxiang serve` running with sensing.mqtt_listen?)")
+            return Err(e).with_context(|| match &api {
+                Some(api) => format!(
+                    "连不上 HTTP 接口 / cannot reach the HTTP API at {} (is `wanxiang serve` running there?)",
+                    api.base
+                ),
+                None => format!("连不上 MQTT 代理 / cannot reach the MQTT broker at {host}:{port} (is `wanxiang serve` running with sensing.mqtt_listen?)"),
             });
         }
-        Err(_) => {
-            bail!("连接 MQTT 代理超时 / connecting to the MQTT broker at {host}:{port} timed out")
-        }
+        Err(_) => match &api {
+            Some(api) => bail!(
+                "连接 HTTP 接口超时 / connecting to the HTTP API at {} timed out",
+                api.base
+            ),
+            None => bail!(
+                "连接 MQTT 代理超时 / connecting to the MQTT broker at {host}:{port} timed out"
+            ),
+        },
     }
-
     let interval = Duration::from_secs_f64(opts.devices as f64 / opts.rate);
     let sims: Vec<Sim> = demo_devices(opts.devices)
         .iter()
         .map(|d| Sim::new(d, opts.incidents, interval))
         .collect();
-    let plans = plan(sims, opts.mode);
+    let plans = plan(sims, &opts.mode);
+    let http = match api {
+        Some(api) => Some(Http::new(api.base, plans.len())?),
+        None => None,
+    };
     let gateway = matches!(opts.mode, Mode::Gateway { .. });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (epoch_tx, epoch_rx) = watch::channel(None);
@@ -357,11 +454,16 @@ pub async fn run(
         stop: stop_rx,
         epoch: epoch_rx,
         slots: Semaphore::new(CONNECT_SLOTS),
+        http,
     });
     let total = plans.len() as u64;
     let mut tasks = JoinSet::new();
     for p in plans {
-        tasks.spawn(connection(p, ctx.clone()));
+        if ctx.http.is_some() {
+            tasks.spawn(http_worker(p, ctx.clone()));
+        } else {
+            tasks.spawn(connection(p, ctx.clone()));
+        }
     }
     let mut shutdown = std::pin::pin!(shutdown);
     let mut epoch = None;
@@ -411,8 +513,17 @@ fn check(opts: &Options) -> anyhow::Result<()> {
     if !(opts.speed.is_finite() && opts.speed > 0.0) {
         bail!("剧本速度须为正数 / --speed must be positive (1 is real time)");
     }
-    if opts.mode == (Mode::Gateway { connections: 0 }) {
-        bail!("网关模式至少需要一个连接 / gateway mode needs at least one connection");
+    match &opts.mode {
+        Mode::Gateway { connections: 0 } => {
+            bail!("网关模式至少需要一个连接 / gateway mode needs at least one connection")
+        }
+        Mode::Http { workers: 0, .. } => bail!(
+            "HTTP 模式至少需要一个并发请求 / HTTP mode needs at least one worker (--connections)"
+        ),
+        Mode::Http { api, .. } => {
+            parse_api(api)?;
+        }
+        Mode::Device | Mode::Gateway { .. } => {}
     }
     Ok(())
 }
@@ -480,7 +591,8 @@ async fn supervise(
         }
     }
     let refused = stats.refused.load(Ordering::Relaxed);
-    if refused == total {
+    // Over HTTP nothing is refused before the first requests, made after this phase.
+    if refused == total && ctx.http.is_none() {
         bail!(
             "全部 {total} 个连接被拒绝 / the server refused all {total} connections: does it run the demo (--demo) with at least {} demo devices (sensing.demo_devices)?",
             opts.devices
@@ -537,6 +649,12 @@ async fn supervise(
             }
             Some(joined) = tasks.join_next() => {
                 joined.context("a connection task failed")??;
+                if tasks.is_empty() && ctx.http.is_some() {
+                    bail!(
+                        "服务器拒绝了全部设备的令牌 / the server refused every device's token: does it run the demo (--demo) with at least {} demo devices (sensing.demo_devices)?",
+                        opts.devices
+                    );
+                }
                 if tasks.is_empty() {
                     bail!("所有连接都已结束 / every connection has ended (refused by the server)");
                 }
@@ -666,15 +784,18 @@ struct Ctx {
     epoch: watch::Receiver<Option<Instant>>,
     /// Bounds the connections in their handshake.
     slots: Semaphore,
+    /// In HTTP mode, the client the workers share and where it posts; `None` over MQTT.
+    http: Option<Http>,
 }
 
-/// One connection's share of the fleet.
+/// One connection's (or HTTP worker's) share of the fleet.
 struct Plan {
-    /// For the log: the device id, or `gateway #n`.
+    /// For the log: the device id, `gateway #n` or `http #n`.
     label: String,
-    /// The MQTT client id, distinct per connection.
+    /// The MQTT client id, distinct per connection (empty over HTTP).
     client_id: String,
-    /// The CONNECT username: the device's or the gateway's token.
+    /// The CONNECT username: the device's or the gateway's token (empty over HTTP, where each
+    /// request carries its device's).
     token: String,
     /// The devices it publishes for (one in device mode).
     sims: Vec<Sim>,
@@ -683,10 +804,11 @@ struct Plan {
     heartbeat_offset: Duration,
 }
 
-/// Shares the devices among connections: one each, or round-robin among the gateway's.
-fn plan(sims: Vec<Sim>, mode: Mode) -> Vec<Plan> {
+/// Shares the devices among connections: one each, or round-robin among the gateway's or the
+/// HTTP workers (no more workers than devices, as an idle one would only wait).
+fn plan(sims: Vec<Sim>, mode: &Mode) -> Vec<Plan> {
     let pid = std::process::id();
-    match mode {
+    match *mode {
         Mode::Device => sims
             .into_iter()
             .map(|s| Plan {
@@ -709,6 +831,22 @@ fn plan(sims: Vec<Sim>, mode: Mode) -> Vec<Plan> {
                 .collect();
             for (i, s) in sims.into_iter().enumerate() {
                 plans[i % connections].sims.push(s);
+            }
+            plans
+        }
+        Mode::Http { workers, .. } => {
+            let workers = workers.min(sims.len()).max(1);
+            let mut plans: Vec<Plan> = (0..workers)
+                .map(|i| Plan {
+                    label: format!("http #{i}"),
+                    client_id: String::new(),
+                    token: String::new(),
+                    sims: Vec::new(),
+                    heartbeat_offset: Duration::ZERO,
+                })
+                .collect();
+            for (i, s) in sims.into_iter().enumerate() {
+                plans[i % workers].sims.push(s);
             }
             plans
         }
@@ -1026,28 +1164,7 @@ impl Publisher<'_> {
             }
             let now = Instant::now();
             let now_ms = unix_ms();
-            let script = (now - epoch).as_secs_f64() * self.ctx.speed;
-            let mut due = Vec::new();
-            for (i, sim) in plan.sims.iter_mut().enumerate() {
-                let mut readings = Vec::new();
-                let mut backfilled = false;
-                // Each reading carries the time it fell due, though sent at this wake-up.
-                for lag in sim.due(now) {
-                    let at_ms = now_ms - lag.as_millis() as i64;
-                    let at_script = script - lag.as_secs_f64() * self.ctx.speed;
-                    if sim.silent(at_script) {
-                        continue;
-                    }
-                    if sim.backfill {
-                        backfilled = true;
-                        readings.extend(sim.history(at_ms));
-                    }
-                    readings.push(sim.reading(at_ms, at_script));
-                }
-                if !readings.is_empty() {
-                    due.push((i, readings, backfilled));
-                }
-            }
+            let due = gather(&mut plan.sims, epoch, now, now_ms, self.ctx.speed);
             if self.ctx.gateway {
                 self.send_batches(plan, due);
                 if now >= heartbeat {
@@ -1060,10 +1177,7 @@ impl Publisher<'_> {
                 next_tick = now + TICK;
             } else {
                 for (i, readings, backfilled) in due {
-                    let payload = match readings.as_slice() {
-                        [one] => one.json(),
-                        many => Value::Array(many.iter().map(Reading::json).collect()),
-                    };
+                    let payload = message(&readings);
                     let n = readings.len() as u64;
                     if !self.send(TELEMETRY_TOPIC, payload.to_string(), n) && backfilled {
                         // The history must come before anything else of the device's.
@@ -1149,6 +1263,220 @@ impl Publisher<'_> {
             }
         }
     }
+}
+
+/// The readings of `sims` due by `now` (`now_ms` on the wall clock): for each device that has
+/// any, its index, its readings (oldest first, each stamped with the time it fell due, though
+/// sent now) and whether they begin with its history. A silenced device's are skipped.
+fn gather(
+    sims: &mut [Sim],
+    epoch: Instant,
+    now: Instant,
+    now_ms: i64,
+    speed: f64,
+) -> Vec<(usize, Vec<Reading>, bool)> {
+    let script = (now - epoch).as_secs_f64() * speed;
+    let mut due = Vec::new();
+    for (i, sim) in sims.iter_mut().enumerate() {
+        let mut readings = Vec::new();
+        let mut backfilled = false;
+        for lag in sim.due(now) {
+            let at_ms = now_ms - lag.as_millis() as i64;
+            let at_script = script - lag.as_secs_f64() * speed;
+            if sim.silent(at_script) {
+                continue;
+            }
+            if sim.backfill {
+                backfilled = true;
+                readings.extend(sim.history(at_ms));
+            }
+            readings.push(sim.reading(at_ms, at_script));
+        }
+        if !readings.is_empty() {
+            due.push((i, readings, backfilled));
+        }
+    }
+    due
+}
+
+/// One device's message: its reading, or an array when several are due at once.
+fn message(readings: &[Reading]) -> Value {
+    match readings {
+        [one] => one.json(),
+        many => Value::Array(many.iter().map(Reading::json).collect()),
+    }
+}
+
+/// The HTTP mode's client, shared by its workers, and where it posts.
+struct Http {
+    /// One client for every worker: its pool keeps their connections alive between requests.
+    client: reqwest::Client,
+    /// The API's URL without a trailing slash; request paths are appended to it.
+    base: String,
+}
+
+/// What became of one device message posted over HTTP.
+#[derive(Debug)]
+enum Answer {
+    /// A 2xx: the readings are durable.
+    Stored,
+    /// 401 or 403: the server does not take the device's token (unknown, or the device is
+    /// disabled), so posting more of its messages is pointless.
+    Refused(u16),
+    /// Any other status (429 when the device is throttled), with the start of the body: the
+    /// readings are lost.
+    Failed(u16, String),
+    /// No answer (the network failed or the request timed out): the readings are lost.
+    Unanswered(String),
+}
+
+impl Http {
+    /// A client for `workers` workers, each keeping its connection alive between requests.
+    fn new(base: String, workers: usize) -> anyhow::Result<Http> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(workers)
+            .pool_idle_timeout(KEEP_ALIVE)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(HTTP_TIMEOUT)
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Http { client, base })
+    }
+
+    /// Posts one device message. The answer's body is always read to its end, so the connection
+    /// goes back to the pool.
+    async fn post(&self, token: &str, payload: String) -> Answer {
+        let url = format!("{}/api/v1/telemetry/{token}", self.base);
+        let sent = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(payload)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return Answer::Unanswered(e.to_string()),
+        };
+        let status = response.status();
+        let body = response.text().await;
+        if status.is_success() {
+            // The status alone says the readings are durable.
+            return Answer::Stored;
+        }
+        match (status.as_u16(), body) {
+            (code @ (401 | 403), Ok(_)) => Answer::Refused(code),
+            (code, Ok(body)) => Answer::Failed(code, body.chars().take(200).collect()),
+            (_, Err(e)) => Answer::Unanswered(e.to_string()),
+        }
+    }
+}
+
+/// One HTTP worker: waits for the epoch, then posts its devices' messages as they fall due, one
+/// request at a time, each with the payload device mode would publish, until told to stop (a
+/// request in flight then finishes, within [`HTTP_TIMEOUT`]). Each round gathers what is due,
+/// at most every [`HTTP_ROUND`]. A device whose token is refused is counted and skipped from
+/// then on; the worker ends when all of its devices are.
+async fn http_worker(mut plan: Plan, ctx: Arc<Ctx>) -> anyhow::Result<()> {
+    let http = ctx
+        .http
+        .as_ref()
+        .context("an HTTP worker without an HTTP client")?;
+    let stats = &ctx.stats;
+    let mut stop = ctx.stop.clone();
+    // There is no handshake: the probe reached the API, and the first request opens the
+    // connection. The worker counts as connected while the API answers it.
+    Stats::add(&stats.connected, 1);
+    Stats::add(&stats.settled, 1);
+    let mut up = true;
+    // Whether the last answer other than a refusal or throttling was a failure, so a failing
+    // server is logged once, not once per request.
+    let mut failing = false;
+    let mut epoch_rx = ctx.epoch.clone();
+    let epoch = tokio::select! {
+        epoch = epoch_rx.wait_for(Option::is_some) => epoch.ok().and_then(|e| *e),
+        _ = stop.wait_for(|s| *s) => None,
+    };
+    if let Some(epoch) = epoch {
+        for sim in &mut plan.sims {
+            sim.schedule(epoch);
+        }
+        let mut round = epoch;
+        'rounds: while let Some(next) = plan.sims.iter().map(|s| s.next_due).min() {
+            tokio::select! {
+                () = sleep_until(next.max(round + HTTP_ROUND)) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            round = Instant::now();
+            let due = gather(&mut plan.sims, epoch, round, unix_ms(), ctx.speed);
+            let mut refused = Vec::new();
+            for (i, readings, backfilled) in due {
+                if *stop.borrow() {
+                    break 'rounds;
+                }
+                let sim = &mut plan.sims[i];
+                let n = readings.len() as u64;
+                Stats::add(&stats.sent, n);
+                Stats::add(&stats.publishes, 1);
+                let answer = http.post(&sim.token, message(&readings).to_string()).await;
+                if let Answer::Stored = answer {
+                    Stats::add(&stats.acked, n);
+                } else {
+                    Stats::add(&stats.lost, n);
+                    if backfilled {
+                        // The history must come before anything else of the device's.
+                        sim.backfill = true;
+                    }
+                }
+                if let Answer::Unanswered(error) = &answer {
+                    if up {
+                        up = false;
+                        stats.connected.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!(worker = %plan.label, %error, "HTTP 接口无应答，读数丢失 / the HTTP API does not answer; readings are lost until it does");
+                    }
+                } else if !up {
+                    up = true;
+                    Stats::add(&stats.connected, 1);
+                    tracing::info!(worker = %plan.label, "HTTP 接口已恢复应答 / the HTTP API answers again");
+                }
+                match answer {
+                    Answer::Unanswered(_) => {}
+                    Answer::Stored => failing = false,
+                    Answer::Refused(status) => {
+                        refused.push(i);
+                        let n = stats.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n <= REFUSALS_LOGGED {
+                            tracing::warn!(
+                                device = %sim.id,
+                                status,
+                                "设备 {} 的令牌被拒绝（HTTP {status}），跳过 / device {} refused (HTTP {status}): unknown token or disabled device; skipped",
+                                sim.id,
+                                sim.id
+                            );
+                        }
+                    }
+                    // A throttled device is the server working as meant; the counts show it.
+                    Answer::Failed(429, _) => {}
+                    // The first failure of a run of them is enough in the log.
+                    Answer::Failed(status, body) if !failing => {
+                        failing = true;
+                        tracing::warn!(worker = %plan.label, device = %sim.id, status, %body, "HTTP 遥测请求失败，读数丢失 / a telemetry request failed; its readings are lost");
+                    }
+                    Answer::Failed(status, body) => {
+                        tracing::debug!(device = %sim.id, status, %body, "HTTP 遥测请求失败 / a telemetry request failed");
+                    }
+                }
+            }
+            // Highest index first, so the others keep theirs until removed.
+            for i in refused.into_iter().rev() {
+                plan.sims.remove(i);
+            }
+        }
+    }
+    if up {
+        stats.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// Now, in Unix milliseconds.
@@ -1612,6 +1940,44 @@ mod tests {
     }
 
     #[test]
+    fn api_addresses() {
+        let ok = |s: &str| {
+            let api = parse_api(s).unwrap();
+            (api.base, api.host, api.port)
+        };
+        let api = |base: &str, host: &str, port| (base.to_owned(), host.to_owned(), port);
+        assert_eq!(
+            ok("http://127.0.0.1:8080"),
+            api("http://127.0.0.1:8080", "127.0.0.1", 8080)
+        );
+        assert_eq!(
+            ok(" HTTP://Server.example/ "),
+            api("http://server.example", "server.example", 80)
+        );
+        assert_eq!(
+            ok("http://h:8080/wanxiang/"),
+            api("http://h:8080/wanxiang", "h", 8080)
+        );
+        assert_eq!(
+            ok("http://[::1]:8080"),
+            api("http://[::1]:8080", "::1", 8080)
+        );
+        for (bad, says) in [
+            ("https://h:8443", "must start with http://"),
+            ("127.0.0.1:8080", "must start with http://"),
+            ("mqtt://h:1883", "must start with http://"),
+            ("http://", "invalid API address"),
+            ("http://h:99999", "invalid API address"),
+            ("http://h:0", "invalid port"),
+            ("http://user@h:8080", "only a host, a port and a path"),
+            ("http://h:8080/?x=1", "only a host, a port and a path"),
+        ] {
+            let e = format!("{:#}", parse_api(bad).unwrap_err());
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn the_open_files_limit_bounds_device_mode() {
         let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
                       Max cpu time              unlimited            unlimited            seconds   \n\
@@ -1654,11 +2020,40 @@ mod tests {
                 rate: 1001.0,
                 ..Options::default()
             },
+            Options {
+                mode: Mode::Http {
+                    api: "http://127.0.0.1:8080".into(),
+                    workers: 0,
+                },
+                ..Options::default()
+            },
+            Options {
+                mode: Mode::Http {
+                    api: "https://127.0.0.1:8443".into(),
+                    workers: 4,
+                },
+                ..Options::default()
+            },
+            Options {
+                mode: Mode::Http {
+                    api: String::new(),
+                    workers: 4,
+                },
+                ..Options::default()
+            },
         ];
         for o in bad {
             assert!(check(&o).is_err(), "{o:?}");
         }
         assert!(check(&Options::default()).is_ok());
+        let http = Options {
+            mode: Mode::Http {
+                api: "http://127.0.0.1:8080".into(),
+                workers: 4,
+            },
+            ..Options::default()
+        };
+        assert!(check(&http).is_ok());
         assert_eq!("1".parse::<Qos>().unwrap(), Qos::AtLeastOnce);
         assert_eq!("exactly_once".parse::<Qos>().unwrap(), Qos::ExactlyOnce);
         assert!("3".parse::<Qos>().is_err());
@@ -1896,15 +2291,45 @@ mod tests {
             .iter()
             .map(|d| Sim::new(d, false, Duration::from_secs(1)))
             .collect();
-        let plans = plan(sims.clone(), Mode::Gateway { connections: 4 });
+        let plans = plan(sims.clone(), &Mode::Gateway { connections: 4 });
         assert_eq!(plans.len(), 4);
         let sizes: Vec<usize> = plans.iter().map(|p| p.sims.len()).collect();
         assert_eq!(sizes, [3, 3, 2, 2]);
         assert!(plans.iter().all(|p| p.token == DEMO_GATEWAY_TOKEN));
         let ids: std::collections::HashSet<_> = plans.iter().map(|p| &p.client_id).collect();
         assert_eq!(ids.len(), 4, "distinct client ids");
-        let plans = plan(sims, Mode::Device);
+        let plans = plan(sims.clone(), &Mode::Device);
         assert_eq!(plans.len(), 10);
         assert_eq!(plans[3].token, "wxd_demo_000003");
+        // HTTP workers share the devices the same way, and are never more than the devices.
+        let http = |workers| Mode::Http {
+            api: "http://127.0.0.1:8080".into(),
+            workers,
+        };
+        let plans = plan(sims.clone(), &http(4));
+        let sizes: Vec<usize> = plans.iter().map(|p| p.sims.len()).collect();
+        assert_eq!(sizes, [3, 3, 2, 2]);
+        assert_eq!(plans[1].sims[1].token, "wxd_demo_000005");
+        assert_eq!(plan(sims, &http(50)).len(), 10);
+    }
+
+    #[test]
+    fn a_device_message_is_one_reading_or_an_array() {
+        let one = Reading {
+            ts: T0,
+            values: vec![("value", 1.23456)],
+        };
+        let two = Reading {
+            ts: T0 + 1,
+            values: vec![("value", 2.0)],
+        };
+        assert_eq!(
+            message(std::slice::from_ref(&one)),
+            json!({"ts": T0, "values": {"value": 1.235}})
+        );
+        assert_eq!(
+            message(&[one, two]),
+            json!([{"ts": T0, "values": {"value": 1.235}}, {"ts": T0 + 1, "values": {"value": 2.0}}])
+        );
     }
 }

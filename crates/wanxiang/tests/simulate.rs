@@ -1,7 +1,7 @@
 //! `wanxiang simulate` against a real server: the demo gateway drives the scripted incidents
 //! into alarms and cases; devices on their own connections get every reading acknowledged, and
-//! their normal values raise no alarm at all; devices the server does not know are refused and
-//! skipped.
+//! their normal values raise no alarm at all; over HTTP every acknowledged reading is stored and
+//! the incidents alarm too; devices the server does not know are refused and skipped.
 
 mod common;
 
@@ -272,6 +272,186 @@ async fn a_server_without_the_demo_gateway_refuses_it_clearly() {
         .unwrap_err();
     assert!(
         format!("{err:#}").contains("refused the demo gateway"),
+        "{err:#}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "failed early");
+    app.stop().await.unwrap();
+}
+
+/// How many raw readings the server holds for the first `n` demo devices, of any time.
+async fn stored_readings(app: &TestApp, who: &Session, n: usize) -> usize {
+    let mut stored = 0;
+    for i in 0..n {
+        let path =
+            format!("/api/v1/devices/demo-{i:06}/telemetry?from=0&to=4102444800000&limit=10000");
+        let (code, body) = app.call(Some(who), "GET", &path, None).await;
+        assert_eq!(code, 200, "{body}");
+        stored += body.as_array().map_or(0, Vec::len);
+    }
+    stored
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_every_acknowledged_reading_is_stored_and_the_incidents_alarm() {
+    // The server's own demo simulator is off, so every reading and alarm here is the run's.
+    let app = spawn_app_with(|c| {
+        c.sensing.demo_devices = 30;
+        c.sensing.demo_simulator_rate = 0.0;
+    })
+    .await;
+    let operator = app.login("district.operator").await;
+    // The demo district may come with some history of its own.
+    let before = stored_readings(&app, &operator, 30).await;
+    let options = Options {
+        devices: 30,
+        rate: 60.0,
+        mode: Mode::Http {
+            api: app.url(""),
+            workers: 3,
+        },
+        seconds: Some(6),
+        incidents: true,
+        speed: 10.0,
+        ..Options::default()
+    };
+    let summary = tokio::time::timeout(
+        Duration::from_secs(30),
+        simulate::run(options, std::future::pending()),
+    )
+    .await
+    .expect("the run stops after its seconds")
+    .expect("the run succeeds");
+    // ~6 s at 60/s and the slope's 24-reading history, less the devices gone silent at 5 s.
+    assert!(
+        (250..=500).contains(&summary.sent),
+        "about the asked rate: {summary}"
+    );
+    assert_eq!(
+        summary.acked, summary.sent,
+        "every reading stored: {summary}"
+    );
+    assert_eq!(
+        summary.refused + summary.dropped + summary.lost,
+        0,
+        "{summary}"
+    );
+    assert!(
+        summary.publishes < summary.sent,
+        "the history went in one request: {summary}"
+    );
+    assert!(summary.elapsed >= Duration::from_secs(6), "{summary}");
+
+    // A 200 means durable: the server holds exactly the acknowledged readings, all of them good.
+    let stored = stored_readings(&app, &operator, 30).await - before;
+    assert_eq!(stored as u64, summary.acked, "{summary}");
+    let listed = devices(&app, &operator).await;
+    let demo: Vec<&Value> = listed
+        .iter()
+        .filter(|d| d["id"].as_str().is_some_and(|id| id.starts_with("demo-0")))
+        .collect();
+    assert_eq!(demo.len(), 30);
+    for d in &demo {
+        assert_eq!(d["bad_values"], 0, "{d}");
+        assert!(d["last_seen"].is_string(), "never heard from: {d}");
+    }
+
+    // The script ran as over MQTT: the underpass flooded past yellow (script 36 s, real 3.6 s)
+    // and the shop's smoke detector went red; no ordinary device alarmed.
+    let mut water = Value::Null;
+    for _ in 0..100 {
+        let alarms = all_alarms(&app, &operator).await;
+        if let Some(a) = alarms
+            .iter()
+            .find(|a| a["device_id"] == "demo-000000" && a["rule"] == "level_high")
+        {
+            water = a.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(water.is_object(), "no water-level alarm");
+    let peak = water["peak"].as_str().unwrap_or_default();
+    assert!(level_rank(peak) >= level_rank("yellow"), "{water}");
+    let alarms = all_alarms(&app, &operator).await;
+    assert!(
+        alarms
+            .iter()
+            .any(|a| a["device_id"] == "demo-000002" && a["rule"] == "smoke" && a["peak"] == "red"),
+        "the fire raised a red smoke alarm: {alarms:?}"
+    );
+    for a in &alarms {
+        let device = a["device_id"].as_str().unwrap_or_default();
+        assert!(
+            ["demo-000000", "demo-000001", "demo-000002", "demo-000003"].contains(&device),
+            "an ordinary device alarmed: {a}"
+        );
+    }
+
+    // Devices the server does not know are answered 401 once, counted, and skipped from then on.
+    let options = Options {
+        devices: 32,
+        rate: 32.0,
+        mode: Mode::Http {
+            api: app.url("/"),
+            workers: 2,
+        },
+        seconds: Some(3),
+        incidents: false,
+        ..Options::default()
+    };
+    let summary = simulate::run(options, std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(summary.refused, 2, "{summary}");
+    assert_eq!(summary.lost, 2, "each one's first message: {summary}");
+    assert_eq!(summary.acked + summary.lost, summary.sent, "{summary}");
+    assert!(
+        summary.acked >= 60,
+        "~1 reading/s from 30 devices: {summary}"
+    );
+
+    // An API that is not there, or not plain HTTP, is a clear error, not a hang.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    for (api, says) in [
+        (
+            format!("http://127.0.0.1:{port}"),
+            "cannot reach the HTTP API",
+        ),
+        (format!("https://{}", app.addr), "must start with http://"),
+    ] {
+        let options = Options {
+            mode: Mode::Http { api, workers: 4 },
+            ..Options::default()
+        };
+        let err = simulate::run(options, std::future::pending())
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains(says), "{err:#}");
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_without_the_demo_devices_refuses_their_tokens_clearly() {
+    let app = spawn_app_with(|c| c.sensing.demo_devices = 0).await;
+    let options = Options {
+        devices: 5,
+        rate: 5.0,
+        mode: Mode::Http {
+            api: app.url(""),
+            workers: 2,
+        },
+        seconds: Some(5),
+        ..Options::default()
+    };
+    let started = std::time::Instant::now();
+    let err = simulate::run(options, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("refused every device's token"),
         "{err:#}"
     );
     assert!(started.elapsed() < Duration::from_secs(5), "failed early");

@@ -76,8 +76,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.auth.login_per_minute = 100_000;
     // Each test server gets its own MQTT port (`/readyz` says which).
     config.sensing.mqtt_listen = "127.0.0.1:0".into();
-    // Demo sensors only where a test asks for them.
+    // Demo sensors only where a test asks for them, and no built-in simulator driving them: a
+    // test that wants telemetry sends it (or runs `wanxiang simulate` itself).
     config.sensing.demo_devices = 0;
+    config.sensing.demo_simulator_rate = 0.0;
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
