@@ -453,6 +453,7 @@ async fn create_entity(
         created_at: now_ms(),
     };
     state.store.create_entity(&p.scope, &entity).await?;
+    state.entities.clear();
     let org = Org::Entity {
         id: entity.id.clone(),
         unit: entity.unit.clone(),

@@ -102,6 +102,8 @@ pub struct AppState {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Who recent tokens belong to, for a few seconds (cleared by any change on this node).
     pub auth_cache: Arc<auth::cache::AuthCache>,
+    /// The social entities the dispatch rules consider, re-read every few seconds.
+    pub entities: Arc<events::EntityCache>,
     /// The sensing hub: device types, the devices this node knows, the telemetry pipeline.
     pub sensing: Arc<sensing::Sensing>,
 }
@@ -124,6 +126,7 @@ impl AppState {
             detector: Arc::new(std::sync::OnceLock::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             auth_cache: Arc::new(auth::cache::AuthCache::default()),
+            entities: Arc::new(events::EntityCache::default()),
             sensing: Arc::new(sensing::Sensing::default()),
             store,
             atlas,

@@ -55,6 +55,46 @@ pub struct Hub {
     pub webhook: Option<Webhook>,
 }
 
+/// The social entities the dispatch rules weigh (those whose service area covers a report's
+/// place), read from the store at most every [`EntityCache::TTL`] rather than per report; an
+/// entity registered on this node clears it at once (on another node, within the TTL).
+#[derive(Debug, Default)]
+pub struct EntityCache {
+    read: std::sync::RwLock<Option<(std::time::Instant, Arc<Vec<wanxiang_core::Entity>>)>>,
+}
+
+impl EntityCache {
+    /// How long a read stays fresh.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// Every entity, from memory when fresh.
+    pub async fn get(
+        &self,
+        state: &AppState,
+    ) -> Result<Arc<Vec<wanxiang_core::Entity>>, wanxiang_store::StoreError> {
+        if let Some((at, list)) = &*self.read.read().expect("not poisoned")
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(list.clone());
+        }
+        // Which entities serve the place is a question about the whole district, asked by the
+        // dispatch rules themselves: an explicit system scope, recorded in the case history.
+        let list = Arc::new(
+            state
+                .store
+                .entities(&Scope::system("dispatch rules"))
+                .await?,
+        );
+        *self.read.write().expect("not poisoned") = Some((std::time::Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// Forgets the list (an entity was registered or changed).
+    pub fn clear(&self) {
+        *self.read.write().expect("not poisoned") = None;
+    }
+}
+
 /// The notification webhook.
 #[derive(Debug, Clone)]
 pub struct Webhook {
@@ -1065,19 +1105,14 @@ pub(crate) async fn open_case(
     );
     let (explanation, area) = match &category {
         Some(cat) => {
-            // Which entities serve the place is a question about the whole district, asked by the
-            // dispatch rules themselves: an explicit system scope, recorded in the case history.
-            // Only categories handled by social entities need the answer.
+            // Only categories handled by social entities need the entities.
             let entities = if matches!(
                 cat.responsible,
                 wanxiang_core::category::Responsible::Entity(_)
             ) {
-                state
-                    .store
-                    .entities(&Scope::system("dispatch rules"))
-                    .await?
+                state.entities.get(state).await?
             } else {
-                Vec::new()
+                Arc::default()
             };
             let decision = decide(&report.place, cat, &entities);
             apply(
