@@ -74,6 +74,11 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// The pool write transactions use: the same one (PostgreSQL has many writers).
+    pub(crate) fn writer(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 fn migrate_error(e: MigrateError) -> StoreError {

@@ -1122,7 +1122,7 @@ impl Store for StoreImpl {
     }
 
     async fn import_units(&self, units: &[Unit]) -> Result<i64, StoreError> {
-        let mut tx = crate::shared::begin_write(&self.pool).await?;
+        let mut tx = crate::shared::begin_write(self.writer()).await?;
         // Lock the revision row first where the engine can: concurrent imports from two nodes
         // serialize here. (SQLite has one writer at a time anyway.)
         if let Some(lock) = LOCK_UNITS_REVISION {
@@ -1190,7 +1190,7 @@ impl Store for StoreImpl {
         update: &AccountUpdate,
         now: i64,
     ) -> Result<Option<Account>, StoreError> {
-        update_account(&self.pool, scope, id, update, now).await
+        update_account(self.writer(), scope, id, update, now).await
     }
 
     async fn count_demo_passwords(&self) -> Result<u64, StoreError> {
@@ -1239,11 +1239,11 @@ impl Store for StoreImpl {
     }
 
     async fn create_device(&self, scope: &Scope, device: &NewDevice) -> Result<(), StoreError> {
-        crate::sensing::create_device(&self.pool, scope, device).await
+        crate::sensing::create_device(self.writer(), scope, device).await
     }
 
     async fn create_devices(&self, scope: &Scope, devices: &[NewDevice]) -> Result<(), StoreError> {
-        crate::sensing::create_devices(&self.pool, scope, devices).await
+        crate::sensing::create_devices(self.writer(), scope, devices).await
     }
 
     async fn devices(
@@ -1276,7 +1276,7 @@ impl Store for StoreImpl {
     }
 
     async fn write_telemetry(&self, batch: &TelemetryBatch) -> Result<u64, StoreError> {
-        crate::sensing::write_telemetry(&self.pool, batch).await
+        crate::sensing::write_telemetry(self.writer(), batch).await
     }
 
     async fn rollups(
@@ -1291,7 +1291,7 @@ impl Store for StoreImpl {
     }
 
     async fn purge_readings(&self, device_ids: &[String], before: i64) -> Result<u64, StoreError> {
-        crate::sensing::purge_readings(&self.pool, device_ids, before).await
+        crate::sensing::purge_readings(self.writer(), device_ids, before).await
     }
 
     async fn maintain_readings(
@@ -1300,7 +1300,7 @@ impl Store for StoreImpl {
         to: i64,
         drop_before: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
-        crate::sensing::maintain_readings(&self.pool, from, to, drop_before).await
+        crate::sensing::maintain_readings(self.writer(), from, to, drop_before).await
     }
 
     async fn purge_rollups(
@@ -1309,7 +1309,7 @@ impl Store for StoreImpl {
         width: i64,
         before: i64,
     ) -> Result<u64, StoreError> {
-        crate::sensing::purge_rollups(&self.pool, device_ids, width, before).await
+        crate::sensing::purge_rollups(self.writer(), device_ids, width, before).await
     }
 
     async fn readings(
@@ -1351,7 +1351,7 @@ impl Store for StoreImpl {
     }
 
     async fn write_alarms(&self, writes: &[AlarmWrite]) -> Result<(), StoreError> {
-        crate::sensing::write_alarms(&self.pool, writes).await
+        crate::sensing::write_alarms(self.writer(), writes).await
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
@@ -1391,7 +1391,7 @@ impl Store for StoreImpl {
         case: &CaseRecord,
         entry: &HistoryEntry,
     ) -> Result<bool, StoreError> {
-        update_case(&self.pool, scope, case, entry).await
+        update_case(self.writer(), scope, case, entry).await
     }
 
     async fn next_supervision_at(&self) -> Result<Option<i64>, StoreError> {
@@ -1412,7 +1412,7 @@ impl Store for StoreImpl {
         batch: &[NewCase],
         outbox: bool,
     ) -> Result<Vec<CaseCreated>, StoreError> {
-        crate::hub::create_cases(&self.pool, batch, outbox).await
+        crate::hub::create_cases(self.writer(), batch, outbox).await
     }
 
     async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseRecord>, StoreError> {
@@ -1424,7 +1424,7 @@ impl Store for StoreImpl {
         batch: &[IntakeWrite],
         outbox: bool,
     ) -> Result<Vec<CaseCreated>, StoreError> {
-        crate::hub::write_intake(&self.pool, batch, outbox).await
+        crate::hub::write_intake(self.writer(), batch, outbox).await
     }
 
     async fn daily_counts(
@@ -1468,7 +1468,16 @@ impl Store for StoreImpl {
         split: &NewCase,
         outbox: bool,
     ) -> Result<bool, StoreError> {
-        crate::hub::unlink_report(&self.pool, scope, report_id, primary, entry, split, outbox).await
+        crate::hub::unlink_report(
+            self.writer(),
+            scope,
+            report_id,
+            primary,
+            entry,
+            split,
+            outbox,
+        )
+        .await
     }
 
     async fn case_followers(&self, case_id: &str) -> Result<Vec<String>, StoreError> {
@@ -1500,7 +1509,7 @@ impl Store for StoreImpl {
         case_id: &str,
         seq: i64,
     ) -> Result<u64, StoreError> {
-        crate::hub::attach(&self.pool, ids, owner, case_id, seq).await
+        crate::hub::attach(self.writer(), ids, owner, case_id, seq).await
     }
 
     async fn purge_loose_attachments(&self, before: i64) -> Result<u64, StoreError> {
@@ -1511,7 +1520,7 @@ impl Store for StoreImpl {
         &self,
         warning: &WarningRecord,
     ) -> Result<(WarningRecord, WarningChange), StoreError> {
-        crate::hub::upsert_warning(&self.pool, warning).await
+        crate::hub::upsert_warning(self.writer(), warning).await
     }
 
     async fn warnings(
@@ -1541,7 +1550,7 @@ impl Store for StoreImpl {
     }
 
     async fn notify(&self, notifications: &[Notification], outbox: bool) -> Result<(), StoreError> {
-        crate::hub::notify(&self.pool, notifications, outbox).await
+        crate::hub::notify(self.writer(), notifications, outbox).await
     }
 
     async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {

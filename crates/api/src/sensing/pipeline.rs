@@ -30,6 +30,11 @@ use crate::AppState;
 
 /// Most readings in one transaction.
 const MAX_READINGS: usize = 8192;
+/// A device's `last_seen` in the store is brought forward at most this often (ms) when nothing
+/// else about it changes: with many devices each sending now and then, rewriting every device's
+/// row on every message scattered writes over the whole table. (Inactivity is judged on the
+/// pipeline's own clock, not on this column.)
+const LAST_SEEN_EVERY_MS: i64 = 60_000;
 /// Jobs waiting before submitters wait for room.
 const QUEUE: usize = 8192;
 
@@ -88,6 +93,8 @@ struct Run {
     saved: String,
     /// When it was last heard from (arrival time, Unix ms): inactivity is measured from here.
     heard: i64,
+    /// The `last_seen` last written to the store (reading time, Unix ms).
+    seen_saved: i64,
     /// Its alarms not cleared, by rule code.
     alarms: HashMap<String, AlarmRecord>,
     /// When its next silence step falls due, if scheduled.
@@ -209,6 +216,7 @@ impl Pipeline {
         let n = live.rules.len();
         Run {
             heard: live.record.created_at,
+            seen_saved: live.record.last_seen.unwrap_or(i64::MIN),
             live,
             states: vec![RuleState::default(); n],
             saved: String::new(),
@@ -521,6 +529,19 @@ impl Pipeline {
         mut marks: HashMap<String, DeviceMark>,
         batch: &mut TelemetryBatch,
     ) {
+        // A reading time within a minute (or a quarter of the type's timeout, if shorter) of the
+        // stored one is not worth a row write on its own.
+        for mark in marks.values_mut() {
+            if let Some(run) = self.runs.get(&mark.device_id)
+                && mark.bad.is_empty()
+                && mark.last_seen.is_some_and(|t| {
+                    let every = LAST_SEEN_EVERY_MS.min(run.live.ty.timeout_secs * 250);
+                    t < run.seen_saved.saturating_add(every)
+                })
+            {
+                mark.last_seen = None;
+            }
+        }
         for id in touched {
             let Some(run) = self.runs.get(id) else {
                 continue;
@@ -536,7 +557,11 @@ impl Pipeline {
                     .rule_state = Some(encoded);
             }
         }
-        batch.marks.extend(marks.into_values());
+        batch.marks.extend(
+            marks
+                .into_values()
+                .filter(|m| m.last_seen.is_some() || !m.bad.is_empty() || m.rule_state.is_some()),
+        );
     }
 
     /// Commits a batch and answers; false if the store refused it (everyone hears the error).
@@ -557,10 +582,14 @@ impl Pipeline {
                 metrics::counter!("wanxiang_telemetry_readings_total")
                     .increment(batch.readings.len() as u64);
                 for mark in &batch.marks {
-                    if let (Some(state), Some(run)) =
-                        (&mark.rule_state, self.runs.get_mut(&mark.device_id))
-                    {
+                    let Some(run) = self.runs.get_mut(&mark.device_id) else {
+                        continue;
+                    };
+                    if let Some(state) = &mark.rule_state {
                         run.saved = state.clone();
+                    }
+                    if let Some(t) = mark.last_seen {
+                        run.seen_saved = run.seen_saved.max(t);
                     }
                 }
                 for w in &batch.alarms {
