@@ -262,6 +262,9 @@ pub(crate) async fn devices(
     if let Some(after) = &filter.after {
         qb.push(" AND id > ").push_bind(after.clone());
     }
+    if let Some(since) = filter.changed_since {
+        qb.push(" AND updated_at >= ").push_bind(since);
+    }
     qb.push(" ORDER BY id LIMIT ")
         .push_bind(i64::from(filter.limit.clamp(1, 5000)));
     qb.build().fetch_all(pool).await.read_all(read_device)

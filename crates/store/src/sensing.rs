@@ -57,6 +57,9 @@ pub struct DeviceFilter {
     pub type_code: Option<String>,
     /// Only devices whose id sorts after this one (keyset paging).
     pub after: Option<String>,
+    /// Only devices registered or changed (rules, disabled, name) at or after this time (Unix
+    /// ms): how a node hears of devices registered or changed on another.
+    pub changed_since: Option<i64>,
     /// At most this many (the store caps it).
     pub limit: u32,
 }

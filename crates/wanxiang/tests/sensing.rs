@@ -710,6 +710,59 @@ async fn alarms_reach_the_streams_of_those_who_see_their_device_only() {
 }
 
 #[tokio::test]
+async fn a_device_registered_by_another_node_is_judged_before_it_ever_sends() {
+    let app = spawn_app().await;
+    let operator = app.login("district.operator").await;
+    // Another node (here: a second store on the same database) registers a water-level sensor.
+    let other = wanxiang_store_sqlite::SqliteStore::open(app.db_path().to_str().unwrap())
+        .await
+        .unwrap();
+    let p = point_in("440303001001");
+    let now = app.clock.now_ms();
+    use wanxiang_store::Store;
+    other
+        .create_device(
+            &wanxiang_core::Scope::system("another node"),
+            &wanxiang_store::NewDevice {
+                record: wanxiang_store::DeviceRecord {
+                    id: "dev-elsewhere".into(),
+                    type_code: "water_level".into(),
+                    name: "别的节点登记的积水点".into(),
+                    lon: p.0,
+                    lat: p.1,
+                    area: wanxiang_core::UnitCode::parse("440303001001").unwrap(),
+                    org: "440303D02".into(),
+                    owner: None,
+                    installed_on: None,
+                    disabled: false,
+                    rules: None,
+                    last_seen: None,
+                    bad_values: 0,
+                    bad_by_reason: Vec::new(),
+                    created_at: now,
+                },
+                token_hash: "not-a-real-token-hash".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // This node looks for changed devices every 30 s; the water-level type goes silent-blue
+    // after 600 s without data, counted from registration.
+    app.clock.advance(31_000);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.clock.advance(600_000);
+    let alarms = eventually(
+        &app,
+        &operator,
+        "/api/v1/alarms?device=dev-elsewhere",
+        |b| b.as_array().is_some_and(|l| l.len() == 1),
+    )
+    .await;
+    assert_eq!(alarms[0]["rule"], "offline", "{alarms}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn rule_overrides_are_validated_and_alarm_state_survives_a_restart() {
     let app = spawn_app().await;
     let operator = app.login("district.operator").await;

@@ -774,6 +774,7 @@ async fn list_devices(
             &DeviceFilter {
                 type_code: q.type_code,
                 after: q.after,
+                changed_since: None,
                 limit: q.limit.unwrap_or(100).clamp(1, 1000),
             },
         )

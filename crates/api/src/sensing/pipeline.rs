@@ -35,6 +35,10 @@ const MAX_READINGS: usize = 8192;
 /// row on every message scattered writes over the whole table. (Inactivity is judged on the
 /// pipeline's own clock, not on this column.)
 const LAST_SEEN_EVERY_MS: i64 = 60_000;
+/// How often the pipeline looks in the store for devices registered or changed on other nodes.
+const REFRESH_MS: i64 = 30_000;
+/// How far back before its last look each look reaches.
+const REFRESH_MARGIN_MS: i64 = 10_000;
 /// Jobs waiting before submitters wait for room.
 const QUEUE: usize = 8192;
 
@@ -127,6 +131,7 @@ pub(crate) fn sender(state: &AppState) -> mpsc::Sender<Job> {
             let st = state.clone();
             tokio::spawn(async move {
                 let mut p = Pipeline {
+                    refreshed_at: st.clock.now_ms(),
                     state: st,
                     runs: HashMap::new(),
                     silence: BTreeSet::new(),
@@ -150,6 +155,8 @@ struct Pipeline {
     silence: BTreeSet<(i64, String)>,
     /// Which device each open alarm belongs to.
     alarm_device: HashMap<String, String>,
+    /// When it last looked for devices changed on other nodes (node clock, Unix ms).
+    refreshed_at: i64,
 }
 
 impl Pipeline {
@@ -225,6 +232,79 @@ impl Pipeline {
         }
     }
 
+    /// Judges a device with its new form (registered, or its rules or disabled flag changed)
+    /// from now on, keeping the state of the rules that did not change.
+    fn replace(&mut self, live: Arc<Live>) {
+        let id = live.record.id.clone();
+        let mut run = self.new_run(live);
+        if let Some(old) = self.runs.remove(&id) {
+            run.heard = old.heard;
+            run.alarms = old.alarms;
+            run.seen_saved = old.seen_saved;
+            for (i, rule) in run.live.rules.iter().enumerate() {
+                if let Some(j) = old.live.rules.iter().position(|r| r == rule) {
+                    run.states[i] = old.states[j].clone();
+                }
+            }
+            run.due = old.due;
+        }
+        self.runs.insert(id.clone(), run);
+        self.schedule(&id);
+    }
+
+    /// Takes in the devices registered or changed since the last look, on this node or another
+    /// (through the shared store): a device registered elsewhere is judged — its inactivity
+    /// timer running — before it ever sends here. Returns false if the store failed.
+    async fn refresh(&mut self, now: i64) -> bool {
+        // A margin for other nodes' clocks and for writes that committed late.
+        let since = self.refreshed_at.saturating_sub(REFRESH_MARGIN_MS);
+        let scope = wanxiang_core::Scope::system("sensing: devices changed on any node");
+        let mut after = None;
+        loop {
+            let page = match self
+                .state
+                .store
+                .devices(
+                    &scope,
+                    &wanxiang_store::DeviceFilter {
+                        after: after.clone(),
+                        changed_since: Some(since),
+                        limit: 1000,
+                        ..Default::default()
+                    },
+                )
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not look for changed devices");
+                    return false;
+                }
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for record in page {
+                let known = self.runs.get(&record.id).map(|r| &r.live.record);
+                if known.is_some_and(|k| {
+                    k.rules == record.rules
+                        && k.disabled == record.disabled
+                        && k.name == record.name
+                }) {
+                    continue;
+                }
+                match self.sensing().live_of(record) {
+                    Ok(live) => {
+                        self.sensing().remember(&live, None);
+                        self.replace(live);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "changed device skipped"),
+                }
+            }
+        }
+        self.refreshed_at = now;
+        true
+    }
+
     /// (Re)schedules a device's next silence step.
     fn schedule(&mut self, id: &str) {
         let Some(run) = self.runs.get_mut(id) else {
@@ -258,7 +338,17 @@ impl Pipeline {
         let mut ticks = self.state.clock.ticks();
         loop {
             let now = self.state.clock.now_ms();
-            let next_due = self.silence.first().map(|(t, _)| *t);
+            if now - self.refreshed_at >= REFRESH_MS && !self.refresh(now).await {
+                // The store is failing: look again later, not at once.
+                self.refreshed_at = now;
+            }
+            let next_due = self
+                .silence
+                .first()
+                .map(|(t, _)| *t)
+                .into_iter()
+                .chain([self.refreshed_at + REFRESH_MS])
+                .min();
             if next_due.is_some_and(|t| t <= now) {
                 if !self.timer_pass(now).await {
                     // The store is failing: do not spin on it.
@@ -381,23 +471,7 @@ impl Pipeline {
             HashMap::new();
         for job in jobs {
             match job {
-                Job::Device(live) => {
-                    let id = live.record.id.clone();
-                    let mut run = self.new_run(live);
-                    if let Some(old) = self.runs.remove(&id) {
-                        run.heard = old.heard;
-                        run.alarms = old.alarms;
-                        // Keep the state of rules that did not change.
-                        for (i, rule) in run.live.rules.iter().enumerate() {
-                            if let Some(j) = old.live.rules.iter().position(|r| r == rule) {
-                                run.states[i] = old.states[j].clone();
-                            }
-                        }
-                        run.due = old.due;
-                    }
-                    self.runs.insert(id.clone(), run);
-                    self.schedule(&id);
-                }
+                Job::Device(live) => self.replace(live),
                 Job::Telemetry {
                     device,
                     readings,

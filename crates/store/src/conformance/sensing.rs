@@ -164,6 +164,21 @@ pub async fn devices_are_registered_within_scope_with_unique_tokens(h: &dyn Harn
     assert!(!s.update_device(&street2, &changed, 2_000).await.unwrap());
     assert!(s.update_device(&street1, &changed, 2_000).await.unwrap());
     assert_eq!(s.device(&street1, "dev-1").await.unwrap(), Some(changed));
+    // What changed since a time: the device updated at 2,000, not those registered at 1,000.
+    let since = |t: i64| DeviceFilter {
+        changed_since: Some(t),
+        limit: 100,
+        ..DeviceFilter::default()
+    };
+    let system = Scope::system("test");
+    assert_eq!(
+        ids(s.devices(&system, &since(1_500)).await.unwrap()),
+        ["dev-1"]
+    );
+    assert_eq!(
+        ids(s.devices(&system, &since(1_000)).await.unwrap()),
+        ["dev-1", "dev-3"]
+    );
 }
 
 /// A telemetry commit stores each reading once, moves `last_seen` forward only, adds up bad
