@@ -545,17 +545,32 @@ pub(crate) async fn purge_readings(
     device_ids: &[String],
     before: i64,
 ) -> Result<u64, StoreError> {
+    delete_per_device(
+        pool,
+        device_ids,
+        "DELETE FROM readings WHERE device_id = $1 AND ts < $2",
+        &[before],
+    )
+    .await
+}
+
+/// Runs `sql` once per device in one transaction, with `$1` the device's id and `$2…` the
+/// `binds`; returns the rows deleted. One device at a time, each delete is a range of the table's
+/// primary key (which starts with the device).
+async fn delete_per_device(
+    pool: &Pool<Db>,
+    device_ids: &[String],
+    sql: &str,
+    binds: &[i64],
+) -> Result<u64, StoreError> {
     let mut tx = crate::shared::begin_write(pool).await?;
     let mut deleted = 0;
-    // One device at a time: each delete is a range of the primary key (device, time).
     for id in device_ids {
-        deleted += sqlx::query("DELETE FROM readings WHERE device_id = $1 AND ts < $2")
-            .bind(id)
-            .bind(before)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
+        let mut q = sqlx::query(sql).bind(id);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        deleted += q.execute(&mut *tx).await.map_err(db)?.rows_affected();
     }
     tx.commit().await.map_err(db)?;
     Ok(deleted)
@@ -658,22 +673,13 @@ pub(crate) async fn purge_rollups(
     width: i64,
     before: i64,
 ) -> Result<u64, StoreError> {
-    let mut tx = crate::shared::begin_write(pool).await?;
-    let mut deleted = 0;
-    // Per device: a range of the primary key (device, key, width, bucket) for each key.
-    for id in device_ids {
-        deleted +=
-            sqlx::query("DELETE FROM rollups WHERE device_id = $1 AND width = $2 AND bucket < $3")
-                .bind(id)
-                .bind(width)
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
-    }
-    tx.commit().await.map_err(db)?;
-    Ok(deleted)
+    delete_per_device(
+        pool,
+        device_ids,
+        "DELETE FROM rollups WHERE device_id = $1 AND width = $2 AND bucket < $3",
+        &[width, before],
+    )
+    .await
 }
 
 pub(crate) async fn readings(

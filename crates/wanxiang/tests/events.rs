@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Session, point_in, spawn_app};
+use common::{Session, point_in, read_stream_until, spawn_app};
 use serde_json::{Value, json};
 use wanxiang_geo::Crs;
 
@@ -588,20 +588,6 @@ fn value_of(stats: &Value, key: &str) -> Value {
         .find(|i| i["key"] == key)
         .unwrap()["value"]
         .clone()
-}
-
-/// Reads a server-sent-events stream until `until` appears, returning everything read.
-async fn read_stream_until(resp: &mut reqwest::Response, until: &str) -> String {
-    let mut seen = String::new();
-    while !seen.contains(until) {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), resp.chunk())
-            .await
-            .expect("the stream went quiet")
-            .unwrap()
-            .expect("the stream ended");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    seen
 }
 
 #[tokio::test]

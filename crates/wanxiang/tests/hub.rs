@@ -808,15 +808,7 @@ async fn warnings_reach_the_streams_of_the_units_they_concern() {
         .await;
         assert_eq!(status, 201);
     }
-    let mut seen = String::new();
-    while !seen.contains("event: warning") {
-        let chunk = tokio::time::timeout(Duration::from_secs(30), mine.chunk())
-            .await
-            .expect("the stream went quiet")
-            .unwrap()
-            .expect("the stream ended");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let seen = common::read_stream_until(&mut mine, "event: warning").await;
     assert!(seen.contains("\"kind\":\"warning_new\""), "{seen}");
     // The other street's stream carried the readiness line only: nothing of these cases.
     let mut got = String::new();

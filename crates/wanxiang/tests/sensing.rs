@@ -7,7 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Session, TestApp, point_in, spawn_app, spawn_app_with};
+use common::{
+    Session, TestApp, eventually, open_stream, point_in, read_stream_until, spawn_app,
+    spawn_app_with,
+};
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use wanxiang_api::clock::Clock;
@@ -38,25 +41,6 @@ async fn send(app: &TestApp, token: &str, payload: Value) -> (u16, Value) {
         Some(payload),
     )
     .await
-}
-
-/// Polls until `check` accepts the body of `path` (the case an alarm opens is opened after the
-/// alarm's commit, by another task); a guard, not a timing assumption.
-async fn eventually(
-    app: &TestApp,
-    who: &Session,
-    path: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    for _ in 0..200 {
-        let (status, body) = app.call(Some(who), "GET", path, None).await;
-        assert_eq!(status, 200, "{body}");
-        if check(&body) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{path} never became as expected");
 }
 
 #[tokio::test]
@@ -631,35 +615,6 @@ async fn an_alarm_nobody_acknowledges_goes_up_a_level_on_time_and_raises_its_cas
     app.stop().await.unwrap();
 }
 
-/// Opens `who`'s SSE stream and waits for its `ready`.
-async fn open_stream(app: &TestApp, who: &Session) -> reqwest::Response {
-    let mut resp = app
-        .client
-        .get(app.url("/api/v1/stream"))
-        .bearer_auth(&who.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    read_until(&mut resp, "event: ready").await;
-    resp
-}
-
-/// Reads a stream until `until` appears, within 20 s in all (keep-alives do not extend it).
-async fn read_until(resp: &mut reqwest::Response, until: &str) -> String {
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !seen.contains(until) {
-        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("no {until:?} on the stream; saw {seen}"))
-            .unwrap()
-            .expect("the stream ended");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    seen
-}
-
 #[tokio::test]
 async fn alarms_reach_the_streams_of_those_who_see_their_device_only() {
     let app = spawn_app().await;
@@ -669,7 +624,7 @@ async fn alarms_reach_the_streams_of_those_who_see_their_device_only() {
     let mut guiyuan = guiyuan;
     let (device, token) = register(&app, &operator, "water_level", "440303001001").await;
     send(&app, &token, json!({"level_cm": 20.0})).await;
-    let seen = read_until(&mut guiyuan, "\"kind\":\"case_opened\"").await;
+    let seen = read_stream_until(&mut guiyuan, "\"kind\":\"case_opened\"").await;
     assert!(seen.contains("event: alarm"), "{seen}");
     assert!(seen.contains("\"kind\":\"raised\""), "{seen}");
     assert!(
@@ -698,12 +653,12 @@ async fn alarms_reach_the_streams_of_those_who_see_their_device_only() {
         None,
     )
     .await;
-    read_until(&mut guiyuan, "\"kind\":\"acknowledged\"").await;
+    read_stream_until(&mut guiyuan, "\"kind\":\"acknowledged\"").await;
 
     // 黄贝 sees its own device's alarm, and (the stream keeps order) never saw 桂园's before it.
     let (other, token) = register(&app, &operator, "water_level", "440303002001").await;
     send(&app, &token, json!({"level_cm": 20.0})).await;
-    let seen = read_until(&mut huangbei, &other).await;
+    let seen = read_stream_until(&mut huangbei, &other).await;
     assert!(!seen.contains(&device), "{seen}");
     drop((guiyuan, huangbei));
     app.stop().await.unwrap();

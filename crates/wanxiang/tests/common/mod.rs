@@ -211,3 +211,52 @@ pub fn point_in(community: &str) -> (f64, f64) {
     let p = grid.boundary.as_ref().unwrap().interior_point().unwrap();
     (p.x(), p.y())
 }
+
+/// Polls `path` as `who` until `check` accepts its body (work done by another task after the
+/// answer, such as the case an alarm opens); a guard, not a timing assumption.
+pub async fn eventually(
+    app: &TestApp,
+    who: &Session,
+    path: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..200 {
+        let (status, body) = app.call(Some(who), "GET", path, None).await;
+        assert_eq!(status, 200, "{body}");
+        if check(&body) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} never became as expected");
+}
+
+/// Opens `who`'s SSE stream (`/api/v1/stream`) and waits for its `ready`.
+pub async fn open_stream(app: &TestApp, who: &Session) -> reqwest::Response {
+    let mut resp = app
+        .client
+        .get(app.url("/api/v1/stream"))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    read_stream_until(&mut resp, "event: ready").await;
+    resp
+}
+
+/// Reads a server-sent-events stream until `until` appears, within 30 s in all (keep-alives do
+/// not extend it); returns everything read.
+pub async fn read_stream_until(resp: &mut reqwest::Response, until: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !seen.contains(until) {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {until:?} on the stream; saw {seen}"))
+            .unwrap()
+            .expect("the stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
