@@ -808,4 +808,19 @@ impl Store for MeteredStore {
         )
         .await
     }
+
+    async fn case_stats_by_area(
+        &self,
+        scope: &Scope,
+        prefix_len: usize,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<wanxiang_store::AreaCounts>, StoreError> {
+        timed(
+            "case_stats_by_area",
+            self.backend(),
+            self.inner.case_stats_by_area(scope, prefix_len, from, to),
+        )
+        .await
+    }
 }

@@ -21,11 +21,11 @@ use wanxiang_core::{
 };
 use wanxiang_store::codec::{self, AccountRow, UnitRow};
 use wanxiang_store::{
-    AccountUpdate, AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, ApiToken, Attachment,
-    AttachmentMeta, Backend, CaseCreated, CaseFilter, CaseStats, Delivery, DeliveryOutcome,
-    DeliveryStatus, DeviceFilter, DeviceRecord, DeviceResume, IntakeWrite, LinkedReport, NearQuery,
-    NewApiToken, NewCase, NewDevice, NewSession, Reading, Rollup, SessionInfo, Store, StoreError,
-    TelemetryBatch, WarningChange, WarningRecord, WarningStatus,
+    AccountUpdate, AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, ApiToken, AreaCounts,
+    Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter, CaseStats, Delivery,
+    DeliveryOutcome, DeliveryStatus, DeviceFilter, DeviceRecord, DeviceResume, IntakeWrite,
+    LinkedReport, NearQuery, NewApiToken, NewCase, NewDevice, NewSession, Reading, Rollup,
+    SessionInfo, Store, StoreError, TelemetryBatch, WarningChange, WarningRecord, WarningStatus,
 };
 
 use crate::{BACKEND, CST_DAY, Db, DbRow, LOCK_UNITS_REVISION, StoreImpl, UNITS_ORDER, db};
@@ -771,6 +771,11 @@ async fn cases(
     if let Some(t) = filter.since {
         qb.push(" AND created_at >= ").push_bind(t);
     }
+    match filter.open {
+        Some(true) => qb.push(" AND stage NOT IN ('closed', 'rejected')"),
+        Some(false) => qb.push(" AND stage IN ('closed', 'rejected')"),
+        None => &mut qb,
+    };
     push_case_scope(&mut qb, scope);
     let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
     qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
@@ -1010,6 +1015,7 @@ async fn case_stats(
         by_category: Vec::new(),
         per_day: Vec::new(),
         hotspots: Vec::new(),
+        by_channel: Vec::new(),
     };
     // The 90th percentile by nearest rank: the ⌈0.9·n⌉-th smallest handling time.
     if stats.closed > 0 {
@@ -1069,7 +1075,63 @@ async fn case_stats(
             r.try_get::<i64, _>("n").map_err(db)? as u64,
         ));
     }
+    let mut qb = grouped("channel", "n DESC, k", None);
+    for r in qb.build().fetch_all(pool).await.map_err(db)? {
+        stats.by_channel.push((
+            r.try_get("k").map_err(db)?,
+            r.try_get::<i64, _>("n").map_err(db)? as u64,
+        ));
+    }
     Ok(stats)
+}
+
+async fn case_stats_by_area(
+    pool: &sqlx::Pool<Db>,
+    scope: &Scope,
+    prefix_len: usize,
+    from: i64,
+    to: i64,
+) -> Result<Vec<AreaCounts>, StoreError> {
+    let has = |command: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = cases.id AND h.command = '{command}')"
+        )
+    };
+    let handled_late = "EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = cases.id AND h.command = 'overdue' \
+         AND h.from_stage IN ('accepted', 'in_progress'))";
+    // The prefix length is a number chosen by the caller's code, never text from a request.
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT SUBSTR(area_code, 1, {prefix_len}) AS k, COUNT(*) AS intake,
+            CAST(COALESCE(SUM(CASE WHEN stage = 'closed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS closed,
+            CAST(COALESCE(SUM(CASE WHEN overdue AND stage NOT IN ('closed', 'rejected') THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue_open,
+            CAST(COALESCE(SUM(CASE WHEN {handled} THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled,
+            CAST(COALESCE(SUM(CASE WHEN {handled} AND NOT {handled_late} THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled_on_time,
+            CAST(COALESCE(SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS rated,
+            CAST(COALESCE(SUM(CASE WHEN rating IN ('very_satisfied', 'satisfied', 'fairly_satisfied') THEN 1 ELSE 0 END), 0) AS BIGINT) AS satisfied
+         FROM cases WHERE created_at >= ",
+        handled = has("handle"),
+    ));
+    qb.push_bind(from).push(" AND created_at < ").push_bind(to);
+    push_scope(&mut qb, scope);
+    qb.push(" GROUP BY k ORDER BY k");
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            let n = |c: &str| -> Result<u64, StoreError> {
+                Ok(r.try_get::<i64, _>(c).map_err(db)?.max(0) as u64)
+            };
+            Ok(AreaCounts {
+                area: r.try_get("k").map_err(db)?,
+                intake: n("intake")?,
+                closed: n("closed")?,
+                overdue_open: n("overdue_open")?,
+                handled: n("handled")?,
+                handled_on_time: n("handled_on_time")?,
+                rated: n("rated")?,
+                satisfied: n("satisfied")?,
+            })
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -1588,5 +1650,15 @@ impl Store for StoreImpl {
 
     async fn case_stats(&self, scope: &Scope, from: i64, to: i64) -> Result<CaseStats, StoreError> {
         case_stats(&self.pool, scope, from, to).await
+    }
+
+    async fn case_stats_by_area(
+        &self,
+        scope: &Scope,
+        prefix_len: usize,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AreaCounts>, StoreError> {
+        case_stats_by_area(&self.pool, scope, prefix_len, from, to).await
     }
 }

@@ -241,6 +241,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Indicators over the cases the scope sees that were reported in `[from, to)`.
     async fn case_stats(&self, scope: &Scope, from: i64, to: i64) -> Result<CaseStats, StoreError>;
+    /// The figures of a ranking: cases reported in `[from, to)` inside `scope`, grouped by the first
+    /// `prefix_len` characters of their area code (9 = street, 12 = community), in code order.
+    /// Areas without cases are absent.
+    async fn case_stats_by_area(
+        &self,
+        scope: &Scope,
+        prefix_len: usize,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AreaCounts>, StoreError>;
 
     /// The earliest time at which an open, running case needs a warning or goes overdue: the
     /// supervision scheduler sleeps until then (one indexed aggregate, not a scan in the app).
@@ -659,6 +669,29 @@ pub struct CaseStats {
     pub per_day: Vec<(String, u64)>,
     /// The ten units (usually grids) with the most reports, most first.
     pub hotspots: Vec<(String, u64)>,
+    /// Reports per intake channel (wire name), most first.
+    pub by_channel: Vec<(String, u64)>,
+}
+
+/// One area's figures for a ranking of units (see [`Store::case_stats_by_area`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AreaCounts {
+    /// The area: the first characters of the cases' area codes (a street or community code).
+    pub area: String,
+    /// Cases reported in the period.
+    pub intake: u64,
+    /// Of those, closed.
+    pub closed: u64,
+    /// Open and past a due time.
+    pub overdue_open: u64,
+    /// Handled (at least once).
+    pub handled: u64,
+    /// Handled without the handling stage going overdue.
+    pub handled_on_time: u64,
+    /// Rated by the reporter.
+    pub rated: u64,
+    /// Rated at least fairly satisfied.
+    pub satisfied: u64,
 }
 
 /// Which cases to list.
@@ -672,6 +705,8 @@ pub struct CaseFilter {
     pub category: Option<String>,
     /// Only cases reported at or after this time (Unix ms).
     pub since: Option<i64>,
+    /// `Some(true)`: only open cases (not closed or rejected); `Some(false)`: only finished ones.
+    pub open: Option<bool>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
 }

@@ -176,6 +176,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(act))
         .routes(routes!(inbox))
         .routes(routes!(stats))
+        .routes(routes!(unit_stats))
         .routes(routes!(stream))
 }
 
@@ -1348,6 +1349,8 @@ pub struct EventQuery {
     assignee: Option<String>,
     /// At most this many (1-1000, default 100).
     limit: Option<u32>,
+    /// `open` (not closed or rejected) or `closed` (closed or rejected); default both.
+    status: Option<String>,
 }
 
 /// The cases in the caller's jurisdiction, newest first: a street sees the cases located in it,
@@ -1376,12 +1379,27 @@ async fn list_events(
         Some("mine") => Some(p.account.org.key()),
         other => other.filter(|a| !a.is_empty()).map(str::to_owned),
     };
+    let open = match q.status.as_deref() {
+        None | Some("") => None,
+        Some("open") => Some(true),
+        Some("closed") => Some(false),
+        Some(other) => {
+            return Err(AppError::field(
+                "invalid_status",
+                "status",
+                format!(
+                    "status 只能是 open 或 closed / status must be open or closed, not {other:?}"
+                ),
+            ));
+        }
+    };
     let filter = CaseFilter {
         category: None,
         since: None,
         stage,
         assignee,
         limit: q.limit,
+        open,
     };
     let now = state.clock.now_ms();
     let cases = state.store.cases(&p.scope, &filter).await?;
@@ -2062,6 +2080,8 @@ pub struct StatsDto {
     per_day: Vec<(String, u64)>,
     /// The ten units (grids) with the most reports: hotspots.
     hotspots: Vec<(String, u64)>,
+    /// Reports per intake channel, most first.
+    by_channel: Vec<(String, u64)>,
 }
 
 fn parse_day(text: &str, field: &'static str) -> Result<i64, AppError> {
@@ -2098,46 +2118,8 @@ async fn stats(
     p: Principal,
     Query(q): Query<StatsQuery>,
 ) -> Result<Json<StatsDto>, AppError> {
-    let now = state.clock.now_ms();
-    let to = match q.to.as_deref() {
-        Some(t) if !t.is_empty() => parse_day(t, "to")?,
-        _ => {
-            // The start of tomorrow in China Standard Time.
-            const DAY: i64 = 86_400_000;
-            const CST: i64 = 8 * 3_600_000;
-            let local = now + CST;
-            local - local.rem_euclid(DAY) + DAY - CST
-        }
-    };
-    let from = match q.from.as_deref() {
-        Some(f) if !f.is_empty() => parse_day(f, "from")?,
-        _ => to - 30 * 86_400_000,
-    };
-    if from >= to {
-        return Err(AppError::field(
-            "invalid_period",
-            "from",
-            "from 须早于 to / from must be before to",
-        ));
-    }
-    let (scope, covers) = match (q.unit.as_deref().filter(|u| !u.is_empty()), &p.scope) {
-        (None, s) => (s.clone(), s.describe()),
-        (Some(u), Scope::Subtree(root)) => {
-            let unit = crate::units::parse_code(u, "unit")?;
-            if !root.encloses(&unit) {
-                return Err(AppError::NotFound(
-                    "没有这个单位 / no such unit in your jurisdiction".into(),
-                ));
-            }
-            (Scope::Subtree(unit.clone()), format!("unit {unit}"))
-        }
-        (Some(_), _) => {
-            return Err(AppError::Forbidden(
-                "只有区、街道、社区工作人员可按单位统计 / only unit staff can narrow by unit"
-                    .into(),
-            ));
-        }
-    };
+    let (from, to) = period(&q, state.clock.now_ms())?;
+    let (scope, covers) = narrowed(&p, q.unit.as_deref())?;
     let s = state.store.case_stats(&scope, from, to).await?;
     let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
     let indicators = vec![
@@ -2228,6 +2210,163 @@ async fn stats(
         by_category: s.by_category,
         per_day: s.per_day,
         hotspots: s.hotspots,
+        by_channel: s.by_channel,
+    }))
+}
+
+/// The period `[from, to)` of a stats query: `to` defaults to the start of tomorrow and `from` to
+/// 30 days before `to` (days in China Standard Time).
+fn period(q: &StatsQuery, now: i64) -> Result<(i64, i64), AppError> {
+    let to = match q.to.as_deref() {
+        Some(t) if !t.is_empty() => parse_day(t, "to")?,
+        _ => {
+            // The start of tomorrow in China Standard Time.
+            const DAY: i64 = 86_400_000;
+            const CST: i64 = 8 * 3_600_000;
+            let local = now + CST;
+            local - local.rem_euclid(DAY) + DAY - CST
+        }
+    };
+    let from = match q.from.as_deref() {
+        Some(f) if !f.is_empty() => parse_day(f, "from")?,
+        _ => to - 30 * 86_400_000,
+    };
+    if from >= to {
+        return Err(AppError::field(
+            "invalid_period",
+            "from",
+            "from 须早于 to / from must be before to",
+        ));
+    }
+    Ok((from, to))
+}
+
+/// The caller's scope, narrowed to `unit` when given (unit staff only, inside their jurisdiction),
+/// and the scope in words.
+fn narrowed(p: &Principal, unit: Option<&str>) -> Result<(Scope, String), AppError> {
+    match (unit.filter(|u| !u.is_empty()), &p.scope) {
+        (None, s) => Ok((s.clone(), s.describe())),
+        (Some(u), Scope::Subtree(root)) => {
+            let unit = crate::units::parse_code(u, "unit")?;
+            if !root.encloses(&unit) {
+                return Err(AppError::NotFound(
+                    "没有这个单位 / no such unit in your jurisdiction".into(),
+                ));
+            }
+            Ok((Scope::Subtree(unit.clone()), format!("unit {unit}")))
+        }
+        (Some(_), _) => Err(AppError::Forbidden(
+            "只有区、街道、社区工作人员可按单位统计 / only unit staff can narrow by unit".into(),
+        )),
+    }
+}
+
+/// One unit's figures in a ranking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitFigures {
+    /// Unit code.
+    code: String,
+    /// Its name.
+    name: String,
+    /// Cases reported in the period.
+    intake: u64,
+    /// Of those, closed.
+    closed: u64,
+    /// Open and overdue.
+    overdue_open: u64,
+    /// 结案率 = closed / intake (null without intake).
+    closure_rate: Option<f64>,
+    /// 按期处置率 = handled on time / handled.
+    handled_on_time_rate: Option<f64>,
+    /// 满意率 = satisfied / rated.
+    satisfaction_rate: Option<f64>,
+}
+
+/// The figures of each unit one level below the covered unit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitStatsDto {
+    /// First instant (RFC 3339).
+    from: String,
+    /// End, exclusive (RFC 3339).
+    to: String,
+    /// The unit whose children are ranked.
+    unit: String,
+    /// One entry per child unit (also those without cases), in code order.
+    units: Vec<UnitFigures>,
+}
+
+/// Figures per unit one level down, for rankings on the one screen: a district's staff get its
+/// streets, a street's its communities (or, with `unit`, the children of that unit inside the
+/// jurisdiction). Same period rules and formulas as `/api/v1/stats`.
+#[utoipa::path(get, path = "/api/v1/stats/units", tag = "events", params(StatsQuery), responses(
+    (status = 200, body = UnitStatsDto),
+    (status = 400, body = crate::error::ErrorEnvelope),
+    (status = 403, body = crate::error::ErrorEnvelope, description = "Not unit staff"),
+    (status = 404, body = crate::error::ErrorEnvelope, description = "`unit` outside the jurisdiction"),
+))]
+async fn unit_stats(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<StatsQuery>,
+) -> Result<Json<UnitStatsDto>, AppError> {
+    let (from, to) = period(&q, state.clock.now_ms())?;
+    let unit = match narrowed(&p, q.unit.as_deref())?.0 {
+        Scope::Subtree(u) => u,
+        _ => {
+            return Err(AppError::Forbidden(
+                "只有区、街道、社区工作人员可看单位排名 / only unit staff can rank units".into(),
+            ));
+        }
+    };
+    let atlas = crate::units::atlas(&state)?;
+    // Each child with the part of its code that its cases' area codes start with (codes are
+    // padded to twelve digits: a street's cases start with its first nine).
+    let children: Vec<(String, String, String)> = atlas
+        .children(&unit)
+        .map(|u| {
+            let code = u.code.to_string();
+            let len = match u.level {
+                wanxiang_core::Level::District => 6,
+                wanxiang_core::Level::Street => 9,
+                wanxiang_core::Level::Community | wanxiang_core::Level::Grid => code.len(),
+            };
+            (code[..len.min(code.len())].to_owned(), code, u.name.clone())
+        })
+        .collect();
+    let mut figures: std::collections::HashMap<String, wanxiang_store::AreaCounts> =
+        std::collections::HashMap::new();
+    // Children of one unit share a level, so their prefixes share a length: one grouped query.
+    if let Some(len) = children.first().map(|(prefix, _, _)| prefix.len()) {
+        for a in state
+            .store
+            .case_stats_by_area(&Scope::Subtree(unit.clone()), len, from, to)
+            .await?
+        {
+            figures.insert(a.area.clone(), a);
+        }
+    }
+    let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+    let units = children
+        .into_iter()
+        .map(|(prefix, code, name)| {
+            let a = figures.remove(&prefix).unwrap_or_default();
+            UnitFigures {
+                closure_rate: ratio(a.closed, a.intake),
+                handled_on_time_rate: ratio(a.handled_on_time, a.handled),
+                satisfaction_rate: ratio(a.satisfied, a.rated),
+                code,
+                name,
+                intake: a.intake,
+                closed: a.closed,
+                overdue_open: a.overdue_open,
+            }
+        })
+        .collect();
+    Ok(Json(UnitStatsDto {
+        from: iso(from),
+        to: iso(to),
+        unit: unit.to_string(),
+        units,
     }))
 }
 

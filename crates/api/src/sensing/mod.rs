@@ -407,6 +407,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(device_types))
         .routes(routes!(list_devices, create_device))
+        .routes(routes!(device_summary))
         .routes(routes!(get_device))
         .routes(routes!(set_rules))
         .routes(routes!(set_disabled))
@@ -550,14 +551,25 @@ pub struct DeviceDto {
     created_at: String,
 }
 
-fn device_dto(state: &AppState, d: &DeviceRecord) -> DeviceDto {
-    let now = state.clock.now_ms();
+/// `active`, `inactive` (silent longer than its type's timeout) or `disabled`.
+fn device_state(state: &AppState, d: &DeviceRecord, now: i64) -> &'static str {
     let timeout = state
         .sensing
         .types
         .get(&d.type_code)
         .map_or(3600, |t| t.timeout_secs);
     let fresh = d.last_seen.is_some_and(|t| now - t <= timeout * 1000);
+    if d.disabled {
+        "disabled"
+    } else if fresh {
+        "active"
+    } else {
+        "inactive"
+    }
+}
+
+fn device_dto(state: &AppState, d: &DeviceRecord) -> DeviceDto {
+    let now = state.clock.now_ms();
     DeviceDto {
         id: d.id.clone(),
         type_code: d.type_code.clone(),
@@ -567,14 +579,7 @@ fn device_dto(state: &AppState, d: &DeviceRecord) -> DeviceDto {
         area: d.area.to_string(),
         owner_unit: d.org.clone(),
         installed_on: d.installed_on.clone(),
-        state: if d.disabled {
-            "disabled"
-        } else if fresh {
-            "active"
-        } else {
-            "inactive"
-        }
-        .into(),
+        state: device_state(state, d, now).into(),
         last_seen: d.last_seen.map(iso),
         bad_values: d.bad_values,
         bad_by_reason: d.bad_by_reason.iter().cloned().collect(),
@@ -782,6 +787,109 @@ async fn list_devices(
     Ok(Json(list.iter().map(|d| device_dto(&state, d)).collect()))
 }
 
+/// One device type's share of a summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TypeSummary {
+    /// Type code.
+    type_code: String,
+    /// Its Chinese name.
+    name: String,
+    /// Its English name.
+    name_en: String,
+    /// Devices of this type.
+    total: u64,
+    /// Of those, reporting within their timeout.
+    active: u64,
+}
+
+/// Device health in the caller's jurisdiction.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceSummary {
+    /// All devices.
+    total: u64,
+    /// Reporting within their type's timeout.
+    active: u64,
+    /// Silent for longer than their type's timeout.
+    inactive: u64,
+    /// Switched off by an operator.
+    disabled: u64,
+    /// 在线率 = active / (total − disabled); null without devices in service.
+    online_rate: Option<f64>,
+    /// Per type, by code.
+    by_type: Vec<TypeSummary>,
+}
+
+/// Device counts by state and type in the caller's jurisdiction (the one screen's 在线率).
+#[utoipa::path(get, path = "/api/v1/devices/summary", tag = "sensing", responses(
+    (status = 200, body = DeviceSummary),
+    (status = 403, body = crate::error::ErrorEnvelope),
+))]
+async fn device_summary(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<Json<DeviceSummary>, AppError> {
+    staff(&p)?;
+    let now = state.clock.now_ms();
+    let mut summary = DeviceSummary {
+        total: 0,
+        active: 0,
+        inactive: 0,
+        disabled: 0,
+        online_rate: None,
+        by_type: Vec::new(),
+    };
+    let mut by_type: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut after = None;
+    // Pages of a thousand keep each store read short; a district has tens of thousands.
+    loop {
+        let page = state
+            .store
+            .devices(
+                &p.scope,
+                &DeviceFilter {
+                    type_code: None,
+                    after: after.take(),
+                    changed_since: None,
+                    limit: 1000,
+                },
+            )
+            .await?;
+        for d in &page {
+            let s = device_state(&state, d, now);
+            summary.total += 1;
+            let t = by_type.entry(d.type_code.clone()).or_default();
+            t.0 += 1;
+            match s {
+                "active" => {
+                    summary.active += 1;
+                    t.1 += 1;
+                }
+                "disabled" => summary.disabled += 1,
+                _ => summary.inactive += 1,
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    let in_service = summary.total - summary.disabled;
+    summary.online_rate = (in_service > 0).then(|| summary.active as f64 / in_service as f64);
+    summary.by_type = by_type
+        .into_iter()
+        .map(|(code, (total, active))| {
+            let ty = state.sensing.types.get(&code);
+            TypeSummary {
+                name: ty.map_or_else(|| code.clone(), |t| t.name_zh.clone()),
+                name_en: ty.map_or_else(|| code.clone(), |t| t.name_en.clone()),
+                type_code: code,
+                total,
+                active,
+            }
+        })
+        .collect();
+    Ok(Json(summary))
+}
 async fn find_device(state: &AppState, p: &Principal, id: &str) -> Result<DeviceRecord, AppError> {
     staff(p)?;
     state

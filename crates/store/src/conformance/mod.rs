@@ -822,6 +822,39 @@ pub async fn cases_are_idempotent_scoped_and_versioned(h: &dyn Harness) {
         1,
         "scoped"
     );
+    assert_eq!(stats.by_channel, [("hotline_12345".to_owned(), 2)]);
+    let by_street = s
+        .case_stats_by_area(&Scope::Subtree(code("440303")), 9, 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_street
+            .iter()
+            .map(|a| (a.area.as_str(), a.intake, a.closed))
+            .collect::<Vec<_>>(),
+        [("440303001", 1, 0), ("440303002", 1, 0)],
+        "grouped by street code, in code order"
+    );
+    assert_eq!(
+        s.case_stats_by_area(&Scope::Subtree(code("440303002")), 12, 0, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.area.as_str())
+            .collect::<Vec<_>>(),
+        ["440303002001"],
+        "scoped, by community"
+    );
+    let open = |open| crate::CaseFilter {
+        open: Some(open),
+        ..crate::CaseFilter::default()
+    };
+    assert_eq!(
+        s.cases(&system, &open(true)).await.unwrap().len(),
+        2,
+        "both are open"
+    );
+    assert_eq!(s.cases(&system, &open(false)).await.unwrap().len(), 0);
     let ids =
         |v: Vec<wanxiang_core::case::CaseRecord>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
     let all = crate::CaseFilter::default();
