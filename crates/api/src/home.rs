@@ -1,5 +1,5 @@
-//! `GET /`: a plain start page that says what is running and where the API is, until the web UI
-//! (the one screen, the console and the phone page) is served here.
+//! `GET /` when the web UI is not built: a plain start page that says what is running, where the
+//! API is, and how to build the UI (the one screen, the console and the phone page; see `web`).
 
 use axum::response::Html;
 
@@ -24,6 +24,7 @@ const PAGE: &str = r#"<!doctype html>
 <h1>万象 <span class="en">Wanxiang</span></h1>
 <p>城市操作系统 <span class="en">— a city operating system</span></p>
 <p id="status">正在读取状态… <span class="en">reading status…</span></p>
+<p>网页界面尚未构建：运行 <code>scripts/web</code> 后重启 <span class="en">— the web UI is not built: run <code>scripts/web</code> and restart</span></p>
 <h2>街道 <span class="en">Streets</span></h2>
 <ul id="streets"></ul>
 <h2>接口 <span class="en">API</span></h2>

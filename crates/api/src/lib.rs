@@ -22,6 +22,7 @@ pub mod people;
 pub mod sensing;
 mod session;
 mod units;
+pub mod web;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -54,6 +55,9 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Reports a resident account may send per minute (staff and integrations are not limited).
     pub resident_reports_per_minute: u32,
+    /// The built web UI (`web/dist`) to serve at `/`, `/console` and `/m`; without one, `/` is a
+    /// plain start page.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +71,7 @@ impl Default for ApiConfig {
             lockout: auth::throttle::LockoutPolicy::default(),
             cors_origins: Vec::new(),
             resident_reports_per_minute: 20,
+            web_dir: None,
         }
     }
 }
@@ -181,9 +186,10 @@ pub fn router(state: AppState) -> Router {
     let api = Arc::new(api);
     let body_limit = state.config.body_limit;
     let cors = state.config.cors_origins.clone();
+    let web = web::routes(state.config.web_dir.as_deref());
     let router = router
         .merge(open311::router())
-        .route("/", axum::routing::get(home::home))
+        .merge(web)
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

@@ -131,6 +131,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body in bytes; larger ones are refused with 413.
     pub body_limit: usize,
+    /// The built web UI (Vite's `web/dist`); empty means look for `./web/dist`, then beside the
+    /// source tree the binary was built from.
+    #[serde(default)]
+    pub web_dir: String,
 }
 
 /// `[storage]`.
@@ -179,6 +183,7 @@ impl Default for Config {
             server: ServerConfig {
                 listen: "127.0.0.1:8080".parse().expect("valid"),
                 body_limit: 1024 * 1024,
+                web_dir: String::new(),
             },
             storage: StorageConfig {
                 data_dir: PathBuf::from("wanxiang-data"),
@@ -336,6 +341,8 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   server.listen              address to listen on                      [127.0.0.1:8080]
                                                                        WANXIANG__SERVER__LISTEN / --listen
   server.body_limit          largest request body, bytes (413 above)   [1048576]    WANXIANG__SERVER__BODY_LIMIT
+  server.web_dir             the built web UI (web/dist)               [./web/dist, else the source tree's]
+                                                                       WANXIANG__SERVER__WEB_DIR
   storage.data_dir           directory for the SQLite file and files   [wanxiang-data]
                                                                        WANXIANG__STORAGE__DATA_DIR / --data-dir
   storage.database_url       sqlite://PATH or postgres://USER@HOST/DB  [sqlite://<data_dir>/wanxiang.db]

@@ -104,6 +104,7 @@ pub async fn run_with_clock(
         },
         cors_origins: auth.cors_origins.clone(),
         resident_reports_per_minute: auth.resident_reports_per_minute,
+        web_dir: web_dir(&config.server.web_dir),
     };
     let mut state = AppState::new(store, atlas, api_config);
     state.hub = load_hub(&config)?;
@@ -589,4 +590,30 @@ pub fn shutdown_signal() -> impl Future<Output = ()> {
         }
         tracing::info!("shutdown signal received; finishing in-flight requests / 正在停止");
     }
+}
+
+/// The built web UI to serve: the configured directory, else `./web/dist`, else the `web/dist` of
+/// the source tree this binary was built from (so `cargo run` works from any directory).
+fn web_dir(configured: &str) -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if !configured.is_empty() {
+        let dir = PathBuf::from(configured);
+        if !wanxiang_api::web::is_built(&dir) {
+            tracing::warn!(dir = %dir.display(), "server.web_dir holds no built web UI (index.html); serving the start page");
+            return None;
+        }
+        return Some(dir);
+    }
+    let candidates = [
+        PathBuf::from("web/dist"),
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/dist")),
+    ];
+    let found = wanxiang_api::web::find(&candidates);
+    match &found {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving the web UI / 提供网页界面"),
+        None => tracing::warn!(
+            "no built web UI (web/dist): run scripts/web; serving the start page / 网页界面未构建"
+        ),
+    }
+    found
 }

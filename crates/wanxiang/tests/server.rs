@@ -369,7 +369,7 @@ async fn openapi_documents_every_route() {
 }
 
 #[tokio::test]
-async fn the_start_page_is_served() {
+async fn without_a_built_web_ui_the_start_page_is_served() {
     let app = spawn_app().await;
     let r = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -379,7 +379,9 @@ async fn the_start_page_is_served() {
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(r.text().await.unwrap().contains("万象"));
+    let page = r.text().await.unwrap();
+    assert!(page.contains("万象"));
+    assert!(page.contains("scripts/web"), "says how to build the web UI");
     app.stop().await.unwrap();
 }
 
