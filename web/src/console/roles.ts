@@ -1,0 +1,84 @@
+// Which screens and which case actions fit the logged-in account. The server decides (it checks
+// every action and scopes every list); this only keeps the console from offering what the
+// account's roles cannot do. Mirrors `may` in crates/api/src/events/mod.rs.
+
+import type { Me } from '../common/api';
+import type { CaseDto } from './types';
+
+export type TabId = 'queue' | 'tasks' | 'verify' | 'overdue' | 'cases' | 'devices';
+
+/** The roles that see each tab; a role the account lacks gets no tab. */
+const TAB_ROLES: Record<TabId, string[]> = {
+  queue: ['dispatcher'],
+  tasks: ['handler', 'entity_member', 'member'],
+  verify: ['inspector'],
+  overdue: ['supervisor'],
+  cases: ['dispatcher', 'handler', 'inspector', 'supervisor', 'admin', 'leader', 'operator'],
+  devices: ['operator', 'admin', 'leader', 'supervisor', 'dispatcher'],
+};
+
+export const TAB_ORDER: TabId[] = ['queue', 'tasks', 'verify', 'overdue', 'cases', 'devices'];
+
+export function has(me: Me, ...roles: string[]): boolean {
+  return me.roles.some((r) => roles.includes(r));
+}
+
+export function tabsFor(me: Me): TabId[] {
+  return TAB_ORDER.filter((tab) => has(me, ...TAB_ROLES[tab]));
+}
+
+/** The organisation key cases are assigned by (`Org::key` on the server). */
+export function orgKey(me: Me): string {
+  return me.org.kind === 'entity' ? `entity:${me.org.id}` : me.org.id;
+}
+
+/** Whether the account's roles permit an action on this case (the stage is the case's `allowed_actions`). */
+export function mayAct(me: Me, c: CaseDto, action: string): boolean {
+  const assignedHere = c.assignee != null && c.assignee === orgKey(me);
+  switch (action) {
+    case 'register':
+    case 'reject':
+    case 'dispatch':
+    case 'reassign':
+      return has(me, 'dispatcher');
+    case 'accept':
+    case 'return':
+    case 'start':
+    case 'handle':
+    case 'request_extension':
+      return assignedHere && has(me, 'handler', 'entity_member', 'member');
+    case 'verify':
+      return has(me, 'inspector', 'supervisor');
+    case 'suspend':
+    case 'resume':
+      return has(me, 'dispatcher', 'supervisor');
+    case 'decide_extension':
+    case 'urge':
+      return has(me, 'supervisor');
+    default:
+      // `rate` is the reporter's, on the phone page.
+      return false;
+  }
+}
+
+/** The actions the console offers on this case, in the order they are shown. */
+export const ACTION_ORDER = [
+  'accept',
+  'start',
+  'handle',
+  'verify',
+  'register',
+  'dispatch',
+  'return',
+  'reject',
+  'reassign',
+  'urge',
+  'request_extension',
+  'decide_extension',
+  'suspend',
+  'resume',
+];
+
+export function actionsFor(me: Me, c: CaseDto): string[] {
+  return ACTION_ORDER.filter((a) => c.allowed_actions.includes(a) && mayAct(me, c, a));
+}
