@@ -99,6 +99,9 @@ pub struct EventsConfig {
     pub webhook_secret: String,
     /// Attempts before a webhook delivery goes to the dead-letter list.
     pub webhook_max_attempts: u32,
+    /// In demo mode, cases of the last 30 days generated on first start (labelled 演示数据), so
+    /// the one screen has trends and rankings at once; 0 for none.
+    pub demo_cases: usize,
 }
 
 /// `[auth]`.
@@ -207,6 +210,7 @@ impl Default for Config {
                 webhook_url: String::new(),
                 webhook_secret: String::new(),
                 webhook_max_attempts: 8,
+                demo_cases: 3000,
             },
             sensing: SensingConfig {
                 mqtt_listen: "127.0.0.1:1883".into(),
@@ -371,6 +375,7 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   events.webhook_url         POST every notification here (http)       [none]       WANXIANG__EVENTS__WEBHOOK_URL
   events.webhook_secret      HMAC-SHA256 key for X-Wanxiang-Signature  [unsigned]   WANXIANG__EVENTS__WEBHOOK_SECRET
   events.webhook_max_attempts  attempts before the dead-letter list    [8]          WANXIANG__EVENTS__WEBHOOK_MAX_ATTEMPTS
+  events.demo_cases          demo: past cases generated on first start [3000]       WANXIANG__EVENTS__DEMO_CASES
   sensing.mqtt_listen        MQTT device gateway address, or off       [127.0.0.1:1883]
                                                                        WANXIANG__SENSING__MQTT_LISTEN / --mqtt-listen
   sensing.mqtt_broker        subscribe to an external broker: mqtt://[user:pass@]host[:port]  [none]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod devices_cmd;
 pub mod events_cmd;
 pub mod geo_cmd;
+pub mod seed_cmd;
 pub mod serve;
 pub mod simulate;
 pub mod storage;

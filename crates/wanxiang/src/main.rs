@@ -85,6 +85,27 @@ enum BenchCommand {
     /// Alarm latency: publish → case dispatched (seen on the SSE stream) under background load
     /// / 告警时延
     Alarm(BenchAlarmArgs),
+    /// Fill the configured store with benchmark cases (labelled 压测数据 in every description),
+    /// spread over past days, most taken to closed / 生成压测案件
+    SeedCases(BenchSeedArgs),
+}
+
+#[derive(Args)]
+struct BenchSeedArgs {
+    /// Cases to add.
+    #[arg(long, default_value_t = 100_000)]
+    count: usize,
+    /// Spread over this many days before now.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Share taken to closed, 0-1.
+    #[arg(long, default_value_t = 0.9)]
+    closed: f64,
+    /// Random seed (the same seed gives the same cases).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 #[derive(Args)]
@@ -430,6 +451,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 wanxiang::simulate::run(opts, serve::shutdown_signal()).await
             })?;
             println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::SeedCases(args)) => {
+            let config = load_config(&args.config, Overrides::default())?;
+            init_logging(&config);
+            let opts = wanxiang::seed_cmd::Options {
+                count: args.count,
+                days: args.days,
+                closed: args.closed.clamp(0.0, 1.0),
+                seed: args.seed,
+                label: wanxiang::seed_cmd::BENCH,
+            };
+            let started = std::time::Instant::now();
+            let seeded = runtime()?.block_on(wanxiang::seed_cmd::seed_cases(&config, &opts))?;
+            println!(
+                "seeded cases={} closed={} linked={} in {:.1}s (benchmark data / 压测数据)",
+                seeded.cases,
+                seeded.closed,
+                seeded.linked,
+                started.elapsed().as_secs_f64()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Alarm(args)) => {

@@ -110,6 +110,9 @@ pub async fn run_with_clock(
     state.hub = load_hub(&config)?;
     state.sensing = load_sensing(&config)?;
     state.clock = clock;
+    if config.demo && config.events.demo_cases > 0 {
+        spawn_demo_history(&state, config.events.demo_cases).await?;
+    }
     let supervision = tokio::spawn(wanxiang_api::events::supervision_loop(
         state.clone(),
         stop_rx.clone(),
@@ -208,6 +211,53 @@ pub async fn run_with_clock(
         let _ = gateway.await;
     }
     tracing::info!("stopped / 已停止");
+    Ok(())
+}
+
+/// On a demo's first start (no cases yet), generates the last month's cases in the background
+/// (labelled 演示数据), logging progress; the server serves meanwhile.
+async fn spawn_demo_history(state: &AppState, count: usize) -> anyhow::Result<()> {
+    let any = state
+        .store
+        .cases(
+            &wanxiang_core::Scope::system("demo history check"),
+            &wanxiang_store::CaseFilter {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await?;
+    if !any.is_empty() {
+        return Ok(());
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let opts = crate::seed_cmd::Options {
+            count,
+            days: 30,
+            closed: 0.9,
+            seed: 1,
+            label: crate::seed_cmd::DEMO,
+        };
+        tracing::info!(
+            count,
+            "generating the demo's last 30 days of cases (DEMO data) / 正在生成演示案件"
+        );
+        let step = (count / 5).max(1);
+        let progress = |done: usize| {
+            if done.is_multiple_of(step) && done > 0 && done < count {
+                tracing::info!(done, count, "demo cases / 演示案件");
+            }
+        };
+        match crate::seed_cmd::seed_into(&state, &opts, progress).await {
+            Ok(s) => tracing::info!(
+                cases = s.cases,
+                closed = s.closed,
+                "demo cases generated (DEMO data) / 演示案件已生成"
+            ),
+            Err(e) => tracing::warn!(error = %e, "demo cases not generated"),
+        }
+    });
     Ok(())
 }
 

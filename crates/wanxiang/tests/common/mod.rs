@@ -80,6 +80,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     // test that wants telemetry sends it (or runs `wanxiang simulate` itself).
     config.sensing.demo_devices = 0;
     config.sensing.demo_simulator_rate = 0.0;
+    // No generated case history: tests count the cases they make.
+    config.events.demo_cases = 0;
     // No web UI unless a test builds one: the repository's web/dist may or may not be built.
     config.server.web_dir = dir.path().join("no-web-ui").display().to_string();
     tweak(&mut config);
