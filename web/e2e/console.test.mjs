@@ -6,8 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { deflateSync, crc32 } from 'node:zlib';
-import { DEMO_PASSWORD, artifacts, launch, loginThroughForm, startServer } from './harness.mjs';
+import { artifacts, launch, loginThroughForm, startServer } from './harness.mjs';
+import { apiAs, makePng, pointIn } from './support.mjs';
 
 /** 大塘龙社区 (桂园街道). */
 const COMMUNITY = '440303001001';
@@ -26,81 +26,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-/** Logs in through the API; returns a caller that sends the bearer token. */
-async function session(username) {
-  const r = await fetch(`${server.url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username, password: DEMO_PASSWORD }),
-  });
-  assert.equal(r.status, 200, `login ${username}: ${await r.clone().text()}`);
-  const { token } = await r.json();
-  return async (path, init = {}) => {
-    const res = await fetch(`${server.url}${path}`, {
-      ...init,
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...(init.headers ?? {}) },
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
-}
-
-async function locate(lon, lat) {
-  const r = await fetch(`${server.url}/api/v1/locate?lon=${lon}&lat=${lat}`);
-  return r.ok ? (await r.json()).community?.code ?? null : null;
-}
-
-/**
- * A point in 大塘龙社区: the one the issue names (114.118, 22.548) if the loaded boundaries put it
- * there, otherwise one found inside the community's own boundary (the demo's boundaries are
- * synthetic, so a real-world point may fall elsewhere).
- */
-async function pointInCommunity() {
-  if ((await locate(114.118, 22.548)) === COMMUNITY) return { lon: 114.118, lat: 22.548 };
-  const unit = await (await fetch(`${server.url}/api/v1/units/${COMMUNITY}`)).json();
-  const g = unit.boundary;
-  const ring = g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0];
-  const xs = ring.map((p) => p[0]);
-  const ys = ring.map((p) => p[1]);
-  const centre = { lon: xs.reduce((a, b) => a + b) / xs.length, lat: ys.reduce((a, b) => a + b) / ys.length };
-  if ((await locate(centre.lon, centre.lat)) === COMMUNITY) return centre;
-  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  for (let i = 1; i < 10; i++) {
-    for (let j = 1; j < 10; j++) {
-      const p = { lon: x0 + ((x1 - x0) * i) / 10, lat: y0 + ((y1 - y0) * j) / 10 };
-      if ((await locate(p.lon, p.lat)) === COMMUNITY) return p;
-    }
-  }
-  throw new Error('no point found inside 大塘龙社区');
-}
-
-/** A small PNG (16×16, one colour), made here so the test needs no files. */
-function png(rgb = [40, 160, 90]) {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(td) >>> 0);
-    return Buffer.concat([len, td, crc]);
-  };
-  const w = 16;
-  const h = 16;
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // truecolour
-  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: w }, () => rgb).flat())]);
-  const raw = Buffer.concat(Array.from({ length: h }, () => row));
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 /** A console page logged in as `username` through the form at /console. */
 async function consoleAs(username) {
@@ -129,8 +54,8 @@ async function openFromList(page, tab, id) {
 }
 
 test('a case goes from report to closed through the console', async () => {
-  const point = await pointInCommunity();
-  const resident = await session('13800138000');
+  const point = await pointIn(server.url, COMMUNITY);
+  const resident = await apiAs(server.url, '13800138000');
   const filed = await resident('/api/v1/events', {
     method: 'POST',
     body: JSON.stringify({
@@ -173,7 +98,7 @@ test('a case goes from report to closed through the console', async () => {
   await stageIs(hp, 'in_progress');
   await hp.getByTestId('action-handle').click();
   await hp.getByTestId('field-note').fill('已清运垃圾并冲洗地面');
-  await hp.getByTestId('field-photos').setInputFiles({ name: 'result.png', mimeType: 'image/png', buffer: png() });
+  await hp.getByTestId('field-photos').setInputFiles({ name: 'result.png', mimeType: 'image/png', buffer: makePng(16, 16) });
   await hp.getByTestId('action-submit').click();
   await stageIs(hp, 'handled');
   const thumb = hp.getByTestId('attachment-thumb').first();
@@ -230,14 +155,14 @@ test('a case goes from report to closed through the console', async () => {
   await op.goto(`${server.url}/console#case/${id}`);
   await op.getByTestId('case-error').filter({ hasText: /./ }).waitFor();
   assert.equal(await op.getByTestId('case-id').count(), 0);
-  const api = await session('huangbei.handler');
+  const api = await apiAs(server.url, 'huangbei.handler');
   assert.equal((await api(`/api/v1/events/${id}`)).status, 404);
   await other.context.close();
 });
 
 test('the dispatcher sees an unclassified report with suggestions and dispatches it', async () => {
-  const point = await pointInCommunity();
-  const resident = await session('13800138001');
+  const point = await pointIn(server.url, COMMUNITY);
+  const resident = await apiAs(server.url, '13800138001');
   const filed = await resident('/api/v1/events', {
     method: 'POST',
     body: JSON.stringify({

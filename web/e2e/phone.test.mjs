@@ -8,124 +8,26 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
-import { startServer, launch, loginThroughForm, artifacts, DEMO_PASSWORD } from './harness.mjs';
+import { startServer, launch, loginThroughForm, artifacts } from './harness.mjs';
+import { apiAs, makePng, pngColours, pointIn } from './support.mjs';
 
 const RESIDENT = '13800138000';
 const DATANGLONG = '440303001001';
-/** The phone's position (WGS-84): inside 大塘龙社区, found in `before` (see `pointIn`). */
+/** The phone's position (WGS-84, as geolocation gives it): inside 大塘龙社区, found in `before` by `pointIn`. */
 let POSITION;
 const DESCRIPTION = '小区门口下水道堵塞，污水漫到路面';
 
-/** A small real PNG (a 48×32 gradient), made here so the test needs no files. */
-function png(width = 48, height = 32) {
-  const table = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (buf) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const sum = Buffer.alloc(4);
-    sum.writeUInt32BE(crc(body));
-    return Buffer.concat([len, body, sum]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // truecolour RGB
-  const raw = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) {
-    const row = y * (width * 3 + 1);
-    for (let x = 0; x < width; x++) {
-      raw[row + 1 + x * 3] = (x * 5) & 0xff;
-      raw[row + 2 + x * 3] = (y * 7) & 0xff;
-      raw[row + 3 + x * 3] = 160;
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-/** A staff account's API client (Bearer session: no cookie, no CSRF). */
-async function staff(url, username) {
-  const r = await fetch(`${url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username, password: DEMO_PASSWORD }),
-  });
-  const text = await r.text();
-  assert.equal(r.status, 200, `login ${username}: ${text}`);
-  const { token } = JSON.parse(text);
-  return async (path, body) => {
-    const res = await fetch(`${url}${path}`, {
-      method: body ? 'POST' : 'GET',
-      headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    assert.ok(res.ok, `${username} ${path} ${JSON.stringify(body ?? {})}: ${res.status} ${text}`);
-    return JSON.parse(text);
-  };
-}
-
-/** Whether a screenshot has content: many distinct colours (read back in a blank page's canvas). */
-async function distinctColours(browser, file) {
-  const page = await browser.newPage();
-  try {
-    const data = `data:image/png;base64,${readFileSync(file).toString('base64')}`;
-    return await page.evaluate(async (src) => {
-      const img = new Image();
-      img.src = src;
-      await img.decode();
-      const c = document.createElement('canvas');
-      c.width = img.width;
-      c.height = img.height;
-      const ctx = c.getContext('2d');
-      ctx.drawImage(img, 0, 0);
-      const px = ctx.getImageData(0, 0, c.width, c.height).data;
-      const seen = new Set();
-      for (let i = 0; i < px.length; i += 4 * 7) seen.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
-      return seen.size;
-    }, data);
-  } finally {
-    await page.close();
-  }
-}
-
 /**
- * A point well inside a community, from the server's own boundaries: the demo's community
- * boundaries are generated (Voronoi cells), so a hard-coded coordinate could fall in a
- * neighbour. (114.118, 22.548), for one, lies in 花场社区 of 东门街道. Points on a grid over the
- * community's bounding box are located in one batch; the one nearest their middle is taken.
+ * A staff account's API client (Bearer session: no cookie, no CSRF): `(path, body)` POSTs `body`
+ * as JSON (GETs without one), asserts a 2xx answer and resolves to its body.
  */
-async function pointIn(url, code) {
-  const r = await fetch(`${url}/api/v1/boundaries?level=community&within=${code.slice(0, 9)}`);
-  const feature = (await r.json()).features.find((f) => f.properties.code.startsWith(code));
-  assert.ok(feature, `community ${code} in the boundaries`);
-  const coords = JSON.stringify(feature.geometry.coordinates).match(/-?\d+\.?\d*,-?\d+\.?\d*/g).map((p) => p.split(',').map(Number));
-  const [xs, ys] = [coords.map((c) => c[0]), coords.map((c) => c[1])];
-  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  const points = [];
-  for (let i = 1; i < 12; i++) for (let j = 1; j < 12; j++) points.push([+(x0 + ((x1 - x0) * i) / 12).toFixed(6), +(y0 + ((y1 - y0) * j) / 12).toFixed(6)]);
-  const located = await (await fetch(`${url}/api/v1/locate`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ points }) })).json();
-  const inside = points.filter((_, k) => located.results[k]?.community?.code.startsWith(code));
-  assert.ok(inside.length, `a point inside ${code}`);
-  const [mx, my] = [inside.reduce((a, p) => a + p[0], 0) / inside.length, inside.reduce((a, p) => a + p[1], 0) / inside.length];
-  const best = inside.reduce((a, p) => (Math.hypot(p[0] - mx, p[1] - my) < Math.hypot(a[0] - mx, a[1] - my) ? p : a));
-  return { longitude: best[0], latitude: best[1] };
+async function staff(url, username) {
+  const call = await apiAs(url, username);
+  return async (path, body) => {
+    const res = await call(path, body ? { method: 'POST', body: JSON.stringify(body) } : {});
+    assert.ok(res.status >= 200 && res.status < 300, `${username} ${path} ${JSON.stringify(body ?? {})}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
 }
 
 let server;
@@ -134,7 +36,8 @@ let browser;
 before(async () => {
   server = await startServer();
   browser = await launch();
-  POSITION = await pointIn(server.url, DATANGLONG);
+  const { lon, lat } = await pointIn(server.url, DATANGLONG);
+  POSITION = { longitude: lon, latitude: lat };
 });
 
 after(async () => {
@@ -182,13 +85,13 @@ test('a resident reports from the phone at 360 px, gets a case number, and rates
   // No category ("not sure"): the server reads the words.
   assert.equal(await page.getByTestId('report-category').inputValue(), '');
   await page.getByTestId('report-description').fill(DESCRIPTION);
-  await page.getByTestId('photo-input').setInputFiles({ name: 'scene.png', mimeType: 'image/png', buffer: png() });
+  await page.getByTestId('photo-input').setInputFiles({ name: 'scene.png', mimeType: 'image/png', buffer: makePng() });
   await page.locator('[data-testid=photo-previews] img').first().waitFor();
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.waitForTimeout(300); // the map finishes drawing the pin
   const formShot = join(artifacts, 'phone-form.png');
   await page.screenshot({ path: formShot });
-  assert.ok((await distinctColours(browser, formShot)) > 50, 'the form screenshot is not blank');
+  assert.ok(pngColours(readFileSync(formShot)) > 50, 'the form screenshot is not blank');
 
   await page.getByTestId('report-submit').click();
   const caseNumber = page.getByTestId('case-number');
@@ -201,7 +104,7 @@ test('a resident reports from the phone at 360 px, gets a case number, and rates
   assert.ok(scrollWidth <= 360, `no horizontal scroll at 360 px (scrollWidth ${scrollWidth})`);
   const shot = join(artifacts, 'phone.png');
   await page.screenshot({ path: shot });
-  assert.ok((await distinctColours(browser, shot)) > 20, 'the screenshot is not blank');
+  assert.ok(pngColours(readFileSync(shot)) > 20, 'the screenshot is not blank');
 
   // The case, as the resident sees it through the API: the photo attached, located where they stood.
   const asResident = (path) =>

@@ -9,8 +9,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { inflateSync } from 'node:zlib';
 import { artifacts, launch, loginThroughApi, loginThroughForm, startServer } from './harness.mjs';
+import { decodePng, pngColours } from './support.mjs';
 
 let server;
 let browser;
@@ -24,74 +24,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-/**
- * Decodes an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium's screenshots are) into
- * `{ width, height, channels, pixels }`.
- */
-function decodePng(buf) {
-  assert.equal(buf.subarray(0, 8).toString('hex'), '89504e470d0a1a0a', 'a PNG');
-  let off = 8;
-  let width = 0;
-  let height = 0;
-  let channels = 0;
-  const idat = [];
-  while (off < buf.length) {
-    const len = buf.readUInt32BE(off);
-    const type = buf.toString('latin1', off + 4, off + 8);
-    const data = buf.subarray(off + 8, off + 8 + len);
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0);
-      height = data.readUInt32BE(4);
-      const depth = data[8];
-      const colour = data[9];
-      assert.equal(depth, 8, '8-bit PNG');
-      assert.equal(data[12], 0, 'not interlaced');
-      channels = colour === 6 ? 4 : colour === 2 ? 3 : assert.fail(`colour type ${colour}`);
-    } else if (type === 'IDAT') {
-      idat.push(data);
-    } else if (type === 'IEND') {
-      break;
-    }
-    off += 12 + len;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * channels;
-  const pixels = Buffer.alloc(stride * height);
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)];
-    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    const out = pixels.subarray(y * stride, (y + 1) * stride);
-    const prev = y > 0 ? pixels.subarray((y - 1) * stride, y * stride) : Buffer.alloc(stride);
-    for (let i = 0; i < stride; i++) {
-      const a = i >= channels ? out[i - channels] : 0;
-      const b = prev[i];
-      const c = i >= channels ? prev[i - channels] : 0;
-      let v = line[i];
-      if (filter === 1) v += a;
-      else if (filter === 2) v += b;
-      else if (filter === 3) v += (a + b) >> 1;
-      else if (filter === 4) {
-        const p = a + b - c;
-        const pa = Math.abs(p - a);
-        const pb = Math.abs(p - b);
-        const pc = Math.abs(p - c);
-        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-      out[i] = v & 0xff;
-    }
-  }
-  return { width, height, channels, pixels };
-}
-
-function distinctColours({ width, height, channels, pixels }) {
-  const seen = new Set();
-  for (let i = 0; i < width * height; i++) {
-    const o = i * channels;
-    seen.add((pixels[o] << 16) | (pixels[o + 1] << 8) | pixels[o + 2]);
-  }
-  return seen.size;
-}
 
 /** What the screen shows of the open cases: the count tile, the map's points and their ids. */
 function openCases(page) {
@@ -154,7 +86,7 @@ test('the one screen draws the district and follows a new report live', async ()
   const png = decodePng(shot);
   assert.equal(png.width, 1920);
   assert.equal(png.height, 1080);
-  const colours = distinctColours(png);
+  const colours = pngColours(png);
   assert.ok(colours > 500, `screenshot has ${colours} distinct colours`);
 
   // The header tells whether the data is live and when it was last updated.

@@ -40,6 +40,18 @@ impl Responsible {
         })
     }
 
+    /// The machine form, as the category file writes it: `community`, `street`, `district`,
+    /// `department:<code>` or `entity:<kind>`.
+    pub fn key(&self) -> String {
+        match self {
+            Responsible::Community => "community".into(),
+            Responsible::Street => "street".into(),
+            Responsible::District => "district".into(),
+            Responsible::Department(d) => format!("department:{d}"),
+            Responsible::Entity(k) => format!("entity:{}", k.as_str()),
+        }
+    }
+
     /// In words, for dispatch explanations.
     pub fn describe(&self) -> String {
         match self {
@@ -348,6 +360,22 @@ impl Categories {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responsibility_keys_read_back() {
+        for key in [
+            "community",
+            "street",
+            "district",
+            "department:440303D01",
+            "entity:property_manager",
+        ] {
+            assert_eq!(
+                Responsible::parse(key).map(|r| r.key()).as_deref(),
+                Some(key)
+            );
+        }
+    }
 
     #[test]
     fn a_resumed_clock_keeps_the_time_it_had_left() {

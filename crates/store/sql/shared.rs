@@ -664,7 +664,72 @@ pub(crate) async fn insert_histories(
             .push_bind(e.note.clone());
     });
     qb.build().execute(&mut **tx).await.map_err(db)?;
+    // Keep the history's facts on the case row (migration 0011) for the indicators.
+    let mut facts: Vec<(&str, Facts)> = Vec::new();
+    for (case_id, e) in lines {
+        let f = Facts::of(e);
+        if f == Facts::default() {
+            continue;
+        }
+        match facts.iter_mut().find(|(id, _)| id == case_id) {
+            Some((_, known)) => known.merge(f),
+            None => facts.push((case_id, f)),
+        }
+    }
+    for (case_id, f) in facts {
+        sqlx::query(
+            "UPDATE cases SET was_dispatched = (was_dispatched OR $1), was_handled = (was_handled OR $2),
+               was_overdue = (was_overdue OR $3), handled_late = (handled_late OR $4),
+               closed_at = CASE WHEN $5 IS NULL OR (closed_at IS NOT NULL AND closed_at >= $5) THEN closed_at ELSE $5 END
+             WHERE id = $6",
+        )
+        .bind(f.dispatched)
+        .bind(f.handled)
+        .bind(f.overdue)
+        .bind(f.handled_late)
+        .bind(f.closed_at)
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    }
     Ok(())
+}
+
+/// What a history line tells the indicators about its case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Facts {
+    /// Dispatched to a responsible unit (at least once).
+    dispatched: bool,
+    /// Reported handled (at least once).
+    handled: bool,
+    /// A stage went overdue.
+    overdue: bool,
+    /// The handling stage (accepted or in progress) went overdue.
+    handled_late: bool,
+    /// Closed by a passing verification, at this time.
+    closed_at: Option<i64>,
+}
+
+impl Facts {
+    fn of(e: &HistoryEntry) -> Facts {
+        let overdue = e.command == "overdue";
+        Facts {
+            dispatched: e.command == "dispatch",
+            handled: e.command == "handle",
+            overdue,
+            handled_late: overdue && matches!(e.from, Stage::Accepted | Stage::InProgress),
+            closed_at: (e.command == "verify" && e.to == Stage::Closed).then_some(e.at),
+        }
+    }
+
+    fn merge(&mut self, o: Facts) {
+        self.dispatched |= o.dispatched;
+        self.handled |= o.handled;
+        self.overdue |= o.overdue;
+        self.handled_late |= o.handled_late;
+        self.closed_at = self.closed_at.max(o.closed_at);
+    }
 }
 
 /// Inserts a case row; false when its channel and external id are taken.
@@ -962,21 +1027,14 @@ async fn case_stats(
     to: i64,
 ) -> Result<CaseStats, StoreError> {
     // One pass over the period's cases in scope; history facts come from correlated EXISTS.
-    let has = |command: &str| {
-        format!(
-            "EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = cases.id AND h.command = '{command}')"
-        )
-    };
-    let handled_late = "EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = cases.id AND h.command = 'overdue' \
-         AND h.from_stage IN ('accepted', 'in_progress'))";
-    let closed_at = "(SELECT MAX(h.at) FROM case_history h WHERE h.case_id = cases.id AND h.to_stage = 'closed' AND h.command = 'verify')";
-    let mut qb = QueryBuilder::<Db>::new(format!(
+    // The history's facts live on the case row (see `insert_histories`): one scan of `cases`.
+    let mut qb = QueryBuilder::<Db>::new(
         "SELECT COUNT(*) AS intake,
-            CAST(COALESCE(SUM(CASE WHEN {dispatched} THEN 1 ELSE 0 END), 0) AS BIGINT) AS dispatched,
+            CAST(COALESCE(SUM(CASE WHEN was_dispatched THEN 1 ELSE 0 END), 0) AS BIGINT) AS dispatched,
             CAST(COALESCE(SUM(CASE WHEN stage = 'closed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS closed,
-            CAST(COALESCE(SUM(CASE WHEN stage = 'closed' AND NOT {overdue} THEN 1 ELSE 0 END), 0) AS BIGINT) AS closed_on_time,
-            CAST(COALESCE(SUM(CASE WHEN {handled} THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled,
-            CAST(COALESCE(SUM(CASE WHEN {handled} AND NOT {handled_late} THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled_on_time,
+            CAST(COALESCE(SUM(CASE WHEN stage = 'closed' AND NOT was_overdue THEN 1 ELSE 0 END), 0) AS BIGINT) AS closed_on_time,
+            CAST(COALESCE(SUM(CASE WHEN was_handled THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled,
+            CAST(COALESCE(SUM(CASE WHEN was_handled AND NOT handled_late THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled_on_time,
             CAST(COALESCE(SUM(CASE WHEN reworks > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS reworked,
             CAST(COALESCE(SUM(CASE WHEN extensions > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS extended,
             CAST(COALESCE(SUM(CASE WHEN overdue AND stage NOT IN ('closed', 'rejected') THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue_open,
@@ -984,12 +1042,9 @@ async fn case_stats(
             CAST(COALESCE(SUM(CASE WHEN rating IN ('very_satisfied', 'satisfied', 'fairly_satisfied') THEN 1 ELSE 0 END), 0) AS BIGINT) AS satisfied,
             CAST(COALESCE(SUM(CASE WHEN resolved IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS resolution_answered,
             CAST(COALESCE(SUM(CASE WHEN resolved THEN 1 ELSE 0 END), 0) AS BIGINT) AS resolved,
-            CAST(COALESCE(SUM(CASE WHEN stage = 'closed' THEN {closed_at} - created_at ELSE 0 END), 0) AS BIGINT) AS handling_ms_sum
+            CAST(COALESCE(SUM(CASE WHEN stage = 'closed' THEN closed_at - created_at ELSE 0 END), 0) AS BIGINT) AS handling_ms_sum
          FROM cases WHERE created_at >= ",
-        dispatched = has("dispatch"),
-        overdue = has("overdue"),
-        handled = has("handle"),
-    ));
+    );
     qb.push_bind(from).push(" AND created_at < ").push_bind(to);
     push_scope(&mut qb, scope);
     let row = qb.build().fetch_one(pool).await.map_err(db)?;
@@ -1020,9 +1075,9 @@ async fn case_stats(
     // The 90th percentile by nearest rank: the ⌈0.9·n⌉-th smallest handling time.
     if stats.closed > 0 {
         let rank = (stats.closed * 9).div_ceil(10).max(1);
-        let mut qb = QueryBuilder::<Db>::new(format!(
-            "SELECT {closed_at} - created_at AS d FROM cases WHERE stage = 'closed' AND created_at >= "
-        ));
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT closed_at - created_at AS d FROM cases WHERE stage = 'closed' AND created_at >= ",
+        );
         qb.push_bind(from).push(" AND created_at < ").push_bind(to);
         push_scope(&mut qb, scope);
         qb.push(" ORDER BY d LIMIT 1 OFFSET ")
@@ -1092,24 +1147,16 @@ async fn case_stats_by_area(
     from: i64,
     to: i64,
 ) -> Result<Vec<AreaCounts>, StoreError> {
-    let has = |command: &str| {
-        format!(
-            "EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = cases.id AND h.command = '{command}')"
-        )
-    };
-    let handled_late = "EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = cases.id AND h.command = 'overdue' \
-         AND h.from_stage IN ('accepted', 'in_progress'))";
     // The prefix length is a number chosen by the caller's code, never text from a request.
     let mut qb = QueryBuilder::<Db>::new(format!(
         "SELECT SUBSTR(area_code, 1, {prefix_len}) AS k, COUNT(*) AS intake,
             CAST(COALESCE(SUM(CASE WHEN stage = 'closed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS closed,
             CAST(COALESCE(SUM(CASE WHEN overdue AND stage NOT IN ('closed', 'rejected') THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue_open,
-            CAST(COALESCE(SUM(CASE WHEN {handled} THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled,
-            CAST(COALESCE(SUM(CASE WHEN {handled} AND NOT {handled_late} THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled_on_time,
+            CAST(COALESCE(SUM(CASE WHEN was_handled THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled,
+            CAST(COALESCE(SUM(CASE WHEN was_handled AND NOT handled_late THEN 1 ELSE 0 END), 0) AS BIGINT) AS handled_on_time,
             CAST(COALESCE(SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS rated,
             CAST(COALESCE(SUM(CASE WHEN rating IN ('very_satisfied', 'satisfied', 'fairly_satisfied') THEN 1 ELSE 0 END), 0) AS BIGINT) AS satisfied
          FROM cases WHERE created_at >= ",
-        handled = has("handle"),
     ));
     qb.push_bind(from).push(" AND created_at < ").push_bind(to);
     push_scope(&mut qb, scope);

@@ -64,7 +64,9 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
             Public("lists the demo accounts by design, in demo mode only")
         }
         ("get", "/api/v1/stream") => Stream { path: path.into() },
-        ("get", "/api/v1/stats") => OwnOrScoped {
+        // Counts of the caller's own jurisdiction; narrowing to another unit is refused
+        // (tests/screen.rs).
+        ("get", "/api/v1/stats") | ("get", "/api/v1/stats/units") => OwnOrScoped {
             path: path.into(),
             body: None,
         },
@@ -213,6 +215,7 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
         },
         ("get", "/api/v1/device-types")
         | ("get", "/api/v1/devices")
+        | ("get", "/api/v1/devices/summary")
         | ("get", "/api/v1/alarms") => OwnOrScoped {
             path: path.into(),
             body: None,

@@ -429,16 +429,15 @@ function responsibleOrg(
   chain: { code: string; level: string }[],
   entities: { id: string; kind: string }[],
 ): string | null {
-  const r = cat.responsible;
+  const r = cat.responsible_key;
   const level = (l: string) => chain.find((u) => u.level === l)?.code ?? null;
-  if (r.startsWith('community')) return level('community') ?? level('street');
-  if (r.startsWith('street')) return level('street');
-  if (r.startsWith('district')) return level('district');
-  const dept = /department (\S+)/.exec(r);
-  if (dept) return dept[1];
-  const ent = /for an? (\w+) serving/.exec(r);
-  if (ent) {
-    const e = entities.find((x) => x.kind === ent[1]);
+  if (r === 'community') return level('community') ?? level('street');
+  if (r === 'street') return level('street');
+  if (r === 'district') return level('district');
+  if (r.startsWith('department:')) return r.slice('department:'.length);
+  if (r.startsWith('entity:')) {
+    const kind = r.slice('entity:'.length);
+    const e = entities.find((x) => x.kind === kind);
     return e ? `entity:${e.id}` : level('community');
   }
   return null;

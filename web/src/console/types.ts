@@ -121,6 +121,8 @@ export interface CategoryDto {
   name_en: string;
   priority: string;
   responsible: string;
+  /** `community`, `street`, `district`, `department:<code>` or `entity:<kind>`. */
+  responsible_key: string;
 }
 
 export interface ClassDto {

@@ -30,33 +30,12 @@ export function categoryText(c: CaseDto): string {
   return c.category_name ? `${c.category_name} (${c.category})` : c.category;
 }
 
-/** Uploads files (photos) one by one; resolves to their attachment ids. */
+/** Uploads files (photos) one by one (`POST /api/v1/attachments`, the raw bytes); resolves to their attachment ids. */
 export async function uploadFiles(files: Iterable<File>): Promise<string[]> {
   const ids: string[] = [];
   for (const f of files) {
     const q = new URLSearchParams({ name: f.name });
-    const res = await fetch(`/api/v1/attachments?${q}`, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: {
-        Accept: 'application/json',
-        'Content-Type': f.type || 'application/octet-stream',
-        'X-CSRF-Token': localStorage.getItem('wx_csrf') ?? '',
-      },
-      body: f,
-    });
-    const text = await res.text();
-    let data: unknown = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!res.ok) {
-      const e = (data as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
-      throw new ApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? res.statusText, e?.field);
-    }
-    ids.push((data as Attachment).id);
+    ids.push((await api<Attachment>(`/api/v1/attachments?${q}`, { blob: f })).id);
   }
   return ids;
 }

@@ -360,6 +360,9 @@ pub struct CategoryDto {
     priority: &'static str,
     /// Who handles it, in words.
     responsible: String,
+    /// Who handles it, for machines: `community`, `street`, `district`, `department:<code>` or
+    /// `entity:<kind>` (a social entity of that kind serving the place).
+    responsible_key: String,
 }
 
 /// A class with its categories.
@@ -397,6 +400,7 @@ async fn list_categories(State(state): State<AppState>) -> Json<Vec<ClassDto>> {
                         name_en: c.name_en.clone(),
                         priority: c.priority.as_str(),
                         responsible: c.responsible.describe(),
+                        responsible_key: c.responsible.key(),
                     })
                     .collect(),
             })
