@@ -98,7 +98,7 @@ struct BenchSeedArgs {
     /// Spread over this many days before now.
     #[arg(long, default_value_t = 30)]
     days: u32,
-    /// Share taken to closed, 0-1.
+    /// Share of cases older than three days taken to closed, 0-1 (younger ones fewer).
     #[arg(long, default_value_t = 0.9)]
     closed: f64,
     /// Random seed (the same seed gives the same cases).

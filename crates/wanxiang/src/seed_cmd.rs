@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use wanxiang_api::clock::ManualClock;
+use wanxiang_api::clock::{Clock, ManualClock};
 use wanxiang_api::events::{Intake, LocationInput, NewEvent, take_in};
 use wanxiang_api::{ApiConfig, AppState, AtlasHandle};
 use wanxiang_core::case::{self, Channel, Command, HistoryEntry, Stage};
@@ -28,7 +28,8 @@ pub struct Options {
     pub count: usize,
     /// Spread over this many days before now.
     pub days: u32,
-    /// Share of cases taken to closed (0–1).
+    /// Share of cases older than three days taken to closed (0–1); younger ones proportionally
+    /// fewer.
     pub closed: f64,
     /// Seed of the random sequence (the same seed gives the same cases).
     pub seed: u64,
@@ -66,6 +67,9 @@ pub struct Seeded {
     /// Reports that joined an existing case instead.
     pub linked: usize,
 }
+
+/// Cases younger than this are less likely to be closed already, the younger the less.
+const RECENT_MS: i64 = 3 * 86_400_000;
 
 /// The channels in roughly the proportions a district's intake has them.
 const CHANNELS: [(Channel, f64); 5] = [
@@ -174,7 +178,11 @@ pub async fn seed_into(
             Err(_) => continue,
         };
         seeded.cases += 1;
-        if rng.unit() < opts.closed && record.lifecycle.stage == Stage::Dispatched {
+        // Old cases are mostly closed; the open ones are mostly the last few days', as in a
+        // district that keeps up with its work.
+        let age = now - clock.now_ms();
+        let share = opts.closed * (age as f64 / RECENT_MS as f64).min(1.0);
+        if rng.unit() < share && record.lifecycle.stage == Stage::Dispatched {
             close(&state, &system, record, &mut rng).await?;
             seeded.closed += 1;
         }
@@ -203,32 +211,43 @@ async fn close(
             note: "核查通过".into(),
         },
     ];
-    let mut seq = state.store.case_history(scope, &record.id).await?.len() as i64;
     for command in steps {
         at += (rng.range(0.2, 8.0) * 3_600_000.0) as i64;
-        let (next, t, _) =
-            case::step(&record.lifecycle, &command, at).map_err(|e| anyhow::anyhow!("{e}"))?;
-        record.lifecycle = next;
-        record.version += 1;
-        record.updated_at = at;
-        record.due_at = None;
-        record.supervision.warn_at = None;
-        seq += 1;
-        let entry = HistoryEntry {
-            seq,
-            at,
-            actor_id: None,
-            actor: "system (generated history)".into(),
-            from: t.from,
-            to: t.to,
-            command: t.command.as_str().into(),
-            note: t.note,
-        };
-        anyhow::ensure!(
-            state.store.update_case(scope, &record, &entry).await?,
-            "case {} changed while seeding",
-            record.id
-        );
+        // A running server's supervision may touch the case meanwhile (its due time is in the
+        // past on the real clock): then read it again and take the step from where it is now.
+        let mut tries = 0;
+        loop {
+            let seq = state.store.case_history(scope, &record.id).await?.len() as i64 + 1;
+            let (next, t, _) =
+                case::step(&record.lifecycle, &command, at).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut changed = record.clone();
+            changed.lifecycle = next;
+            changed.version += 1;
+            changed.updated_at = at;
+            changed.due_at = None;
+            changed.supervision.warn_at = None;
+            let entry = HistoryEntry {
+                seq,
+                at,
+                actor_id: None,
+                actor: "system (generated history)".into(),
+                from: t.from,
+                to: t.to,
+                command: t.command.as_str().into(),
+                note: t.note,
+            };
+            if state.store.update_case(scope, &changed, &entry).await? {
+                record = changed;
+                break;
+            }
+            tries += 1;
+            anyhow::ensure!(tries < 5, "case {} keeps changing while seeding", record.id);
+            record = state
+                .store
+                .case(scope, &record.id)
+                .await?
+                .with_context(|| format!("case {} vanished while seeding", record.id))?;
+        }
     }
     Ok(())
 }
