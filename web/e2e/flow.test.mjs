@@ -1,7 +1,8 @@
 // The whole loop across the three pages, as people would do it: a resident files a report with a
 // photo on the phone page (360 px, the phone's location); the leaders' one screen, open all along,
 // shows the new case on the map without a reload; a dispatcher (only if the classifier was not
-// sure), the community's handler and its inspector take it to closed in the console; the one
+// sure), the community's handler (accepting, reporting progress with a photo, handling) and its
+// inspector take it to closed in the console; the one
 // screen then counts it as closed and takes its point off the map of open cases.
 
 import { test, before, after } from 'node:test';
@@ -136,6 +137,13 @@ test('a report from the phone is closed in the console and followed on the one s
     await stageIs(page, 'accepted');
     await page.getByTestId('action-start').click();
     await stageIs(page, 'in_progress');
+    // Progress on the way, with a photo: the stage stays, the timeline grows.
+    await page.getByTestId('action-progress').click();
+    await page.getByTestId('field-note').fill('已清理井口杂物，正在疏通');
+    await page.getByTestId('field-photos').setInputFiles({ name: 'midway.png', mimeType: 'image/png', buffer: makePng(24, 24, [60, 60, 200]) });
+    await page.getByTestId('action-submit').click();
+    await page.locator('[data-testid=timeline-item][data-action="progress"]').waitFor({ timeout: 15_000 });
+    await stageIs(page, 'in_progress');
     await page.getByTestId('action-handle').click();
     await page.getByTestId('field-note').fill('已疏通下水道，路面已冲洗');
     await page.getByTestId('field-photos').setInputFiles({ name: 'done.png', mimeType: 'image/png', buffer: makePng(32, 32, [200, 60, 60]) });
@@ -157,10 +165,10 @@ test('a report from the phone is closed in the console and followed on the one s
   const { body: closed } = await staff(`/api/v1/events/${id}`);
   assert.equal(closed.stage, 'closed');
   assert.deepEqual(
-    closed.history.map((h) => h.action).filter((c) => ['accept', 'start', 'handle', 'verify'].includes(c)),
-    ['accept', 'start', 'handle', 'verify'],
+    closed.history.map((h) => h.action).filter((c) => ['accept', 'start', 'progress', 'handle', 'verify'].includes(c)),
+    ['accept', 'start', 'progress', 'handle', 'verify'],
   );
-  assert.equal(closed.attachments.length, 2, "the handler's photo joined the resident's");
+  assert.equal(closed.attachments.length, 3, "the handler's photos joined the resident's");
 
   // The one screen, never reloaded, counts it as closed and no longer draws it as open.
   await screen.waitForFunction(

@@ -227,6 +227,12 @@ pub enum Command {
         /// The message.
         note: String,
     },
+    /// 处置进展: the handler reports progress (with photos) while the work goes on; the stage
+    /// stays, the reporter is told.
+    Progress {
+        /// What has been done so far.
+        note: String,
+    },
 }
 
 /// The kind of a [`Command`], for listings of what is allowed.
@@ -262,6 +268,8 @@ pub enum CommandKind {
     DecideExtension,
     /// [`Command::Urge`].
     Urge,
+    /// [`Command::Progress`].
+    Progress,
 }
 
 impl CommandKind {
@@ -283,13 +291,14 @@ impl CommandKind {
             CommandKind::RequestExtension => "request_extension",
             CommandKind::DecideExtension => "decide_extension",
             CommandKind::Urge => "urge",
+            CommandKind::Progress => "progress",
         }
     }
 }
 
 impl CommandKind {
     /// Every kind.
-    pub const ALL: [CommandKind; 15] = [
+    pub const ALL: [CommandKind; 16] = [
         CommandKind::Register,
         CommandKind::Reject,
         CommandKind::Dispatch,
@@ -305,6 +314,7 @@ impl CommandKind {
         CommandKind::RequestExtension,
         CommandKind::DecideExtension,
         CommandKind::Urge,
+        CommandKind::Progress,
     ];
 
     /// Parses a wire name.
@@ -332,6 +342,7 @@ impl Command {
             Command::RequestExtension { .. } => CommandKind::RequestExtension,
             Command::DecideExtension { .. } => CommandKind::DecideExtension,
             Command::Urge { .. } => CommandKind::Urge,
+            Command::Progress { .. } => CommandKind::Progress,
         }
     }
 }
@@ -463,7 +474,7 @@ pub fn allowed(case: &Case) -> Vec<CommandKind> {
         Stage::Rejected => vec![],
         Stage::Dispatched => vec![Accept, Return, Reassign],
         Stage::Accepted => vec![Start, Return, Reassign],
-        Stage::InProgress => vec![Handle, Reassign],
+        Stage::InProgress => vec![Handle, Progress, Reassign],
         Stage::Handled => vec![Verify],
         Stage::Closed if case.rating.is_none() => vec![Rate],
         Stage::Closed => vec![],
@@ -663,6 +674,11 @@ pub fn step(
             effects.push(Effect::Notify(Notice::Assignee(
                 case.assignee.clone().unwrap_or_default(),
             )));
+        }
+        Command::Progress { note: n } => {
+            required(n, "the progress note").map_err(|d| illegal(Some(d)))?;
+            note = n.clone();
+            effects.push(Effect::Notify(Notice::Reporter));
         }
         Command::Urge { note: n } => {
             required(n, "the message").map_err(|d| illegal(Some(d)))?;
@@ -1043,6 +1059,33 @@ mod tests {
         // Allowed kinds with bad content are refused with a reason.
         let err = step(&Case::reported(), &Reject { reason: s("  ") }, 0).unwrap_err();
         assert_eq!(err.detail.as_deref(), Some("the reason must not be empty"));
+    }
+
+    #[test]
+    fn progress_notes_keep_the_stage_and_tell_the_reporter() {
+        let (case, _) = run(&[Register, Dispatch { to: s("u") }, Accept, Start]).unwrap();
+        let (after, t, effects) = step(
+            &case,
+            &Progress {
+                note: s("已清理一半"),
+            },
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            (after.stage, t.note.as_str(), effects),
+            (
+                Stage::InProgress,
+                "已清理一半",
+                vec![Effect::Notify(Notice::Reporter)]
+            )
+        );
+        assert!(step(&case, &Progress { note: s(" ") }, 10).is_err());
+        let (accepted, _) = run(&[Register, Dispatch { to: s("u") }, Accept]).unwrap();
+        assert!(
+            step(&accepted, &Progress { note: s("x") }, 10).is_err(),
+            "progress comes once the work has started"
+        );
     }
 
     #[test]

@@ -371,6 +371,7 @@ export function actionPanel(me: Me, c: CaseDto, dir: Directory, onDone: (c: Case
       case 'suspend':
         return simpleForm(action, [{ name: 'reason', required: true }], false);
       case 'handle':
+      case 'progress':
         return simpleForm(action, [{ name: 'note', required: true }], true);
       case 'urge':
         return simpleForm(action, [{ name: 'note', required: true }], false);

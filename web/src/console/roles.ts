@@ -45,6 +45,7 @@ export function mayAct(me: Me, c: CaseDto, action: string): boolean {
     case 'return':
     case 'start':
     case 'handle':
+    case 'progress':
     case 'request_extension':
       return assignedHere && has(me, 'handler', 'entity_member', 'member');
     case 'verify':
@@ -65,6 +66,7 @@ export function mayAct(me: Me, c: CaseDto, action: string): boolean {
 export const ACTION_ORDER = [
   'accept',
   'start',
+  'progress',
   'handle',
   'verify',
   'register',

@@ -1512,6 +1512,7 @@ fn parse_command(a: &ActionInput) -> Result<Command, AppError> {
             approve: a.approve.ok_or_else(|| AppError::field("missing_field", "approve", "缺少 approve / approve is required"))?,
         },
         CommandKind::Urge => Command::Urge { note: need(&a.note, "note")? },
+        CommandKind::Progress => Command::Progress { note: need(&a.note, "note")? },
     })
 }
 
@@ -1522,7 +1523,7 @@ fn may(p: &Principal, c: &CaseRecord, kind: CommandKind) -> Result<(), AppError>
     let assigned_here = c.lifecycle.assignee.as_deref() == Some(p.account.org.key().as_str());
     let ok = match kind {
         Register | Reject | Dispatch | Reassign => p.has(Role::Dispatcher),
-        Accept | Return | Start | Handle | RequestExtension => {
+        Accept | Return | Start | Handle | Progress | RequestExtension => {
             assigned_here && (p.has(Role::Handler) || p.has(Role::EntityMember))
         }
         Verify => p.has(Role::Inspector) || p.has(Role::Supervisor),
