@@ -155,6 +155,22 @@ test('the one screen draws the district and follows a new report live', async ()
   // Several points may share the pixel (the demo reports cluster); the card shows one of them.
   assert.match(cardText, /案件/);
 
+  // Zooming in on the map outlines the grids (网格) under the streets.
+  await page.getByTestId('card-close').click().catch(() => {});
+  const box = await page.getByTestId('map').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  for (let i = 0; i < 12; i++) {
+    await page.mouse.wheel(0, -400);
+    await page.waitForTimeout(60);
+  }
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=map]')?.dataset.grids ?? 0) > 0, null, { timeout: 10_000 });
+  const gridLines = await page.evaluate(() => {
+    const series = document.querySelector('[data-testid=map]').wxChart.getOption().series.find((s) => s.id === 'grids');
+    return series?.data?.length ?? 0;
+  });
+  assert.ok(gridLines > 10, `grid outlines drawn when zoomed in: ${gridLines}`);
+  await page.screenshot({ path: join(artifacts, 'screen-zoomed.png') });
+
   await page.screenshot({ path: join(artifacts, 'screen-live.png') });
   writeFileSync(join(artifacts, 'screen-errors.txt'), errors.join('\n'));
   assert.deepEqual(errors, [], 'no page errors');

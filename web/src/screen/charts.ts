@@ -2,7 +2,7 @@
 // screen's bundle does not carry the whole library.
 
 import * as echarts from 'echarts/core';
-import { BarChart, EffectScatterChart, HeatmapChart, LineChart, ScatterChart } from 'echarts/charts';
+import { BarChart, EffectScatterChart, HeatmapChart, LineChart, LinesChart, ScatterChart } from 'echarts/charts';
 import {
   GeoComponent,
   GridComponent,
@@ -16,6 +16,7 @@ import type {
   EffectScatterSeriesOption,
   HeatmapSeriesOption,
   LineSeriesOption,
+  LinesSeriesOption,
   ScatterSeriesOption,
 } from 'echarts/charts';
 import type {
@@ -30,6 +31,7 @@ echarts.use([
   EffectScatterChart,
   HeatmapChart,
   LineChart,
+  LinesChart,
   ScatterChart,
   GeoComponent,
   GridComponent,
@@ -43,6 +45,7 @@ export type ScreenOption = ComposeOption<
   | EffectScatterSeriesOption
   | HeatmapSeriesOption
   | LineSeriesOption
+  | LinesSeriesOption
   | ScatterSeriesOption
   | GeoComponentOption
   | GridComponentOption

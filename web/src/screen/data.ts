@@ -3,8 +3,7 @@
 // answers without a field come back as `null`, and the panel shows a dash instead of failing.
 
 import { ApiError, api } from '../common/api';
-import type { Boundaries, Level } from '../common/map';
-import { echarts } from './charts';
+import { loadBoundaries, type Level } from '../common/map';
 
 export interface Indicator { key: string; name_zh: string; value: number | null }
 export interface Stats {
@@ -149,26 +148,8 @@ export const fetchAlarms = () => api<Alarm[]>('/api/v1/alarms?status=active&limi
 export const fetchWarnings = () => api<Warning[]>('/api/v1/warnings?limit=50');
 export const fetchReady = () => api<Ready>('/readyz');
 
-const maps = new Map<string, Promise<{ name: string; boundaries: Boundaries }>>();
-
-/**
- * One level of unit boundaries (optionally within a unit), registered with ECharts as the map
- * `wx-<level>[-<within>]`, regions keyed by unit code. The same contract as common/map.ts's
- * loadBoundaries, but registering through `echarts/core` so the screen stays tree-shaken.
- */
-export function boundaries(level: Level, within?: string): Promise<{ name: string; boundaries: Boundaries }> {
-  const name = within ? `wx-${level}-${within}` : `wx-${level}`;
-  let p = maps.get(name);
-  if (!p) {
-    p = api<Boundaries>(`/api/v1/boundaries?${q({ level, within })}`).then((b) => {
-      echarts.registerMap(name, b as unknown as Parameters<typeof echarts.registerMap>[1]);
-      return { name, boundaries: b };
-    });
-    maps.set(name, p);
-    p.catch(() => maps.delete(name));
-  }
-  return p;
-}
+/** One level of unit boundaries, registered with ECharts (see common/map.ts). */
+export const boundaries = loadBoundaries;
 
 /** The level below a unit level, for drilling down the map. */
 export function childLevel(level: Level): Level | null {

@@ -1,7 +1,8 @@
 // The district map: our own unit boundaries (no internet tiles), the open cases as points coloured
 // by stage (overdue in red), the active sensor alarms by level, and a heat layer of where the open
-// cases crowd. Clicking a unit drills down (district → streets → communities → grids); clicking a
-// point asks the page to show its summary.
+// cases crowd. Clicking a unit drills down (district → streets → communities → grids); zooming in
+// past GRID_ZOOM outlines the grids of the unit shown; clicking a point asks the page to show its
+// summary.
 
 import type { Boundaries, Level } from '../common/map';
 import { h } from '../common/dom';
@@ -26,6 +27,8 @@ export const LEVEL_COLOR: Record<string, string> = {
   blue: '#2f7bff',
 };
 const LEVEL_RANK: Record<string, number> = { blue: 1, yellow: 2, orange: 3, red: 4 };
+/** Zoom (ECharts geo scale) from which the grids are outlined over a street or district view. */
+const GRID_ZOOM = 2.5;
 
 /** One step of the drill-down: the unit shown and the map of its children. */
 export interface View {
@@ -55,6 +58,8 @@ export class MapView {
   private alarms: Alarm[] = [];
   private drawn = false;
   private pending = 0;
+  /** Grid outlines (rings of [lon, lat]) drawn while zoomed in, and for which unit. */
+  private grids: { code: string; rings: number[][][] } | null = null;
 
   constructor(
     readonly el: HTMLElement,
@@ -72,6 +77,7 @@ export class MapView {
         this.on.alarm(p.data.alarm as Alarm);
       }
     });
+    this.chart.on('georoam', () => void this.zoomed());
     // Not 'finished': the alarms' ripples keep the chart animating.
     this.chart.on('rendered', () => {
       if (this.stack.length && !el.dataset.ready) el.dataset.ready = '1';
@@ -117,6 +123,33 @@ export class MapView {
       return;
     }
     await this.show(code, name, v.childLevel);
+  }
+
+  /** After a roam: outline the grids when zoomed in far enough, drop them when zoomed out. */
+  private async zoomed(): Promise<void> {
+    const v = this.current;
+    if (!v || v.childLevel === 'grid') return;
+    const geo = (this.chart.getOption() as any).geo?.[0];
+    const zoom = Number(geo?.zoom ?? 1);
+    const want = zoom >= GRID_ZOOM;
+    if (!want) {
+      if (this.grids) {
+        this.grids = null;
+        this.el.dataset.grids = '0';
+        this.render();
+      }
+      return;
+    }
+    if (this.grids?.code === v.code) return;
+    try {
+      const { boundaries: b } = await boundaries('grid', v.level === 'district' ? undefined : v.code);
+      if (this.current !== v) return;
+      this.grids = { code: v.code, rings: b.features.flatMap((f) => ringsOf(f.geometry)) };
+      this.el.dataset.grids = String(b.features.length);
+      this.render();
+    } catch {
+      /* No grid layer: the map stays as it is. */
+    }
   }
 
   /** Goes back up to the view at `index` of the stack. */
@@ -205,7 +238,8 @@ export class MapView {
       visualMap: {
         type: 'continuous',
         show: false,
-        seriesIndex: 0,
+        // The heat layer (series 1; series 0 is the grid outlines).
+        seriesIndex: 1,
         min: 0,
         max: Math.max(3, Math.round(cases.length / 120)),
         inRange: { color: ['rgba(30,80,200,0)', 'rgba(30,144,255,0.55)', 'rgba(255,213,79,0.75)', 'rgba(255,87,34,0.9)'] },
@@ -235,6 +269,15 @@ export class MapView {
         })),
       },
       series: [
+        {
+          id: 'grids',
+          type: 'lines',
+          coordinateSystem: 'geo',
+          polyline: true,
+          silent: true,
+          lineStyle: { color: 'rgba(140, 200, 255, 0.45)', width: 0.6 },
+          data: this.grids && this.grids.code === v.code ? this.grids.rings.map((coords) => ({ coords })) : [],
+        },
         {
           id: 'heat',
           type: 'heatmap',
@@ -289,6 +332,13 @@ export class MapView {
     this.chart.setOption(option, { notMerge: newMap || !this.drawn, lazyUpdate: true });
     this.drawn = true;
   }
+}
+
+/** The outer rings of a Polygon or MultiPolygon. */
+function ringsOf(g: { type: string; coordinates: unknown }): number[][][] {
+  if (g.type === 'Polygon') return [(g.coordinates as number[][][])[0]];
+  if (g.type === 'MultiPolygon') return (g.coordinates as number[][][][]).map((p) => p[0]);
+  return [];
 }
 
 function namesOf(b: Boundaries): Map<string, string> {
