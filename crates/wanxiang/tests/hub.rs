@@ -126,6 +126,13 @@ async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
             "{inbox}"
         );
     }
+    // Only the reporter rates: the case tells each resident which they are.
+    for (who, mine) in [(&first, true), (&second, false)] {
+        let (_, seen) = app
+            .call(Some(who), "GET", &format!("/api/v1/events/{id}"), None)
+            .await;
+        assert_eq!(seen["reported_by_me"], mine, "{seen}");
+    }
     // Residents cannot list linked reports or unlink; the dispatcher can.
     let (status, _) = app
         .call(

@@ -61,6 +61,7 @@ export interface CaseDto {
   external_id: string | null;
   category: string | null;
   category_name: string | null;
+  category_name_en: string | null;
   description: string;
   location: { lon: number; lat: number; unit: string; unit_name: string | null };
   assignee: string | null;

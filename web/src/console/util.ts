@@ -2,7 +2,7 @@
 
 import { ApiError, api } from '../common/api';
 import { h } from '../common/dom';
-import { t } from '../common/i18n';
+import { locale, t } from '../common/i18n';
 import type { Attachment, CaseDto } from './types';
 
 /** The message to show for a failed call: the API's own words, or a network error. */
@@ -27,7 +27,8 @@ export function overdueBadge(c: CaseDto): HTMLSpanElement | null {
 
 export function categoryText(c: CaseDto): string {
   if (!c.category) return t('console.unclassified');
-  return c.category_name ? `${c.category_name} (${c.category})` : c.category;
+  const name = locale() === 'en' ? (c.category_name_en ?? c.category_name) : c.category_name;
+  return name ? `${name} (${c.category})` : c.category;
 }
 
 /** Uploads files (photos) one by one (`POST /api/v1/attachments`, the raw bytes); resolves to their attachment ids. */

@@ -127,7 +127,7 @@ function route(): void {
   current = null;
   if (caseMatch) {
     const id = decodeURIComponent(caseMatch[1]);
-    const v = caseView(id, me.username, () => (location.hash = '#/mine'));
+    const v = caseView(id, () => (location.hash = '#/mine'));
     current = { id, ...v };
     replace(view, v.el);
     void v.reload();

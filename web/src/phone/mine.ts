@@ -86,7 +86,7 @@ function actionLabel(e: HistoryDto): string {
 }
 
 /** One report: its details, progress and (when it may be rated) the rating form. */
-export function caseView(id: string, username: string, back: () => void): { el: HTMLElement; reload(): Promise<void> } {
+export function caseView(id: string, back: () => void): { el: HTMLElement; reload(): Promise<void> } {
   const body = h('div', { class: 'ph-case-body' }, h('p', { class: 'wx-muted' }, t('mine.loading')));
   const el = h(
     'section',
@@ -162,14 +162,9 @@ export function caseView(id: string, username: string, back: () => void): { el: 
     );
   }
 
-  /**
-   * Whether the caller filed this case (only the reporter may rate it), or follows it through a
-   * report that was linked to it. The API does not say so directly: the history's `report` line
-   * names its actor as `username (roles, org)`, and hides it from followers.
-   */
+  /** Whether the caller filed this case (only the reporter may rate it) or follows it. */
   function reportedByMe(c: CaseDto): boolean {
-    const first = c.history?.find((e) => e.action === 'report');
-    return !first || first.actor.startsWith(`${username} (`);
+    return c.reported_by_me;
   }
 
   /** The rating form, or what became of the rating. */

@@ -26,6 +26,8 @@ export interface CaseDto {
   channel: string;
   category: string | null;
   category_name: string | null;
+  /** Whether the caller filed it (a linked report's author follows it instead). */
+  reported_by_me: boolean;
   description: string;
   location: { lon: number; lat: number; unit: string; unit_name: string | null };
   stage: string;

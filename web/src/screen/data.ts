@@ -46,6 +46,7 @@ export interface CaseLite {
   channel: string;
   category: string | null;
   category_name: string | null;
+  category_name_en: string | null;
   description: string;
   location: { lon: number; lat: number; unit: string; unit_name: string | null };
   assignee: string | null;

@@ -226,7 +226,7 @@ export class MapView {
           if (p.seriesId === 'cases') {
             const c = p.data.c as CaseLite;
             return h('div', {}, h('div', {}, c.id),
-              h('div', {}, `${c.category_name ?? t('card.uncategorised')} · ${t(`stage.${c.stage}`)}${c.overdue ? ` · ${t('overdue')}` : ''}`));
+              h('div', {}, `${categoryOf(c) ?? t('card.uncategorised')} · ${t(`stage.${c.stage}`)}${c.overdue ? ` · ${t('overdue')}` : ''}`));
           }
           if (p.seriesId === 'alarms') {
             const a = p.data.alarm as Alarm;
@@ -332,6 +332,11 @@ export class MapView {
     this.chart.setOption(option, { notMerge: newMap || !this.drawn, lazyUpdate: true });
     this.drawn = true;
   }
+}
+
+/** A case's category name in the page's language. */
+export function categoryOf(c: CaseLite): string | null {
+  return locale() === 'en' ? (c.category_name_en ?? c.category_name) : c.category_name;
 }
 
 /** The outer rings of a Polygon or MultiPolygon. */

@@ -5,7 +5,7 @@ import { h, replace } from '../common/dom';
 import { formatTime, locale, percent, t } from '../common/i18n';
 import { chartIn, echarts, fontPx, ink, type ScreenOption } from './charts';
 import type { Alarm, CaseLite, DeviceSummary, Stats, UnitFigures, Warning } from './data';
-import { LEVEL_COLOR, OVERDUE_COLOR, STAGE_COLOR, localText } from './mapview';
+import { LEVEL_COLOR, OVERDUE_COLOR, STAGE_COLOR, categoryOf, localText } from './mapview';
 
 /** A titled panel; returns the section and its body. */
 export function panel(title: string | HTMLElement, testid: string, extra?: HTMLElement): { el: HTMLElement; body: HTMLElement; title: HTMLElement } {
@@ -352,7 +352,7 @@ export function caseCard(c: CaseLite | null, id: string, unitName: (code: string
     h(
       'dl',
       {},
-      row(t('card.category'), c.category_name ?? t('card.uncategorised'), 'case-category'),
+      row(t('card.category'), categoryOf(c) ?? t('card.uncategorised'), 'case-category'),
       row(
         t('card.stage'),
         h('span', {}, h('span', { class: 'scr-chip', style: `--c:${color}` }, t(`stage.${c.stage}`)), c.overdue ? h('span', { class: 'scr-chip', style: `--c:${OVERDUE_COLOR}` }, t('overdue')) : null),

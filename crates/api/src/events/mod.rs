@@ -497,6 +497,8 @@ pub struct CaseDto {
     category: Option<String>,
     /// Its Chinese name.
     category_name: Option<String>,
+    /// Its English name.
+    category_name_en: Option<String>,
     /// What the reporter wrote.
     description: String,
     /// Where.
@@ -520,6 +522,9 @@ pub struct CaseDto {
     reporter_contact: Option<String>,
     /// The reporter's rating of the latest closing.
     rating: Option<&'static str>,
+    /// Whether the caller filed this case (only its reporter rates it; a resident whose report
+    /// was linked to it follows it).
+    reported_by_me: bool,
     /// Failed verifications.
     reworks: u32,
     /// Redos after unsatisfied ratings.
@@ -598,6 +603,7 @@ fn case_dto(
         external_id: c.external_id.clone(),
         category: c.category.clone(),
         category_name: category.map(|x| x.name_zh.clone()),
+        category_name_en: category.map(|x| x.name_en.clone()),
         description: if follower {
             "（其他市民的上报，你的上报已并入 / another resident's report, which yours joined）"
                 .into()
@@ -628,6 +634,7 @@ fn case_dto(
             None
         },
         rating: c.lifecycle.rating.map(|r| r.as_str()),
+        reported_by_me: c.reporter.as_deref() == Some(p.account.id.as_str()),
         reworks: c.lifecycle.reworks,
         redos: c.lifecycle.redos,
         returns: c.lifecycle.returns,
