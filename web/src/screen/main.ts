@@ -98,7 +98,7 @@ function start(me: Me): void {
   kpis.title.remove();
   const channel = panel(t('panel.intake_channel'), 'panel-channel');
   const rankTabs = h('div', { class: 'scr-tabs', role: 'tablist' });
-  const ranking = panel(t('panel.ranking'), 'panel-ranking', rankTabs);
+  const ranking = panel(t('panel.ranking.street'), 'panel-ranking', rankTabs);
   const mapPanel = panel(t('panel.map'), 'panel-map');
   const trend = panel(t('panel.trend'), 'panel-trend');
   const devices = panel(t('panel.devices'), 'panel-devices');
@@ -218,7 +218,7 @@ function start(me: Me): void {
           : h('span', { class: 'scr-crumb scr-crumb-here', 'data-testid': 'crumb' }, s.name),
       ),
     );
-    ranking.title.textContent = map.stack.length > 1 ? t('panel.ranking_children', { name: v.name }) : t('panel.ranking');
+    ranking.title.textContent = map.stack.length > 1 ? t('panel.ranking_children', { name: v.name }) : t(`panel.ranking.${v.childLevel}`);
     drawPoints();
     void loadRanking();
     if (map.stack.length > 1) void showUnit(v.code, v.name);
