@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bus;
 pub mod clock;
 pub mod demo;
 pub mod error;
@@ -98,6 +99,9 @@ pub struct AppState {
     pub next_supervision: Arc<std::sync::atomic::AtomicI64>,
     /// Every case change on this node, for the SSE streams (filtered per subscriber's scope).
     pub changes: tokio::sync::broadcast::Sender<events::Change>,
+    /// The other nodes, once the bus connects (`bus::connect`); changes go out through
+    /// `bus::publish`.
+    pub remote: Arc<bus::Remote>,
     /// The node's group-commit intake writer, started on first use.
     pub intake: Arc<std::sync::OnceLock<events::IntakeWriter>>,
     /// The early-warning detector task's queue, started on first use.
@@ -127,6 +131,7 @@ impl AppState {
             wake: Arc::new(tokio::sync::Notify::new()),
             next_supervision: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             changes: tokio::sync::broadcast::channel(1024).0,
+            remote: Arc::default(),
             intake: Arc::new(std::sync::OnceLock::new()),
             detector: Arc::new(std::sync::OnceLock::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),

@@ -29,6 +29,19 @@ pub struct Config {
     pub events: EventsConfig,
     /// The sensing hub: device types, alarm rules, the MQTT device gateway.
     pub sensing: SensingConfig,
+    /// The bus between nodes.
+    pub bus: BusConfig,
+}
+
+/// `[bus]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    /// A NATS server (`nats://host:port`) through which the nodes of a cluster tell each other
+    /// of changes, so every node's live stream shows all of them; empty for a single node.
+    pub url: String,
+    /// Subjects start with this (`<prefix>.changes`): clusters sharing one NATS keep apart.
+    pub subject_prefix: String,
 }
 
 /// `[sensing]`.
@@ -229,6 +242,10 @@ impl Default for Config {
                 demo_devices: 20_000,
                 demo_simulator_rate: 200.0,
             },
+            bus: BusConfig {
+                url: String::new(),
+                subject_prefix: "wanxiang".into(),
+            },
             auth: AuthConfig {
                 session_ttl_secs: 12 * 3600,
                 secure_cookies: false,
@@ -398,6 +415,8 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
                                                                        WANXIANG__SENSING__ESCALATE_UNACKNOWLEDGED_MINS
   sensing.demo_devices       demo sensors registered on first start    [20000]      WANXIANG__SENSING__DEMO_DEVICES
   sensing.demo_simulator_rate  demo telemetry messages/s (0: off)      [200]        WANXIANG__SENSING__DEMO_SIMULATOR_RATE
+  bus.url                    NATS server linking a cluster's nodes     [none]       WANXIANG__BUS__URL
+  bus.subject_prefix         NATS subjects start with this             [wanxiang]   WANXIANG__BUS__SUBJECT_PREFIX
 
 Example wanxiang.toml:
   demo = true

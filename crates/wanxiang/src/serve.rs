@@ -161,6 +161,27 @@ pub async fn run_with_clock(
             )))
         }
     };
+    let bus = match config.bus.url.trim() {
+        "" => None,
+        url => {
+            // Unique per process, so a node skips its own changes when they come back.
+            let node = format!("{}/{}", listener.local_addr()?, std::process::id());
+            let task = wanxiang_api::bus::connect(
+                &state,
+                url,
+                config.bus.subject_prefix.trim(),
+                node,
+                stop_rx.clone(),
+            )
+            .await
+            .with_context(|| format!("connecting to the bus at {url}"))?;
+            tracing::info!(
+                url,
+                "linked to the other nodes through NATS / 已通过 NATS 连接集群"
+            );
+            Some(task)
+        }
+    };
     let subscriber = broker_subscription(&config, &listener)?.map(|sub| {
         tokio::spawn(wanxiang_api::sensing::subscriber::run(
             state.clone(),
@@ -206,6 +227,9 @@ pub async fn run_with_clock(
     let _ = housekeeping.await;
     if let Some(subscriber) = subscriber {
         let _ = subscriber.await;
+    }
+    if let Some(bus) = bus {
+        let _ = bus.await;
     }
     if let Some(gateway) = gateway {
         let _ = gateway.await;

@@ -1276,7 +1276,7 @@ pub(crate) fn after_write(state: &AppState, c: &CaseRecord, kind: &str, now: i64
     if state.hub.webhook.is_some() {
         state.outbox_wake.notify_one();
     }
-    let _ = state.changes.send(Change::of(c, kind, now));
+    crate::bus::publish(state, Change::of(c, kind, now));
 }
 
 /// Raises an open case's priority to `priority` (never lowers it), as a sensor alarm's

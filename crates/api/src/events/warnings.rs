@@ -340,7 +340,7 @@ async fn store(state: &AppState, w: Warning, now: i64) -> Result<(), AppError> {
     } else {
         "warning_raised"
     };
-    let _ = state.changes.send(Change::warning(&stored, kind, now));
+    crate::bus::publish(state, Change::warning(&stored, kind, now));
     Ok(())
 }
 

@@ -667,11 +667,10 @@ impl Pipeline {
                     }
                 }
                 for w in &batch.alarms {
-                    let _ = self.state.changes.send(crate::events::Change::alarm(
-                        &w.alarm,
-                        &w.event.action,
-                        w.event.at,
-                    ));
+                    crate::bus::publish(
+                        &self.state,
+                        crate::events::Change::alarm(&w.alarm, &w.event.action, w.event.at),
+                    );
                     if w.alarm.status == AlarmStatus::Cleared {
                         self.alarm_device.remove(&w.alarm.id);
                     } else {

@@ -125,6 +125,13 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the demo server on PostgreSQL, in a fresh schema of the test database named after
 /// `label` and this process (dropped first if an earlier run left it).
 pub async fn spawn_app_on_postgres(label: &str) -> TestApp {
+    let url = postgres_url(label).await;
+    spawn_app_with(|c| c.storage.database_url = url).await
+}
+
+/// A fresh schema of the test database named after `label` and this process (dropped first if an
+/// earlier run left it), as a database URL several servers can share.
+pub async fn postgres_url(label: &str) -> String {
     let base = std::env::var("WANXIANG_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let schema = format!("wx_{label}_{}", std::process::id());
@@ -141,8 +148,7 @@ pub async fn spawn_app_on_postgres(label: &str) -> TestApp {
         .unwrap();
     admin.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    spawn_app_with(|c| c.storage.database_url = url).await
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// A logged-in account.

@@ -1,0 +1,108 @@
+//! Several nodes as one cluster: servers sharing one PostgreSQL database and linked through NATS
+//! (`bus.url`). A change made on one node reaches the live streams of the others, once; a node's
+//! own changes are not echoed back to it. Uses the machine's NATS (127.0.0.1:4222, started by
+//! scripts/test; `WANXIANG_TEST_NATS_URL` for another) on subjects of this test run only.
+
+mod common;
+
+use common::{TestApp, open_stream, point_in, postgres_url, read_stream_until, spawn_app_with};
+use serde_json::json;
+
+async fn node(database: &str, prefix: &str) -> TestApp {
+    let nats =
+        std::env::var("WANXIANG_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let (database, prefix) = (database.to_owned(), prefix.to_owned());
+    spawn_app_with(move |c| {
+        c.storage.database_url = database;
+        c.bus.url = nats;
+        c.bus.subject_prefix = prefix;
+    })
+    .await
+}
+
+async fn report(app: &TestApp, who: &common::Session, text: &str) -> String {
+    let (lon, lat) = point_in("440303001001");
+    let (status, case) = app
+        .call(
+            Some(who),
+            "POST",
+            "/api/v1/events",
+            Some(
+                json!({"channel": "resident_app", "location": {"lon": lon, "lat": lat},
+                        "category": "E0404", "description": text}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{case}");
+    case["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_change_on_one_node_reaches_the_streams_of_the_others_once() {
+    let database = postgres_url("cluster").await;
+    let prefix = format!("wxtest{}", std::process::id());
+    let a = node(&database, &prefix).await;
+    let b = node(&database, &prefix).await;
+
+    let supervisor = b.login("district.supervisor").await;
+    let mut on_b = open_stream(&b, &supervisor).await;
+    let resident = a.login("13800138000").await;
+    let from_a = report(&a, &resident, "下水道堵塞（节点 A）").await;
+    // A report made on B itself, after A's: B's stream shows it once, not echoed back by NATS.
+    let other = b.login("13800138001").await;
+    let (lon, lat) = point_in("440303002001");
+    let (status, case) = b
+        .call(
+            Some(&other),
+            "POST",
+            "/api/v1/events",
+            Some(
+                json!({"channel": "resident_app", "location": {"lon": lon, "lat": lat},
+                        "category": "E0101", "description": "路面有垃圾（节点 B）"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{case}");
+    let from_b = case["id"].as_str().unwrap().to_owned();
+
+    let mut seen = read_stream_until(&mut on_b, &from_a).await;
+    seen.push_str(&read_stream_until(&mut on_b, &from_b).await);
+    // One more change, from A, as a marker: everything before it has arrived.
+    let marker = report(&a, &resident, "井盖缺失（节点 A，标记）").await;
+    seen.push_str(&read_stream_until(&mut on_b, &marker).await);
+    let events = |id: &str| {
+        seen.lines()
+            .filter(|l| l.starts_with("data:") && l.contains(id) && l.contains("\"created\""))
+            .count()
+    };
+    assert_eq!(events(&from_a), 1, "A's report reached B once: {seen}");
+    assert_eq!(
+        events(&from_b),
+        1,
+        "B's own report once, not echoed: {seen}"
+    );
+    assert!(seen.contains("event: case"), "{seen}");
+
+    // Both nodes read the same store.
+    let (status, on_a) = a
+        .call(
+            Some(&resident),
+            "GET",
+            &format!("/api/v1/events/{from_a}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{on_a}");
+    let (status, _) = b
+        .call(
+            Some(&resident),
+            "GET",
+            &format!("/api/v1/events/{from_a}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    drop(on_b);
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
