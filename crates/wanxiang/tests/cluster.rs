@@ -106,3 +106,54 @@ async fn a_change_on_one_node_reaches_the_streams_of_the_others_once() {
     b.stop().await.unwrap();
     a.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_deadline_that_falls_due_fires_once_across_nodes() {
+    let database = postgres_url("deadline").await;
+    let prefix = format!("wxdue{}", std::process::id());
+    let a = node(&database, &prefix).await;
+    let b = node(&database, &prefix).await;
+    let resident = a.login("13800138000").await;
+    // 下水道堵塞 (E0404) is high priority: the community must accept within 15 minutes.
+    let id = report(&a, &resident, "下水道堵塞，无人签收").await;
+    let minute = 60_000;
+    // Both nodes' supervision sees it fall due, at the same time, against the same database.
+    for step in [13, 10] {
+        a.clock.advance(step * minute);
+        b.clock.advance(step * minute);
+        tokio::join!(a.clock.settle(), b.clock.settle());
+    }
+    let (_, case) = b
+        .call(
+            Some(&resident),
+            "GET",
+            &format!("/api/v1/events/{id}"),
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = case["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    let count = |what: &str| actions.iter().filter(|a| **a == what).count();
+    assert_eq!(
+        (count("warn"), count("overdue")),
+        (1, 1),
+        "warned once and escalated once: {actions:?}"
+    );
+    let supervisor = a.login("guiyuan.supervisor").await;
+    let (_, inbox) = a
+        .call(Some(&supervisor), "GET", "/api/v1/notifications", None)
+        .await;
+    let escalations = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "escalated" && n["case_id"] == id.as_str())
+        .count();
+    assert_eq!(escalations, 1, "one escalation notice: {inbox}");
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
