@@ -146,6 +146,14 @@ function start(me: Me): void {
 
   // ------------------------------------------------------------ state
   const names = new Map<string, string>();
+  // Departments (区城管局 …) by code, so a case assigned to one names it; a street's staff may see
+  // none, and then the code stays.
+  void api<{ code: string; name: string }[]>('/api/v1/departments')
+    .then((list) => {
+      for (const d of list) names.set(d.code, d.name);
+      drawCard();
+    })
+    .catch(() => {});
   // Names of units not loaded with the tree (grids) are looked up once each, then the panels that
   // showed the bare code are drawn again.
   const asked = new Set<string>();
