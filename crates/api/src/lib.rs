@@ -184,6 +184,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().split_for_parts().1
 }
 
+/// Only the operations endpoints (`/healthz`, `/readyz`, `/metrics`), for a node that does not
+/// serve the API (an ingest or worker node of a cluster), so its load balancer checks still work.
+pub fn ops_router(state: AppState) -> Router {
+    health::prometheus();
+    let body_limit = state.config.body_limit;
+    let (router, _) = OpenApiRouter::<AppState>::new()
+        .merge(health::routes())
+        .split_for_parts();
+    let router = router
+        .fallback(|| async {
+            AppError::NotFound("此节点不提供接口 / this node does not serve the API".into())
+        })
+        .with_state(state);
+    middleware::apply(router, body_limit, &[])
+}
+
 /// Builds the complete application: routes, OpenAPI document, fallback and middleware.
 pub fn router(state: AppState) -> Router {
     health::prometheus();

@@ -151,6 +151,49 @@ pub struct ServerConfig {
     /// source tree the binary was built from.
     #[serde(default)]
     pub web_dir: String,
+    /// What this node does, comma-separated: `api` (the HTTP API and web UI), `ingest` (device
+    /// connections: the MQTT gateway, the external broker's subscription), `worker` (deadlines,
+    /// webhook deliveries, retention, the demo's generated history). All three by default; a
+    /// cluster may split them.
+    pub roles: String,
+}
+
+/// What a node does (`server.roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// Serves the HTTP API and the web UI (without it: only `/healthz`, `/readyz`, `/metrics`).
+    pub api: bool,
+    /// Takes device connections.
+    pub ingest: bool,
+    /// Runs the timed work.
+    pub worker: bool,
+}
+
+impl Roles {
+    /// Parses `api,ingest,worker` (any of them, at least one).
+    pub fn parse(text: &str) -> Result<Roles, String> {
+        let mut roles = Roles {
+            api: false,
+            ingest: false,
+            worker: false,
+        };
+        for role in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            match role {
+                "api" => roles.api = true,
+                "ingest" => roles.ingest = true,
+                "worker" => roles.worker = true,
+                other => {
+                    return Err(format!(
+                        "server.roles: unknown role {other:?}; use api, ingest, worker"
+                    ));
+                }
+            }
+        }
+        if !(roles.api || roles.ingest || roles.worker) {
+            return Err("server.roles: name at least one of api, ingest, worker".into());
+        }
+        Ok(roles)
+    }
 }
 
 /// `[storage]`.
@@ -200,6 +243,7 @@ impl Default for Config {
                 listen: "127.0.0.1:8080".parse().expect("valid"),
                 body_limit: 1024 * 1024,
                 web_dir: String::new(),
+                roles: "api,ingest,worker".into(),
             },
             storage: StorageConfig {
                 data_dir: PathBuf::from("wanxiang-data"),
@@ -295,6 +339,9 @@ pub struct Overrides {
     /// `--mqtt-listen`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_listen: Option<String>,
+    /// `--roles`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<String>,
 }
 
 /// Loads the configuration from the layers; `env` is normally [`process_env`].
@@ -343,6 +390,9 @@ pub fn load(file: Option<&Path>, env: Env, cli: &Overrides) -> Result<Config, Bo
     if let Some(addr) = &cli.mqtt_listen {
         put("sensing", "mqtt_listen", addr.clone().into());
     }
+    if let Some(roles) = &cli.roles {
+        put("server", "roles", roles.clone().into());
+    }
     if let Some(true) = cli.demo {
         flags.insert("demo".into(), true.into());
     }
@@ -364,6 +414,8 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   server.body_limit          largest request body, bytes (413 above)   [1048576]    WANXIANG__SERVER__BODY_LIMIT
   server.web_dir             the built web UI (web/dist)               [./web/dist, else the source tree's]
                                                                        WANXIANG__SERVER__WEB_DIR
+  server.roles               what this node does: api, ingest, worker  [api,ingest,worker]
+                                                                       WANXIANG__SERVER__ROLES / --roles
   storage.data_dir           directory for the SQLite file and files   [wanxiang-data]
                                                                        WANXIANG__STORAGE__DATA_DIR / --data-dir
   storage.database_url       sqlite://PATH or postgres://USER@HOST/DB  [sqlite://<data_dir>/wanxiang.db]
@@ -443,6 +495,26 @@ pub fn redact(url: &str) -> String {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_parse_and_refuse_unknown_ones() {
+        let all = Roles {
+            api: true,
+            ingest: true,
+            worker: true,
+        };
+        assert_eq!(Roles::parse("api,ingest,worker"), Ok(all));
+        assert_eq!(
+            Roles::parse(" worker "),
+            Ok(Roles {
+                api: false,
+                ingest: false,
+                worker: true
+            })
+        );
+        assert!(Roles::parse("api,cook").unwrap_err().contains("cook"));
+        assert!(Roles::parse(" , ").is_err());
+    }
 
     // figment's Jail sets files and variables for one closure and restores them after, and
     // runs jails one at a time, so these tests do not race on the process environment.

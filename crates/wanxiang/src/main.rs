@@ -214,6 +214,9 @@ struct ServeArgs {
     /// Where devices connect over MQTT (sensing.mqtt_listen), e.g. 127.0.0.1:1883, or `off`.
     #[arg(long, value_name = "ADDR")]
     mqtt_listen: Option<String>,
+    /// What this node does (server.roles): any of api, ingest, worker, comma-separated.
+    #[arg(long, value_name = "ROLES")]
+    roles: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -319,6 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 listen: args.listen,
                 log_format: args.log_format,
                 mqtt_listen: args.mqtt_listen.clone(),
+                roles: args.roles.clone(),
                 ..Overrides::default()
             };
             let config = load_config(&args.config, extra)?;

@@ -110,56 +110,71 @@ pub async fn run_with_clock(
     state.hub = load_hub(&config)?;
     state.sensing = load_sensing(&config)?;
     state.clock = clock;
-    if config.demo && config.events.demo_cases > 0 {
-        spawn_demo_history(&state, config.events.demo_cases).await?;
+    let roles =
+        crate::config::Roles::parse(&config.server.roles).map_err(|e| anyhow::anyhow!(e))?;
+    tracing::info!(
+        api = roles.api,
+        ingest = roles.ingest,
+        worker = roles.worker,
+        "node roles / 节点角色"
+    );
+    // The timed work: deadlines, webhook deliveries, retention and the demo's history.
+    let mut workers = Vec::new();
+    if roles.worker {
+        if config.demo && config.events.demo_cases > 0 {
+            spawn_demo_history(&state, config.events.demo_cases).await?;
+        }
+        workers.push(tokio::spawn(wanxiang_api::events::supervision_loop(
+            state.clone(),
+            stop_rx.clone(),
+        )));
+        workers.push(tokio::spawn(wanxiang_api::webhook::webhook_loop(
+            state.clone(),
+            stop_rx.clone(),
+        )));
+        workers.push(tokio::spawn(housekeeping(
+            state.clone(),
+            Retention {
+                readings_days: config.sensing.retention_days,
+                accepted_past_days: config.sensing.max_past_days,
+                minute_days: config.sensing.rollup_minute_days,
+                hour_days: config.sensing.rollup_hour_days,
+            },
+            stop_rx.clone(),
+        )));
     }
-    let supervision = tokio::spawn(wanxiang_api::events::supervision_loop(
-        state.clone(),
-        stop_rx.clone(),
-    ));
-    let webhook = tokio::spawn(wanxiang_api::webhook::webhook_loop(
-        state.clone(),
-        stop_rx.clone(),
-    ));
-    let housekeeping = tokio::spawn(housekeeping(
-        state.clone(),
-        Retention {
-            readings_days: config.sensing.retention_days,
-            accepted_past_days: config.sensing.max_past_days,
-            minute_days: config.sensing.rollup_minute_days,
-            hour_days: config.sensing.rollup_hour_days,
-        },
-        stop_rx.clone(),
-    ));
     state.sensing.load_all(&state).await?;
     wanxiang_api::sensing::start(&state);
-    let gateway = match bind_mqtt(&config).await? {
+    let gateway = match roles.ingest.then(|| bind_mqtt(&config)) {
         None => None,
-        Some(mqtt) => {
-            let mqtt_addr = mqtt.local_addr()?;
-            let _ = state.sensing.mqtt_addr.set(mqtt_addr);
-            tracing::info!(
-                "MQTT 设备接入 / MQTT device gateway: mqtt://{mqtt_addr} (username = device access token, topic v1/devices/me/telemetry)"
-            );
-            let sink = Arc::new(wanxiang_api::sensing::gateway::DeviceSink {
-                state: state.clone(),
-            });
-            if config.demo
-                && config.sensing.demo_devices > 0
-                && config.sensing.demo_simulator_rate > 0.0
-            {
-                spawn_demo_simulator(&config, mqtt_addr, stop_rx.clone());
+        Some(bound) => match bound.await? {
+            None => None,
+            Some(mqtt) => {
+                let mqtt_addr = mqtt.local_addr()?;
+                let _ = state.sensing.mqtt_addr.set(mqtt_addr);
+                tracing::info!(
+                    "MQTT 设备接入 / MQTT device gateway: mqtt://{mqtt_addr} (username = device access token, topic v1/devices/me/telemetry)"
+                );
+                let sink = Arc::new(wanxiang_api::sensing::gateway::DeviceSink {
+                    state: state.clone(),
+                });
+                if config.demo
+                    && config.sensing.demo_devices > 0
+                    && config.sensing.demo_simulator_rate > 0.0
+                {
+                    spawn_demo_simulator(&config, mqtt_addr, stop_rx.clone());
+                }
+                let mut stop = stop_rx.clone();
+                Some(tokio::spawn(wanxiang_mqtt::serve(
+                    mqtt,
+                    sink,
+                    wanxiang_mqtt::Settings::default(),
+                    async move {
+                        let _ = stop.changed().await;
+                    },
+                )))
             }
-            let mut stop = stop_rx.clone();
-            Some(tokio::spawn(wanxiang_mqtt::serve(
-                mqtt,
-                sink,
-                wanxiang_mqtt::Settings::default(),
-                async move {
-                    let _ = stop.changed().await;
-                },
-            )))
-        }
+        },
     };
     let bus = match config.bus.url.trim() {
         "" => None,
@@ -182,7 +197,11 @@ pub async fn run_with_clock(
             Some(task)
         }
     };
-    let subscriber = broker_subscription(&config, &listener)?.map(|sub| {
+    let subscription = match roles.ingest {
+        true => broker_subscription(&config, &listener)?,
+        false => None,
+    };
+    let subscriber = subscription.map(|sub| {
         tokio::spawn(wanxiang_api::sensing::subscriber::run(
             state.clone(),
             sub,
@@ -214,17 +233,21 @@ pub async fn run_with_clock(
             wanxiang_api::demo::DEMO_OPEN311_KEY
         );
     }
-    let app =
-        wanxiang_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = if roles.api {
+        wanxiang_api::router(state)
+    } else {
+        wanxiang_api::ops_router(state)
+    }
+    .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
     let _ = stop_tx.send(true);
     let _ = reloader.await;
-    let _ = supervision.await;
-    let _ = webhook.await;
-    let _ = housekeeping.await;
+    for worker in workers {
+        let _ = worker.await;
+    }
     if let Some(subscriber) = subscriber {
         let _ = subscriber.await;
     }

@@ -9,6 +9,11 @@ use common::{TestApp, open_stream, point_in, postgres_url, read_stream_until, sp
 use serde_json::json;
 
 async fn node(database: &str, prefix: &str) -> TestApp {
+    node_with_roles(database, prefix, "api,ingest,worker").await
+}
+
+async fn node_with_roles(database: &str, prefix: &str, roles: &str) -> TestApp {
+    let roles = roles.to_owned();
     let nats =
         std::env::var("WANXIANG_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let (database, prefix) = (database.to_owned(), prefix.to_owned());
@@ -16,6 +21,7 @@ async fn node(database: &str, prefix: &str) -> TestApp {
         c.storage.database_url = database;
         c.bus.url = nats;
         c.bus.subject_prefix = prefix;
+        c.server.roles = roles;
     })
     .await
 }
@@ -156,4 +162,44 @@ async fn a_deadline_that_falls_due_fires_once_across_nodes() {
     assert_eq!(escalations, 1, "one escalation notice: {inbox}");
     b.stop().await.unwrap();
     a.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn roles_split_the_work_an_api_node_leaves_deadlines_to_a_worker_node() {
+    let database = postgres_url("roles").await;
+    let prefix = format!("wxroles{}", std::process::id());
+    let api = node_with_roles(&database, &prefix, "api,ingest").await;
+    let worker = node_with_roles(&database, &prefix, "worker").await;
+
+    // The worker node serves only the operations endpoints.
+    let (status, ready) = worker.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    let (status, _) = worker.get("/api/v1/units").await;
+    assert_eq!(status, 404, "no API on a worker node");
+    let (status, _) = worker.get("/metrics").await;
+    assert_eq!(status, 200);
+
+    let resident = api.login("13800138000").await;
+    let id = report(&api, &resident, "下水道堵塞，等待签收").await;
+    // Past the yellow warning (12 of 15 minutes): only the worker node's supervision can fire it.
+    api.clock.advance(13 * 60_000);
+    worker.clock.advance(13 * 60_000);
+    worker.clock.settle().await;
+    let (_, case) = api
+        .call(
+            Some(&resident),
+            "GET",
+            &format!("/api/v1/events/{id}"),
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = case["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.last(), Some(&"warn"), "{actions:?}");
+    worker.stop().await.unwrap();
+    api.stop().await.unwrap();
 }
