@@ -23,6 +23,8 @@ fn wanxiang() -> Command {
     // this machine may already have an MQTT broker on 1883.
     c.env("WANXIANG__SENSING__DEMO_DEVICES", "50");
     c.env("WANXIANG__SENSING__MQTT_LISTEN", "127.0.0.1:0");
+    // A small generated history too: enough to show it runs, little work for the test machine.
+    c.env("WANXIANG__EVENTS__DEMO_CASES", "50");
     c
 }
 

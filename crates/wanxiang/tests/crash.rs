@@ -31,6 +31,8 @@ fn start(data: &std::path::Path) -> (Child, String) {
         .env("WANXIANG__EVENTS__DUPLICATE_RADIUS_M", "0")
         .env("WANXIANG__SENSING__MQTT_LISTEN", "127.0.0.1:0")
         .env("WANXIANG__SENSING__DEMO_DEVICES", "0")
+        // No generated history: the test counts its own reports.
+        .env("WANXIANG__EVENTS__DEMO_CASES", "0")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
