@@ -12,13 +12,11 @@ use serde::Deserialize;
 use wanxiang_api::auth::{random_secret, token_hash};
 use wanxiang_api::events::LocationInput;
 use wanxiang_api::sensing::{NewDeviceInput, check_new_device};
-use wanxiang_api::{ApiConfig, AppState, AtlasHandle};
 use wanxiang_core::Scope;
-use wanxiang_geo::Atlas;
 use wanxiang_store::NewDevice;
 
 use crate::config::Config;
-use crate::{serve, storage};
+use crate::storage;
 
 /// Devices stored per transaction.
 const CHUNK: usize = 1000;
@@ -80,16 +78,7 @@ pub async fn import(
 ) -> anyhow::Result<ImportReport> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let store = storage::open(config).await?;
-    let units = store.units().await?;
-    let revision = store.units_revision().await?;
-    let atlas = AtlasHandle::default();
-    atlas.replace(
-        revision,
-        tokio::task::spawn_blocking(move || Atlas::new(units)).await?,
-    );
-    let mut state = AppState::new(store, atlas, ApiConfig::default());
-    state.sensing = serve::load_sensing(config)?;
+    let state = storage::offline_state(config).await?;
     let tokens = tokens_out.map_or_else(|| path.with_extension("tokens.csv"), Path::to_path_buf);
     let mut report = ImportReport {
         tokens: tokens.clone(),

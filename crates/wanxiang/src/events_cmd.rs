@@ -8,12 +8,10 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use wanxiang_api::events::{Intake, LocationInput, NewEvent, take_in};
-use wanxiang_api::{ApiConfig, AppState, AtlasHandle};
 use wanxiang_core::case::Channel;
-use wanxiang_geo::Atlas;
 
 use crate::config::Config;
-use crate::{serve, storage};
+use crate::storage;
 
 /// One CSV row; the columns a hotline export has.
 #[derive(Debug, Deserialize)]
@@ -143,16 +141,7 @@ pub async fn import(
         anyhow::bail!("unknown channel {default_channel:?}");
     }
     let rows = read_rows(path, default_channel)?;
-    let store = storage::open(config).await?;
-    let units = store.units().await?;
-    let revision = store.units_revision().await?;
-    let atlas = AtlasHandle::default();
-    atlas.replace(
-        revision,
-        tokio::task::spawn_blocking(move || Atlas::new(units)).await?,
-    );
-    let mut state = AppState::new(store, atlas, ApiConfig::default());
-    state.hub = serve::load_hub(config)?;
+    let state = storage::offline_state(config).await?;
 
     let bar = ProgressBar::new(rows.len() as u64).with_style(
         ProgressStyle::with_template("importing {bar:40} {pos}/{len} ({per_sec}, {eta} left)")

@@ -10,16 +10,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use wanxiang_api::AppState;
 use wanxiang_api::clock::{Clock, ManualClock};
 use wanxiang_api::events::{Intake, LocationInput, NewEvent, take_in};
-use wanxiang_api::{ApiConfig, AppState, AtlasHandle};
 use wanxiang_core::case::{self, Channel, Command, HistoryEntry, Stage};
 use wanxiang_core::{Level, Scope};
-use wanxiang_geo::Atlas;
 
 use crate::config::Config;
 use crate::simulate::Rng;
-use crate::{serve, storage};
+use crate::storage;
 
 /// What to seed.
 #[derive(Debug, Clone)]
@@ -83,20 +82,11 @@ const CHANNELS: [(Channel, f64); 5] = [
 /// Adds `opts.count` cases to the configured store (which must hold a district: run
 /// `serve --demo` on it once first), with a progress bar.
 pub async fn seed_cases(config: &Config, opts: &Options) -> anyhow::Result<Seeded> {
-    let store = storage::open(config).await?;
-    let units = store.units().await?;
+    let state = storage::offline_state(config).await?;
     anyhow::ensure!(
-        !units.is_empty(),
+        state.atlas.current().is_some_and(|a| !a.units().is_empty()),
         "the store holds no district: start `wanxiang serve --demo` on it once first"
     );
-    let revision = store.units_revision().await?;
-    let atlas = AtlasHandle::default();
-    atlas.replace(
-        revision,
-        tokio::task::spawn_blocking(move || Atlas::new(units)).await?,
-    );
-    let mut state = AppState::new(store, atlas, ApiConfig::default());
-    state.hub = serve::load_hub(config)?;
     let bar = ProgressBar::new(opts.count as u64).with_style(
         ProgressStyle::with_template("seeding {bar:40} {pos}/{len} ({per_sec}, {eta} left)")
             .context("progress template")?,

@@ -1,4 +1,5 @@
-//! Opening the store the configuration names: SQLite by default, PostgreSQL for `postgres://`.
+//! Opening the store the configuration names: SQLite by default, PostgreSQL for `postgres://`;
+//! and the application state the offline commands (imports, seeding) work through.
 
 use std::sync::Arc;
 
@@ -6,6 +7,9 @@ use anyhow::Context;
 use wanxiang_store::Store;
 use wanxiang_store_postgres::PgStore;
 use wanxiang_store_sqlite::SqliteStore;
+
+use wanxiang_api::{ApiConfig, AppState, AtlasHandle};
+use wanxiang_geo::Atlas;
 
 use crate::config::{Config, redact};
 
@@ -34,4 +38,22 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             redact(&url)
         )
     }
+}
+
+/// The configured store with its geography loaded and the configured event hub and sensing
+/// settings: what `events import`, `devices import` and `bench seed-cases` take reports and
+/// devices in through, exactly as the server would.
+pub async fn offline_state(config: &Config) -> anyhow::Result<AppState> {
+    let store = open(config).await?;
+    let units = store.units().await?;
+    let revision = store.units_revision().await?;
+    let atlas = AtlasHandle::default();
+    atlas.replace(
+        revision,
+        tokio::task::spawn_blocking(move || Atlas::new(units)).await?,
+    );
+    let mut state = AppState::new(store, atlas, ApiConfig::default());
+    state.hub = crate::serve::load_hub(config)?;
+    state.sensing = crate::serve::load_sensing(config)?;
+    Ok(state)
 }
