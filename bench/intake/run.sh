@@ -9,8 +9,8 @@ CONNS=${2:-32}
 PORT=${PORT:-18084}
 BIN=${WANXIANG_BIN:-target/release/wanxiang}
 DATA=$(mktemp -d)
-# Intake alone: no demo sensors, no simulator, no MQTT listener.
-WANXIANG__SENSING__DEMO_DEVICES=0 WANXIANG__SENSING__MQTT_LISTEN=off \
+# Intake alone: no demo sensors, no simulator, no MQTT listener, no generated history.
+WANXIANG__SENSING__DEMO_DEVICES=0 WANXIANG__SENSING__MQTT_LISTEN=off WANXIANG__EVENTS__DEMO_CASES=0 \
   "$BIN" serve --demo --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
