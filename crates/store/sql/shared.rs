@@ -676,22 +676,42 @@ pub(crate) async fn insert_histories(
             None => facts.push((case_id, f)),
         }
     }
+    // Cases with the same facts share one statement: an intake batch's new cases are all just
+    // "dispatched", so the whole batch costs one UPDATE.
+    let mut groups: Vec<(Facts, Vec<&str>)> = Vec::new();
     for (case_id, f) in facts {
-        sqlx::query(
-            "UPDATE cases SET was_dispatched = (was_dispatched OR $1), was_handled = (was_handled OR $2),
-               was_overdue = (was_overdue OR $3), handled_late = (handled_late OR $4),
-               closed_at = CASE WHEN $5 IS NULL OR (closed_at IS NOT NULL AND closed_at >= $5) THEN closed_at ELSE $5 END
-             WHERE id = $6",
-        )
-        .bind(f.dispatched)
-        .bind(f.handled)
-        .bind(f.overdue)
-        .bind(f.handled_late)
-        .bind(f.closed_at)
-        .bind(case_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
+        match groups.iter_mut().find(|(g, _)| *g == f) {
+            Some((_, ids)) => ids.push(case_id),
+            None => groups.push((f, vec![case_id])),
+        }
+    }
+    for (f, ids) in &groups {
+        for chunk in ids.chunks(500) {
+            let mut qb =
+                QueryBuilder::<Db>::new("UPDATE cases SET was_dispatched = (was_dispatched OR ");
+            qb.push_bind(f.dispatched)
+                .push("), was_handled = (was_handled OR ")
+                .push_bind(f.handled)
+                .push("), was_overdue = (was_overdue OR ")
+                .push_bind(f.overdue)
+                .push("), handled_late = (handled_late OR ")
+                .push_bind(f.handled_late)
+                .push(")");
+            if let Some(at) = f.closed_at {
+                qb.push(", closed_at = CASE WHEN closed_at IS NOT NULL AND closed_at >= ")
+                    .push_bind(at)
+                    .push(" THEN closed_at ELSE ")
+                    .push_bind(at)
+                    .push(" END");
+            }
+            qb.push(" WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind((*id).to_owned());
+            }
+            qb.push(")");
+            qb.build().execute(&mut **tx).await.map_err(db)?;
+        }
     }
     Ok(())
 }
