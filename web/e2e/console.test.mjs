@@ -3,37 +3,26 @@
 // marks it handled with a note and a photo; the inspector passes verification and the case is
 // closed (on the case page and through the API). A handler of another street sees none of it.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { artifacts, launch, loginThroughForm, startServer } from './harness.mjs';
-import { apiAs, makePng, pointIn } from './support.mjs';
+import { artifacts, loginThroughForm } from './harness.mjs';
+import { apiAs, makePng, pointIn, useServerAndBrowser } from './support.mjs';
 
 /** 大塘龙社区 (桂园街道). */
 const COMMUNITY = '440303001001';
 /** Who handles a case assigned to each organisation, and who verifies it. */
 const HANDLER_OF = { '440303001001': 'datanglong.handler', '440303001000': 'guiyuan.handler' };
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = useServerAndBrowser();
 
 /** A console page logged in as `username` through the form at /console. */
 async function consoleAs(username) {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+  const context = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await loginThroughForm(page, server.url, '/console', username);
+  await loginThroughForm(page, ctx.server.url, '/console', username);
   await page.getByTestId('nav').waitFor();
   return { page, context, errors };
 }
@@ -54,8 +43,8 @@ async function openFromList(page, tab, id) {
 }
 
 test('a case goes from report to closed through the console', async () => {
-  const point = await pointIn(server.url, COMMUNITY);
-  const resident = await apiAs(server.url, '13800138000');
+  const point = await pointIn(ctx.server.url, COMMUNITY);
+  const resident = await apiAs(ctx.server.url, '13800138000');
   const filed = await resident('/api/v1/events', {
     method: 'POST',
     body: JSON.stringify({
@@ -152,17 +141,17 @@ test('a case goes from report to closed through the console', async () => {
     await op.locator('section.cx-list[data-loaded="true"]').waitFor();
     assert.equal(await list.locator(`[data-case-id="${id}"]`).count(), 0, `huangbei.handler sees the case in ${tab}`);
   }
-  await op.goto(`${server.url}/console#case/${id}`);
+  await op.goto(`${ctx.server.url}/console#case/${id}`);
   await op.getByTestId('case-error').filter({ hasText: /./ }).waitFor();
   assert.equal(await op.getByTestId('case-id').count(), 0);
-  const api = await apiAs(server.url, 'huangbei.handler');
+  const api = await apiAs(ctx.server.url, 'huangbei.handler');
   assert.equal((await api(`/api/v1/events/${id}`)).status, 404);
   await other.context.close();
 });
 
 test('the dispatcher sees an unclassified report with suggestions and dispatches it', async () => {
-  const point = await pointIn(server.url, COMMUNITY);
-  const resident = await apiAs(server.url, '13800138001');
+  const point = await pointIn(ctx.server.url, COMMUNITY);
+  const resident = await apiAs(ctx.server.url, '13800138001');
   const filed = await resident('/api/v1/events', {
     method: 'POST',
     body: JSON.stringify({

@@ -2,28 +2,17 @@
 // level, its alarm shows in the operator's alarm list and on the one screen's alarm figures; the
 // operator acknowledges it, then clears it, from the console. Another street's staff never see it.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { artifacts, launch, loginThroughForm, startServer } from './harness.mjs';
-import { apiAs, pointIn } from './support.mjs';
+import { artifacts, loginThroughForm } from './harness.mjs';
+import { apiAs, pointIn, useServerAndBrowser } from './support.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = useServerAndBrowser();
 
 test('an operator acknowledges and clears a sensor alarm in the console', async () => {
-  const operator = await apiAs(server.url, 'district.operator');
-  const here = await pointIn(server.url, '440303001001');
+  const operator = await apiAs(ctx.server.url, 'district.operator');
+  const here = await pointIn(ctx.server.url, '440303001001');
   const { status, body: registered } = await operator('/api/v1/devices', {
     method: 'POST',
     body: JSON.stringify({ type: 'water_level', name: '红岭路口积水监测（测试）', location: { lon: here.lon, lat: here.lat } }),
@@ -31,7 +20,7 @@ test('an operator acknowledges and clears a sensor alarm in the console', async 
   assert.equal(status, 201, JSON.stringify(registered));
   const device = registered.device.id;
   for (const level of [8, 32]) {
-    const r = await fetch(`${server.url}/api/v1/telemetry/${registered.token}`, {
+    const r = await fetch(`${ctx.server.url}/api/v1/telemetry/${registered.token}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ level_cm: level }),
@@ -43,11 +32,11 @@ test('an operator acknowledges and clears a sensor alarm in the console', async 
   const alarm = alarms[0];
   assert.equal(alarm.status, 'active');
 
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+  const context = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await loginThroughForm(page, server.url, '/console', 'district.operator');
+  await loginThroughForm(page, ctx.server.url, '/console', 'district.operator');
   await page.getByTestId('nav-devices').click();
   const row = page.locator(`[data-testid=alarm-row][data-alarm-id="${alarm.id}"]`);
   await row.waitFor({ timeout: 15_000 });
@@ -83,12 +72,12 @@ test('an operator acknowledges and clears a sensor alarm in the console', async 
   assert.equal(await page.locator('[data-testid=device-row]').first().getAttribute('data-state'), 'active');
 
   // Another street's admin sees neither the alarm nor the device.
-  const other = await apiAs(server.url, 'huangbei.admin');
+  const other = await apiAs(ctx.server.url, 'huangbei.admin');
   const { status: s404 } = await other(`/api/v1/alarms/${alarm.id}`);
   assert.equal(s404, 404);
-  const otherContext = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const otherContext = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 } });
   const otherPage = await otherContext.newPage();
-  await loginThroughForm(otherPage, server.url, '/console', 'huangbei.admin');
+  await loginThroughForm(otherPage, ctx.server.url, '/console', 'huangbei.admin');
   await otherPage.getByTestId('nav-devices').click();
   await otherPage.locator('[data-alarms-loaded="true"]').waitFor({ timeout: 10_000 });
   await otherPage.getByTestId('alarm-status-filter').selectOption('all').catch(() => {});

@@ -5,29 +5,18 @@
 // inspector take it to closed in the console; the one
 // screen then counts it as closed and takes its point off the map of open cases.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { artifacts, launch, loginThroughForm, startServer } from './harness.mjs';
-import { apiAs, makePng, pointIn } from './support.mjs';
+import { artifacts, loginThroughForm } from './harness.mjs';
+import { apiAs, makePng, pointIn, useServerAndBrowser } from './support.mjs';
 
 /** 大塘龙社区 of 桂园街道, whose demo staff are datanglong.handler and datanglong.inspector. */
 const COMMUNITY = '440303001001';
 const DESCRIPTION = '小区门口下水道堵塞，污水漫到路面，请尽快疏通';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = useServerAndBrowser();
 
 /** The ids of the open cases drawn on the one screen's map. */
 function mapCaseIds(page) {
@@ -40,9 +29,9 @@ function mapCaseIds(page) {
 
 /** Opens the console as `username` in a context of its own and the case from the given tab. */
 async function consoleCase(username, tab, id) {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+  const context = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
   const page = await context.newPage();
-  await loginThroughForm(page, server.url, '/console', username);
+  await loginThroughForm(page, ctx.server.url, '/console', username);
   await page.getByTestId(`nav-${tab}`).click();
   const row = page.locator(`[data-testid=case-row][data-case-id="${id}"]`);
   await row.waitFor({ timeout: 15_000 });
@@ -60,18 +49,18 @@ test('a report from the phone is closed in the console and followed on the one s
   const watch = (page, who) => page.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
 
   // The leaders' one screen is open before anything happens.
-  const screenContext = await browser.newContext({ viewport: { width: 1920, height: 1080 }, locale: 'zh-CN' });
+  const screenContext = await ctx.browser.newContext({ viewport: { width: 1920, height: 1080 }, locale: 'zh-CN' });
   const screen = await screenContext.newPage();
   watch(screen, 'screen');
-  await loginThroughForm(screen, server.url, '/', 'district.leader');
+  await loginThroughForm(screen, ctx.server.url, '/', 'district.leader');
   await screen.locator('[data-testid=map][data-ready="1"]').waitFor({ timeout: 20_000 });
   await screen.locator('[data-testid=live-state][data-live="1"]').waitFor({ timeout: 10_000 });
   const closedBefore = Number(await screen.getByTestId('kpi-closed-value').innerText());
   await screen.evaluate(() => (window.__notReloaded = true));
 
   // A resident reports from the phone, where they stand (the phone's WGS-84 position).
-  const here = await pointIn(server.url, COMMUNITY);
-  const phoneContext = await browser.newContext({
+  const here = await pointIn(ctx.server.url, COMMUNITY);
+  const phoneContext = await ctx.browser.newContext({
     viewport: { width: 360, height: 740 },
     deviceScaleFactor: 2,
     isMobile: true,
@@ -82,7 +71,7 @@ test('a report from the phone is closed in the console and followed on the one s
   });
   const phone = await phoneContext.newPage();
   watch(phone, 'phone');
-  await loginThroughForm(phone, server.url, '/m', '13800138000');
+  await loginThroughForm(phone, ctx.server.url, '/m', '13800138000');
   await phone.getByTestId('report-form').waitFor();
   await phone.locator('[data-testid=report-map] canvas').first().waitFor();
   await phone.getByTestId('use-location').click();
@@ -112,7 +101,7 @@ test('a report from the phone is closed in the console and followed on the one s
 
   // The case is where the resident stood, with the photo, and goes to the community unless the
   // classifier was unsure — then a dispatcher sends it there from the manual queue.
-  const staff = await apiAs(server.url, 'district.dispatcher');
+  const staff = await apiAs(ctx.server.url, 'district.dispatcher');
   let { body: filed } = await staff(`/api/v1/events/${id}`);
   assert.ok(filed.location.unit.startsWith(COMMUNITY), `located in 大塘龙社区: ${filed.location.unit}`);
   assert.equal(filed.attachments.length, 1, 'the photo came with the report');

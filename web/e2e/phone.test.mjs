@@ -4,16 +4,16 @@
 // 大塘龙社区 / 桂园街道. Staff then take the case through accept → start → handle → verify by
 // the API, and the resident rates it on the page.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launch, loginThroughForm, artifacts } from './harness.mjs';
-import { apiAs, makePng, pngColours, pointIn } from './support.mjs';
+import { loginThroughForm, artifacts } from './harness.mjs';
+import { apiAs, makePng, pngColours, pointIn, useServerAndBrowser } from './support.mjs';
 
 const RESIDENT = '13800138000';
 const DATANGLONG = '440303001001';
-/** The phone's position (WGS-84, as geolocation gives it): inside 大塘龙社区, found in `before` by `pointIn`. */
+/** The phone's position (WGS-84, as geolocation gives it): inside 大塘龙社区, found by `pointIn` when the test starts. */
 let POSITION;
 const DESCRIPTION = '小区门口下水道堵塞，污水漫到路面';
 
@@ -30,29 +30,18 @@ async function staff(url, username) {
   };
 }
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-  const { lon, lat } = await pointIn(server.url, DATANGLONG);
-  POSITION = { longitude: lon, latitude: lat };
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = useServerAndBrowser();
 
 test('a resident reports from the phone at 360 px, gets a case number, and rates the result', async () => {
-  const { url } = server;
+  const { url } = ctx.server;
+  const { lon, lat } = await pointIn(url, DATANGLONG);
+  POSITION = { longitude: lon, latitude: lat };
   // Is the built page served at /m (the server's web UI)?
   const m = await fetch(`${url}/m`);
   const html = await m.text();
   assert.ok(m.ok && /\/assets\//.test(html), `GET /m does not serve the built page (${m.status}): run npm run build`);
 
-  const context = await browser.newContext({
+  const context = await ctx.browser.newContext({
     viewport: { width: 360, height: 740 },
     isMobile: true,
     hasTouch: true,

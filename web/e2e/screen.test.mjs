@@ -5,25 +5,14 @@
 // node:zlib). Then a resident files a report through the API on another page, and the screen shows
 // the new open case without a reload (over the event stream).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { artifacts, launch, loginThroughApi, loginThroughForm, startServer } from './harness.mjs';
-import { decodePng, pngColours } from './support.mjs';
+import { artifacts, loginThroughApi, loginThroughForm } from './harness.mjs';
+import { decodePng, pngColours, useServerAndBrowser } from './support.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = useServerAndBrowser();
 
 /** What the screen shows of the open cases: the count tile, the map's points and their ids. */
 function openCases(page) {
@@ -39,12 +28,12 @@ function openCases(page) {
 }
 
 test('the one screen draws the district and follows a new report live', async () => {
-  const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, locale: 'zh-CN' });
+  const context = await ctx.browser.newContext({ viewport: { width: 1920, height: 1080 }, locale: 'zh-CN' });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
 
-  await loginThroughForm(page, server.url, '/', 'district.leader');
+  await loginThroughForm(page, ctx.server.url, '/', 'district.leader');
   await page.locator('[data-testid=map][data-ready="1"]').waitFor({ timeout: 20_000 });
   // The panels fill as their answers arrive; the open cases come with the map's points.
   await page.waitForFunction(() => Number(document.querySelector('[data-testid=map-points]')?.dataset.count ?? -1) >= 0);
@@ -66,7 +55,7 @@ test('the one screen draws the district and follows a new report live', async ()
   assert.ok(painted.n > painted.total * 0.1, `map canvas painted in the middle: ${painted.n} of ${painted.total} pixels`);
 
   // Every street of the boundary layer is named on the page (the ranking lists the map's units).
-  const streets = await (await fetch(`${server.url}/api/v1/boundaries?level=street`)).json();
+  const streets = await (await fetch(`${ctx.server.url}/api/v1/boundaries?level=street`)).json();
   const names = streets.features.map((f) => f.properties.name);
   assert.ok(names.length >= 2, `streets in the boundary layer: ${names.length}`);
   const shown = await page.getByTestId('ranking-name').allInnerTexts();
@@ -99,9 +88,9 @@ test('the one screen draws the district and follows a new report live', async ()
   const before = await openCases(page);
   await page.evaluate(() => (window.__notReloaded = true));
   // (Its own browser context: the same context would share, and replace, the leader's cookie.)
-  const residentContext = await browser.newContext();
+  const residentContext = await ctx.browser.newContext();
   const resident = await residentContext.newPage();
-  await loginThroughApi(resident, server.url, '13800138000');
+  await loginThroughApi(resident, ctx.server.url, '13800138000');
   const created = await resident.evaluate(async () => {
     const r = await fetch('/api/v1/events', {
       method: 'POST',

@@ -3,7 +3,8 @@
 // a screenshot back to tell it is not blank). Only node: modules, no files.
 
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
-import { DEMO_PASSWORD } from './harness.mjs';
+import { after, before } from 'node:test';
+import { DEMO_PASSWORD, launch, startServer } from './harness.mjs';
 
 /**
  * Logs in as `username` through `POST /api/v1/auth/login` and resolves to
@@ -202,4 +203,21 @@ export function pngColours(buffer) {
     seen.add((pixels[o] << 16) | (pixels[o + 1] << 8) | pixels[o + 2]);
   }
   return seen.size;
+}
+
+/**
+ * Registers hooks that start the real server and Chromium before a file's tests and stop them
+ * after; the returned object holds them (`ctx.server`, `ctx.browser`) while the tests run.
+ */
+export function useServerAndBrowser() {
+  const ctx = { server: null, browser: null };
+  before(async () => {
+    ctx.server = await startServer();
+    ctx.browser = await launch();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }

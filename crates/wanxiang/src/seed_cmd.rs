@@ -201,13 +201,15 @@ async fn close(
             note: "核查通过".into(),
         },
     ];
+    // The history's length is read once and counted on; only a conflict makes us read again.
+    let mut lines = state.store.case_history(scope, &record.id).await?.len() as i64;
     for command in steps {
         at += (rng.range(0.2, 8.0) * 3_600_000.0) as i64;
         // A running server's supervision may touch the case meanwhile (its due time is in the
         // past on the real clock): then read it again and take the step from where it is now.
         let mut tries = 0;
         loop {
-            let seq = state.store.case_history(scope, &record.id).await?.len() as i64 + 1;
+            let seq = lines + 1;
             let (next, t, _) =
                 case::step(&record.lifecycle, &command, at).map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut changed = record.clone();
@@ -228,6 +230,7 @@ async fn close(
             };
             if state.store.update_case(scope, &changed, &entry).await? {
                 record = changed;
+                lines = seq;
                 break;
             }
             tries += 1;
@@ -237,6 +240,7 @@ async fn close(
                 .case(scope, &record.id)
                 .await?
                 .with_context(|| format!("case {} vanished while seeding", record.id))?;
+            lines = state.store.case_history(scope, &record.id).await?.len() as i64;
         }
     }
     Ok(())

@@ -43,6 +43,20 @@ async fn report(app: &TestApp, who: &common::Session, text: &str) -> String {
     case["id"].as_str().unwrap().to_owned()
 }
 
+/// The actions of a case's history, oldest first, as `who` reads them on `app`.
+async fn history(app: &TestApp, who: &common::Session, id: &str) -> Vec<String> {
+    let (status, case) = app
+        .call(Some(who), "GET", &format!("/api/v1/events/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{case}");
+    case["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_change_on_one_node_reaches_the_streams_of_the_others_once() {
     let database = postgres_url("cluster").await;
@@ -129,21 +143,8 @@ async fn a_deadline_that_falls_due_fires_once_across_nodes() {
         b.clock.advance(step * minute);
         tokio::join!(a.clock.settle(), b.clock.settle());
     }
-    let (_, case) = b
-        .call(
-            Some(&resident),
-            "GET",
-            &format!("/api/v1/events/{id}"),
-            None,
-        )
-        .await;
-    let actions: Vec<&str> = case["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["action"].as_str().unwrap())
-        .collect();
-    let count = |what: &str| actions.iter().filter(|a| **a == what).count();
+    let actions = history(&b, &resident, &id).await;
+    let count = |what: &str| actions.iter().filter(|a| *a == what).count();
     assert_eq!(
         (count("warn"), count("overdue")),
         (1, 1),
@@ -185,21 +186,12 @@ async fn roles_split_the_work_an_api_node_leaves_deadlines_to_a_worker_node() {
     api.clock.advance(13 * 60_000);
     worker.clock.advance(13 * 60_000);
     worker.clock.settle().await;
-    let (_, case) = api
-        .call(
-            Some(&resident),
-            "GET",
-            &format!("/api/v1/events/{id}"),
-            None,
-        )
-        .await;
-    let actions: Vec<&str> = case["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions.last(), Some(&"warn"), "{actions:?}");
+    let actions = history(&api, &resident, &id).await;
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("warn"),
+        "{actions:?}"
+    );
     worker.stop().await.unwrap();
     api.stop().await.unwrap();
 }
