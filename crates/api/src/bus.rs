@@ -2,24 +2,44 @@
 //! SSE streams and, when a NATS server is configured (`bus.url`), to every other node's, so a
 //! screen connected to any node of a cluster sees what happened on all of them.
 //!
-//! Core NATS (not JetStream) carries these: the streams are a live view, at most once, and a
-//! subscriber that misses some already reloads on `lagged`; the durable facts are in the store.
-//! Publishing never waits on the network: changes queue for a publisher task, and when the queue
-//! is full (NATS down for long) the oldest news is dropped and counted, never the write that
-//! caused it.
+//! Two paths, one stream. **Case changes** on a store that keeps a change outbox (PostgreSQL,
+//! `Store::records_changes`) are written there in the transaction that makes them; the
+//! [`relay`] on any node claims them (SKIP LOCKED, with a lease), publishes them to the NATS
+//! JetStream stream `WANXIANG_<prefix>` with the message id `case:<id>:<seq>`, and deletes them.
+//! A node killed between its commit and its publish therefore loses nothing: its lines wait in
+//! the outbox until a live node's relay takes them over, and JetStream's duplicate window drops a
+//! line published twice. Without a bus the relay hands them to this node's streams directly.
+//! **Alarms and warnings** (and case changes on SQLite, a one-process store) are published by
+//! the node that made them, straight after its write: at most once, from a bounded queue that
+//! drops the oldest news (counted) rather than hold up the write when NATS is down for long.
+//!
+//! Every node reads the JetStream stream through an ordered consumer (gapless, from the moment
+//! it connects) and passes on what it did not publish itself straight.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use wanxiang_core::UnitCode;
 use wanxiang_core::case::Stage;
+use wanxiang_store::UnsentChange;
 
 use crate::AppState;
 use crate::events::{Change, Subject};
 
 /// Changes waiting for the publisher before new ones are dropped.
 const QUEUE: usize = 10_000;
+/// Outbox lines one relay pass claims.
+const RELAY_BATCH: u32 = 500;
+/// How long a claim holds: past it, another node's relay may publish the lines again (well inside
+/// JetStream's duplicate window, so the second publish is dropped there).
+const LEASE: Duration = Duration::from_secs(15);
+/// How long a stream keeps a change: the streams are a live view, the facts are in the store.
+const KEEP: Duration = Duration::from_secs(15 * 60);
+/// How often a relay looks into the outbox without being woken: for the lines of a node that
+/// died, and of nodes without a relay of their own running.
+const RELAY_POLL: Duration = Duration::from_secs(1);
 
 /// This node's link to the other nodes.
 #[derive(Debug)]
@@ -34,7 +54,9 @@ pub struct Link {
 #[derive(Debug, Default)]
 pub struct Remote(OnceLock<Link>);
 
-/// Sends a change to this node's streams and, when linked, to the other nodes'.
+/// Sends a change to this node's streams and, when linked, to the other nodes'. Case changes on
+/// a store with a change outbox do not come here: the store recorded them, and the [`relay`]
+/// (woken through `AppState::relay_wake`) sends them.
 pub fn publish(state: &AppState, change: Change) {
     if let Some(link) = state.remote.0.get() {
         match serde_json::to_vec(&Wire::of(&change, &link.node)) {
@@ -54,34 +76,73 @@ pub fn subject(prefix: &str) -> String {
     format!("{prefix}.changes")
 }
 
-/// Links this node to NATS, then publishes its changes and relays the other nodes' into its
-/// streams until `stop`. The client connects and reconnects in the background (a node may start
-/// before NATS is up); what is published meanwhile waits in the queue. Fails on a malformed URL.
+/// The JetStream stream of a cluster's changes: `WANXIANG_<prefix>`, with the characters a stream
+/// name may not hold replaced.
+pub fn stream_name(prefix: &str) -> String {
+    let safe: String = prefix
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
+            _ => '_',
+        })
+        .collect();
+    format!("WANXIANG_{safe}")
+}
+
+/// Links this node to NATS: makes sure the cluster's JetStream stream exists, then publishes
+/// this node's direct changes, relays the change outbox (when the store keeps one), and passes
+/// the stream's changes into this node's SSE streams, until `stop`. Fails when NATS cannot be
+/// reached or refuses the stream (a node should not serve believing it is linked when it is not).
 pub async fn connect(
     state: &AppState,
     url: &str,
     prefix: &str,
     node: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<tokio::task::JoinHandle<()>, async_nats::ConnectError> {
+) -> Result<tokio::task::JoinHandle<()>, BusError> {
+    use async_nats::jetstream::{consumer, stream};
     let client = async_nats::ConnectOptions::new()
         .name(format!("wanxiang {node}"))
-        .retry_on_initial_connect()
         .connect(url)
-        .await?;
+        .await
+        .map_err(|e| BusError(format!("NATS unreachable: {e}")))?;
+    let js = async_nats::jetstream::new(client.clone());
     let subject = subject(prefix);
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: stream_name(prefix),
+            subjects: vec![subject.clone()],
+            storage: stream::StorageType::Memory,
+            max_age: KEEP,
+            max_bytes: 256 << 20,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| BusError(format!("JetStream stream: {e}")))?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| BusError(format!("JetStream consumer: {e}")))?;
+    let mut incoming = consumer
+        .messages()
+        .await
+        .map_err(|e| BusError(format!("JetStream consumer: {e}")))?;
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
-    let mut incoming = match client.subscribe(subject.clone()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "bus subscription failed; this node will not hear the others");
-            return Ok(tokio::spawn(async {}));
-        }
-    };
-    // Subscribed before linking, so nothing published after start is missed by this node.
+    // Consuming before linking, so nothing published after start is missed by this node.
     let _ = state.remote.0.set(Link {
         tx,
         node: node.clone(),
+    });
+    let relay = state.store.records_changes().then(|| {
+        tokio::spawn(relay(
+            state.clone(),
+            Some((js.clone(), subject.clone())),
+            stop.clone(),
+        ))
     });
     let state = state.clone();
     Ok(tokio::spawn(async move {
@@ -96,6 +157,13 @@ pub async fn connect(
                     }
                 }
                 Some(message) = incoming.next() => {
+                    let message = match message {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "bus stream interrupted; resuming");
+                            continue;
+                        }
+                    };
                     match serde_json::from_slice::<Wire>(&message.payload) {
                         Ok(w) if w.node == node => {}
                         Ok(w) => match w.change() {
@@ -111,7 +179,161 @@ pub async fn connect(
             }
         }
         let _ = client.flush().await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
     }))
+}
+
+/// Why the bus could not be linked.
+#[derive(Debug)]
+pub struct BusError(String);
+
+impl std::fmt::Display for BusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BusError {}
+
+/// Relays the store's change outbox until `stop`: woken by this node's writes
+/// (`AppState::relay_wake`) and every [`RELAY_POLL`] for the rest. With a bus, each claimed line
+/// is published to JetStream (and reaches this node's streams back through its consumer); only
+/// when every publish was acknowledged are the lines forgotten, otherwise their lease runs out
+/// and a relay publishes them again. Without a bus (one PostgreSQL node), lines go straight to
+/// this node's streams.
+pub async fn relay(
+    state: AppState,
+    bus: Option<(async_nats::jetstream::Context, String)>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        loop {
+            let now = wall_ms();
+            let lines = match state
+                .store
+                .claim_changes(now, now + LEASE.as_millis() as i64, RELAY_BATCH)
+                .await
+            {
+                Ok(lines) => lines,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change outbox not read");
+                    break;
+                }
+            };
+            if lines.is_empty() {
+                break;
+            }
+            let full = lines.len() as u32 == RELAY_BATCH;
+            let sent: Vec<(String, i64)> =
+                lines.iter().map(|l| (l.case_id.clone(), l.seq)).collect();
+            let published = match &bus {
+                Some((js, subject)) => publish_lines(js, subject, &lines).await,
+                None => {
+                    for (_, change) in changes_of(&lines) {
+                        let _ = state.changes.send(change);
+                    }
+                    true
+                }
+            };
+            if !published {
+                break;
+            }
+            metrics::counter!("wanxiang_bus_relayed_total").increment(sent.len() as u64);
+            if let Err(e) = state.store.forget_changes(&sent).await {
+                tracing::warn!(error = %e, "relayed changes not forgotten; they may be published again");
+            }
+            if !full {
+                break;
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = state.relay_wake.notified() => {}
+            _ = tokio::time::sleep(RELAY_POLL) => {}
+        }
+    }
+}
+
+/// Publishes the changes of claimed outbox lines to JetStream and waits for every
+/// acknowledgement. False when any was not acknowledged.
+async fn publish_lines(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    lines: &[UnsentChange],
+) -> bool {
+    use async_nats::jetstream::message::PublishMessage;
+    let mut acks = Vec::new();
+    for (key, change) in changes_of(lines) {
+        // No node: every node passes it to its streams, the relaying one included.
+        let bytes = match serde_json::to_vec(&Wire::of(&change, "")) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "change not encoded for the bus");
+                continue;
+            }
+        };
+        let message = PublishMessage::build()
+            .payload(bytes.into())
+            .message_id(key);
+        match js.send_publish(subject.to_owned(), message).await {
+            Ok(ack) => acks.push(ack),
+            Err(e) => {
+                tracing::warn!(error = %e, "change not published; its lease will run out");
+                return false;
+            }
+        }
+    }
+    for ack in acks {
+        if let Err(e) = ack.await {
+            tracing::warn!(error = %e, "change not acknowledged; its lease will run out");
+            return false;
+        }
+    }
+    true
+}
+
+/// The changes outbox lines make, with their message ids. A case's lines written together (same
+/// time; a new case's report, registration and dispatch) make one change, as its writer would have
+/// sent: `created` when it holds the first line, else the last line's command.
+fn changes_of(lines: &[UnsentChange]) -> Vec<(String, Change)> {
+    let mut out: Vec<(String, Change)> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let first = &lines[i];
+        let mut j = i + 1;
+        while j < lines.len() && lines[j].case_id == first.case_id && lines[j].at == first.at {
+            j += 1;
+        }
+        let group = &lines[i..j];
+        let last = &group[group.len() - 1];
+        let kind = if group.iter().any(|l| l.seq == 1) {
+            "created".to_owned()
+        } else {
+            last.command.clone()
+        };
+        out.push((
+            format!("case:{}:{}", last.case_id, last.seq),
+            Change {
+                id: last.case_id.clone(),
+                kind,
+                subject: Subject::Case { stage: last.stage },
+                assignee: last.assignee.clone(),
+                area: last.area.clone(),
+                reporter: last.reporter.clone(),
+                at: last.at,
+            },
+        ));
+        i = j;
+    }
+    out
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A change on the wire between nodes.

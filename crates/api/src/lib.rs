@@ -109,6 +109,8 @@ pub struct AppState {
         Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<events::warnings::Observation>>>,
     /// Wakes the webhook worker when notifications were queued for it.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the change relay (`bus::relay`) when this node wrote case changes to the outbox.
+    pub relay_wake: Arc<tokio::sync::Notify>,
     /// Who recent tokens belong to, for a few seconds (cleared by any change on this node).
     pub auth_cache: Arc<auth::cache::AuthCache>,
     /// The social entities the dispatch rules consider, re-read every few seconds.
@@ -135,6 +137,7 @@ impl AppState {
             intake: Arc::new(std::sync::OnceLock::new()),
             detector: Arc::new(std::sync::OnceLock::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            relay_wake: Arc::new(tokio::sync::Notify::new()),
             auth_cache: Arc::new(auth::cache::AuthCache::default()),
             entities: Arc::new(events::EntityCache::default()),
             sensing: Arc::new(sensing::Sensing::default()),

@@ -556,6 +556,33 @@ impl Store for MeteredStore {
         .await
     }
 
+    fn records_changes(&self) -> bool {
+        self.inner.records_changes()
+    }
+
+    async fn claim_changes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<wanxiang_store::UnsentChange>, StoreError> {
+        timed(
+            "claim_changes",
+            self.backend(),
+            self.inner.claim_changes(now, lease_until, limit),
+        )
+        .await
+    }
+
+    async fn forget_changes(&self, sent: &[(String, i64)]) -> Result<(), StoreError> {
+        timed(
+            "forget_changes",
+            self.backend(),
+            self.inner.forget_changes(sent),
+        )
+        .await
+    }
+
     async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         timed(
             "deliveries_due",

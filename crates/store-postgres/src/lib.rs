@@ -29,6 +29,11 @@ const BEGIN_WRITE: &str = "BEGIN";
 const WRITE_LOCK: Option<&tokio::sync::Mutex<()>> = None;
 /// Raw readings are partitioned by day (migration 0009).
 const READINGS_PARTITIONED: bool = true;
+/// Every history line also goes into the change outbox (migration 0012): several nodes share this
+/// database, and a node may die between its commit and its publish.
+const CHANGE_OUTBOX: bool = true;
+/// Claims skip rows another node's transaction holds.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 const LOCK_UNITS_REVISION: Option<&str> =
     Some("SELECT revision FROM units_revision WHERE id = 1 FOR UPDATE");
 

@@ -28,6 +28,10 @@ const UNITS_ORDER: &str = "code";
 const LOCK_UNITS_REVISION: Option<&str> = None;
 /// One readings table (SQLite has no partitions); retention deletes rows.
 const READINGS_PARTITIONED: bool = false;
+/// One process owns a SQLite database: its changes reach its streams directly, no outbox.
+const CHANGE_OUTBOX: bool = false;
+/// One writer at a time: nothing to skip.
+const SKIP_LOCKED: &str = "";
 /// Write transactions take SQLite's write lock at once: a deferred one that reads first and
 /// writes later fails (SQLITE_BUSY_SNAPSHOT) whenever another writer committed in between, and
 /// waiting (busy_timeout) cannot help it.

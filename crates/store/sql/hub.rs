@@ -926,3 +926,99 @@ pub(crate) async fn retry_delivery(pool: &Pool<Db>, id: i64, now: i64) -> Result
     .rows_affected()
         > 0)
 }
+
+// --- The change outbox (migration 0012). ---
+
+/// Puts history lines into the change outbox, in the transaction that writes them (only where
+/// the engine keeps one: `CHANGE_OUTBOX`).
+pub(crate) async fn record_changes(
+    tx: &mut crate::shared::WriteTx,
+    lines: &[(&str, i64)],
+) -> Result<(), StoreError> {
+    if !crate::CHANGE_OUTBOX || lines.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Db>::new("INSERT INTO change_outbox (case_id, seq) ");
+    qb.push_values(lines, |mut b, (case_id, seq)| {
+        b.push_bind((*case_id).to_owned()).push_bind(*seq);
+    });
+    qb.push(" ON CONFLICT (case_id, seq) DO NOTHING");
+    qb.build().execute(&mut **tx).await.map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn claim_changes(
+    pool: &Pool<Db>,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> Result<Vec<wanxiang_store::UnsentChange>, StoreError> {
+    let mut tx = crate::shared::begin_write(pool).await?;
+    let claimed: Vec<(i64,)> = sqlx::query_as(&format!(
+        "UPDATE change_outbox SET claimed_until = $1 WHERE id IN (
+             SELECT id FROM change_outbox WHERE claimed_until < $2 ORDER BY id LIMIT $3{})
+         RETURNING id",
+        crate::SKIP_LOCKED
+    ))
+    .bind(lease_until)
+    .bind(now)
+    .bind(i64::from(limit.clamp(1, 5000)))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    if claimed.is_empty() {
+        tx.commit().await.map_err(db)?;
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT o.case_id, o.seq, h.command, h.to_stage, h.at, c.org, c.area_code, c.owner
+         FROM change_outbox o
+         JOIN case_history h ON h.case_id = o.case_id AND h.seq = o.seq
+         JOIN cases c ON c.id = o.case_id
+         WHERE o.id IN (",
+    );
+    let mut list = qb.separated(", ");
+    for (id,) in &claimed {
+        list.push_bind(*id);
+    }
+    qb.push(") ORDER BY o.id");
+    let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    rows.iter()
+        .map(|row| {
+            let stage: String = row.try_get("to_stage").map_err(db)?;
+            let org: String = row.try_get("org").map_err(db)?;
+            Ok(wanxiang_store::UnsentChange {
+                case_id: row.try_get("case_id").map_err(db)?,
+                seq: row.try_get("seq").map_err(db)?,
+                command: row.try_get("command").map_err(db)?,
+                stage: wanxiang_core::case::Stage::parse(&stage)
+                    .ok_or_else(|| corrupt("stage", &stage))?,
+                at: row.try_get("at").map_err(db)?,
+                assignee: (!org.is_empty()).then_some(org),
+                area: codec::decode_code(&row.try_get::<String, _>("area_code").map_err(db)?)?,
+                reporter: row.try_get("owner").map_err(db)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn forget_changes(
+    pool: &Pool<Db>,
+    sent: &[(String, i64)],
+) -> Result<(), StoreError> {
+    for chunk in sent.chunks(1000) {
+        let mut qb = QueryBuilder::<Db>::new("DELETE FROM change_outbox WHERE (case_id, seq) IN (");
+        let mut list = qb.separated(", ");
+        for (case_id, seq) in chunk {
+            list.push("(")
+                .push_bind_unseparated(case_id.clone())
+                .push_unseparated(", ")
+                .push_bind_unseparated(*seq)
+                .push_unseparated(")");
+        }
+        qb.push(")");
+        qb.build().execute(pool).await.map_err(db)?;
+    }
+    Ok(())
+}

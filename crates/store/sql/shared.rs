@@ -664,6 +664,8 @@ pub(crate) async fn insert_histories(
             .push_bind(e.note.clone());
     });
     qb.build().execute(&mut **tx).await.map_err(db)?;
+    let keys: Vec<(&str, i64)> = lines.iter().map(|(id, e)| (*id, e.seq)).collect();
+    crate::hub::record_changes(tx, &keys).await?;
     // Keep the history's facts on the case row (migration 0011) for the indicators.
     let mut facts: Vec<(&str, Facts)> = Vec::new();
     for (case_id, e) in lines {
@@ -1680,6 +1682,23 @@ impl Store for StoreImpl {
 
     async fn notify(&self, notifications: &[Notification], outbox: bool) -> Result<(), StoreError> {
         crate::hub::notify(self.writer(), notifications, outbox).await
+    }
+
+    fn records_changes(&self) -> bool {
+        crate::CHANGE_OUTBOX
+    }
+
+    async fn claim_changes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<wanxiang_store::UnsentChange>, StoreError> {
+        crate::hub::claim_changes(self.writer(), now, lease_until, limit).await
+    }
+
+    async fn forget_changes(&self, sent: &[(String, i64)]) -> Result<(), StoreError> {
+        crate::hub::forget_changes(self.writer(), sent).await
     }
 
     async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {

@@ -269,3 +269,26 @@ pub enum DeliveryOutcome {
         retry_at: Option<i64>,
     },
 }
+
+/// A case history line waiting in the change outbox to be told to the live streams (PostgreSQL
+/// writes one with every history line; see [`crate::Store::records_changes`]), with what a
+/// stream needs to judge and show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsentChange {
+    /// The case.
+    pub case_id: String,
+    /// The history line's number.
+    pub seq: i64,
+    /// What the line did (`report`, `dispatch`, `accept`, `warn`, `link` …).
+    pub command: String,
+    /// The case's stage after the line.
+    pub stage: wanxiang_core::case::Stage,
+    /// When the line was written (Unix ms).
+    pub at: i64,
+    /// The case's responsible organisation now.
+    pub assignee: Option<String>,
+    /// The case's finest unit.
+    pub area: UnitCode,
+    /// The reporting account.
+    pub reporter: Option<String>,
+}

@@ -18,7 +18,8 @@ pub mod sensing;
 
 pub use hub::{
     Attachment, AttachmentMeta, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
-    LinkedReport, NearQuery, NewCase, NewLink, WarningChange, WarningRecord, WarningStatus,
+    LinkedReport, NearQuery, NewCase, NewLink, UnsentChange, WarningChange, WarningRecord,
+    WarningStatus,
 };
 pub use sensing::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceMark, DeviceRecord,
@@ -388,6 +389,27 @@ pub trait Store: Send + Sync + 'static {
         case_id: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError>;
+
+    // --- The change outbox (live streams across nodes). ---
+
+    /// Whether this backend writes every case history line to the change outbox as well, for
+    /// [`Store::claim_changes`] to hand to the live streams (PostgreSQL: several nodes share it).
+    /// When false, the node that wrote a change tells its streams itself.
+    fn records_changes(&self) -> bool;
+
+    /// Claims up to `limit` outbox lines whose claim ran out before `now`, oldest first, until
+    /// `lease_until` (Unix ms); lines another node is claiming at the same moment are skipped.
+    /// A claimer that dies loses its claim when the lease runs out, and another node takes the
+    /// lines over. The lines come with their cases' scoping columns.
+    async fn claim_changes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<UnsentChange>, StoreError>;
+
+    /// Removes outbox lines once they were published: `(case_id, seq)` pairs.
+    async fn forget_changes(&self, sent: &[(String, i64)]) -> Result<(), StoreError>;
 
     // --- Notifications. ---
 

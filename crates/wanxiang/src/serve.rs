@@ -177,6 +177,12 @@ pub async fn run_with_clock(
         },
     };
     let bus = match config.bus.url.trim() {
+        // One PostgreSQL node: the change outbox still feeds this node's streams.
+        "" if state.store.records_changes() => Some(tokio::spawn(wanxiang_api::bus::relay(
+            state.clone(),
+            None,
+            stop_rx.clone(),
+        ))),
         "" => None,
         url => {
             // Unique per process, so a node skips its own changes when they come back.

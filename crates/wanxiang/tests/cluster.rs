@@ -195,3 +195,79 @@ async fn roles_split_the_work_an_api_node_leaves_deadlines_to_a_worker_node() {
     worker.stop().await.unwrap();
     api.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_change_whose_writer_died_before_publishing_reaches_the_streams_once() {
+    let database = postgres_url("outbox").await;
+    let prefix = format!("wxoutbox{}", std::process::id());
+    let a = node(&database, &prefix).await;
+    let supervisor = a.login("district.supervisor").await;
+    let resident = a.login("13800138000").await;
+    let id = report(&a, &resident, "下水道堵塞（写入后节点失联）").await;
+    let mut on_a = open_stream(&a, &supervisor).await;
+
+    // What a node killed between its commit and its publish leaves behind: a history line in
+    // the store and in the change outbox, told to nobody. A live node's relay finds it.
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    let at = wanxiang_api::auth::now_ms();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO case_history (case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note)
+         SELECT case_id, MAX(seq) + 1, $2, NULL, 'system (test)', 'dispatched', 'dispatched', 'urge', '节点失联前写入'
+         FROM case_history WHERE case_id = $1 GROUP BY case_id",
+    )
+    .bind(&id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO change_outbox (case_id, seq) SELECT case_id, MAX(seq) FROM case_history WHERE case_id = $1 GROUP BY case_id",
+    )
+    .bind(&id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let seen = read_stream_until(&mut on_a, "\"urge\"").await;
+    assert!(seen.contains(&id), "{seen}");
+    outbox_drained(&pool).await;
+
+    // A relay that published it but died before forgetting it: the line comes back to the outbox
+    // and is published again under the same message id, which JetStream drops.
+    sqlx::query(
+        "INSERT INTO change_outbox (case_id, seq) SELECT case_id, MAX(seq) FROM case_history WHERE case_id = $1 GROUP BY case_id",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    outbox_drained(&pool).await;
+    let marker = report(&a, &resident, "井盖缺失（标记）").await;
+    let rest = read_stream_until(&mut on_a, &marker).await;
+    assert!(
+        !rest.contains("\"urge\""),
+        "published twice, seen twice: {rest}"
+    );
+    drop(on_a);
+    a.stop().await.unwrap();
+}
+
+/// Waits until every relay has forgotten what it published.
+async fn outbox_drained(pool: &sqlx::PgPool) {
+    let waited = std::time::Instant::now();
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM change_outbox")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            return;
+        }
+        assert!(
+            waited.elapsed().as_secs() < 20,
+            "the outbox was not relayed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
