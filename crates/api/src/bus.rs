@@ -89,6 +89,21 @@ pub fn stream_name(prefix: &str) -> String {
     format!("WANXIANG_{safe}")
 }
 
+/// The cluster's stream: on disk (it outlives a NATS restart), a quarter of an hour deep, with a
+/// two-minute duplicate window for the relay's message ids.
+fn stream_config(prefix: &str) -> async_nats::jetstream::stream::Config {
+    use async_nats::jetstream::stream;
+    stream::Config {
+        name: stream_name(prefix),
+        subjects: vec![subject(prefix)],
+        storage: stream::StorageType::File,
+        max_age: KEEP,
+        max_bytes: 256 << 20,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    }
+}
+
 /// Links this node to NATS: makes sure the cluster's JetStream stream exists, then publishes
 /// this node's direct changes, relays the change outbox (when the store keeps one), and passes
 /// the stream's changes into this node's SSE streams, until `stop`. Fails when NATS cannot be
@@ -100,7 +115,7 @@ pub async fn connect(
     node: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
-    use async_nats::jetstream::{consumer, stream};
+    use async_nats::jetstream::consumer;
     let client = async_nats::ConnectOptions::new()
         .name(format!("wanxiang {node}"))
         .connect(url)
@@ -109,15 +124,7 @@ pub async fn connect(
     let js = async_nats::jetstream::new(client.clone());
     let subject = subject(prefix);
     let stream = js
-        .get_or_create_stream(stream::Config {
-            name: stream_name(prefix),
-            subjects: vec![subject.clone()],
-            storage: stream::StorageType::Memory,
-            max_age: KEEP,
-            max_bytes: 256 << 20,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        })
+        .get_or_create_stream(stream_config(prefix))
         .await
         .map_err(|e| BusError(format!("JetStream stream: {e}")))?;
     let consumer = stream
@@ -140,7 +147,7 @@ pub async fn connect(
     let relay = state.store.records_changes().then(|| {
         tokio::spawn(relay(
             state.clone(),
-            Some((js.clone(), subject.clone())),
+            Some((js.clone(), prefix.to_owned())),
             stop.clone(),
         ))
     });
@@ -205,7 +212,7 @@ impl std::error::Error for BusError {}
 /// this node's streams.
 pub async fn relay(
     state: AppState,
-    bus: Option<(async_nats::jetstream::Context, String)>,
+    bus: Option<(async_nats::jetstream::Context, String)>, // and the subject prefix
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -229,7 +236,14 @@ pub async fn relay(
             let sent: Vec<(String, i64)> =
                 lines.iter().map(|l| (l.case_id.clone(), l.seq)).collect();
             let published = match &bus {
-                Some((js, subject)) => publish_lines(js, subject, &lines).await,
+                Some((js, prefix)) => {
+                    let sent = publish_lines(js, &subject(prefix), &lines).await;
+                    if !sent {
+                        // NATS lost the stream (restarted without its store): make it again.
+                        let _ = js.get_or_create_stream(stream_config(prefix)).await;
+                    }
+                    sent
+                }
                 None => {
                     for (_, change) in changes_of(&lines) {
                         let _ = state.changes.send(change);

@@ -111,6 +111,9 @@ pub struct AppState {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Wakes the change relay (`bus::relay`) when this node wrote case changes to the outbox.
     pub relay_wake: Arc<tokio::sync::Notify>,
+    /// Set when the node begins to shut down: open SSE streams end, so the graceful shutdown does
+    /// not wait on screens that never hang up.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// Who recent tokens belong to, for a few seconds (cleared by any change on this node).
     pub auth_cache: Arc<auth::cache::AuthCache>,
     /// The social entities the dispatch rules consider, re-read every few seconds.
@@ -138,6 +141,7 @@ impl AppState {
             detector: Arc::new(std::sync::OnceLock::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             relay_wake: Arc::new(tokio::sync::Notify::new()),
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
             auth_cache: Arc::new(auth::cache::AuthCache::default()),
             entities: Arc::new(events::EntityCache::default()),
             sensing: Arc::new(sensing::Sensing::default()),

@@ -185,8 +185,9 @@ pub async fn run_with_clock(
         ))),
         "" => None,
         url => {
-            // Unique per process, so a node skips its own changes when they come back.
-            let node = format!("{}/{}", listener.local_addr()?, std::process::id());
+            // Unique per process (a listen address and a pid may repeat across containers), so a
+            // node skips its own changes when they come back.
+            let node = format!("{}/{}", listener.local_addr()?, uuid::Uuid::now_v7());
             let task = wanxiang_api::bus::connect(
                 &state,
                 url,
@@ -239,6 +240,11 @@ pub async fn run_with_clock(
             wanxiang_api::demo::DEMO_OPEN311_KEY
         );
     }
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing.send(true);
+    };
     let app = if roles.api {
         wanxiang_api::router(state)
     } else {

@@ -500,3 +500,24 @@ async fn shutdown_finishes_in_flight_requests() {
     assert!(answer.contains("桂园街道"), "{answer}");
     stopping.await.unwrap().unwrap();
 }
+
+/// Live streams end when the server begins to stop, so a screen that never hangs up does not
+/// hold the shutdown (a node's SIGTERM) forever; the client sees the stream close.
+#[tokio::test]
+async fn shutdown_ends_open_live_streams() {
+    let app = spawn_app().await;
+    let who = app.login("district.supervisor").await;
+    let mut stream = common::open_stream(&app, &who).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), app.stop())
+        .await
+        .expect("stopped with a live stream open")
+        .unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream stayed open after the server stopped"
+    );
+}

@@ -342,6 +342,15 @@ async fn stream(
             Err(_) => Some(Ok(Event::default().event("lagged").data("{}"))),
         });
     let hello = tokio_stream::once(Ok(Event::default().event("ready").data("{}")));
+    // Ends when the node shuts down (the client reconnects, to another node behind a balancer).
+    let closing = tokio_stream::wrappers::WatchStream::new(state.closing.subscribe())
+        .filter(|closing| *closing)
+        .map(|_| None);
+    let events = events
+        .map(Some)
+        .merge(closing)
+        .take_while(Option::is_some)
+        .map(|e| e.expect("taken while some"));
     Sse::new(hello.chain(events)).keep_alive(KeepAlive::default())
 }
 
@@ -1940,9 +1949,10 @@ pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
 /// turns true.
 pub async fn supervision_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     // Never busier than this, even if a mark fails to stick; and look at least this often, in
-    // case another node changed a deadline (one aggregate query, not a scan).
+    // case another node made a deadline sooner than the one this loop sleeps for, and died
+    // before its own loop fired it (one aggregate query, not a scan).
     const FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
-    const CEILING: std::time::Duration = std::time::Duration::from_secs(300);
+    const CEILING: std::time::Duration = std::time::Duration::from_secs(10);
     let changed = state.clock.changed();
     loop {
         let now = state.clock.now_ms();
