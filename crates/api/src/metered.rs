@@ -592,6 +592,20 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        timed(
+            "claim_deliveries",
+            self.backend(),
+            self.inner.claim_deliveries(now, lease_until, limit),
+        )
+        .await
+    }
+
     async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
         timed(
             "next_delivery_at",

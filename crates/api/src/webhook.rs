@@ -30,6 +30,10 @@ const FIRST_RETRY_MS: i64 = 10_000;
 const LONGEST_RETRY_MS: i64 = 3_600_000;
 /// How long one attempt may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries one worker claims at a time …
+const CLAIM_BATCH: u32 = 20;
+/// … for longer than sending all of them can take.
+const CLAIM_MS: i64 = 5 * 60_000;
 
 /// When the attempt after `attempts` failed ones is due, or `None` when there is none left.
 pub fn retry_at(now: i64, attempts: u32, max_attempts: u32) -> Option<i64> {
@@ -125,7 +129,12 @@ pub async fn deliver_due(
     hook: &Webhook,
     now: i64,
 ) -> Result<usize, AppError> {
-    let due = state.store.deliveries_due(now, 100).await?;
+    // Claimed for this worker (other nodes' workers skip them) for longer than the batch can
+    // take to send; what a dead worker claimed is sent again when the claim runs out.
+    let due = state
+        .store
+        .claim_deliveries(now, now + CLAIM_MS, CLAIM_BATCH)
+        .await?;
     for d in &due {
         let outcome = match send(client, hook, d).await {
             Ok(()) => DeliveryOutcome::Delivered,

@@ -859,6 +859,41 @@ pub(crate) async fn deliveries_due(
     rows.iter().map(read_delivery).collect()
 }
 
+pub(crate) async fn claim_deliveries(
+    pool: &Pool<Db>,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut tx = crate::shared::begin_write(pool).await?;
+    let claimed: Vec<(i64,)> = sqlx::query_as(&format!(
+        "UPDATE deliveries SET next_at = $1 WHERE id IN (
+             SELECT id FROM deliveries WHERE status = 'pending' AND next_at <= $2
+             ORDER BY next_at, id LIMIT $3{})
+         RETURNING id",
+        crate::SKIP_LOCKED
+    ))
+    .bind(lease_until)
+    .bind(now)
+    .bind(i64::from(limit.clamp(1, 1000)))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    if claimed.is_empty() {
+        tx.commit().await.map_err(db)?;
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<Db>::new(format!("{DELIVERY_SELECT} WHERE d.id IN ("));
+    let mut list = qb.separated(", ");
+    for (id,) in &claimed {
+        list.push_bind(*id);
+    }
+    qb.push(") ORDER BY d.id");
+    let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    rows.iter().map(read_delivery).collect()
+}
+
 pub(crate) async fn next_delivery_at(pool: &Pool<Db>) -> Result<Option<i64>, StoreError> {
     sqlx::query_scalar("SELECT MIN(next_at) FROM deliveries WHERE status = 'pending'")
         .fetch_one(pool)

@@ -1705,6 +1705,15 @@ impl Store for StoreImpl {
         crate::hub::deliveries_due(&self.pool, now, limit).await
     }
 
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        crate::hub::claim_deliveries(self.writer(), now, lease_until, limit).await
+    }
+
     async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
         crate::hub::next_delivery_at(&self.pool).await
     }

@@ -420,6 +420,18 @@ pub trait Store: Send + Sync + 'static {
     /// Pending deliveries due by `now`, oldest first.
     async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError>;
 
+    /// Claims up to `limit` pending deliveries due by `now` for one worker until `lease_until`:
+    /// they stop being due for the others (their next attempt moves to the lease's end), and
+    /// deliveries another worker is claiming at the same moment are skipped. The worker records
+    /// each attempt ([`Store::record_delivery`]); one that dies leaves its claims to be retried
+    /// when the lease runs out. So several worker nodes never send one delivery at once.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
     /// When the next pending delivery is due.
     async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError>;
 

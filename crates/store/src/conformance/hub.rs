@@ -647,6 +647,104 @@ pub async fn the_webhook_outbox_retries_and_keeps_dead_letters(h: &dyn Harness) 
     assert_eq!((again[0].id, again[0].attempts), (a, 0));
 }
 
+/// Where the engine keeps a change outbox, every history line waits in it until a relay claims
+/// and forgets it: two relays claiming at once get different lines, a claim hides its lines until
+/// its lease ends, and the lines come with their cases' scoping columns. Where it keeps none
+/// (one process's store), nothing is ever there to claim.
+pub async fn the_change_outbox_holds_each_history_line_until_relayed(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let mut a = new_case("case-o1", None, Some("id-resident"));
+    a.history
+        .push(entry(2, Stage::Reported, Stage::Registered, "register"));
+    let b = new_case("case-o2", None, None);
+    s.write_intake(&[IntakeWrite::Case(a), IntakeWrite::Case(b)], false)
+        .await
+        .unwrap();
+    if !s.records_changes() {
+        assert!(s.claim_changes(1, 1_000, 10).await.unwrap().is_empty());
+        return;
+    }
+    let (first, second) = tokio::join!(s.claim_changes(1, 1_000, 2), s.claim_changes(1, 1_000, 2));
+    let mut lines: Vec<_> = first.unwrap().into_iter().chain(second.unwrap()).collect();
+    lines.sort_by(|x, y| (&x.case_id, x.seq).cmp(&(&y.case_id, y.seq)));
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (l.case_id.as_str(), l.seq, l.command.as_str(), l.stage))
+            .collect::<Vec<_>>(),
+        [
+            ("case-o1", 1, "report", Stage::Reported),
+            ("case-o1", 2, "register", Stage::Registered),
+            ("case-o2", 1, "report", Stage::Reported),
+        ],
+        "each line claimed by one relay"
+    );
+    assert_eq!(
+        (
+            lines[0].area.as_str(),
+            lines[0].assignee.as_deref(),
+            lines[0].reporter.as_deref()
+        ),
+        ("440303001001001", Some("440303001000"), Some("id-resident"))
+    );
+    assert!(
+        s.claim_changes(500, 1_500, 10).await.unwrap().is_empty(),
+        "claimed"
+    );
+    // The relay published case-o1's lines and forgot them, then died before case-o2's.
+    s.forget_changes(&[("case-o1".into(), 1), ("case-o1".into(), 2)])
+        .await
+        .unwrap();
+    let back = s.claim_changes(1_001, 2_000, 10).await.unwrap();
+    assert_eq!(
+        back.iter()
+            .map(|l| (l.case_id.as_str(), l.seq))
+            .collect::<Vec<_>>(),
+        [("case-o2", 1)]
+    );
+}
+
+/// Two workers claiming due deliveries at once get different ones; a claim hides a delivery from
+/// the others until its lease ends, and a recorded attempt replaces the claim.
+pub async fn webhook_deliveries_are_claimed_by_one_worker(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    let to = Recipient::Account("id-resident".into());
+    let notes: Vec<_> = (0..6).map(|i| note(to.clone(), 100 + i)).collect();
+    s.notify(&notes, true).await.unwrap();
+    let (first, second) = tokio::join!(
+        s.claim_deliveries(1_000, 61_000, 4),
+        s.claim_deliveries(1_000, 61_000, 4)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut ids: Vec<i64> = first.iter().chain(&second).map(|d| d.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        first.len() + second.len(),
+        "claimed twice: {first:?} {second:?}"
+    );
+    assert_eq!(ids.len(), 6, "every due delivery claimed by one of them");
+    assert!(
+        s.claim_deliveries(2_000, 62_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.deliveries_due(2_000, 10).await.unwrap().is_empty(),
+        "claimed ones are not due"
+    );
+    // The first worker sends one; the second dies. Its claims come back when the lease ends.
+    s.record_delivery(first[0].id, &DeliveryOutcome::Delivered, 2_000)
+        .await
+        .unwrap();
+    let back = s.claim_deliveries(61_000, 121_000, 10).await.unwrap();
+    assert_eq!(back.len(), 5);
+    assert!(back.iter().all(|d| d.id != first[0].id));
+}
+
 /// Per-day counts go back in 24-hour windows from the end; the stats' p90 handling time and
 /// 解决率 counts come from closed and rated cases.
 pub async fn daily_counts_p90_and_resolution(h: &dyn Harness) {
