@@ -10,7 +10,8 @@ categories = {"E0101","E0102","E0103","E0104","E0105","E0106","E0108","E0201","E
   "E0301","E0302","E0303","E0304","E0401","E0402","E0403","E0404","E0407","E0501","E0504","E0505",
   "E0506","E0509","E0510","E0601","E0602","C0101","C0102","C0103","C0201","C0202","C0301","C0302",
   "C0401","C0402","L0101","L0102","L0103","L0104","L0105","L0106"}
-counter = 0
+-- OFFSET starts the sequence elsewhere, so several wrk processes (bench/cluster) send different reports.
+counter = tonumber(os.getenv("OFFSET") or "0")
 -- A Weyl sequence: evenly spread, never repeating within a run.
 request = function()
   counter = counter + 1

@@ -53,8 +53,10 @@ struct SimulateArgs {
     /// The server's MQTT device gateway (printed at its start and in /readyz).
     #[arg(long, value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
     broker: String,
-    /// `gateway` (a few connections for all devices), `device` (one connection per device) or
-    /// `http` (each device's messages posted to the HTTP API given by --api).
+    /// `gateway` (a few connections for all devices), `device` (one connection per device),
+    /// `broker` (a few plain clients of an external broker that a cluster subscribes to, each
+    /// device on its own topic v1/devices/{id}/telemetry) or `http` (each device's messages
+    /// posted to the HTTP API given by --api).
     #[arg(long, default_value = "gateway")]
     mode: String,
     /// The server's HTTP API for --mode http, http://HOST:PORT.
@@ -427,14 +429,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ("http", None) => {
                     anyhow::bail!("--mode http needs --api http://HOST:PORT, the server's HTTP API")
                 }
-                ("gateway" | "device", Some(_)) => {
+                ("gateway" | "device" | "broker", Some(_)) => {
                     anyhow::bail!("--api is for --mode http; MQTT modes use --broker")
                 }
                 ("gateway", None) => wanxiang::simulate::Mode::Gateway {
                     connections: args.connections,
                 },
                 ("device", None) => wanxiang::simulate::Mode::Device,
-                (other, _) => anyhow::bail!("--mode is gateway, device or http, not {other:?}"),
+                ("broker", None) => wanxiang::simulate::Mode::Broker {
+                    connections: args.connections,
+                },
+                (other, _) => {
+                    anyhow::bail!("--mode is gateway, device, broker or http, not {other:?}")
+                }
             };
             if matches!(mode, wanxiang::simulate::Mode::Http { .. }) && args.qos.is_some() {
                 anyhow::bail!("--qos is for MQTT; over HTTP a 2xx answer is the acknowledgement");

@@ -7,12 +7,13 @@
 //! of incidents (water rising at an underpass, a fire, a slope sliding in the rain, a building
 //! tilting, devices going silent) makes the alarms, cases and escalations happen on cue.
 //!
-//! Three ways to connect: one MQTT connection per device with its own token (`Mode::Device`, as
+//! Four ways to connect: one MQTT connection per device with its own token (`Mode::Device`, as
 //! in the field, bounded by the process's file descriptors), a few connections of the demo
 //! gateway device that publish for all of them on the gateway topic (`Mode::Gateway`, for tens
-//! of thousands of devices from one machine), or each device's messages posted to the HTTP
-//! device API by a few workers on kept-alive connections (`Mode::Http`, as devices that cannot
-//! speak MQTT do).
+//! of thousands of devices from one machine), a few plain clients of an external broker that
+//! publish each device's messages on its own topic (`Mode::Broker`, for a cluster whose nodes
+//! share the broker's subscription), or each device's messages posted to the HTTP device API by
+//! a few workers on kept-alive connections (`Mode::Http`, as devices that cannot speak MQTT do).
 //!
 //! The value generators are pure functions of the device's state, the wall-clock time and the
 //! script time, so the unit tests below run days of readings through the real alarm rules
@@ -173,6 +174,14 @@ pub enum Mode {
     /// `v1/gateway/telemetry`: how a few connections carry tens of thousands of devices.
     Gateway {
         /// How many gateway connections, each with its own client id.
+        connections: usize,
+    },
+    /// `connections` plain clients of an MQTT broker (Mosquitto, EMQX) that a cluster's nodes
+    /// subscribe to (`sensing.mqtt_broker`), the devices shared among them, each device's message
+    /// published on its own topic `v1/devices/{id}/telemetry` as device mode would; the broker
+    /// acknowledges (PUBACK) on receipt, not when a node has stored it.
+    Broker {
+        /// How many connections, each with its own client id.
         connections: usize,
     },
     /// Each device message posted to `{api}/api/v1/telemetry/{token}` (ThingsBoard's HTTP device
@@ -395,7 +404,7 @@ pub async fn run(
     check(&opts)?;
     let api = match &opts.mode {
         Mode::Http { api, .. } => Some(parse_api(api)?),
-        Mode::Device | Mode::Gateway { .. } => None,
+        Mode::Device | Mode::Gateway { .. } | Mode::Broker { .. } => None,
     };
     let (host, port) = match &api {
         Some(api) => (api.host.clone(), api.port),
@@ -442,6 +451,7 @@ pub async fn run(
         None => None,
     };
     let gateway = matches!(opts.mode, Mode::Gateway { .. });
+    let broker = matches!(opts.mode, Mode::Broker { .. });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (epoch_tx, epoch_rx) = watch::channel(None);
     let ctx = Arc::new(Ctx {
@@ -449,6 +459,7 @@ pub async fn run(
         port,
         qos: opts.qos.into(),
         gateway,
+        broker,
         speed: opts.speed,
         stats: Stats::default(),
         stop: stop_rx,
@@ -514,8 +525,10 @@ fn check(opts: &Options) -> anyhow::Result<()> {
         bail!("剧本速度须为正数 / --speed must be positive (1 is real time)");
     }
     match &opts.mode {
-        Mode::Gateway { connections: 0 } => {
-            bail!("网关模式至少需要一个连接 / gateway mode needs at least one connection")
+        Mode::Gateway { connections: 0 } | Mode::Broker { connections: 0 } => {
+            bail!(
+                "网关与代理模式至少需要一个连接 / gateway and broker modes need at least one connection"
+            )
         }
         Mode::Http { workers: 0, .. } => bail!(
             "HTTP 模式至少需要一个并发请求 / HTTP mode needs at least one worker (--connections)"
@@ -523,7 +536,7 @@ fn check(opts: &Options) -> anyhow::Result<()> {
         Mode::Http { api, .. } => {
             parse_api(api)?;
         }
-        Mode::Device | Mode::Gateway { .. } => {}
+        Mode::Device | Mode::Gateway { .. } | Mode::Broker { .. } => {}
     }
     Ok(())
 }
@@ -774,6 +787,9 @@ struct Ctx {
     qos: QoS,
     /// Whether connections are the gateway's (else one per device).
     gateway: bool,
+    /// Whether connections are plain broker clients publishing for many devices on their own
+    /// topics.
+    broker: bool,
     /// The incident script's speed-up.
     speed: f64,
     /// The counters.
@@ -827,6 +843,21 @@ fn plan(sims: Vec<Sim>, mode: &Mode) -> Vec<Plan> {
                     token: DEMO_GATEWAY_TOKEN.to_owned(),
                     sims: Vec::new(),
                     heartbeat_offset: HEARTBEAT.mul_f64(i as f64 / connections as f64),
+                })
+                .collect();
+            for (i, s) in sims.into_iter().enumerate() {
+                plans[i % connections].sims.push(s);
+            }
+            plans
+        }
+        Mode::Broker { connections } => {
+            let mut plans: Vec<Plan> = (0..connections)
+                .map(|i| Plan {
+                    label: format!("broker client #{i}"),
+                    client_id: format!("wanxiang-simulate-{pid}-br{i}"),
+                    token: String::new(),
+                    sims: Vec::new(),
+                    heartbeat_offset: Duration::ZERO,
                 })
                 .collect();
             for (i, s) in sims.into_iter().enumerate() {
@@ -942,7 +973,9 @@ async fn connection(mut plan: Plan, ctx: Arc<Ctx>) -> anyhow::Result<()> {
         _ = stop.wait_for(|s| *s) => return Ok(()),
     };
     let mut options = MqttOptions::new(plan.client_id.clone(), ctx.host.clone(), ctx.port);
-    options.set_credentials(plan.token.clone(), "");
+    if !plan.token.is_empty() {
+        options.set_credentials(plan.token.clone(), "");
+    }
     options.set_keep_alive(KEEP_ALIVE);
     options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     let (client, events) = AsyncClient::new(options, REQUEST_QUEUE);
@@ -1152,6 +1185,8 @@ impl Publisher<'_> {
         loop {
             let wake = if self.ctx.gateway {
                 next_tick.min(heartbeat)
+            } else if self.ctx.broker {
+                next_tick
             } else {
                 match plan.sims.first() {
                     Some(s) => s.next_due,
@@ -1179,11 +1214,16 @@ impl Publisher<'_> {
                 for (i, readings, backfilled) in due {
                     let payload = message(&readings);
                     let n = readings.len() as u64;
-                    if !self.send(TELEMETRY_TOPIC, payload.to_string(), n) && backfilled {
+                    let topic = match self.ctx.broker {
+                        true => format!("v1/devices/{}/telemetry", plan.sims[i].id),
+                        false => TELEMETRY_TOPIC.to_owned(),
+                    };
+                    if !self.send(&topic, payload.to_string(), n) && backfilled {
                         // The history must come before anything else of the device's.
                         plan.sims[i].backfill = true;
                     }
                 }
+                next_tick = now + TICK;
             }
         }
     }

@@ -14,8 +14,7 @@ async fn node(database: &str, prefix: &str) -> TestApp {
 
 async fn node_with_roles(database: &str, prefix: &str, roles: &str) -> TestApp {
     let roles = roles.to_owned();
-    let nats =
-        std::env::var("WANXIANG_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let nats = common::nats_url();
     let (database, prefix) = (database.to_owned(), prefix.to_owned());
     spawn_app_with(move |c| {
         c.storage.database_url = database;
@@ -125,6 +124,7 @@ async fn a_change_on_one_node_reaches_the_streams_of_the_others_once() {
     drop(on_b);
     b.stop().await.unwrap();
     a.stop().await.unwrap();
+    common::delete_stream(&prefix).await;
 }
 
 #[tokio::test]
@@ -163,6 +163,7 @@ async fn a_deadline_that_falls_due_fires_once_across_nodes() {
     assert_eq!(escalations, 1, "one escalation notice: {inbox}");
     b.stop().await.unwrap();
     a.stop().await.unwrap();
+    common::delete_stream(&prefix).await;
 }
 
 #[tokio::test]
@@ -194,6 +195,7 @@ async fn roles_split_the_work_an_api_node_leaves_deadlines_to_a_worker_node() {
     );
     worker.stop().await.unwrap();
     api.stop().await.unwrap();
+    common::delete_stream(&prefix).await;
 }
 
 #[tokio::test]
@@ -251,6 +253,7 @@ async fn a_change_whose_writer_died_before_publishing_reaches_the_streams_once()
     );
     drop(on_a);
     a.stop().await.unwrap();
+    common::delete_stream(&prefix).await;
 }
 
 /// Waits until every relay has forgotten what it published.

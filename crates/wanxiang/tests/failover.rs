@@ -26,6 +26,9 @@ use serde_json::{Value, json};
 /// list can say), so deadlines fall due while the test watches.
 const QUICK: &str = "T0101";
 
+/// Demo sensors `wanxiang simulate --mode broker` drives through Mosquitto during the load.
+const SIMULATED: usize = 200;
+
 /// One node: a process of the binary.
 struct Node {
     child: Child,
@@ -57,8 +60,7 @@ impl Cluster {
         let pid = std::process::id();
         Cluster {
             database: common::postgres_url("failover").await,
-            nats: std::env::var("WANXIANG_TEST_NATS_URL")
-                .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            nats: common::nats_url(),
             prefix: format!("wxfailover{pid}"),
             categories,
             _dir: dir,
@@ -69,8 +71,10 @@ impl Cluster {
         format!("{}-node{n}", self.prefix)
     }
 
-    /// Starts node `n` and waits for it to serve.
+    /// Starts node `n` and waits for it to serve. The first registers the demo sensors the
+    /// simulator drives.
     fn start(&self, n: usize, data: &std::path::Path) -> Node {
+        let demo_devices = if n == 0 { SIMULATED } else { 0 };
         let mut child = Command::new(env!("CARGO_BIN_EXE_wanxiang"))
             .args([
                 "serve",
@@ -89,7 +93,7 @@ impl Cluster {
             .env("WANXIANG__EVENTS__DUPLICATE_RADIUS_M", "0")
             .env("WANXIANG__EVENTS__DEMO_CASES", "0")
             .env("WANXIANG__EVENTS__CATEGORIES_FILE", &self.categories)
-            .env("WANXIANG__SENSING__DEMO_DEVICES", "0")
+            .env("WANXIANG__SENSING__DEMO_DEVICES", demo_devices.to_string())
             .env("WANXIANG__SENSING__DEMO_SIMULATOR_RATE", "0")
             .env("WANXIANG__SENSING__MQTT_LISTEN", "off")
             .env("WANXIANG__SENSING__MQTT_BROKER", "mqtt://127.0.0.1:1883")
@@ -121,7 +125,11 @@ impl Cluster {
 }
 
 fn signal(node: &mut Node, signal: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(node.child.id() as i32), signal).unwrap();
+    signal_child(&node.child, signal);
+}
+
+fn signal_child(child: &Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
 }
 
 async fn login(client: &reqwest::Client, addr: &str, username: &str) -> String {
@@ -257,6 +265,28 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
     }
     assert!(landed, "no reading came through the broker");
 
+    // The simulator: the demo sensors publish through Mosquitto (QoS 1) all through the load.
+    let mut simulator = Command::new(env!("CARGO_BIN_EXE_wanxiang"))
+        .args([
+            "simulate",
+            "--mode",
+            "broker",
+            "--broker",
+            "mqtt://127.0.0.1:1883",
+        ])
+        .args([
+            "--devices",
+            &SIMULATED.to_string(),
+            "--rate",
+            "100",
+            "--connections",
+            "2",
+        ])
+        .arg("--no-incidents")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let acked_reports = Arc::new(AtomicUsize::new(0));
     // Devices publish at QoS 1, one message in flight each, until told to stop; each keeps the
@@ -337,6 +367,23 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
         readings.push(p.await.unwrap());
     }
     let last_report = wanxiang_api::auth::now_ms();
+    signal_child(&simulator, nix::sys::signal::Signal::SIGTERM);
+    let mut summary = String::new();
+    std::io::Read::read_to_string(simulator.stdout.as_mut().unwrap(), &mut summary).unwrap();
+    assert!(simulator.wait().unwrap().success(), "{summary}");
+    let field = |key: &str| -> i64 {
+        summary
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in the simulator's summary {summary:?}"))
+            .parse()
+            .unwrap()
+    };
+    let (simulated_sent, simulated_acked) = (field("sent"), field("acked"));
+    assert!(
+        simulated_acked > 0,
+        "the simulator published nothing: {summary}"
+    );
 
     let pool = sqlx::PgPool::connect(&cluster.database).await.unwrap();
 
@@ -404,6 +451,38 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
             "{device}: a resent reading counted twice"
         );
     }
+
+    // What the simulator's devices published: every reading the broker acknowledged is stored
+    // (the nodes drain their share of the broker's queue), none twice, counted once.
+    let waited = std::time::Instant::now();
+    let simulated_stored = loop {
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM readings WHERE device_id LIKE 'demo-%'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if stored >= simulated_acked || waited.elapsed() > Duration::from_secs(30) {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        (simulated_acked..=simulated_sent).contains(&simulated_stored),
+        "the simulator's readings: {simulated_stored} stored, {summary}"
+    );
+    // A minute's rollup of a key never counts more readings than the device stored that minute.
+    let overcounted: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM rollups r WHERE r.device_id LIKE 'demo-%' AND r.width = 60
+           AND r.count > (SELECT COUNT(*) FROM readings x WHERE x.device_id = r.device_id
+                          AND x.ts >= r.bucket AND x.ts < r.bucket + 60000)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        overcounted, 0,
+        "a simulated reading counted twice in the rollups"
+    );
 
     // Deadlines: the one-minute cases fall due (warning at 48 s, overdue at 60 s) with all
     // three nodes watching; each fires once.
@@ -482,7 +561,7 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
 
     let readings_acked: usize = readings.iter().map(|(_, a)| a.len()).sum();
     eprintln!(
-        "three nodes, one killed and restarted: {} reports acknowledged ({} with one-minute deadlines, each warned and escalated once), {readings_acked} readings acknowledged and stored once, {} stream events seen on the surviving node",
+        "three nodes, one killed and restarted: {} reports acknowledged ({} with one-minute deadlines, each warned and escalated once), {readings_acked} readings acknowledged and stored once, simulator {simulated_acked} acknowledged / {simulated_stored} stored, {} stream events seen on the surviving node",
         reports.len(),
         quick.len(),
         counts.values().sum::<usize>()
@@ -494,7 +573,8 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
         signal(node, nix::sys::signal::Signal::SIGTERM);
         assert!(node.child.wait().unwrap().success());
     }
-    // Leave no sessions behind at the broker.
+    // Leave no stream behind on NATS, and no sessions at the broker.
+    common::delete_stream(&cluster.prefix).await;
     for n in 0..3 {
         let gone = device_client(&cluster.client_id(n)).await;
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -270,3 +270,18 @@ pub async fn read_stream_until(resp: &mut reqwest::Response, until: &str) -> Str
     }
     seen
 }
+
+/// The NATS server the cluster tests use (`WANXIANG_TEST_NATS_URL`, else this machine's).
+pub fn nats_url() -> String {
+    std::env::var("WANXIANG_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Deletes the JetStream stream a test's nodes made for `prefix` (`WANXIANG_<prefix>`), so test
+/// runs leave no streams behind on the machine's NATS.
+pub async fn delete_stream(prefix: &str) {
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let _ = js
+        .delete_stream(wanxiang_api::bus::stream_name(prefix))
+        .await;
+}
