@@ -48,6 +48,8 @@ pub struct Link {
     tx: mpsc::Sender<Vec<u8>>,
     /// This node's id, so it skips its own changes when they come back.
     node: String,
+    /// The NATS client, for its connection state.
+    client: async_nats::Client,
 }
 
 /// Where changes go besides this node: set once when the bus connects.
@@ -69,6 +71,18 @@ pub fn publish(state: &AppState, change: Change) {
         }
     }
     let _ = state.changes.send(change);
+}
+
+/// The state of this node's link to NATS (`connected`, `connecting`, `disconnected`), or `None`
+/// when it has none.
+pub fn status(state: &AppState) -> Option<&'static str> {
+    use async_nats::connection::State;
+    let link = state.remote.0.get()?;
+    Some(match link.client.connection_state() {
+        State::Connected => "connected",
+        State::Pending => "connecting",
+        State::Disconnected => "disconnected",
+    })
 }
 
 /// The subject changes travel on: `<prefix>.changes`.
@@ -143,6 +157,7 @@ pub async fn connect(
     let _ = state.remote.0.set(Link {
         tx,
         node: node.clone(),
+        client: client.clone(),
     });
     let relay = state.store.records_changes().then(|| {
         tokio::spawn(relay(

@@ -72,6 +72,11 @@ pub struct Ready {
     /// Where the MQTT device gateway listens, if it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     mqtt: Option<String>,
+    /// The link to the other nodes (NATS), when the node has one: `connected`, `connecting` or
+    /// `disconnected`. A node without its link still serves (case changes wait in the change
+    /// outbox), so this does not make it unready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bus: Option<&'static str>,
 }
 
 /// Readiness: the store answers, migrations are done and the geography is loaded.
@@ -104,6 +109,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, AppError> 
         units: atlas.units().len(),
         demo: state.config.demo,
         mqtt: state.sensing.mqtt_addr.get().map(|a| a.to_string()),
+        bus: crate::bus::status(&state),
     }))
 }
 

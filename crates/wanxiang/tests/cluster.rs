@@ -173,9 +173,10 @@ async fn roles_split_the_work_an_api_node_leaves_deadlines_to_a_worker_node() {
     let api = node_with_roles(&database, &prefix, "api,ingest").await;
     let worker = node_with_roles(&database, &prefix, "worker").await;
 
-    // The worker node serves only the operations endpoints.
+    // The worker node serves only the operations endpoints; its readiness shows its link.
     let (status, ready) = worker.get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["bus"], "connected", "{ready}");
     let (status, _) = worker.get("/api/v1/units").await;
     assert_eq!(status, 404, "no API on a worker node");
     let (status, _) = worker.get("/metrics").await;
