@@ -8,47 +8,10 @@ mod common;
 use std::time::Duration;
 
 use common::{TestApp, eventually, point_in, spawn_app_with};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use serde_json::json;
 
-/// A device-side client of the broker; `acks` hears each PUBACK.
-struct Publisher {
-    client: AsyncClient,
-    acks: mpsc::UnboundedReceiver<u16>,
-}
-
-async fn publisher(id: &str, clean: bool) -> Publisher {
-    let mut options = MqttOptions::new(id, "127.0.0.1", 1883);
-    options.set_clean_session(clean);
-    let (client, mut events) = AsyncClient::new(options, 64);
-    let (tx, acks) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            match events.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(a))) => {
-                    let _ = tx.send(a.pkid);
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    Publisher { client, acks }
-}
-
-impl Publisher {
-    /// Publishes at QoS 1 and waits for the broker's PUBACK.
-    async fn send(&mut self, topic: &str, payload: Value) {
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload.to_string())
-            .await
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.acks.recv())
-            .await
-            .expect("the broker acknowledged")
-            .unwrap();
-    }
+async fn publisher(id: &str, clean: bool) -> common::BrokerClient {
+    common::broker_client(id, clean).await
 }
 
 async fn latest_level(app: &TestApp, who: &common::Session, device: &str) -> Option<f64> {

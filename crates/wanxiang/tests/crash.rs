@@ -3,9 +3,7 @@
 //! history and its deadline, every acknowledged reading is stored once, and the open alarms are
 //! as they were.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -14,7 +12,8 @@ mod common;
 
 /// Starts the binary on a data directory and returns it with its address.
 fn start(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wanxiang"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wanxiang"));
+    command
         .args([
             "serve",
             "--demo",
@@ -32,27 +31,8 @@ fn start(data: &std::path::Path) -> (Child, String) {
         .env("WANXIANG__SENSING__MQTT_LISTEN", "127.0.0.1:0")
         .env("WANXIANG__SENSING__DEMO_DEVICES", "0")
         // No generated history: the test counts its own reports.
-        .env("WANXIANG__EVENTS__DEMO_CASES", "0")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the server logs its address");
-        if let Some(rest) = line.split("open http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
-    (child, addr)
+        .env("WANXIANG__EVENTS__DEMO_CASES", "0");
+    common::start_process(command)
 }
 
 async fn token(client: &reqwest::Client, addr: &str) -> String {
@@ -60,16 +40,7 @@ async fn token(client: &reqwest::Client, addr: &str) -> String {
 }
 
 async fn login(client: &reqwest::Client, addr: &str, username: &str) -> String {
-    let body: Value = client
-        .post(format!("http://{addr}/api/v1/auth/login"))
-        .json(&json!({"username": username, "password": "wanxiang-demo"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["token"].as_str().unwrap().to_owned()
+    common::login_at(client, addr, username).await
 }
 
 #[tokio::test]

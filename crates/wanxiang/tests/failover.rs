@@ -13,13 +13,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 
 /// A category whose accept stage falls due one minute after dispatch (the shortest limit the
@@ -75,7 +73,8 @@ impl Cluster {
     /// simulator drives.
     fn start(&self, n: usize, data: &std::path::Path) -> Node {
         let demo_devices = if n == 0 { SIMULATED } else { 0 };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wanxiang"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wanxiang"));
+        command
             .args([
                 "serve",
                 "--demo",
@@ -100,26 +99,8 @@ impl Cluster {
             .env("WANXIANG__SENSING__MQTT_CLIENT_ID", self.client_id(n))
             .env("WANXIANG__SENSING__MQTT_GROUP", &self.prefix)
             .env("WANXIANG__BUS__URL", &self.nats)
-            .env("WANXIANG__BUS__SUBJECT_PREFIX", &self.prefix)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let addr = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(120))
-                .unwrap_or_else(|_| panic!("node {n} logs its address"));
-            if let Some(rest) = line.split("open http://").nth(1) {
-                break rest.split('/').next().unwrap().to_owned();
-            }
-        };
+            .env("WANXIANG__BUS__SUBJECT_PREFIX", &self.prefix);
+        let (child, addr) = common::start_process(command);
         Node { child, addr }
     }
 }
@@ -133,16 +114,7 @@ fn signal_child(child: &Child, signal: nix::sys::signal::Signal) {
 }
 
 async fn login(client: &reqwest::Client, addr: &str, username: &str) -> String {
-    let body: Value = client
-        .post(format!("http://{addr}/api/v1/auth/login"))
-        .json(&json!({"username": username, "password": "wanxiang-demo"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["token"].as_str().unwrap().to_owned()
+    common::login_at(client, addr, username).await
 }
 
 /// Where the nodes answer now (a restarted node comes back on a new port).
@@ -239,11 +211,14 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
     // The broker drops what no node subscribes to yet: wait until a reading lands (its
     // timestamps are outside the ones counted below).
     let warm = wanxiang_api::auth::now_ms() - 60_000;
-    let mut probe = device_client(&format!("{}-probe", cluster.prefix)).await;
+    let mut probe = common::broker_client(&format!("{}-probe", cluster.prefix), true).await;
     let mut landed = false;
     for i in 0..200 {
         probe
-            .send(&devices[0], json!({"ts": warm + i, "values": {"value": 1}}))
+            .send(
+                &format!("v1/devices/{}/telemetry", devices[0]),
+                json!({"ts": warm + i, "values": {"value": 1}}),
+            )
             .await;
         let latest: Value = client
             .get(format!(
@@ -296,13 +271,16 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
     for (n, device) in devices.iter().enumerate() {
         let (device, stop, prefix) = (device.clone(), stop.clone(), cluster.prefix.clone());
         publishers.push(tokio::spawn(async move {
-            let mut side = device_client(&format!("{prefix}-dev{n}")).await;
+            let mut side = common::broker_client(&format!("{prefix}-dev{n}"), true).await;
             let mut acked = Vec::new();
             let mut i = 0i64;
             while !stop.load(Ordering::Relaxed) {
                 let ts = base + i;
-                side.send(&device, json!({"ts": ts, "values": {"value": i}}))
-                    .await;
+                side.send(
+                    &format!("v1/devices/{device}/telemetry"),
+                    json!({"ts": ts, "values": {"value": i}}),
+                )
+                .await;
                 acked.push(ts);
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -576,52 +554,8 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
     // Leave no stream behind on NATS, and no sessions at the broker.
     common::delete_stream(&cluster.prefix).await;
     for n in 0..3 {
-        let gone = device_client(&cluster.client_id(n)).await;
+        let gone = common::broker_client(&cluster.client_id(n), true).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let _ = gone.client.disconnect().await;
-    }
-}
-
-/// A device-side client of the broker (clean session).
-struct DeviceSide {
-    client: AsyncClient,
-    acks: tokio::sync::mpsc::UnboundedReceiver<u16>,
-}
-
-async fn device_client(id: &str) -> DeviceSide {
-    let mut options = MqttOptions::new(id, "127.0.0.1", 1883);
-    options.set_clean_session(true);
-    let (client, mut events) = AsyncClient::new(options, 64);
-    let (tx, acks) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            match events.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(a))) => {
-                    let _ = tx.send(a.pkid);
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    DeviceSide { client, acks }
-}
-
-impl DeviceSide {
-    /// Publishes a device's reading at QoS 1 and waits for the broker's PUBACK.
-    async fn send(&mut self, device: &str, payload: Value) {
-        self.client
-            .publish(
-                format!("v1/devices/{device}/telemetry"),
-                QoS::AtLeastOnce,
-                false,
-                payload.to_string(),
-            )
-            .await
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.acks.recv())
-            .await
-            .expect("the broker acknowledged")
-            .unwrap();
     }
 }

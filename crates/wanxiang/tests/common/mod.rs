@@ -285,3 +285,87 @@ pub async fn delete_stream(prefix: &str) {
         .delete_stream(wanxiang_api::bus::stream_name(prefix))
         .await;
 }
+
+/// Starts a prepared `wanxiang serve` command (stderr piped here) and waits for it to log its
+/// address ("open http://ADDR/"); returns the process and the address. Tests that kill the
+/// server (SIGKILL) need it as a process of its own.
+pub fn start_process(mut command: std::process::Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the server logs its address");
+        if let Some(rest) = line.split("open http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    (child, addr)
+}
+
+/// Logs a demo account in at a server's address; returns its bearer token.
+pub async fn login_at(client: &reqwest::Client, addr: &str, username: &str) -> String {
+    let body: serde_json::Value = client
+        .post(format!("http://{addr}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": "wanxiang-demo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// A device-side client of an external MQTT broker; `acks` hears each PUBACK.
+pub struct BrokerClient {
+    /// The client.
+    pub client: rumqttc::AsyncClient,
+    acks: tokio::sync::mpsc::UnboundedReceiver<u16>,
+}
+
+/// Connects to the machine's broker (127.0.0.1:1883) as `id`.
+pub async fn broker_client(id: &str, clean: bool) -> BrokerClient {
+    use rumqttc::{Event, MqttOptions, Packet};
+    let mut options = MqttOptions::new(id, "127.0.0.1", 1883);
+    options.set_clean_session(clean);
+    let (client, mut events) = rumqttc::AsyncClient::new(options, 64);
+    let (tx, acks) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(a))) => {
+                    let _ = tx.send(a.pkid);
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    BrokerClient { client, acks }
+}
+
+impl BrokerClient {
+    /// Publishes at QoS 1 and waits for the broker's PUBACK.
+    pub async fn send(&mut self, topic: &str, payload: serde_json::Value) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_string())
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.acks.recv())
+            .await
+            .expect("the broker acknowledged")
+            .unwrap();
+    }
+}
