@@ -20,7 +20,7 @@ RATE=${3:-4000}
 BIN=${WANXIANG_BIN:-target/release/wanxiang}
 PG=${WANXIANG_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 NATS=${WANXIANG_BENCH_NATS_URL:-nats://127.0.0.1:4222}
-SCHEMA=wx_bench_cluster
+SCHEMA=bench_cluster
 PREFIX=wxbench$$
 DEVICES=20000
 DATA=$(mktemp -d)
@@ -29,6 +29,7 @@ NODE_PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  psql "$PG" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
   rm -rf "$DATA"
 }
 trap cleanup EXIT
