@@ -54,6 +54,8 @@ pub struct ApiConfig {
     pub lockout: auth::throttle::LockoutPolicy,
     /// Origins allowed to call the API from a browser (CORS); empty means none.
     pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (`auth::client_addr`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Reports a resident account may send per minute (staff and integrations are not limited).
     pub resident_reports_per_minute: u32,
     /// The built web UI (`web/dist`) to serve at `/`, `/console` and `/m`; without one, `/` is a
@@ -71,6 +73,7 @@ impl Default for ApiConfig {
             login_per_minute: 30,
             lockout: auth::throttle::LockoutPolicy::default(),
             cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             resident_reports_per_minute: 20,
             web_dir: None,
         }

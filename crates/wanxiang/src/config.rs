@@ -135,6 +135,10 @@ pub struct AuthConfig {
     pub lockout_max_secs: u64,
     /// Origins allowed to call the API from browsers (CORS); empty = closed.
     pub cors_origins: Vec<String>,
+    /// Addresses of the load balancers or reverse proxies in front of the node: from a
+    /// connection of one of these, the client's address (for throttling and lock-out) is taken
+    /// from `X-Forwarded-For`; from any other, the header is ignored. Empty = never.
+    pub trusted_proxies: Vec<String>,
     /// Reports a resident account may send per minute.
     pub resident_reports_per_minute: u32,
 }
@@ -298,6 +302,7 @@ impl Default for Config {
                 lockout_base_secs: 30,
                 lockout_max_secs: 900,
                 cors_origins: Vec::new(),
+                trusted_proxies: Vec::new(),
                 resident_reports_per_minute: 20,
             },
         }
@@ -430,6 +435,8 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   auth.lockout_base_secs     first lock-out, doubling after            [30]         WANXIANG__AUTH__LOCKOUT_BASE_SECS
   auth.lockout_max_secs      longest lock-out                          [900]        WANXIANG__AUTH__LOCKOUT_MAX_SECS
   auth.cors_origins          browser origins allowed (CORS)            [[] closed]  WANXIANG__AUTH__CORS_ORIGINS='[\"https://a.example\"]'
+  auth.trusted_proxies       load balancers whose X-Forwarded-For is believed [[] none]
+                                                                       WANXIANG__AUTH__TRUSTED_PROXIES='[\"10.0.1.5\"]'
 
   auth.resident_reports_per_minute  reports per resident account/minute [20]     WANXIANG__AUTH__RESIDENT_REPORTS_PER_MINUTE
   events.categories_file     category and responsibility list (TSV)    [built-in demo list]

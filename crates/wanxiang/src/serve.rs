@@ -103,6 +103,15 @@ pub async fn run_with_clock(
             max_ms: auth.lockout_max_secs as i64 * 1000,
         },
         cors_origins: auth.cors_origins.clone(),
+        trusted_proxies: auth
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.trim().parse::<std::net::IpAddr>().with_context(|| {
+                    format!("auth.trusted_proxies: {p:?} is not an IP address / 不是 IP 地址")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
         resident_reports_per_minute: auth.resident_reports_per_minute,
         web_dir: web_dir(&config.server.web_dir),
     };

@@ -139,6 +139,50 @@ async fn login_attempts_are_rate_limited_per_address() {
     app.stop().await.unwrap();
 }
 
+/// Behind a load balancer every client arrives from the balancer's address: with it among
+/// `auth.trusted_proxies`, throttling counts each client by the address the balancer forwards;
+/// without it, a forwarded address is ignored (a client cannot pick its own).
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_throttled_by_its_own_address() {
+    let attempt = |app: &common::TestApp, from: &str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", from)
+            .json(&json!({"username": "x.y", "password": "whatever1"}))
+            .send()
+    };
+    let behind = spawn_app_with(|c| {
+        c.auth.login_per_minute = 3;
+        c.auth.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for from in ["203.0.113.7"; 4] {
+        statuses.push(attempt(&behind, from).await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "one client, over its limit");
+    let other = attempt(&behind, "203.0.113.8").await.unwrap();
+    assert_eq!(
+        other.status(),
+        401,
+        "another client behind the same balancer"
+    );
+    behind.stop().await.unwrap();
+
+    let direct = spawn_app_with(|c| c.auth.login_per_minute = 3).await;
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let from = format!("203.0.113.{n}");
+        statuses.push(attempt(&direct, &from).await.unwrap().status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "forged addresses do not help"
+    );
+    direct.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn cookie_writes_need_the_csrf_token() {
     let app = spawn_app().await;

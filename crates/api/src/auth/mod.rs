@@ -99,23 +99,56 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The client address, from the connection (never from headers a client can forge).
-pub fn client_addr(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+/// The client address: the connection's peer, unless the peer is one of the `trusted` proxies,
+/// in which case the nearest address in `X-Forwarded-For` that is not a trusted proxy (read from
+/// the right, where the proxies append). A header from anyone else, or one that does not parse,
+/// is ignored: a client cannot choose its own address.
+pub fn client_addr(parts: &Parts, trusted: &[std::net::IpAddr]) -> Option<String> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(forwarded_client(peer, &parts.headers, trusted).to_string())
+}
+
+fn forwarded_client(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return peer;
+        };
+        for hop in value.split(',') {
+            match hop.trim().parse::<std::net::IpAddr>() {
+                Ok(ip) => hops.push(ip),
+                Err(_) => return peer,
+            }
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 /// The client address as an extractor; never fails (tests driving the router without a socket
 /// have none).
 pub struct ClientAddr(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(client_addr(parts)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(
+            parts,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 
@@ -155,7 +188,7 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let now = now_ms();
-        let client = client_addr(parts);
+        let client = client_addr(parts, &state.config.trusted_proxies);
         let unauthenticated =
             || AppError::Unauthenticated("请先登录 / authentication required".into());
         if let Some(token) = bearer(&parts.headers) {
@@ -246,6 +279,37 @@ fn principal(account: Account, via: Via, client: Option<String>) -> Principal {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_nearest_untrusted_hop() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxies = [ip("10.0.0.5"), ip("10.0.0.6")];
+        let headers = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            h
+        };
+        let from = |peer: &str, values: &[&str]| {
+            super::forwarded_client(ip(peer), &headers(values), &proxies).to_string()
+        };
+        // A client's own header counts for nothing.
+        assert_eq!(from("198.51.100.9", &["203.0.113.7"]), "198.51.100.9");
+        // Through a trusted proxy: the hop it appended.
+        assert_eq!(from("10.0.0.5", &["203.0.113.7"]), "203.0.113.7");
+        // A forged hop on the left is passed over: the nearest untrusted one wins.
+        assert_eq!(
+            from("10.0.0.5", &["1.2.3.4, 203.0.113.7, 10.0.0.6"]),
+            "203.0.113.7"
+        );
+        assert_eq!(from("10.0.0.5", &["1.2.3.4", "203.0.113.7"]), "203.0.113.7");
+        // No header, only proxies, or garbage: the peer.
+        assert_eq!(from("10.0.0.5", &[]), "10.0.0.5");
+        assert_eq!(from("10.0.0.5", &["10.0.0.6"]), "10.0.0.5");
+        assert_eq!(from("10.0.0.5", &["203.0.113.7, not-an-ip"]), "10.0.0.5");
+    }
+
     use super::*;
 
     #[test]
