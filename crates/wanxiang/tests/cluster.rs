@@ -26,6 +26,12 @@ async fn node_with_roles(database: &str, prefix: &str, roles: &str) -> TestApp {
 }
 
 async fn report(app: &TestApp, who: &common::Session, text: &str) -> String {
+    report_as(app, who, "E0404", text).await
+}
+
+/// A report of `category` at the same place as every other: a different category opens a case of
+/// its own (the same one would be linked to the open case as its duplicate).
+async fn report_as(app: &TestApp, who: &common::Session, category: &str, text: &str) -> String {
     let (lon, lat) = point_in("440303001001");
     let (status, case) = app
         .call(
@@ -34,7 +40,7 @@ async fn report(app: &TestApp, who: &common::Session, text: &str) -> String {
             "/api/v1/events",
             Some(
                 json!({"channel": "resident_app", "location": {"lon": lon, "lat": lat},
-                        "category": "E0404", "description": text}),
+                        "category": category, "description": text}),
             ),
         )
         .await;
@@ -87,7 +93,7 @@ async fn a_change_on_one_node_reaches_the_streams_of_the_others_once() {
     let mut seen = read_stream_until(&mut on_b, &from_a).await;
     seen.push_str(&read_stream_until(&mut on_b, &from_b).await);
     // One more change, from A, as a marker: everything before it has arrived.
-    let marker = report(&a, &resident, "井盖缺失（节点 A，标记）").await;
+    let marker = report_as(&a, &resident, "C0101", "井盖缺失（节点 A，标记）").await;
     seen.push_str(&read_stream_until(&mut on_b, &marker).await);
     let events = |id: &str| {
         seen.lines()
@@ -246,7 +252,7 @@ async fn a_change_whose_writer_died_before_publishing_reaches_the_streams_once()
     .await
     .unwrap();
     outbox_drained(&pool).await;
-    let marker = report(&a, &resident, "井盖缺失（标记）").await;
+    let marker = report_as(&a, &resident, "C0101", "井盖缺失（标记）").await;
     let rest = read_stream_until(&mut on_a, &marker).await;
     assert!(
         !rest.contains("\"urge\""),
@@ -274,4 +280,30 @@ async fn outbox_drained(pool: &sqlx::PgPool) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// One PostgreSQL node without a bus: its case changes still reach its own streams, through the
+/// change outbox and its relay, once each, and the outbox empties.
+#[tokio::test]
+async fn a_single_postgres_node_streams_its_changes_through_the_outbox() {
+    let app = common::spawn_app_on_postgres("onenode").await;
+    let supervisor = app.login("district.supervisor").await;
+    let mut stream = open_stream(&app, &supervisor).await;
+    let resident = app.login("13800138000").await;
+    let first = report(&app, &resident, "下水道堵塞（单节点）").await;
+    let second = report_as(&app, &resident, "C0101", "井盖缺失（单节点，标记）").await;
+    assert_ne!(first, second);
+    let seen = read_stream_until(&mut stream, &second).await;
+    let created = |id: &str| {
+        seen.lines()
+            .filter(|l| l.starts_with("data:") && l.contains(id) && l.contains("\"created\""))
+            .count()
+    };
+    assert_eq!((created(&first), created(&second)), (1, 1), "{seen}");
+    let pool = sqlx::PgPool::connect(&app.config.storage.database_url)
+        .await
+        .unwrap();
+    outbox_drained(&pool).await;
+    drop(stream);
+    app.stop().await.unwrap();
 }
