@@ -56,10 +56,14 @@ pub struct Link {
 #[derive(Debug, Default)]
 pub struct Remote(OnceLock<Link>);
 
-/// Sends a change to this node's streams and, when linked, to the other nodes'. Case changes on
-/// a store with a change outbox do not come here: the store recorded them, and the [`relay`]
-/// (woken through `AppState::relay_wake`) sends them.
+/// Sends a change to this node's streams and, when linked, to the other nodes'. A case change on
+/// a store with a change outbox is already recorded there with its write: the [`relay`] is woken
+/// to send it, and nothing else is done here.
 pub fn publish(state: &AppState, change: Change) {
+    if matches!(change.subject, Subject::Case { .. }) && state.store.records_changes() {
+        state.relay_wake.notify_one();
+        return;
+    }
     if let Some(link) = state.remote.0.get() {
         match serde_json::to_vec(&Wire::of(&change, &link.node)) {
             Ok(bytes) => {
@@ -116,6 +120,26 @@ fn stream_config(prefix: &str) -> async_nats::jetstream::stream::Config {
         duplicate_window: Duration::from_secs(120),
         ..Default::default()
     }
+}
+
+/// Starts what carries this node's changes beyond its own writes: with a NATS `url`, the link to
+/// the other nodes ([`connect`], which relays the change outbox too); without one, on a store
+/// with a change outbox (one PostgreSQL node), the [`relay`] into this node's streams; otherwise
+/// nothing (SQLite: changes go straight to the streams). The task ends at `stop`.
+pub async fn start(
+    state: &AppState,
+    url: &str,
+    prefix: &str,
+    node: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, BusError> {
+    if !url.is_empty() {
+        return connect(state, url, prefix, node, stop).await.map(Some);
+    }
+    Ok(state
+        .store
+        .records_changes()
+        .then(|| tokio::spawn(relay(state.clone(), None, stop))))
 }
 
 /// Links this node to NATS: makes sure the cluster's JetStream stream exists, then publishes

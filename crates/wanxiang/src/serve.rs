@@ -185,34 +185,25 @@ pub async fn run_with_clock(
             }
         },
     };
-    let bus = match config.bus.url.trim() {
-        // One PostgreSQL node: the change outbox still feeds this node's streams.
-        "" if state.store.records_changes() => Some(tokio::spawn(wanxiang_api::bus::relay(
-            state.clone(),
-            None,
-            stop_rx.clone(),
-        ))),
-        "" => None,
-        url => {
-            // Unique per process (a listen address and a pid may repeat across containers), so a
-            // node skips its own changes when they come back.
-            let node = format!("{}/{}", listener.local_addr()?, uuid::Uuid::now_v7());
-            let task = wanxiang_api::bus::connect(
-                &state,
-                url,
-                config.bus.subject_prefix.trim(),
-                node,
-                stop_rx.clone(),
-            )
-            .await
-            .with_context(|| format!("connecting to the bus at {url}"))?;
-            tracing::info!(
-                url,
-                "linked to the other nodes through NATS / 已通过 NATS 连接集群"
-            );
-            Some(task)
-        }
-    };
+    let url = config.bus.url.trim();
+    // Unique per process (a listen address and a pid may repeat across containers), so a node
+    // skips its own changes when they come back.
+    let node = format!("{}/{}", listener.local_addr()?, uuid::Uuid::now_v7());
+    let bus = wanxiang_api::bus::start(
+        &state,
+        url,
+        config.bus.subject_prefix.trim(),
+        node,
+        stop_rx.clone(),
+    )
+    .await
+    .with_context(|| format!("connecting to the bus at {url}"))?;
+    if !url.is_empty() {
+        tracing::info!(
+            url,
+            "linked to the other nodes through NATS / 已通过 NATS 连接集群"
+        );
+    }
     let subscription = match roles.ingest {
         true => broker_subscription(&config, &listener)?,
         false => None,

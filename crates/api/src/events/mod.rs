@@ -1285,12 +1285,7 @@ pub(crate) fn after_write(state: &AppState, c: &CaseRecord, kind: &str, now: i64
     if state.hub.webhook.is_some() {
         state.outbox_wake.notify_one();
     }
-    if state.store.records_changes() {
-        // The store put it in the change outbox with the write: the relay sends it.
-        state.relay_wake.notify_one();
-    } else {
-        crate::bus::publish(state, Change::of(c, kind, now));
-    }
+    crate::bus::publish(state, Change::of(c, kind, now));
 }
 
 /// Raises an open case's priority to `priority` (never lowers it), as a sensor alarm's
