@@ -859,38 +859,83 @@ pub(crate) async fn deliveries_due(
     rows.iter().map(read_delivery).collect()
 }
 
+/// What a claim takes: rows of `table` for which `due` holds (`$2` is now), oldest by `order`.
+struct Claim<'a> {
+    table: &'a str,
+    /// Set to the lease's end on claimed rows (which stops them being due for others).
+    lease_column: &'a str,
+    due: &'a str,
+    order: &'a str,
+}
+
+/// Claims up to `limit` due rows for one claimer until `lease_until`, skipping rows another
+/// claimer holds at the same moment, and reads them back with `select` (which ends in
+/// `WHERE <alias>.id IN (` and is completed here, then ordered by `then_order`), all in one
+/// transaction. Shared by the webhook deliveries and the change outbox.
+async fn claim_rows(
+    pool: &Pool<Db>,
+    claim: Claim<'_>,
+    select: &str,
+    then_order: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<DbRow>, StoreError> {
+    let Claim {
+        table,
+        lease_column,
+        due,
+        order,
+    } = claim;
+    let mut tx = crate::shared::begin_write(pool).await?;
+    let claimed: Vec<(i64,)> = sqlx::query_as(&format!(
+        "UPDATE {table} SET {lease_column} = $1 WHERE id IN (
+             SELECT id FROM {table} WHERE {due} ORDER BY {order} LIMIT $3{})
+         RETURNING id",
+        crate::SKIP_LOCKED
+    ))
+    .bind(lease_until)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    let rows = if claimed.is_empty() {
+        Vec::new()
+    } else {
+        let mut qb = QueryBuilder::<Db>::new(select);
+        let mut list = qb.separated(", ");
+        for (id,) in &claimed {
+            list.push_bind(*id);
+        }
+        qb.push(") ORDER BY ").push(then_order);
+        qb.build().fetch_all(&mut *tx).await.map_err(db)?
+    };
+    tx.commit().await.map_err(db)?;
+    Ok(rows)
+}
+
 pub(crate) async fn claim_deliveries(
     pool: &Pool<Db>,
     now: i64,
     lease_until: i64,
     limit: u32,
 ) -> Result<Vec<Delivery>, StoreError> {
-    let mut tx = crate::shared::begin_write(pool).await?;
-    let claimed: Vec<(i64,)> = sqlx::query_as(&format!(
-        "UPDATE deliveries SET next_at = $1 WHERE id IN (
-             SELECT id FROM deliveries WHERE status = 'pending' AND next_at <= $2
-             ORDER BY next_at, id LIMIT $3{})
-         RETURNING id",
-        crate::SKIP_LOCKED
-    ))
-    .bind(lease_until)
-    .bind(now)
-    .bind(i64::from(limit.clamp(1, 1000)))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    if claimed.is_empty() {
-        tx.commit().await.map_err(db)?;
-        return Ok(Vec::new());
-    }
-    let mut qb = QueryBuilder::<Db>::new(format!("{DELIVERY_SELECT} WHERE d.id IN ("));
-    let mut list = qb.separated(", ");
-    for (id,) in &claimed {
-        list.push_bind(*id);
-    }
-    qb.push(") ORDER BY d.id");
-    let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    let rows = claim_rows(
+        pool,
+        Claim {
+            table: "deliveries",
+            lease_column: "next_at",
+            due: "status = 'pending' AND next_at <= $2",
+            order: "next_at, id",
+        },
+        &format!("{DELIVERY_SELECT} WHERE d.id IN ("),
+        "d.id",
+        now,
+        lease_until,
+        i64::from(limit.clamp(1, 1000)),
+    )
+    .await?;
     rows.iter().map(read_delivery).collect()
 }
 
@@ -988,37 +1033,25 @@ pub(crate) async fn claim_changes(
     lease_until: i64,
     limit: u32,
 ) -> Result<Vec<wanxiang_store::UnsentChange>, StoreError> {
-    let mut tx = crate::shared::begin_write(pool).await?;
-    let claimed: Vec<(i64,)> = sqlx::query_as(&format!(
-        "UPDATE change_outbox SET claimed_until = $1 WHERE id IN (
-             SELECT id FROM change_outbox WHERE claimed_until < $2 ORDER BY id LIMIT $3{})
-         RETURNING id",
-        crate::SKIP_LOCKED
-    ))
-    .bind(lease_until)
-    .bind(now)
-    .bind(i64::from(limit.clamp(1, 5000)))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    if claimed.is_empty() {
-        tx.commit().await.map_err(db)?;
-        return Ok(Vec::new());
-    }
-    let mut qb = QueryBuilder::<Db>::new(
+    let rows = claim_rows(
+        pool,
+        Claim {
+            table: "change_outbox",
+            lease_column: "claimed_until",
+            due: "claimed_until < $2",
+            order: "id",
+        },
         "SELECT o.case_id, o.seq, h.command, h.to_stage, h.at, c.org, c.area_code, c.owner
          FROM change_outbox o
          JOIN case_history h ON h.case_id = o.case_id AND h.seq = o.seq
          JOIN cases c ON c.id = o.case_id
          WHERE o.id IN (",
-    );
-    let mut list = qb.separated(", ");
-    for (id,) in &claimed {
-        list.push_bind(*id);
-    }
-    qb.push(") ORDER BY o.id");
-    let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
-    tx.commit().await.map_err(db)?;
+        "o.id",
+        now,
+        lease_until,
+        i64::from(limit.clamp(1, 5000)),
+    )
+    .await?;
     rows.iter()
         .map(|row| {
             let stage: String = row.try_get("to_stage").map_err(db)?;
