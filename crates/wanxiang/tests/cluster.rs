@@ -8,21 +8,45 @@ mod common;
 use common::{TestApp, open_stream, point_in, postgres_url, read_stream_until, spawn_app_with};
 use serde_json::json;
 
-async fn node(database: &str, prefix: &str) -> TestApp {
-    node_with_roles(database, prefix, "api,ingest,worker").await
+/// One test's cluster: a fresh PostgreSQL schema, and NATS subjects and a stream of its own.
+struct Cluster {
+    database: String,
+    prefix: String,
 }
 
-async fn node_with_roles(database: &str, prefix: &str, roles: &str) -> TestApp {
-    let roles = roles.to_owned();
-    let nats = common::nats_url();
-    let (database, prefix) = (database.to_owned(), prefix.to_owned());
-    spawn_app_with(move |c| {
-        c.storage.database_url = database;
-        c.bus.url = nats;
-        c.bus.subject_prefix = prefix;
-        c.server.roles = roles;
-    })
-    .await
+impl Cluster {
+    async fn new(label: &str) -> Cluster {
+        Cluster {
+            database: postgres_url(label).await,
+            prefix: format!("wx{label}{}", std::process::id()),
+        }
+    }
+
+    /// A node doing all the work.
+    async fn node(&self) -> TestApp {
+        self.node_with_roles("api,ingest,worker").await
+    }
+
+    async fn node_with_roles(&self, roles: &str) -> TestApp {
+        let roles = roles.to_owned();
+        let nats = common::nats_url();
+        let (database, prefix) = (self.database.clone(), self.prefix.clone());
+        spawn_app_with(move |c| {
+            c.storage.database_url = database;
+            c.bus.url = nats;
+            c.bus.subject_prefix = prefix;
+            c.server.roles = roles;
+        })
+        .await
+    }
+
+    /// Stops the nodes, then deletes the cluster's stream from NATS.
+    async fn stop(self, nodes: Vec<TestApp>) {
+        for node in nodes {
+            node.stop().await.unwrap();
+        }
+        common::delete_stream(&self.prefix).await;
+    }
 }
 
 async fn report(app: &TestApp, who: &common::Session, text: &str) -> String {
@@ -64,10 +88,9 @@ async fn history(app: &TestApp, who: &common::Session, id: &str) -> Vec<String> 
 
 #[tokio::test]
 async fn a_change_on_one_node_reaches_the_streams_of_the_others_once() {
-    let database = postgres_url("cluster").await;
-    let prefix = format!("wxtest{}", std::process::id());
-    let a = node(&database, &prefix).await;
-    let b = node(&database, &prefix).await;
+    let cluster = Cluster::new("cluster").await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
 
     let supervisor = b.login("district.supervisor").await;
     let mut on_b = open_stream(&b, &supervisor).await;
@@ -128,17 +151,14 @@ async fn a_change_on_one_node_reaches_the_streams_of_the_others_once() {
         .await;
     assert_eq!(status, 200);
     drop(on_b);
-    b.stop().await.unwrap();
-    a.stop().await.unwrap();
-    common::delete_stream(&prefix).await;
+    cluster.stop(vec![b, a]).await;
 }
 
 #[tokio::test]
 async fn a_deadline_that_falls_due_fires_once_across_nodes() {
-    let database = postgres_url("deadline").await;
-    let prefix = format!("wxdue{}", std::process::id());
-    let a = node(&database, &prefix).await;
-    let b = node(&database, &prefix).await;
+    let cluster = Cluster::new("deadline").await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
     let resident = a.login("13800138000").await;
     // 下水道堵塞 (E0404) is high priority: the community must accept within 15 minutes.
     let id = report(&a, &resident, "下水道堵塞，无人签收").await;
@@ -167,17 +187,14 @@ async fn a_deadline_that_falls_due_fires_once_across_nodes() {
         .filter(|n| n["kind"] == "escalated" && n["case_id"] == id.as_str())
         .count();
     assert_eq!(escalations, 1, "one escalation notice: {inbox}");
-    b.stop().await.unwrap();
-    a.stop().await.unwrap();
-    common::delete_stream(&prefix).await;
+    cluster.stop(vec![b, a]).await;
 }
 
 #[tokio::test]
 async fn roles_split_the_work_an_api_node_leaves_deadlines_to_a_worker_node() {
-    let database = postgres_url("roles").await;
-    let prefix = format!("wxroles{}", std::process::id());
-    let api = node_with_roles(&database, &prefix, "api,ingest").await;
-    let worker = node_with_roles(&database, &prefix, "worker").await;
+    let cluster = Cluster::new("roles").await;
+    let api = cluster.node_with_roles("api,ingest").await;
+    let worker = cluster.node_with_roles("worker").await;
 
     // The worker node serves only the operations endpoints; its readiness shows its link.
     let (status, ready) = worker.get("/readyz").await;
@@ -200,16 +217,13 @@ async fn roles_split_the_work_an_api_node_leaves_deadlines_to_a_worker_node() {
         Some("warn"),
         "{actions:?}"
     );
-    worker.stop().await.unwrap();
-    api.stop().await.unwrap();
-    common::delete_stream(&prefix).await;
+    cluster.stop(vec![worker, api]).await;
 }
 
 #[tokio::test]
 async fn a_change_whose_writer_died_before_publishing_reaches_the_streams_once() {
-    let database = postgres_url("outbox").await;
-    let prefix = format!("wxoutbox{}", std::process::id());
-    let a = node(&database, &prefix).await;
+    let cluster = Cluster::new("outbox").await;
+    let a = cluster.node().await;
     let supervisor = a.login("district.supervisor").await;
     let resident = a.login("13800138000").await;
     let id = report(&a, &resident, "下水道堵塞（写入后节点失联）").await;
@@ -217,7 +231,7 @@ async fn a_change_whose_writer_died_before_publishing_reaches_the_streams_once()
 
     // What a node killed between its commit and its publish leaves behind: a history line in
     // the store and in the change outbox, told to nobody. A live node's relay finds it.
-    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    let pool = sqlx::PgPool::connect(&cluster.database).await.unwrap();
     let at = wanxiang_api::auth::now_ms();
     let mut tx = pool.begin().await.unwrap();
     sqlx::query(
@@ -259,8 +273,7 @@ async fn a_change_whose_writer_died_before_publishing_reaches_the_streams_once()
         "published twice, seen twice: {rest}"
     );
     drop(on_a);
-    a.stop().await.unwrap();
-    common::delete_stream(&prefix).await;
+    cluster.stop(vec![a]).await;
 }
 
 /// Waits until every relay has forgotten what it published.

@@ -3,7 +3,7 @@
 //! history and its deadline, every acknowledged reading is stored once, and the open alarms are
 //! as they were.
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -12,26 +12,11 @@ mod common;
 
 /// Starts the binary on a data directory and returns it with its address.
 fn start(data: &std::path::Path) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wanxiang"));
+    let mut command = common::serve_command(data);
     command
-        .args([
-            "serve",
-            "--demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data)
-        .env_remove("RUST_LOG")
-        .env("WANXIANG__AUTH__LOGIN_PER_MINUTE", "100000")
         // Every report goes to one point: here they must be cases, not linked duplicates.
         .env("WANXIANG__EVENTS__DUPLICATE_RADIUS_M", "0")
-        .env("WANXIANG__SENSING__MQTT_LISTEN", "127.0.0.1:0")
-        .env("WANXIANG__SENSING__DEMO_DEVICES", "0")
-        // No generated history: the test counts its own reports.
-        .env("WANXIANG__EVENTS__DEMO_CASES", "0");
+        .env("WANXIANG__SENSING__MQTT_LISTEN", "127.0.0.1:0");
     common::start_process(command)
 }
 
@@ -141,15 +126,12 @@ async fn every_acknowledged_report_survives_sigkill() {
 }
 
 async fn get(client: &reqwest::Client, addr: &str, bearer: &str, path: &str) -> Value {
-    client
-        .get(format!("http://{addr}{path}"))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::json_of(
+        client
+            .get(format!("http://{addr}{path}"))
+            .bearer_auth(bearer),
+    )
+    .await
 }
 
 /// Open alarms as (id, level, status), sorted.

@@ -73,24 +73,11 @@ impl Cluster {
     /// simulator drives.
     fn start(&self, n: usize, data: &std::path::Path) -> Node {
         let demo_devices = if n == 0 { SIMULATED } else { 0 };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_wanxiang"));
+        let mut command = common::serve_command(data);
         command
-            .args([
-                "serve",
-                "--demo",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
-            .arg("--data-dir")
-            .arg(data)
             .arg("--database")
             .arg(&self.database)
-            .env_remove("RUST_LOG")
-            .env("WANXIANG__AUTH__LOGIN_PER_MINUTE", "100000")
             .env("WANXIANG__EVENTS__DUPLICATE_RADIUS_M", "0")
-            .env("WANXIANG__EVENTS__DEMO_CASES", "0")
             .env("WANXIANG__EVENTS__CATEGORIES_FILE", &self.categories)
             .env("WANXIANG__SENSING__DEMO_DEVICES", demo_devices.to_string())
             .env("WANXIANG__SENSING__DEMO_SIMULATOR_RATE", "0")
@@ -196,16 +183,13 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
     let (lon, lat) = common::point_in("440303001001");
     let mut devices = Vec::new();
     for i in 0..6 {
-        let body: Value = client
-            .post(format!("http://{survivor}/api/v1/devices"))
-            .bearer_auth(&operator)
-            .json(&json!({"type": "generic", "name": format!("failover-{i}"), "location": {"lon": lon, "lat": lat}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = common::json_of(
+            client
+                .post(format!("http://{survivor}/api/v1/devices"))
+                .bearer_auth(&operator)
+                .json(&json!({"type": "generic", "name": format!("failover-{i}"), "location": {"lon": lon, "lat": lat}})),
+        )
+        .await;
         devices.push(body["device"]["id"].as_str().unwrap().to_owned());
     }
     // The broker drops what no node subscribes to yet: wait until a reading lands (its
@@ -220,18 +204,15 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
                 json!({"ts": warm + i, "values": {"value": 1}}),
             )
             .await;
-        let latest: Value = client
-            .get(format!(
-                "http://{survivor}/api/v1/devices/{}/latest",
-                devices[0]
-            ))
-            .bearer_auth(&operator)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let latest = common::json_of(
+            client
+                .get(format!(
+                    "http://{survivor}/api/v1/devices/{}/latest",
+                    devices[0]
+                ))
+                .bearer_auth(&operator),
+        )
+        .await;
         if latest["values"]["value"].is_object() {
             landed = true;
             break;

@@ -314,17 +314,42 @@ pub fn start_process(mut command: std::process::Command) -> (std::process::Child
     (child, addr)
 }
 
+/// `wanxiang serve --demo` on port 0 with JSON logs and its own data directory, as a process
+/// (tests that kill the server need one), with what every such test wants: no login throttling,
+/// no generated history, no demo sensors. Callers add their own settings, then `start_process`.
+pub fn serve_command(data: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wanxiang"));
+    command
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("RUST_LOG")
+        .env("WANXIANG__AUTH__LOGIN_PER_MINUTE", "100000")
+        .env("WANXIANG__EVENTS__DEMO_CASES", "0")
+        .env("WANXIANG__SENSING__DEMO_DEVICES", "0");
+    command
+}
+
+/// Sends a request and reads its JSON answer.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Logs a demo account in at a server's address; returns its bearer token.
 pub async fn login_at(client: &reqwest::Client, addr: &str, username: &str) -> String {
-    let body: serde_json::Value = client
-        .post(format!("http://{addr}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": username, "password": "wanxiang-demo"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json_of(
+        client
+            .post(format!("http://{addr}/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": "wanxiang-demo"})),
+    )
+    .await;
     body["token"].as_str().unwrap().to_owned()
 }
 
