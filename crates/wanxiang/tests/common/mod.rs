@@ -319,6 +319,12 @@ pub fn start_process(mut command: std::process::Command) -> (std::process::Child
 /// no generated history, no demo sensors. Callers add their own settings, then `start_process`.
 pub fn serve_command(data: &std::path::Path) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wanxiang"));
+    // The tests' own environment must not leak configuration into the server.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WANXIANG__") {
+            command.env_remove(key);
+        }
+    }
     command
         .args([
             "serve",
