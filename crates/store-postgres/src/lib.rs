@@ -41,6 +41,8 @@ const LOCK_UNITS_REVISION: Option<&str> =
 mod hub;
 #[path = "../../store/sql/sensing.rs"]
 mod sensing;
+#[path = "../../store/sql/services.rs"]
+mod services;
 #[path = "../../store/sql/shared.rs"]
 mod shared;
 

@@ -45,6 +45,8 @@ const WRITE_LOCK: Option<&tokio::sync::Mutex<()>> = Some(&SQLITE_WRITES);
 mod hub;
 #[path = "../../store/sql/sensing.rs"]
 mod sensing;
+#[path = "../../store/sql/services.rs"]
+mod services;
 #[path = "../../store/sql/shared.rs"]
 mod shared;
 

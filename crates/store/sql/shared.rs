@@ -1209,6 +1209,10 @@ impl Store for StoreImpl {
         BACKEND
     }
 
+    fn services(&self) -> &dyn wanxiang_store::ServiceStore {
+        self
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

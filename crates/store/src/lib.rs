@@ -15,6 +15,7 @@ use wanxiang_core::{
 pub mod conformance;
 pub mod hub;
 pub mod sensing;
+pub mod services;
 
 pub use hub::{
     Attachment, AttachmentMeta, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
@@ -25,6 +26,7 @@ pub use sensing::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceMark, DeviceRecord,
     DeviceResume, NewDevice, ROLLUP_WIDTHS, Reading, Rollup, TelemetryBatch,
 };
+pub use services::ServiceStore;
 
 /// Why a store operation failed. The API turns these into HTTP statuses in one place.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,9 @@ impl Backend {
 pub trait Store: Send + Sync + 'static {
     /// The engine behind this store.
     fn backend(&self) -> Backend;
+
+    /// 一网通办's part of the store: registers, decision models, applications, certificates.
+    fn services(&self) -> &dyn ServiceStore;
 
     /// Checks that the database answers; `/readyz` calls it.
     async fn ping(&self) -> Result<(), StoreError>;

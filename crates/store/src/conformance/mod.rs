@@ -17,8 +17,10 @@ use crate::{AccountUpdate, NewApiToken, NewSession, Store, StoreError};
 
 mod hub;
 mod sensing;
+mod services;
 pub use hub::*;
 pub use sensing::*;
+pub use services::*;
 
 /// What a backend supplies to run the suite.
 #[async_trait]
@@ -52,7 +54,9 @@ macro_rules! conformance_suite {
             daily_counts_p90_and_resolution, devices_are_registered_within_scope_with_unique_tokens,
             telemetry_is_stored_once_with_marks_and_rule_state,
             alarms_are_one_per_rule_with_history_and_case_notes,
-            readings_survive_partition_maintenance_and_retention_drops_whole_days);
+            readings_survive_partition_maintenance_and_retention_drops_whole_days,
+            registers_answer_lookups_and_log_access, decision_models_are_versioned,
+            applications_keep_offers_unique_and_updates_versioned);
     };
     (@cases $harness:expr; $($case:ident),*) => {
         $(
