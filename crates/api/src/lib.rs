@@ -21,6 +21,7 @@ mod middleware;
 mod open311;
 pub mod people;
 pub mod sensing;
+pub mod services;
 mod session;
 mod units;
 pub mod web;
@@ -123,6 +124,8 @@ pub struct AppState {
     pub entities: Arc<events::EntityCache>,
     /// The sensing hub: device types, the devices this node knows, the telemetry pipeline.
     pub sensing: Arc<sensing::Sensing>,
+    /// 一网通办: the service catalogue and the compiled decision models.
+    pub services: Arc<services::Services>,
 }
 
 impl AppState {
@@ -148,6 +151,7 @@ impl AppState {
             auth_cache: Arc::new(auth::cache::AuthCache::default()),
             entities: Arc::new(events::EntityCache::default()),
             sensing: Arc::new(sensing::Sensing::default()),
+            services: Arc::new(services::Services::default()),
             store,
             atlas,
             config,
@@ -170,6 +174,7 @@ impl AppState {
         (name = "accounts", description = "账号、组织与审计 / Accounts, organisations, sessions and the audit log"),
         (name = "events", description = "一网统管：事件受理、分拨与处置 / The event hub: intake, dispatch and the case lifecycle"),
         (name = "sensing", description = "物联感知：设备、遥测与告警 / The sensing hub: devices, telemetry and alarms"),
+        (name = "services", description = "一网通办：事项、秒批、无感申办、证照 / One-stop services: the catalogue, instant approval, proactive offers, certificates"),
         (name = "demo", description = "演示 / Demo mode only"),
     )
 )]
@@ -187,6 +192,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(webhook::routes())
         .merge(sensing::routes())
+        .merge(services::routes())
 }
 
 /// The OpenAPI 3 document of every route.
@@ -220,6 +226,7 @@ pub fn router(state: AppState) -> Router {
     let web = web::routes(state.config.web_dir.as_deref());
     let router = router
         .merge(open311::router())
+        .merge(services::pages())
         .merge(web)
         .route(
             "/api/v1/openapi.json",

@@ -31,6 +31,17 @@ pub struct Config {
     pub sensing: SensingConfig,
     /// The bus between nodes.
     pub bus: BusConfig,
+    /// 一网通办.
+    pub services: ServicesConfig,
+}
+
+/// `[services]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesConfig {
+    /// How often worker nodes run the proactive triggers (无感申办), in minutes; 0 runs them only
+    /// when a district admin asks (`POST /api/v1/services/triggers/run`).
+    pub trigger_interval_mins: u64,
 }
 
 /// `[bus]`.
@@ -294,6 +305,9 @@ impl Default for Config {
                 url: String::new(),
                 subject_prefix: "wanxiang".into(),
             },
+            services: ServicesConfig {
+                trigger_interval_mins: 60,
+            },
             auth: AuthConfig {
                 session_ttl_secs: 12 * 3600,
                 secure_cookies: false,
@@ -476,6 +490,8 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   sensing.demo_simulator_rate  demo telemetry messages/s (0: off)      [200]        WANXIANG__SENSING__DEMO_SIMULATOR_RATE
   bus.url                    NATS server linking a cluster's nodes     [none]       WANXIANG__BUS__URL
   bus.subject_prefix         NATS subjects start with this             [wanxiang]   WANXIANG__BUS__SUBJECT_PREFIX
+  services.trigger_interval_mins  run the proactive service triggers every (0: only on request) [60]
+                                                                       WANXIANG__SERVICES__TRIGGER_INTERVAL_MINS
 
 Example wanxiang.toml:
   demo = true

@@ -5,6 +5,7 @@
 //! store backend runs, reads files and the environment, owns signals and background tasks.
 
 pub mod bench_cmd;
+pub mod bench_services;
 pub mod config;
 pub mod devices_cmd;
 pub mod events_cmd;

@@ -87,6 +87,9 @@ enum BenchCommand {
     /// Alarm latency: publish → case dispatched (seen on the SSE stream) under background load
     /// / 告警时延
     Alarm(BenchAlarmArgs),
+    /// 秒批: the decision models evaluated in-process, and applications submitted to a running
+    /// demo server timed to their decision and certificate / 秒批时延
+    Services(BenchServicesArgs),
     /// Fill the configured store with benchmark cases (labelled 压测数据 in every description),
     /// spread over past days, most taken to closed / 生成压测案件
     SeedCases(BenchSeedArgs),
@@ -108,6 +111,22 @@ struct BenchSeedArgs {
     seed: u64,
     #[command(flatten)]
     config: ConfigArgs,
+}
+
+#[derive(Args)]
+struct BenchServicesArgs {
+    /// A running demo server's API, http://HOST:PORT (without it only the rules are measured).
+    #[arg(long, value_name = "URL")]
+    api: Option<String>,
+    /// Applications to submit (the demo restaurant's food licence; half pass, half do not).
+    #[arg(long, default_value_t = 2000)]
+    applications: usize,
+    /// Concurrent submitters.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Evaluations per model, in-process.
+    #[arg(long, default_value_t = 100_000)]
+    evaluations: usize,
 }
 
 #[derive(Args)]
@@ -483,6 +502,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 seeded.linked,
                 started.elapsed().as_secs_f64()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Services(args)) => {
+            let opts = wanxiang::bench_services::Options {
+                api: args.api,
+                applications: args.applications,
+                concurrency: args.concurrency,
+                evaluations: args.evaluations.max(1),
+            };
+            runtime()?.block_on(wanxiang::bench_services::run(&opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Alarm(args)) => {

@@ -119,6 +119,37 @@ pub async fn run_with_clock(
     state.hub = load_hub(&config)?;
     state.sensing = load_sensing(&config)?;
     state.clock = clock;
+    // 一网通办: the shipped decision models become version 1 where none is stored; the demo's
+    // registers are generated on the first start.
+    let stored = wanxiang_api::services::ensure_models(&state).await?;
+    if stored > 0 {
+        tracing::info!(
+            stored,
+            "decision models stored from the catalogue / 决策模型已入库"
+        );
+    }
+    if config.demo {
+        let communities: Vec<String> = state
+            .store
+            .units()
+            .await?
+            .into_iter()
+            .filter(|u| u.level == wanxiang_core::Level::Community)
+            .map(|u| u.code.to_string())
+            .collect();
+        let people = wanxiang_api::services::demo::seed(
+            state.store.services(),
+            &communities,
+            state.clock.now_ms(),
+        )
+        .await?;
+        if people > 0 {
+            tracing::info!(
+                people,
+                "demo registers generated (DEMO content) / 演示共享库已生成"
+            );
+        }
+    }
     let roles =
         crate::config::Roles::parse(&config.server.roles).map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!(
@@ -141,6 +172,13 @@ pub async fn run_with_clock(
             state.clone(),
             stop_rx.clone(),
         )));
+        if config.services.trigger_interval_mins > 0 {
+            workers.push(tokio::spawn(wanxiang_api::services::triggers::run_loop(
+                state.clone(),
+                Duration::from_secs(config.services.trigger_interval_mins * 60),
+                stop_rx.clone(),
+            )));
+        }
         workers.push(tokio::spawn(housekeeping(
             state.clone(),
             Retention {

@@ -25,6 +25,9 @@ struct Victims {
     entity: String,
     token: String,
     token_secret: String,
+    application: String,
+    decision: String,
+    certificate: String,
     markers: Vec<String>,
 }
 
@@ -258,6 +261,65 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
             body: None,
             statuses: &[403, 404],
         },
+        // 一网通办: the catalogue is public; applications, decisions and certificates are their
+        // applicant's and their department's (a district resident's application is the victim).
+        ("get", "/api/v1/services/items")
+        | ("get", "/api/v1/services/items/{code}")
+        | ("get", "/api/v1/services/bundles") => {
+            Public("the service catalogue is public, like every government's list of services")
+        }
+        ("get", "/api/v1/services/items/{code}/model")
+        | ("get", "/api/v1/services/items/{code}/model/versions") => Refused {
+            path: path.replace("{code}", "0500001001"),
+            body: None,
+            statuses: &[403],
+        },
+        ("put", "/api/v1/services/items/{code}/model") => Refused {
+            path: path.replace("{code}", "0500001001"),
+            body: Some(json!({"nodes": [], "edges": []})),
+            statuses: &[403],
+        },
+        ("get", "/api/v1/services/applications")
+        | ("get", "/api/v1/services/me")
+        | ("get", "/api/v1/services/me/register-access") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
+        ("post", "/api/v1/services/applications") => OwnOrScoped {
+            path: path.into(),
+            body: Some(json!({"item": "0500012001", "form": {"disability_level": "一级"}})),
+        },
+        ("get", "/api/v1/services/applications/{id}") => Refused {
+            path: path.replace("{id}", &v.application),
+            body: None,
+            statuses: &[404],
+        },
+        ("post", "/api/v1/services/applications/{id}/actions") => Refused {
+            path: path.replace("{id}", &v.application),
+            body: Some(json!({"action": "withdraw"})),
+            statuses: &[404],
+        },
+        ("get", "/api/v1/services/decisions/{id}")
+        | ("post", "/api/v1/services/decisions/{id}/replay") => Refused {
+            path: path.replace("{id}", &v.decision),
+            body: None,
+            statuses: &[404],
+        },
+        ("get", "/api/v1/services/certificates/{id}") => Refused {
+            path: path.replace("{id}", &v.certificate),
+            body: None,
+            statuses: &[404],
+        },
+        ("post", "/api/v1/services/certificates/{id}/revoke") => Refused {
+            path: path.replace("{id}", &v.certificate),
+            body: Some(json!({"reason": "attacker"})),
+            statuses: &[403, 404],
+        },
+        ("post", "/api/v1/services/triggers/run") => Refused {
+            path: path.into(),
+            body: None,
+            statuses: &[403],
+        },
         ("delete", "/api/v1/me/tokens/{id}") => Refused {
             path: format!("/api/v1/me/tokens/{}", v.token),
             body: None,
@@ -398,6 +460,46 @@ async fn victims(app: &TestApp) -> Victims {
     }
     assert!(!warning.is_empty(), "the surge warning was not raised");
     assert_eq!(case["assignee"], "440303001000", "{case}");
+    // 一网通办: 王秀英's elderly allowance, offered without asking and approved in one tap.
+    let district = app.login("district.admin").await;
+    let (status, _) = app
+        .call(
+            Some(&district),
+            "POST",
+            "/api/v1/services/triggers/run",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let wang = app.login("13800138002").await;
+    let (_, offers) = app
+        .call(Some(&wang), "GET", "/api/v1/services/applications", None)
+        .await;
+    let application = offers[0]["id"].as_str().expect("an offer").to_owned();
+    let (status, approved) = app
+        .call(
+            Some(&wang),
+            "POST",
+            &format!("/api/v1/services/applications/{application}/actions"),
+            Some(json!({"action": "confirm"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let decision = approved["decision"].as_str().unwrap().to_owned();
+    let certificate = approved["certificate"].as_str().unwrap().to_owned();
+    // Her full identity number, from the signed body only she and the department see (her name
+    // is public in the demo account list, so it is no marker).
+    let (_, signed) = app
+        .call(
+            Some(&wang),
+            "GET",
+            &format!("/api/v1/services/certificates/{certificate}"),
+            None,
+        )
+        .await;
+    let body: Value = serde_json::from_str(signed["body"].as_str().unwrap()).unwrap();
+    let identity = body["holder"].as_str().unwrap().to_owned();
+    assert_eq!(identity.len(), 18);
     let account_id = account["id"].as_str().unwrap().to_owned();
     let entity_id = entity["id"].as_str().unwrap().to_owned();
     let token_id = token["id"].as_str().unwrap().to_owned();
@@ -423,7 +525,14 @@ async fn victims(app: &TestApp) -> Victims {
             "桂园受害者水位计".into(),
             device_token,
             alarm.clone(),
+            application.clone(),
+            decision.clone(),
+            certificate.clone(),
+            identity,
         ],
+        application,
+        decision,
+        certificate,
         device: device["device"]["id"].as_str().unwrap().to_owned(),
         alarm,
         case: case["id"].as_str().unwrap().to_owned(),
@@ -581,6 +690,41 @@ async fn isolation(app: TestApp) {
             }
         }
     }
+
+    // The printable certificate lives outside the OpenAPI document (it is a page): listed here.
+    for attacker in attackers {
+        let s = app.login(attacker).await;
+        let resp = app
+            .client
+            .get(app.url(&format!("/certificates/{}/print", v.certificate)))
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert_eq!(
+            status, 404,
+            "{attacker}: the victim's certificate page: {text}"
+        );
+        for marker in &v.markers {
+            assert!(
+                !text.contains(marker.as_str()),
+                "{attacker}: print page leaked {marker:?}"
+            );
+        }
+    }
+    // The victim's application and certificate are as she left them.
+    let wang = app.login("13800138002").await;
+    let (_, mine) = app
+        .call(
+            Some(&wang),
+            "GET",
+            &format!("/api/v1/services/certificates/{}", v.certificate),
+            None,
+        )
+        .await;
+    assert_eq!(mine["validity"], "valid", "{mine}");
 
     // Nothing the attackers tried took effect in 桂园.
     let admin = app.login("guiyuan.admin").await;

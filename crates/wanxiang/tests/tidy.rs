@@ -97,7 +97,7 @@ fn the_core_does_no_io() {
         !features.contains(&"clock"),
         "the workspace's chrono must not have `clock`; crates at the edge add it"
     );
-    for krate in ["core", "geo", "classify"] {
+    for krate in ["core", "geo", "classify", "rules"] {
         for dep in dependencies(krate) {
             assert!(
                 !IO_CRATES.contains(&dep.as_str()),

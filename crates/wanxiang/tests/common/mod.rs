@@ -82,6 +82,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.sensing.demo_simulator_rate = 0.0;
     // No generated case history: tests count the cases they make.
     config.events.demo_cases = 0;
+    // No proactive offers behind a test's back: tests that want them run the triggers.
+    config.services.trigger_interval_mins = 0;
     // No web UI unless a test builds one: the repository's web/dist may or may not be built.
     config.server.web_dir = dir.path().join("no-web-ui").display().to_string();
     tweak(&mut config);

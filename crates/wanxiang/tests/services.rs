@@ -1,0 +1,570 @@
+//! 一网通办 end to end, through HTTP against the demo server: the 80-year-old offered the
+//! elderly allowance without asking and approved in one tap; the restaurant refused at once with
+//! the failing rule named, corrected and approved; decisions replayed; models edited, validated
+//! and versioned; manual review with correction; certificates signed, verified and revoked.
+
+mod common;
+
+use common::{Session, TestApp, spawn_app, spawn_app_on_postgres};
+use serde_json::{Value, json};
+
+const ELDERLY: &str = "0500001001";
+const FOOD: &str = "0100007001";
+const DISABILITY: &str = "0500012001";
+
+async fn run_triggers(app: &TestApp) -> Value {
+    let admin = app.login("district.admin").await;
+    let (status, report) = app
+        .call(Some(&admin), "POST", "/api/v1/services/triggers/run", None)
+        .await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+async fn offer_of(app: &TestApp, who: &Session, item: &str) -> Value {
+    let (status, list) = app
+        .call(Some(who), "GET", "/api/v1/services/applications", None)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["item"] == item)
+        .cloned()
+        .unwrap_or_else(|| panic!("no application of {item}: {list}"))
+}
+
+fn actions(app: &Value) -> Vec<String> {
+    app["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}:{}",
+                s["action"].as_str().unwrap(),
+                s["to"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_eighty_year_old_is_offered_the_elderly_allowance_and_gets_it_in_one_tap() {
+    let app = spawn_app().await;
+    // Test servers run no triggers by themselves: this pass makes the offer.
+    let first = run_triggers(&app).await;
+    assert!(first["offered"].as_u64().unwrap() >= 1, "{first}");
+    let again = run_triggers(&app).await;
+    assert_eq!(
+        again["offered"], 0,
+        "offers are made once per event: {again}"
+    );
+
+    let wang = app.login("13800138002").await;
+    let offer = offer_of(&app, &wang, ELDERLY).await;
+    assert_eq!(offer["state"], "offered", "{offer}");
+    assert_eq!(offer["allowed"], json!(["confirm", "decline"]));
+    let (_, inbox) = app
+        .call(Some(&wang), "GET", "/api/v1/notifications", None)
+        .await;
+    assert!(inbox.to_string().contains("service_offered"), "{inbox}");
+    // Only one offer however many passes ran.
+    let (_, list) = app
+        .call(Some(&wang), "GET", "/api/v1/services/applications", None)
+        .await;
+    let offers = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["item"] == ELDERLY)
+        .count();
+    assert_eq!(offers, 1, "{list}");
+
+    // One tap.
+    let id = offer["id"].as_str().unwrap();
+    let (status, done) = app
+        .call(
+            Some(&wang),
+            "POST",
+            &format!("/api/v1/services/applications/{id}/actions"),
+            Some(json!({"action": "confirm"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["state"], "approved", "{done}");
+    assert_eq!(
+        actions(&done),
+        [
+            "create:offered",
+            "offer:offered",
+            "confirm:pending",
+            "decide:approved"
+        ][1..]
+            .to_vec()
+    );
+    let certificate = done["certificate"]
+        .as_str()
+        .expect("a certificate")
+        .to_owned();
+    let decision = done["decision"].as_str().unwrap().to_owned();
+
+    // The decision record: inputs from the registers (never asked), the version, the trace.
+    let (status, d) = app
+        .call(
+            Some(&wang),
+            "GET",
+            &format!("/api/v1/services/decisions/{decision}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["approved"], true);
+    assert_eq!(d["model_version"], 1);
+    assert_eq!(d["inputs"]["applicant"]["age"], 80, "{d}");
+    assert_eq!(d["inputs"]["applicant"]["hukou_in_district"], true);
+    assert!(d["trace"].to_string().contains("rule_age"), "{d}");
+    let (status, r) = app
+        .call(
+            Some(&wang),
+            "POST",
+            &format!("/api/v1/services/decisions/{decision}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (r["same"].clone(), r["approved"].clone()),
+        (json!(true), json!(true)),
+        "{r}"
+    );
+
+    // The certificate verifies publicly, with the holder masked.
+    let (status, c) = app
+        .call(
+            Some(&wang),
+            "GET",
+            &format!("/api/v1/services/certificates/{certificate}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["validity"], "valid");
+    assert_eq!(c["holder_name"], "王秀英");
+    let (status, v) = app
+        .call(
+            None,
+            "GET",
+            &format!("/verify/{certificate}?format=json"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["validity"], "valid", "{v}");
+    assert_eq!(v["holder_name"], "王**");
+    let page = app
+        .client
+        .get(app.url(&format!("/verify/{certificate}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("有效 / valid") && !page.contains("王秀英"),
+        "{page}"
+    );
+    let print = app
+        .client
+        .get(app.url(&format!("/certificates/{certificate}/print")))
+        .bearer_auth(&wang.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(print.status(), 200);
+    let print = print.text().await.unwrap();
+    assert!(
+        print.contains("<svg") && print.contains("王秀英"),
+        "{print}"
+    );
+
+    // What the registers said about her, and why.
+    let (_, log) = app
+        .call(
+            Some(&wang),
+            "GET",
+            "/api/v1/services/me/register-access",
+            None,
+        )
+        .await;
+    let purposes = log.to_string();
+    assert!(
+        purposes.contains("offer:0500001001") && purposes.contains(&format!("application:{id}")),
+        "{log}"
+    );
+
+    // Another resident sees none of it.
+    let li = app.login("13800138001").await;
+    for path in [
+        format!("/api/v1/services/applications/{id}"),
+        format!("/api/v1/services/decisions/{decision}"),
+        format!("/api/v1/services/certificates/{certificate}"),
+    ] {
+        let (status, _) = app.call(Some(&li), "GET", &path, None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+
+    // The department revokes it; verification says so.
+    let reviewer = app.login("minzheng.reviewer").await;
+    let (status, body) = app
+        .call(
+            Some(&reviewer),
+            "POST",
+            &format!("/api/v1/services/certificates/{certificate}/revoke"),
+            Some(json!({"reason": "测试撤销"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, v) = app
+        .call(
+            None,
+            "GET",
+            &format!("/verify/{certificate}?format=json"),
+            None,
+        )
+        .await;
+    assert_eq!(v["validity"], "revoked", "{v}");
+    app.stop().await.unwrap();
+}
+
+async fn restaurant(app: &TestApp) {
+    let liu = app.login("13800138004").await;
+    let (status, me) = app
+        .call(Some(&liu), "GET", "/api/v1/services/me", None)
+        .await;
+    assert_eq!(status, 200, "{me}");
+    let uscc = me["enterprises"][0]["uscc"].as_str().unwrap().to_owned();
+    // The form asks only what no register holds.
+    let (_, item) = app
+        .call(None, "GET", &format!("/api/v1/services/items/{FOOD}"), None)
+        .await;
+    let asked: Vec<&str> = item["form"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "form.premises_area",
+            "form.health_certificates",
+            "form.premises_address"
+        ]
+    );
+    let (status, e) = app
+        .call(
+            Some(&liu),
+            "POST",
+            "/api/v1/services/applications",
+            Some(json!({"item": FOOD, "enterprise": uscc, "form": {"credit": "good"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].clone()),
+        (400, json!("unknown_field")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("registers"),
+        "{e}"
+    );
+
+    let form = |area: f64| json!({"premises_area": area, "health_certificates": 2, "premises_address": "罗湖区东门北路1号（演示）"});
+    let (status, refused) = app
+        .call(
+            Some(&liu),
+            "POST",
+            "/api/v1/services/applications",
+            Some(json!({"item": FOOD, "enterprise": uscc, "form": form(15.0)})),
+        )
+        .await;
+    assert_eq!(status, 201, "{refused}");
+    assert_eq!(refused["state"], "pending", "{refused}");
+    assert_eq!(
+        refused["failures"],
+        json!(["经营场所面积须不少于20平方米 / the premises must be at least 20 m²"])
+    );
+    assert!(refused["certificate"].is_null());
+    let id = refused["id"].as_str().unwrap();
+    let first_decision = refused["decision"].as_str().unwrap().to_owned();
+
+    // A register's fact cannot be slipped in with the correction either.
+    let act = |body: Value| {
+        let path = format!("/api/v1/services/applications/{id}/actions");
+        let s = &liu;
+        async move { app.call(Some(s), "POST", &path, Some(body)).await }
+    };
+    let (status, _) = act(json!({"action": "approve"})).await;
+    assert_eq!(status, 403, "an applicant does not approve");
+    let (status, passed) = act(json!({"action": "submit", "form": form(32.0)})).await;
+    assert_eq!(status, 200, "{passed}");
+    assert_eq!(passed["state"], "approved", "{passed}");
+    assert_eq!(passed["failures"], json!([]));
+    assert!(passed["certificate"].is_string());
+    assert_eq!(
+        actions(&passed),
+        [
+            "create:draft",
+            "submit:pending",
+            "decide:pending",
+            "submit:pending",
+            "decide:approved"
+        ]
+    );
+    let (status, e) = act(json!({"action": "submit"})).await;
+    assert_eq!(
+        (status, e["error"]["allowed"].clone()),
+        (409, json!([])),
+        "{e}"
+    );
+    // The refusal replays to the same result.
+    let (_, r) = app
+        .call(
+            Some(&liu),
+            "POST",
+            &format!("/api/v1/services/decisions/{first_decision}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r["same"].clone(), r["approved"].clone()),
+        (json!(true), json!(false)),
+        "{r}"
+    );
+    // Someone else's enterprise is not theirs to apply for.
+    let zhang = app.login("13800138000").await;
+    let (status, _) = app
+        .call(
+            Some(&zhang),
+            "POST",
+            "/api/v1/services/applications",
+            Some(json!({"item": FOOD, "enterprise": uscc, "form": form(40.0)})),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_restaurant_is_refused_at_once_with_the_rule_named_corrects_and_passes() {
+    let app = spawn_app().await;
+    restaurant(&app).await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_restaurant_story_on_postgres() {
+    let app = spawn_app_on_postgres("services").await;
+    restaurant(&app).await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn models_are_validated_versioned_and_edited_only_by_their_admins() {
+    let app = spawn_app().await;
+    let admin = app.login("minzheng.admin").await;
+    let path = format!("/api/v1/services/items/{ELDERLY}/model");
+    let (status, m) = app.call(Some(&admin), "GET", &path, None).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        (m["version"].clone(), m["author"].clone()),
+        (json!(1), json!("catalogue"))
+    );
+    let model = m["model"].clone();
+
+    // Scripting is refused; so is a rule reading data the item does not have.
+    let mut scripted = model.clone();
+    scripted["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "js", "type": "functionNode", "name": "script", "content": {"source": "export const handler = () => ({})"}}));
+    let (status, e) = app.call(Some(&admin), "PUT", &path, Some(scripted)).await;
+    assert_eq!(
+        (status, e["error"]["code"].clone()),
+        (400, json!("invalid_model")),
+        "{e}"
+    );
+    let stranger = serde_json::from_str::<Value>(
+        &model
+            .to_string()
+            .replace("applicant.already_receiving", "applicant.shoe_size"),
+    )
+    .unwrap();
+    let (status, e) = app.call(Some(&admin), "PUT", &path, Some(stranger)).await;
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shoe_size"),
+        "{e}"
+    );
+
+    // A reviewer (not an admin) and another department may not edit it.
+    for who in ["minzheng.reviewer", "shijian.reviewer", "guiyuan.admin"] {
+        let s = app.login(who).await;
+        let (status, _) = app.call(Some(&s), "PUT", &path, Some(model.clone())).await;
+        assert_eq!(status, 403, "{who}");
+    }
+    let other = app.login("shijian.reviewer").await;
+    let (status, _) = app.call(Some(&other), "GET", &path, None).await;
+    assert_eq!(status, 403);
+
+    // A valid change is version 2, in force from now on; version 1 stays readable.
+    let stricter =
+        serde_json::from_str::<Value>(&model.to_string().replace("null, < 80", "null, < 85"))
+            .unwrap();
+    let (status, saved) = app.call(Some(&admin), "PUT", &path, Some(stricter)).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["version"], 2);
+    let (_, versions) = app
+        .call(Some(&admin), "GET", &format!("{path}/versions"), None)
+        .await;
+    let numbers: Vec<i64> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1]);
+    // Under version 2 the 80-year-old is no longer offered (the same rules decide eligibility).
+    let report = run_triggers(&app).await;
+    let wang = app.login("13800138002").await;
+    let (_, list) = app
+        .call(Some(&wang), "GET", "/api/v1/services/applications", None)
+        .await;
+    let offered_now = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["item"] == ELDERLY)
+        .count();
+    assert_eq!(offered_now, 0, "{report}");
+    assert!(report["not_eligible"].as_u64().unwrap() >= 1, "{report}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn manual_review_with_correction_and_the_roles_it_takes() {
+    let app = spawn_app().await;
+    let zhang = app.login("13800138000").await;
+    let (status, a) = app
+        .call(
+            Some(&zhang),
+            "POST",
+            "/api/v1/services/applications",
+            Some(json!({"item": DISABILITY, "form": {"disability_level": "五级"}})),
+        )
+        .await;
+    assert_eq!(status, 400, "a choice outside the list: {a}");
+    let (status, a) = app
+        .call(
+            Some(&zhang),
+            "POST",
+            "/api/v1/services/applications",
+            Some(json!({"item": DISABILITY, "form": {"disability_level": "三级"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{a}");
+    assert_eq!(a["state"], "pending");
+    assert!(a["due_at"].is_string(), "the promised deadline runs: {a}");
+    let id = a["id"].as_str().unwrap().to_owned();
+    let reviewer = app.login("minzheng.reviewer").await;
+    let other = app.login("shijian.reviewer").await;
+    let act = |s: &Session, body: Value| {
+        let path = format!("/api/v1/services/applications/{id}/actions");
+        let app = &app;
+        let token = s.token.clone();
+        async move {
+            let r = app
+                .client
+                .post(app.url(&path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(act(&zhang, json!({"action": "accept"})).await.0, 403);
+    assert_eq!(act(&other, json!({"action": "accept"})).await.0, 404);
+    let (status, r) = act(&reviewer, json!({"action": "accept"})).await;
+    assert_eq!((status, r["state"].clone()), (200, json!("review")), "{r}");
+    let (status, e) = act(&reviewer, json!({"action": "return"})).await;
+    assert_eq!(
+        (status, e["error"]["field"].clone()),
+        (400, json!("note")),
+        "{e}"
+    );
+    let (status, r) = act(
+        &reviewer,
+        json!({"action": "return", "note": "请补充残疾人证照片"}),
+    )
+    .await;
+    assert_eq!(
+        (status, r["state"].clone()),
+        (200, json!("correction")),
+        "{r}"
+    );
+    let (_, inbox) = app
+        .call(Some(&zhang), "GET", "/api/v1/notifications", None)
+        .await;
+    assert!(inbox.to_string().contains("service_correction"), "{inbox}");
+    let (status, r) = act(
+        &zhang,
+        json!({"action": "submit", "form": {"disability_level": "二级"}}),
+    )
+    .await;
+    assert_eq!((status, r["state"].clone()), (200, json!("pending")), "{r}");
+    assert_eq!(r["form"]["disability_level"], "二级");
+    act(&reviewer, json!({"action": "accept"})).await;
+    let (status, r) = act(&reviewer, json!({"action": "approve"})).await;
+    assert_eq!(
+        (status, r["state"].clone()),
+        (200, json!("approved")),
+        "{r}"
+    );
+    assert_eq!(
+        actions(&r),
+        [
+            "create:draft",
+            "submit:pending",
+            "accept:review",
+            "return:correction",
+            "submit:pending",
+            "accept:review",
+            "approve:approved"
+        ]
+    );
+    // The department lists it; another department does not.
+    let (_, mine) = app
+        .call(
+            Some(&reviewer),
+            "GET",
+            "/api/v1/services/applications",
+            None,
+        )
+        .await;
+    assert!(mine.to_string().contains(&id));
+    let (_, theirs) = app
+        .call(Some(&other), "GET", "/api/v1/services/applications", None)
+        .await;
+    assert!(!theirs.to_string().contains(&id));
+    app.stop().await.unwrap();
+}
