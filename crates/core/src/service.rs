@@ -257,6 +257,9 @@ pub struct Item {
     pub certificate: Option<String>,
     /// What offers it without asking (proactive items).
     pub trigger: Option<Trigger>,
+    /// Whether approving it registers a new enterprise in the legal-entity register (a business
+    /// licence does), which later items of the same bundle then apply for.
+    pub registers_enterprise: bool,
     /// Whether this item is demo content.
     pub demo: bool,
 }

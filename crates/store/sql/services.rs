@@ -633,7 +633,7 @@ impl ServiceStore for StoreImpl {
             "UPDATE applications SET state = $1, deciding = $2, form = COALESCE($3, form),
                due_at = COALESCE($4, due_at), rating = COALESCE($5, rating),
                decision = COALESCE($6, decision), certificate = COALESCE($7, certificate),
-               updated_at = $8, version = version + 1
+               updated_at = $8, version = version + 1, enterprise = COALESCE($11, enterprise)
              WHERE id = $9 AND version = $10",
         )
         .bind(&u.state)
@@ -646,6 +646,7 @@ impl ServiceStore for StoreImpl {
         .bind(u.step.at)
         .bind(&u.id)
         .bind(u.expected_version)
+        .bind(&u.enterprise)
         .execute(&mut *tx)
         .await
         .map_err(db)?

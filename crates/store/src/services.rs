@@ -279,6 +279,8 @@ pub struct ApplicationUpdate {
     pub deciding: bool,
     /// A new form, if the applicant corrected it.
     pub form: Option<String>,
+    /// The enterprise, once known (a bundle's business licence registered it).
+    pub enterprise: Option<String>,
     /// A new deadline, if the clock (re)started.
     pub due_at: Option<i64>,
     /// The rating, if given.

@@ -28,6 +28,7 @@ struct Victims {
     application: String,
     decision: String,
     certificate: String,
+    bundle_application: String,
     markers: Vec<String>,
 }
 
@@ -265,7 +266,8 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
         // applicant's and their department's (a district resident's application is the victim).
         ("get", "/api/v1/services/items")
         | ("get", "/api/v1/services/items/{code}")
-        | ("get", "/api/v1/services/bundles") => {
+        | ("get", "/api/v1/services/bundles")
+        | ("get", "/api/v1/services/bundles/{code}") => {
             Public("the service catalogue is public, like every government's list of services")
         }
         ("get", "/api/v1/services/items/{code}/model")
@@ -288,6 +290,15 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
         ("post", "/api/v1/services/applications") => OwnOrScoped {
             path: path.into(),
             body: Some(json!({"item": "0500012001", "form": {"disability_level": "一级"}})),
+        },
+        ("post", "/api/v1/services/bundles/{code}/applications") => OwnOrScoped {
+            path: path.replace("{code}", "birth"),
+            body: Some(json!({"form": {"child_name": "attacker", "mailing_address": "attacker"}})),
+        },
+        ("get", "/api/v1/services/bundle-applications/{id}") => Refused {
+            path: path.replace("{id}", &v.bundle_application),
+            body: None,
+            statuses: &[404],
         },
         ("get", "/api/v1/services/applications/{id}") => Refused {
             path: path.replace("{id}", &v.application),
@@ -500,6 +511,18 @@ async fn victims(app: &TestApp) -> Victims {
     let body: Value = serde_json::from_str(signed["body"].as_str().unwrap()).unwrap();
     let identity = body["holder"].as_str().unwrap().to_owned();
     assert_eq!(identity.len(), 18);
+    // 陈静's birth bundle.
+    let chen = app.login("13800138003").await;
+    let (status, bundle) = app
+        .call(
+            Some(&chen),
+            "POST",
+            "/api/v1/services/bundles/birth/applications",
+            Some(json!({"form": {"child_name": "受害者之子", "mailing_address": "受害者地址"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{bundle}");
+    let bundle_application = bundle["id"].as_str().unwrap().to_owned();
     let account_id = account["id"].as_str().unwrap().to_owned();
     let entity_id = entity["id"].as_str().unwrap().to_owned();
     let token_id = token["id"].as_str().unwrap().to_owned();
@@ -529,7 +552,11 @@ async fn victims(app: &TestApp) -> Victims {
             decision.clone(),
             certificate.clone(),
             identity,
+            bundle_application.clone(),
+            "受害者之子".into(),
+            "受害者地址".into(),
         ],
+        bundle_application,
         application,
         decision,
         certificate,

@@ -568,3 +568,175 @@ async fn manual_review_with_correction_and_the_roles_it_takes() {
     assert!(!theirs.to_string().contains(&id));
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_new_parent_completes_the_birth_bundle_in_one_form() {
+    let app = spawn_app().await;
+    let chen = app.login("13800138003").await;
+    let (status, bundle) = app
+        .call(None, "GET", "/api/v1/services/bundles/birth", None)
+        .await;
+    assert_eq!(status, 200, "{bundle}");
+    // Four items, one form: each field asked once.
+    assert_eq!(bundle["items"].as_array().unwrap().len(), 4);
+    let asked: Vec<&str> = bundle["form"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(asked, ["form.child_name", "form.mailing_address"]);
+
+    // An incomplete form stores nothing.
+    let (status, e) = app
+        .call(
+            Some(&chen),
+            "POST",
+            "/api/v1/services/bundles/birth/applications",
+            Some(json!({"form": {"child_name": "陈小雨"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].clone()),
+        (400, json!("missing_field")),
+        "{e}"
+    );
+    let (_, none) = app
+        .call(Some(&chen), "GET", "/api/v1/services/applications", None)
+        .await;
+    assert_eq!(none, json!([]));
+
+    let (status, done) = app
+        .call(
+            Some(&chen),
+            "POST",
+            "/api/v1/services/bundles/birth/applications",
+            Some(json!({"form": {"child_name": "陈小雨", "mailing_address": "罗湖区桂园路1号（演示）"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{done}");
+    assert_eq!(done["state"], "approved", "{done}");
+    let members = done["members"].as_array().unwrap();
+    assert_eq!(members.len(), 4);
+    for m in members {
+        assert_eq!(m["state"], "approved", "{m}");
+        assert!(m["certificate"].is_string(), "{m}");
+        assert_eq!(m["form"]["child_name"], "陈小雨");
+    }
+    // Each department decided its own item.
+    let departments: Vec<&str> = members
+        .iter()
+        .map(|m| m["department"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        departments,
+        ["440303D09", "440303D11", "440303D10", "440303D12"]
+    );
+    let id = done["id"].as_str().unwrap();
+    let (status, again) = app
+        .call(
+            Some(&chen),
+            "GET",
+            &format!("/api/v1/services/bundle-applications/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!((status, again["state"].clone()), (200, json!("approved")));
+    let li = app.login("13800138001").await;
+    let (status, _) = app
+        .call(
+            Some(&li),
+            "GET",
+            &format!("/api/v1/services/bundle-applications/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn opening_a_restaurant_in_one_form_registers_the_business_and_its_licences() {
+    let app = spawn_app().await;
+    let zhang = app.login("13800138000").await;
+    let (_, me) = app
+        .call(Some(&zhang), "GET", "/api/v1/services/me", None)
+        .await;
+    assert_eq!(me["enterprises"], json!([]), "{me}");
+    let form = json!({
+        "business_name": "张三小吃店（演示）", "business_scope": "餐饮服务",
+        "premises_address": "罗湖区东门中路2号（演示）", "premises_area": 25, "health_certificates": 1,
+        "sign_width_m": 4, "sign_height_m": 1, "illuminated": false
+    });
+    let (status, done) = app
+        .call(
+            Some(&zhang),
+            "POST",
+            "/api/v1/services/bundles/restaurant/applications",
+            Some(json!({ "form": form })),
+        )
+        .await;
+    assert_eq!(status, 201, "{done}");
+    let members = done["members"].as_array().unwrap();
+    let summary: Vec<(String, String)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["item"].as_str().unwrap().into(),
+                m["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("0100008001".to_string(), "approved".to_string()),
+            ("0100007001".into(), "approved".into()),
+            ("0100009001".into(), "approved".into())
+        ],
+        "{done}"
+    );
+    assert_eq!(done["state"], "approved");
+    // The business licence registered the enterprise the later licences were issued to.
+    let (_, me) = app
+        .call(Some(&zhang), "GET", "/api/v1/services/me", None)
+        .await;
+    let uscc = me["enterprises"][0]["uscc"]
+        .as_str()
+        .expect("a new enterprise")
+        .to_owned();
+    assert_eq!(me["enterprises"][0]["name"], "张三小吃店（演示）");
+    assert_eq!(members[1]["enterprise"], uscc.as_str());
+    assert_eq!(members[2]["enterprise"], uscc.as_str());
+    // The shared field was asked once and reached both items.
+    assert_eq!(
+        members[0]["form"]["premises_address"],
+        members[1]["form"]["premises_address"]
+    );
+
+    // A licence granted: the seal registration is offered without asking.
+    let report = run_triggers(&app).await;
+    assert!(report["offered"].as_u64().unwrap() >= 1, "{report}");
+    offer_of(&app, &zhang, "1000022001").await;
+
+    // A shop whose scope has no catering: its food licence is not approved at once, and says why.
+    let li = app.login("13800138001").await;
+    let mut retail = form.clone();
+    retail["business_name"] = json!("李四便利店（演示）");
+    retail["business_scope"] = json!("日用百货零售");
+    let (status, partly) = app
+        .call(
+            Some(&li),
+            "POST",
+            "/api/v1/services/bundles/restaurant/applications",
+            Some(json!({ "form": retail })),
+        )
+        .await;
+    assert_eq!(status, 201, "{partly}");
+    assert_eq!(partly["state"], "in_progress");
+    assert_eq!(
+        partly["members"][1]["failures"],
+        json!(["营业执照经营范围须含餐饮服务 / the business scope must include catering"])
+    );
+    app.stop().await.unwrap();
+}

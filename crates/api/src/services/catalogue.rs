@@ -73,6 +73,8 @@ struct ItemSpec {
     model: Option<String>,
     #[serde(default)]
     materials: Vec<String>,
+    #[serde(default)]
+    registers_enterprise: bool,
     fields: Vec<FieldSpec>,
 }
 
@@ -288,6 +290,16 @@ fn parse_item(spec: ItemSpec, models: &impl Fn(&str) -> Option<String>) -> Resul
         }),
         Some(_) => return Err("a trigger is birthday, birth, granted or expiring".into()),
     };
+    if spec.registers_enterprise
+        && !["form.business_name", "form.business_scope"]
+            .iter()
+            .all(|k| fields.iter().any(|f| f.key == *k))
+    {
+        return Err(
+            "an item that registers an enterprise asks form.business_name and form.business_scope"
+                .into(),
+        );
+    }
     if (mode == Mode::Proactive) != trigger.is_some() {
         return Err("a proactive item has a trigger, and only a proactive item".into());
     }
@@ -316,6 +328,7 @@ fn parse_item(spec: ItemSpec, models: &impl Fn(&str) -> Option<String>) -> Resul
             cross_region: spec.cross_region,
             certificate: spec.certificate,
             trigger,
+            registers_enterprise: spec.registers_enterprise,
             demo: true,
         },
         shipped_model,

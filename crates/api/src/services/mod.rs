@@ -7,6 +7,7 @@
 //! supervisors and leaders all. Register data is never asked on a form: the decision's inputs
 //! are gathered from the registers (`registers.rs`), every read logged with its purpose.
 
+mod bundles;
 pub mod catalogue;
 pub mod certificate;
 pub mod demo;
@@ -108,7 +109,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_items))
         .routes(routes!(get_item))
-        .routes(routes!(list_bundles))
+        .routes(routes!(bundles::list_bundles))
+        .routes(routes!(bundles::get_bundle))
+        .routes(routes!(bundles::submit_bundle))
+        .routes(routes!(bundles::get_bundle_application))
         .routes(routes!(get_model, put_model))
         .routes(routes!(model_versions))
         .routes(routes!(list_applications, submit))
@@ -552,39 +556,6 @@ fn known_item<'a>(state: &'a AppState, code: &str) -> Result<&'a Item, AppError>
         .ok_or_else(|| AppError::NotFound(format!("没有事项 {code} / no item {code}")))
 }
 
-/// A life-event bundle.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BundleDto {
-    /// Code.
-    code: String,
-    /// Chinese name.
-    name_zh: String,
-    /// English name.
-    name_en: String,
-    /// Member items.
-    items: Vec<String>,
-}
-
-/// The life-event bundles (一件事一次办), public.
-#[utoipa::path(get, path = "/api/v1/services/bundles", tag = "services",
-    responses((status = 200, body = Vec<BundleDto>)))]
-async fn list_bundles(State(state): State<AppState>) -> Json<Vec<BundleDto>> {
-    Json(
-        state
-            .services
-            .catalogue
-            .bundles
-            .values()
-            .map(|b| BundleDto {
-                code: b.code.clone(),
-                name_zh: b.name_zh.clone(),
-                name_en: b.name_en.clone(),
-                items: b.items.iter().map(|c| c.to_string()).collect(),
-            })
-            .collect(),
-    )
-}
-
 // --- Decision models. ---
 
 /// A stored version of a decision model.
@@ -898,6 +869,7 @@ async fn submit(
         version: 0,
     };
     let created = open_application(&state, record, &item, &p.account.id, None).await?;
+    bundles::after_approval(&state, created.clone(), &p.account.id).await?;
     let who = caller(&state, &p).await?;
     let dto = application_dto(&state, &who, &p, &created, true).await?;
     Ok((axum::http::StatusCode::CREATED, Json(dto)))
@@ -934,9 +906,21 @@ pub(crate) async fn open_application(
         &Command::Submit,
         actor,
         "applicant",
-        form,
+        Edit {
+            form,
+            enterprise: None,
+        },
     )
     .await
+}
+
+/// What a command changes beside the state.
+#[derive(Debug, Default)]
+pub(crate) struct Edit {
+    /// A corrected form (JSON).
+    pub form: Option<String>,
+    /// The enterprise, once a bundle's business licence registered it.
+    pub enterprise: Option<String>,
 }
 
 /// Applies a command, then, where it leaves the application waiting for the rules, decides it.
@@ -947,7 +931,7 @@ async fn transition(
     command: &Command,
     actor: &str,
     role: &str,
-    form: Option<String>,
+    edit: Edit,
 ) -> Result<ApplicationRecord, AppError> {
     let (next, t) =
         service::step(&lifecycle(&current), command).map_err(|e| AppError::IllegalTransition {
@@ -979,7 +963,8 @@ async fn transition(
             expected_version: current.version,
             state: next.state.as_str().into(),
             deciding: next.deciding,
-            form,
+            form: edit.form,
+            enterprise: edit.enterprise,
             due_at,
             rating: None,
             step: ApplicationStep {
@@ -1033,6 +1018,7 @@ pub(crate) async fn decide(
             state: next.state.as_str().into(),
             deciding: next.deciding,
             form: None,
+            enterprise: None,
             due_at: None,
             rating: None,
             step: ApplicationStep {
@@ -1456,7 +1442,20 @@ async fn act(
         }
         _ => None,
     };
-    let updated = transition(&state, current, &item, &command, &p.account.id, role, form).await?;
+    let updated = transition(
+        &state,
+        current,
+        &item,
+        &command,
+        &p.account.id,
+        role,
+        Edit {
+            form,
+            enterprise: None,
+        },
+    )
+    .await?;
+    bundles::after_approval(&state, updated.clone(), &p.account.id).await?;
     Ok(Json(
         application_dto(&state, &who, &p, &updated, true).await?,
     ))

@@ -238,6 +238,7 @@ pub async fn applications_keep_offers_unique_and_updates_versioned(h: &impl Harn
             state: "approved".into(),
             deciding: false,
             form: Some("{\"x\":1}".into()),
+            enterprise: None,
             due_at: Some(9_000),
             rating: None,
             step: step(2_000, "decide", "pending", "approved"),
