@@ -395,6 +395,13 @@ pub enum Command {
     },
     /// The applicant withdraws.
     Withdraw,
+    /// 好差评: the applicant rates a finished application, once.
+    Rate {
+        /// The five levels of 好差评.
+        level: crate::case::Satisfaction,
+        /// A comment, and what a bad rating set off.
+        note: Option<String>,
+    },
 }
 
 impl Command {
@@ -410,15 +417,18 @@ impl Command {
             Command::Approve => "approve",
             Command::Refuse { .. } => "refuse",
             Command::Withdraw => "withdraw",
+            Command::Rate { .. } => "rate",
         }
     }
 
     /// Who may give it.
     pub fn actor(&self) -> Actor {
         match self {
-            Command::Submit | Command::Confirm | Command::Decline | Command::Withdraw => {
-                Actor::Applicant
-            }
+            Command::Submit
+            | Command::Confirm
+            | Command::Decline
+            | Command::Withdraw
+            | Command::Rate { .. } => Actor::Applicant,
             Command::Decide { .. } => Actor::System,
             Command::Accept
             | Command::ReturnForCorrection { .. }
@@ -437,6 +447,8 @@ pub struct Application {
     pub mode: Mode,
     /// True between a submission (or confirmation) and the rules' decision: only `Decide` may follow.
     pub deciding: bool,
+    /// Whether the applicant rated it already (once only).
+    pub rated: bool,
 }
 
 /// A line of an application's history.
@@ -481,6 +493,7 @@ pub fn allowed(app: &Application) -> Vec<&'static str> {
         State::Pending => vec!["accept", "withdraw"],
         State::Review => vec!["return", "approve", "refuse", "withdraw"],
         State::Correction => vec!["submit", "withdraw"],
+        State::Approved | State::Refused if !app.rated => vec!["rate"],
         State::Declined | State::Approved | State::Refused | State::Withdrawn => vec![],
     }
 }
@@ -524,6 +537,13 @@ pub fn step(app: &Application, command: &Command) -> Result<(Application, Transi
             note = Some(reason.clone());
         }
         Command::Withdraw => next.state = State::Withdrawn,
+        Command::Rate { level, note: n } => {
+            next.rated = true;
+            note = Some(match n {
+                Some(n) => format!("{}：{n}", level.name_zh()),
+                None => level.name_zh().to_owned(),
+            });
+        }
     }
     Ok((
         next.clone(),
@@ -542,6 +562,7 @@ pub fn draft(mode: Mode) -> Application {
         state: State::Draft,
         mode,
         deciding: false,
+        rated: false,
     }
 }
 
@@ -551,6 +572,7 @@ pub fn offer(mode: Mode) -> Application {
         state: State::Offered,
         mode,
         deciding: false,
+        rated: false,
     }
 }
 
@@ -670,6 +692,29 @@ mod tests {
         assert_eq!(
             got,
             "submit draft→pending; submit refused ([\"accept\", \"withdraw\"])"
+        );
+    }
+
+    #[test]
+    fn a_finished_application_is_rated_once() {
+        let rate = || Command::Rate {
+            level: crate::case::Satisfaction::Unsatisfied,
+            note: Some("太慢".into()),
+        };
+        let got = run(
+            draft(Mode::Standard),
+            &[
+                rate(),
+                Command::Submit,
+                Command::Accept,
+                Command::Approve,
+                rate(),
+                rate(),
+            ],
+        );
+        assert_eq!(
+            got,
+            "rate refused ([\"submit\"]); submit draft→pending; accept pending→review; approve review→approved; rate approved→approved; rate refused ([])"
         );
     }
 

@@ -329,7 +329,7 @@ async fn restaurant(app: &TestApp) {
     let (status, e) = act(json!({"action": "submit"})).await;
     assert_eq!(
         (status, e["error"]["allowed"].clone()),
-        (409, json!([])),
+        (409, json!(["rate"])),
         "{e}"
     );
     // The refusal replays to the same result.
@@ -552,6 +552,64 @@ async fn manual_review_with_correction_and_the_roles_it_takes() {
             "approve:approved"
         ]
     );
+    // 好差评: the applicant rates it once; a bad rating opens a follow-up case in the event hub.
+    assert_eq!(
+        act(&reviewer, json!({"action": "rate", "level": "satisfied"}))
+            .await
+            .0,
+        403
+    );
+    let (status, e) = act(&zhang, json!({"action": "rate", "level": "so-so"})).await;
+    assert_eq!(
+        (status, e["error"]["field"].clone()),
+        (400, json!("level")),
+        "{e}"
+    );
+    let (status, rated) = act(
+        &zhang,
+        json!({"action": "rate", "level": "unsatisfied", "note": "等了太久"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{rated}");
+    let note = rated["history"].as_array().unwrap().last().unwrap()["note"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        note.starts_with("不满意：等了太久；差评回访案件 / follow-up case "),
+        "{note}"
+    );
+    let case_id = note.rsplit(' ').next().unwrap().to_owned();
+    let (status, case) = app
+        .call(
+            Some(&zhang),
+            "GET",
+            &format!("/api/v1/events/{case_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "the applicant follows the follow-up case: {case}"
+    );
+    assert!(
+        case["description"]
+            .as_str()
+            .unwrap()
+            .contains("【好差评回访】"),
+        "{case}"
+    );
+    assert_eq!(
+        case["stage"], "registered",
+        "waiting for a dispatcher: {case}"
+    );
+    let (status, e) = act(&zhang, json!({"action": "rate", "level": "very_satisfied"})).await;
+    assert_eq!(
+        (status, e["error"]["allowed"].clone()),
+        (409, json!([])),
+        "once: {e}"
+    );
+
     // The department lists it; another department does not.
     let (_, mine) = app
         .call(

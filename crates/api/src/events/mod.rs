@@ -161,7 +161,7 @@ const MANUAL_DISPATCH: Limit = Limit {
 pub mod attachments;
 pub mod duplicates;
 pub mod warnings;
-mod writer;
+pub(crate) mod writer;
 
 pub use writer::IntakeWriter;
 
@@ -735,7 +735,7 @@ async fn case_detail(
     Ok(dto)
 }
 
-fn actor(p: &Principal) -> String {
+pub(crate) fn actor(p: &Principal) -> String {
     let roles: Vec<&str> = p.account.roles.iter().map(|r| r.as_str()).collect();
     format!(
         "{} ({}, {})",

@@ -178,10 +178,13 @@ pub async fn seed(
     Ok(batch.len())
 }
 
-/// A point inside the grid: a pseudo-random point of its bounding box that the atlas places in
-/// the grid (Voronoi cells are convex, so a few tries suffice), else the box's centre.
-fn place_in(atlas: &Atlas, grid: &wanxiang_core::Unit, seed: u64) -> (f64, f64) {
-    let boundary = grid.boundary.as_ref().expect("filtered on boundaries");
+/// A point inside the unit (a grid, a community): a pseudo-random point of its bounding box that
+/// the atlas places in the unit (Voronoi cells are convex, so a few tries suffice), else the
+/// box's centre. The unit must have a boundary.
+pub(crate) fn place_in(atlas: &Atlas, grid: &wanxiang_core::Unit, seed: u64) -> (f64, f64) {
+    let Some(boundary) = grid.boundary.as_ref() else {
+        return (0.0, 0.0);
+    };
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for poly in &boundary.0 {
         for c in poly.exterior().coords() {
@@ -199,8 +202,7 @@ fn place_in(atlas: &Atlas, grid: &wanxiang_core::Unit, seed: u64) -> (f64, f64) 
         let fy = (s >> 11) as f64 / (1u64 << 53) as f64;
         let (lon, lat) = (x0 + fx * (x1 - x0), y0 + fy * (y1 - y0));
         if atlas
-            .locate(lon, lat)
-            .grid
+            .locate_level(grid.level, lon, lat)
             .is_some_and(|g| g.code == grid.code)
         {
             return (lon, lat);

@@ -468,8 +468,8 @@ pub(crate) async fn after_approval(
                 actor,
                 "applicant",
                 Edit {
-                    form: None,
                     enterprise: Some(uscc.clone()),
+                    ..Edit::default()
                 },
             )
             .await?;

@@ -438,6 +438,7 @@ fn lifecycle(a: &ApplicationRecord) -> Application {
         state: AppStateKind::parse(&a.state).unwrap_or(AppStateKind::Pending),
         mode: Mode::parse(&a.mode).unwrap_or(Mode::Standard),
         deciding: a.deciding,
+        rated: a.rating.is_some(),
     }
 }
 
@@ -449,7 +450,7 @@ fn allowed_for(who: &Caller, p: &Principal, a: &ApplicationRecord) -> Vec<&'stat
         .into_iter()
         .filter(|action| match *action {
             "decide" => false,
-            "submit" | "confirm" | "decline" | "withdraw" => own,
+            "submit" | "confirm" | "decline" | "withdraw" | "rate" => own,
             _ => reviewer,
         })
         .collect()
@@ -908,7 +909,7 @@ pub(crate) async fn open_application(
         "applicant",
         Edit {
             form,
-            enterprise: None,
+            ..Edit::default()
         },
     )
     .await
@@ -921,6 +922,8 @@ pub(crate) struct Edit {
     pub form: Option<String>,
     /// The enterprise, once a bundle's business licence registered it.
     pub enterprise: Option<String>,
+    /// The applicant's rating, 1 (非常不满意) to 5 (非常满意).
+    pub rating: Option<i32>,
 }
 
 /// Applies a command, then, where it leaves the application waiting for the rules, decides it.
@@ -966,7 +969,7 @@ async fn transition(
             form: edit.form,
             enterprise: edit.enterprise,
             due_at,
-            rating: None,
+            rating: edit.rating,
             step: ApplicationStep {
                 at: now,
                 actor: actor.to_owned(),
@@ -1370,6 +1373,10 @@ pub struct ActionInput {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     form: Option<Map<String, Value>>,
+    /// 好差评 (rate): `very_satisfied`, `satisfied`, `fairly_satisfied`, `unsatisfied`,
+    /// `very_unsatisfied`; the last two open a follow-up case.
+    #[serde(default)]
+    level: Option<String>,
 }
 
 /// Moves an application on. Actions its state does not allow answer 409 with the allowed ones;
@@ -1412,6 +1419,29 @@ async fn act(
         "return" => Command::ReturnForCorrection { note: note()? },
         "approve" => Command::Approve,
         "refuse" => Command::Refuse { reason: note()? },
+        "rate" => {
+            let level = input
+                .level
+                .as_deref()
+                .and_then(wanxiang_core::case::Satisfaction::parse)
+                .ok_or_else(|| {
+                    AppError::field(
+                        "invalid_level",
+                        "level",
+                        "评价须为 very_satisfied … very_unsatisfied / a level from very_satisfied to very_unsatisfied",
+                    )
+                })?;
+            let comment = input
+                .note
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| n.chars().take(500).collect::<String>());
+            Command::Rate {
+                level,
+                note: comment,
+            }
+        }
         other => {
             return Err(AppError::field(
                 "invalid_action",
@@ -1442,6 +1472,31 @@ async fn act(
         }
         _ => None,
     };
+    // A rating is checked against the state first, so a refused rating opens no case.
+    let mut command = command;
+    let mut rating = None;
+    if let Command::Rate { level, note } = &mut command {
+        service::step(
+            &lifecycle(&current),
+            &Command::Rate {
+                level: *level,
+                note: None,
+            },
+        )
+        .map_err(|e| AppError::IllegalTransition {
+            message: e.to_string(),
+            allowed: e.allowed.iter().map(|s| s.to_string()).collect(),
+        })?;
+        rating = Some(stars(*level));
+        if level.demands_redo() {
+            let case = follow_up(&state, &p, &current, &item, *level, note.as_deref()).await?;
+            let line = format!("差评回访案件 / follow-up case {case}");
+            *note = Some(match note.take() {
+                Some(n) => format!("{n}；{line}"),
+                None => line,
+            });
+        }
+    }
     let updated = transition(
         &state,
         current,
@@ -1451,7 +1506,8 @@ async fn act(
         role,
         Edit {
             form,
-            enterprise: None,
+            rating,
+            ..Edit::default()
         },
     )
     .await?;
@@ -1459,6 +1515,104 @@ async fn act(
     Ok(Json(
         application_dto(&state, &who, &p, &updated, true).await?,
     ))
+}
+
+/// The five 好差评 levels as 1 (非常不满意) to 5 (非常满意).
+fn stars(level: wanxiang_core::case::Satisfaction) -> i32 {
+    use wanxiang_core::case::Satisfaction::*;
+    match level {
+        VeryUnsatisfied => 1,
+        Unsatisfied => 2,
+        FairlySatisfied => 3,
+        Satisfied => 4,
+        VerySatisfied => 5,
+    }
+}
+
+/// A bad rating (不满意 or worse) opens a follow-up case (差评回访) in the event hub, reported by
+/// the applicant at their community and waiting for a dispatcher, who sends it to the
+/// department; the applicant follows it like any report. Once per application.
+async fn follow_up(
+    state: &AppState,
+    p: &Principal,
+    a: &ApplicationRecord,
+    item: &Item,
+    level: wanxiang_core::case::Satisfaction,
+    comment: Option<&str>,
+) -> Result<String, AppError> {
+    use wanxiang_core::case::Channel;
+    let atlas = crate::units::atlas(state)?;
+    let person = state.store.services().person(&a.person).await?;
+    // The household's community, or (registered elsewhere) the first community of the district.
+    let home = person
+        .as_ref()
+        .and_then(|x| wanxiang_core::UnitCode::parse(&x.community).ok())
+        .and_then(|c| atlas.unit(&c).cloned())
+        .filter(|u| u.boundary.is_some())
+        .or_else(|| {
+            atlas
+                .units()
+                .iter()
+                .find(|u| u.level == wanxiang_core::Level::Community && u.boundary.is_some())
+                .cloned()
+        })
+        .ok_or_else(|| {
+            AppError::Unavailable(
+                "辖区没有社区边界 / the district has no community boundaries".into(),
+            )
+        })?;
+    let seed =
+        a.id.bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let (lon, lat) = crate::sensing::demo::place_in(&atlas, &home, seed);
+    let place = crate::events::place_of(state, lon, lat).ok_or_else(|| {
+        AppError::Unavailable(
+            "回访地点不在本区 / the follow-up's place is outside the district".into(),
+        )
+    })??;
+    let now = state.clock.now_ms();
+    let description: String = format!(
+        "【好差评回访】「{}」（{}）评价为{}{}；申请 / application {}",
+        item.name_zh,
+        item.department,
+        level.name_zh(),
+        comment.map(|c| format!("：{c}")).unwrap_or_default(),
+        a.id
+    )
+    .chars()
+    .take(crate::events::MAX_DESCRIPTION)
+    .collect();
+    let report = crate::events::Report {
+        channel: Channel::ResidentApp,
+        description,
+        external_id: Some(format!("rating:{}", a.id)),
+        reporter_contact: None,
+        lon,
+        lat,
+        place,
+        category: None,
+        classified: None,
+        queue_note: "政务服务差评回访，请派往事项所属部门 / a bad rating of a service: send it to the item's department".into(),
+        attachments: Vec::new(),
+        priority: None,
+    };
+    let new_case = crate::events::open_case(
+        state,
+        Some(&p.account.id),
+        &crate::events::actor(p),
+        &report,
+        now,
+    )
+    .await?;
+    let record = new_case.record.clone();
+    let id = match crate::events::writer::write(state, new_case, None).await? {
+        crate::events::writer::Written::Existing(existing) => existing,
+        _ => {
+            crate::events::after_write(state, &record, "created", now);
+            record.id.clone()
+        }
+    };
+    Ok(id)
 }
 
 // --- Decisions. ---
