@@ -682,7 +682,7 @@ mod tests {
         );
         assert_eq!(
             got,
-            "submit draft→pending; accept pending→review; return review→correction; submit correction→pending; accept pending→review; refuse review→refused; withdraw refused ([])"
+            "submit draft→pending; accept pending→review; return review→correction; submit correction→pending; accept pending→review; refuse review→refused; withdraw refused ([\"rate\"])"
         );
     }
 

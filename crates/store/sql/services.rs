@@ -19,7 +19,7 @@ const ENTERPRISE_COLUMNS: &str =
     "uscc, name, legal_rep, community, registered_on, credit, facts, demo";
 const BIRTH_COLUMNS: &str =
     "id, child_name, child_id, mother, father, born_on, hospital, registered_at, demo";
-const APPLICATION_COLUMNS: &str = "id, item, department, mode, state, deciding, person, enterprise, account, form, offer_key, bundle, created_at, updated_at, due_at, decision, certificate, rating, version";
+const APPLICATION_COLUMNS: &str = "id, item, department, mode, state, deciding, person, enterprise, account, form, offer_key, bundle, created_at, updated_at, due_at, decision, certificate, rating, version, overdue";
 const DECISION_COLUMNS: &str =
     "id, application, item, model_version, inputs, output, trace, failures, approved, at";
 const CERTIFICATE_COLUMNS: &str = "id, item, name, holder, holder_name, department, application, issued_at, expires_on, revoked_at, revoked_reason, body, signature, key_id";
@@ -86,6 +86,7 @@ fn read_application(row: &DbRow) -> Result<ApplicationRecord, StoreError> {
         certificate: row.try_get("certificate").map_err(db)?,
         rating: row.try_get("rating").map_err(db)?,
         version: row.try_get("version").map_err(db)?,
+        overdue: row.try_get("overdue").map_err(db)?,
     })
 }
 
@@ -485,7 +486,7 @@ impl ServiceStore for StoreImpl {
         let mut tx = begin_write(self.writer()).await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO applications ({APPLICATION_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
              ON CONFLICT DO NOTHING"
         ))
         .bind(&a.id)
@@ -507,6 +508,7 @@ impl ServiceStore for StoreImpl {
         .bind(&a.certificate)
         .bind(a.rating)
         .bind(a.version)
+        .bind(a.overdue)
         .execute(&mut *tx)
         .await
         .map_err(db)?
@@ -663,6 +665,51 @@ impl ServiceStore for StoreImpl {
             .ok_or_else(|| StoreError::Corrupt(format!("application {} vanished", u.id)))?;
         tx.commit().await.map_err(db)?;
         Ok(stored)
+    }
+
+    async fn next_application_due(&self) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM applications
+             WHERE overdue = FALSE AND deciding = FALSE AND state IN ('pending', 'review') AND due_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    async fn applications_overdue(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APPLICATION_COLUMNS} FROM applications
+             WHERE overdue = FALSE AND deciding = FALSE AND state IN ('pending', 'review') AND due_at <= $1
+             ORDER BY due_at, id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(read_application).collect()
+    }
+
+    async fn mark_overdue(&self, id: &str, step: &ApplicationStep) -> Result<bool, StoreError> {
+        let mut tx = begin_write(self.writer()).await?;
+        let marked =
+            sqlx::query("UPDATE applications SET overdue = TRUE WHERE id = $1 AND overdue = FALSE")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        if marked == 0 {
+            return Ok(false);
+        }
+        insert_step(&mut tx, id, step).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
     }
 
     async fn application_history(&self, id: &str) -> Result<Vec<ApplicationStep>, StoreError> {

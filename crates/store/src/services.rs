@@ -151,6 +151,8 @@ pub struct ApplicationRecord {
     pub rating: Option<i32>,
     /// Incremented by every update; an update names the version it read.
     pub version: i64,
+    /// Whether its promised deadline passed while it waited for a decision (marked once).
+    pub overdue: bool,
 }
 
 /// A line of an application's history.
@@ -394,6 +396,21 @@ pub trait ServiceStore: Send + Sync {
         &self,
         update: &ApplicationUpdate,
     ) -> Result<ApplicationRecord, StoreError>;
+
+    /// The earliest promised deadline of an application waiting for a decision (pending or under
+    /// review) and not yet marked overdue, so the scheduler can sleep until then.
+    async fn next_application_due(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Applications waiting for a decision whose deadline is at or before `now`, not yet marked.
+    async fn applications_overdue(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRecord>, StoreError>;
+
+    /// Marks an application overdue with its history line; `false` if it was marked already (by
+    /// another node), so the notice goes out once.
+    async fn mark_overdue(&self, id: &str, step: &ApplicationStep) -> Result<bool, StoreError>;
 
     /// An application's history, oldest first.
     async fn application_history(&self, id: &str) -> Result<Vec<ApplicationStep>, StoreError>;

@@ -172,6 +172,9 @@ pub async fn run_with_clock(
             state.clone(),
             stop_rx.clone(),
         )));
+        workers.push(tokio::spawn(
+            wanxiang_api::services::supervision::supervision_loop(state.clone(), stop_rx.clone()),
+        ));
         if config.services.trigger_interval_mins > 0 {
             workers.push(tokio::spawn(wanxiang_api::services::triggers::run_loop(
                 state.clone(),

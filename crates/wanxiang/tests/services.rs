@@ -485,6 +485,36 @@ async fn manual_review_with_correction_and_the_roles_it_takes() {
     let id = a["id"].as_str().unwrap().to_owned();
     let reviewer = app.login("minzheng.reviewer").await;
     let other = app.login("shijian.reviewer").await;
+    // Nobody takes it up within its promised 15 working days: it is marked overdue once, and the
+    // department and the district's supervisors are told.
+    app.clock.advance(40 * 86_400_000);
+    common::eventually(
+        &app,
+        &reviewer,
+        &format!("/api/v1/services/applications/{id}"),
+        |a| a["overdue"] == true,
+    )
+    .await;
+    let supervisor = app.login("district.supervisor").await;
+    for who in [&reviewer, &supervisor] {
+        let (_, inbox) = app
+            .call(Some(who), "GET", "/api/v1/notifications", None)
+            .await;
+        let n = inbox.to_string().matches("service_overdue").count();
+        assert_eq!(n, 1, "{inbox}");
+    }
+    let (_, a) = app
+        .call(
+            Some(&zhang),
+            "GET",
+            &format!("/api/v1/services/applications/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        actions(&a),
+        ["create:draft", "submit:pending", "overdue:pending"]
+    );
     let act = |s: &Session, body: Value| {
         let path = format!("/api/v1/services/applications/{id}/actions");
         let app = &app;
@@ -545,6 +575,7 @@ async fn manual_review_with_correction_and_the_roles_it_takes() {
         [
             "create:draft",
             "submit:pending",
+            "overdue:pending",
             "accept:review",
             "return:correction",
             "submit:pending",

@@ -317,6 +317,7 @@ pub(super) async fn submit_bundle(
             certificate: None,
             rating: None,
             version: 0,
+            overdue: false,
         };
         store
             .create_application(

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod certificate;
 pub mod demo;
 pub mod registers;
+pub mod supervision;
 pub mod triggers;
 
 use std::collections::HashMap;
@@ -409,6 +410,9 @@ pub struct ApplicationDto {
     updated_at: String,
     /// Promised deadline (RFC 3339).
     due_at: Option<String>,
+    /// Whether the deadline passed while it waited for a decision (the department and the
+    /// district's supervisors were told).
+    overdue: bool,
     /// The latest decision record.
     decision: Option<String>,
     /// The failing rules of the latest decision, in plain language.
@@ -511,6 +515,7 @@ async fn application_dto(
         created_at: rfc3339(a.created_at),
         updated_at: rfc3339(a.updated_at),
         due_at: a.due_at.map(rfc3339),
+        overdue: a.overdue,
         decision: a.decision.clone(),
         failures,
         certificate: a.certificate.clone(),
@@ -868,6 +873,7 @@ async fn submit(
         certificate: None,
         rating: None,
         version: 0,
+        overdue: false,
     };
     let created = open_application(&state, record, &item, &p.account.id, None).await?;
     bundles::after_approval(&state, created.clone(), &p.account.id).await?;
@@ -942,17 +948,20 @@ async fn transition(
             allowed: e.allowed.iter().map(|s| s.to_string()).collect(),
         })?;
     let now = state.clock.now_ms();
-    let due_at = (t.from == AppStateKind::Draft
-        || t.from == AppStateKind::Offered
-        || t.from == AppStateKind::Correction)
-        .then(|| {
-            wanxiang_core::sla::due_at(
-                now,
-                item.time_limit_days,
-                wanxiang_core::sla::TimerKind::WorkingDays,
-                &state.hub.calendar,
-            )
-        });
+    // The promised time limit starts with the submission; 补正 pauses it: back from correction,
+    // the deadline moves by the time the application spent with the applicant.
+    let due_at = match t.from {
+        AppStateKind::Draft | AppStateKind::Offered => Some(wanxiang_core::sla::due_at(
+            now,
+            item.time_limit_days,
+            wanxiang_core::sla::TimerKind::WorkingDays,
+            &state.hub.calendar,
+        )),
+        AppStateKind::Correction if t.to != AppStateKind::Correction => current
+            .due_at
+            .map(|due| due + (now - current.updated_at).max(0)),
+        _ => None,
+    };
     let certificate = if next.state == AppStateKind::Approved && !next.deciding {
         issue_for(state, &current, item, None, now).await?
     } else {

@@ -121,6 +121,7 @@ pub async fn run(state: &AppState) -> Result<Report, AppError> {
                 certificate: None,
                 rating: None,
                 version: 0,
+                overdue: false,
             };
             let step = ApplicationStep {
                 at: now,

@@ -44,6 +44,7 @@ fn application(id: &str, offer_key: Option<&str>) -> ApplicationRecord {
         certificate: None,
         rating: None,
         version: 0,
+        overdue: false,
     }
 }
 
@@ -370,6 +371,44 @@ pub async fn applications_keep_offers_unique_and_updates_versioned(h: &impl Harn
             .unwrap()
             .is_empty()
     );
+    // Deadlines: the earliest open one; marked overdue once.
+    let mut waiting = application("A4", None);
+    waiting.state = "review".into();
+    waiting.due_at = Some(10_000);
+    waiting.created_at = 4_000;
+    assert!(
+        s.create_application(&waiting, &step(4_000, "create", "draft", "draft"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.next_application_due().await.unwrap(), Some(10_000));
+    assert!(s.applications_overdue(9_999, 10).await.unwrap().is_empty());
+    let due: Vec<String> = s
+        .applications_overdue(10_000, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(
+        due,
+        ["A4"],
+        "approved A1 has a deadline too, but nothing to decide"
+    );
+    assert!(
+        s.mark_overdue("A4", &step(10_000, "overdue", "review", "review"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.mark_overdue("A4", &step(10_001, "overdue", "review", "review"))
+            .await
+            .unwrap()
+    );
+    assert!(s.application("A4").await.unwrap().unwrap().overdue);
+    assert_eq!(s.next_application_due().await.unwrap(), None);
+    assert_eq!(s.application_history("A4").await.unwrap().len(), 2);
+
     // Keys: the first stored wins.
     let key = |id: &str| SigningKey {
         department: "440303D07".into(),
