@@ -693,7 +693,16 @@ async fn a_new_parent_completes_the_birth_bundle_in_one_form() {
     let (_, none) = app
         .call(Some(&chen), "GET", "/api/v1/services/applications", None)
         .await;
-    assert_eq!(none, json!([]));
+    assert_eq!(
+        none,
+        json!([]),
+        "no triggers ran yet, and the bad form stored nothing"
+    );
+
+    // The registered birth also offered her the maternity allowance, without asking.
+    run_triggers(&app).await;
+    let offer = offer_of(&app, &chen, "0500018001").await;
+    assert_eq!(offer["state"], "offered", "{offer}");
 
     let (status, done) = app
         .call(
