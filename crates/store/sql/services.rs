@@ -7,7 +7,8 @@ use sqlx::{QueryBuilder, Row};
 use wanxiang_store::StoreError;
 use wanxiang_store::services::{
     ApplicationFilter, ApplicationRecord, ApplicationStep, ApplicationUpdate, Birth, Certificate,
-    DecisionRecord, Enterprise, ModelVersion, Person, RegisterAccess, ServiceStore, SigningKey,
+    DecisionRecord, DeskLine, Enterprise, KeyEnterprise, ModelVersion, Person, RegisterAccess,
+    ServiceStore, SigningKey,
 };
 
 use crate::shared::begin_write;
@@ -744,6 +745,117 @@ impl ServiceStore for StoreImpl {
         .await
         .map_err(db)?;
         rows.iter().map(read_decision).collect()
+    }
+
+    async fn put_key_enterprise(&self, k: &KeyEnterprise) -> Result<(), StoreError> {
+        let mut tx = begin_write(self.writer()).await?;
+        sqlx::query(
+            "INSERT INTO key_enterprises (uscc, leader, lead_department, lead_official, team, street_contact, street, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (uscc) DO UPDATE SET leader = excluded.leader, lead_department = excluded.lead_department,
+               lead_official = excluded.lead_official, team = excluded.team, street_contact = excluded.street_contact,
+               street = excluded.street, updated_at = excluded.updated_at",
+        )
+        .bind(&k.uscc)
+        .bind(&k.leader)
+        .bind(&k.lead_department)
+        .bind(&k.lead_official)
+        .bind(&k.team)
+        .bind(&k.street_contact)
+        .bind(&k.street)
+        .bind(k.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn key_enterprises(&self) -> Result<Vec<KeyEnterprise>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT uscc, leader, lead_department, lead_official, team, street_contact, street, updated_at
+             FROM key_enterprises ORDER BY uscc",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(KeyEnterprise {
+                    uscc: row.try_get("uscc").map_err(db)?,
+                    leader: row.try_get("leader").map_err(db)?,
+                    lead_department: row.try_get("lead_department").map_err(db)?,
+                    lead_official: row.try_get("lead_official").map_err(db)?,
+                    team: row.try_get("team").map_err(db)?,
+                    street_contact: row.try_get("street_contact").map_err(db)?,
+                    street: row.try_get("street").map_err(db)?,
+                    updated_at: row.try_get("updated_at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_desk_problem(
+        &self,
+        case_id: &str,
+        uscc: &str,
+        at: i64,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(self.writer()).await?;
+        sqlx::query(
+            "INSERT INTO desk_problems (case_id, uscc, filed_at, filed_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (case_id) DO NOTHING",
+        )
+        .bind(case_id)
+        .bind(uscc)
+        .bind(at)
+        .bind(by)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn desk_problems(&self, uscc: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT case_id FROM desk_problems WHERE uscc = $1 ORDER BY filed_at DESC, case_id",
+        )
+        .bind(uscc)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    async fn desk_report(&self) -> Result<Vec<DeskLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT k.uscc AS uscc,
+               COUNT(c.id) AS problems,
+               COALESCE(SUM(CASE WHEN c.stage = 'closed' THEN 1 ELSE 0 END), 0) AS closed,
+               COALESCE(SUM(CASE WHEN c.stage = 'closed' AND (c.resolved IS NULL OR c.resolved) THEN 1 ELSE 0 END), 0) AS solved,
+               COALESCE(SUM(CASE WHEN c.was_overdue OR c.overdue THEN 1 ELSE 0 END), 0) AS overdue,
+               COALESCE(SUM(CASE WHEN c.rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS rated,
+               COALESCE(SUM(CASE WHEN c.rating IN ('very_satisfied', 'satisfied', 'fairly_satisfied') THEN 1 ELSE 0 END), 0) AS satisfied
+             FROM key_enterprises k
+             LEFT JOIN desk_problems d ON d.uscc = k.uscc
+             LEFT JOIN cases c ON c.id = d.case_id
+             GROUP BY k.uscc ORDER BY k.uscc",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeskLine {
+                    uscc: row.try_get("uscc").map_err(db)?,
+                    problems: row.try_get("problems").map_err(db)?,
+                    closed: row.try_get("closed").map_err(db)?,
+                    solved: row.try_get("solved").map_err(db)?,
+                    overdue: row.try_get("overdue").map_err(db)?,
+                    rated: row.try_get("rated").map_err(db)?,
+                    satisfied: row.try_get("satisfied").map_err(db)?,
+                })
+            })
+            .collect()
     }
 
     async fn certificate(&self, id: &str) -> Result<Option<Certificate>, StoreError> {

@@ -248,6 +248,46 @@ pub struct SigningKey {
     pub created_at: i64,
 }
 
+/// A key enterprise and its "五个一" service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEnterprise {
+    /// The enterprise's credit code.
+    pub uscc: String,
+    /// 挂点区领导: the district leader it is assigned to.
+    pub leader: String,
+    /// 牵头部门: the lead department's code.
+    pub lead_department: String,
+    /// 牵头责任人: the lead official.
+    pub lead_official: String,
+    /// 服务专班: the service team.
+    pub team: String,
+    /// 街道联络员: the street contact.
+    pub street_contact: String,
+    /// The street whose contact serves it (its staff see it).
+    pub street: String,
+    /// Last changed (Unix ms).
+    pub updated_at: i64,
+}
+
+/// What the desk did for one key enterprise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskLine {
+    /// The enterprise.
+    pub uscc: String,
+    /// Problems raised.
+    pub problems: i64,
+    /// Of them closed.
+    pub closed: i64,
+    /// Closed and not rated unresolved (解决).
+    pub solved: i64,
+    /// Ever overdue.
+    pub overdue: i64,
+    /// Rated by the enterprise.
+    pub rated: i64,
+    /// Rated fairly satisfied or better.
+    pub satisfied: i64,
+}
+
 /// Which applications to list. The API builds it from the caller (one place).
 #[derive(Debug, Clone, Default)]
 pub struct ApplicationFilter {
@@ -420,6 +460,29 @@ pub trait ServiceStore: Send + Sync {
 
     /// Every decision record of an application, oldest first.
     async fn decisions_of(&self, application: &str) -> Result<Vec<DecisionRecord>, StoreError>;
+
+    // --- The enterprise service desk. ---
+
+    /// Adds or replaces a key enterprise's service.
+    async fn put_key_enterprise(&self, k: &KeyEnterprise) -> Result<(), StoreError>;
+
+    /// Every key enterprise.
+    async fn key_enterprises(&self) -> Result<Vec<KeyEnterprise>, StoreError>;
+
+    /// Records that a case is a key enterprise's problem.
+    async fn add_desk_problem(
+        &self,
+        case_id: &str,
+        uscc: &str,
+        at: i64,
+        by: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The case ids of a key enterprise's problems, newest first.
+    async fn desk_problems(&self, uscc: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Per key enterprise: problems, closed, solved, overdue, rated, satisfied (from the cases).
+    async fn desk_report(&self) -> Result<Vec<DeskLine>, StoreError>;
 
     // --- Certificates and keys. ---
 

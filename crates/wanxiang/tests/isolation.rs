@@ -29,6 +29,7 @@ struct Victims {
     decision: String,
     certificate: String,
     bundle_application: String,
+    key_enterprise: String,
     markers: Vec<String>,
 }
 
@@ -326,6 +327,23 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
             body: Some(json!({"reason": "attacker"})),
             statuses: &[403, 404],
         },
+        ("get", "/api/v1/services/desk") | ("get", "/api/v1/services/desk/report") => OwnOrScoped {
+            path: path.into(),
+            body: None,
+        },
+        ("put", "/api/v1/services/desk/{uscc}") => Refused {
+            path: path.replace("{uscc}", &v.key_enterprise),
+            body: Some(
+                json!({"leader": "a", "lead_department": "440303D01", "lead_official": "a",
+                "team": "a", "street_contact": "a", "street": "440303002"}),
+            ),
+            statuses: &[403],
+        },
+        ("post", "/api/v1/services/desk/{uscc}/problems") => Refused {
+            path: path.replace("{uscc}", &v.key_enterprise),
+            body: Some(json!({"description": "attacker"})),
+            statuses: &[404],
+        },
         ("post", "/api/v1/services/triggers/run") => Refused {
             path: path.into(),
             body: None,
@@ -523,6 +541,31 @@ async fn victims(app: &TestApp) -> Victims {
         .await;
     assert_eq!(status, 201, "{bundle}");
     let bundle_application = bundle["id"].as_str().unwrap().to_owned();
+    // 刘强's restaurant, a key enterprise served by 桂园街道, with a problem raised.
+    let liu = app.login("13800138004").await;
+    let (_, me) = app
+        .call(Some(&liu), "GET", "/api/v1/services/me", None)
+        .await;
+    let key_enterprise = me["enterprises"][0]["uscc"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .call(
+            Some(&district),
+            "PUT",
+            &format!("/api/v1/services/desk/{key_enterprise}"),
+            Some(json!({"leader": "受害企业挂点领导", "lead_department": "440303D08", "lead_official": "受害企业牵头人",
+                "team": "受害企业专班", "street_contact": "受害企业联络员", "street": "440303001"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, problem) = app
+        .call(
+            Some(&liu),
+            "POST",
+            &format!("/api/v1/services/desk/{key_enterprise}/problems"),
+            Some(json!({"description": "受害企业的问题描述"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{problem}");
     let account_id = account["id"].as_str().unwrap().to_owned();
     let entity_id = entity["id"].as_str().unwrap().to_owned();
     let token_id = token["id"].as_str().unwrap().to_owned();
@@ -555,8 +598,13 @@ async fn victims(app: &TestApp) -> Victims {
             bundle_application.clone(),
             "受害者之子".into(),
             "受害者地址".into(),
+            key_enterprise.clone(),
+            "受害企业挂点领导".into(),
+            "受害企业的问题描述".into(),
+            problem["case_id"].as_str().unwrap().to_owned(),
         ],
         bundle_application,
+        key_enterprise,
         application,
         decision,
         certificate,

@@ -838,3 +838,131 @@ async fn opening_a_restaurant_in_one_form_registers_the_business_and_its_licence
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_enterprise_desk_tracks_a_key_enterprises_problem_to_solved() {
+    let app = spawn_app().await;
+    let liu = app.login("13800138004").await;
+    let (_, me) = app
+        .call(Some(&liu), "GET", "/api/v1/services/me", None)
+        .await;
+    let uscc = me["enterprises"][0]["uscc"].as_str().unwrap().to_owned();
+    let five = json!({"leader": "区领导甲（演示）", "lead_department": "440303D08", "lead_official": "市场监管局乙（演示）",
+        "team": "市场监管、城管、街道专班（演示）", "street_contact": "桂园街道丙（演示）", "street": "440303001"});
+    // Only district admins designate.
+    let reviewer = app.login("shijian.reviewer").await;
+    let path = format!("/api/v1/services/desk/{uscc}");
+    let (status, _) = app
+        .call(Some(&reviewer), "PUT", &path, Some(five.clone()))
+        .await;
+    assert_eq!(status, 403);
+    let admin = app.login("district.admin").await;
+    let mut bad = five.clone();
+    bad["street"] = json!("440303001001");
+    let (status, e) = app.call(Some(&admin), "PUT", &path, Some(bad)).await;
+    assert_eq!(
+        (status, e["error"]["field"].clone()),
+        (400, json!("street")),
+        "{e}"
+    );
+    let (status, k) = app.call(Some(&admin), "PUT", &path, Some(five)).await;
+    assert_eq!(status, 200, "{k}");
+
+    // The owner raises a problem: a case, urgent, waiting for a dispatcher with the lead department named.
+    let (status, p) = app
+        .call(
+            Some(&liu),
+            "POST",
+            &format!("{path}/problems"),
+            Some(json!({"description": "门前道路施工围挡影响经营，希望协调缩短工期"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{p}");
+    let case = p["case_id"].as_str().unwrap().to_owned();
+    // Who sees the key enterprise: its lead department and street, not another department.
+    for (who, sees) in [
+        ("shijian.reviewer", true),
+        ("guiyuan.admin", true),
+        ("chengguan.handler", false),
+        ("huangbei.admin", false),
+        ("13800138000", false),
+    ] {
+        let s = app.login(who).await;
+        let (_, list) = app
+            .call(Some(&s), "GET", "/api/v1/services/desk", None)
+            .await;
+        assert_eq!(list.to_string().contains(&uscc), sees, "{who}: {list}");
+        let (status, _) = app
+            .call(
+                Some(&s),
+                "POST",
+                &format!("{path}/problems"),
+                Some(json!({"description": "x"})),
+            )
+            .await;
+        assert_eq!(status == 201, sees, "{who} raising a problem");
+    }
+
+    // The hub takes it from there: dispatched to the lead department, handled, verified, rated.
+    let act = |who: &Session, body: Value| {
+        let path = format!("/api/v1/events/{case}/actions");
+        let token = who.token.clone();
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url(&path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let dispatcher = app.login("district.dispatcher").await;
+    let (status, c) = act(
+        &dispatcher,
+        json!({"action": "dispatch", "to": "440303D08"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    for action in [
+        json!({"action": "accept"}),
+        json!({"action": "start"}),
+        json!({"action": "handle", "note": "已协调施工方缩短工期（演示）"}),
+    ] {
+        let (status, c) = act(&reviewer, action).await;
+        assert_eq!(status, 200, "{c}");
+    }
+    let supervisor = app.login("district.supervisor").await;
+    let (status, c) = act(&supervisor, json!({"action": "verify", "pass": true})).await;
+    assert_eq!((status, c["stage"].clone()), (200, json!("closed")), "{c}");
+    let (status, c) = act(
+        &liu,
+        json!({"action": "rate", "level": "satisfied", "resolved": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+
+    let (_, report) = app
+        .call(Some(&admin), "GET", "/api/v1/services/desk/report", None)
+        .await;
+    assert_eq!(report["enterprises"], 1, "{report}");
+    // Three problems: the owner's, the lead department's and the street's; one solved.
+    assert_eq!(
+        (
+            report["problems"].clone(),
+            report["solved"].clone(),
+            report["satisfaction_rate"].clone()
+        ),
+        (json!(3), json!(1), json!(1.0)),
+        "{report}"
+    );
+    let (_, theirs) = app
+        .call(Some(&liu), "GET", "/api/v1/services/desk", None)
+        .await;
+    assert_eq!(theirs[0]["solved"], 1, "{theirs}");
+    app.stop().await.unwrap();
+}

@@ -11,6 +11,7 @@ mod bundles;
 pub mod catalogue;
 pub mod certificate;
 pub mod demo;
+mod desk;
 pub mod registers;
 pub mod supervision;
 pub mod triggers;
@@ -126,6 +127,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(my_register_access))
         .routes(routes!(run_triggers))
+        .routes(routes!(desk::list_desk))
+        .routes(routes!(desk::desk_report))
+        .routes(routes!(desk::put_desk))
+        .routes(routes!(desk::raise_problem))
 }
 
 /// The public pages: verification (what the QR code opens) and the printable certificate.
