@@ -272,6 +272,12 @@ pub fn accounts() -> Vec<DemoAccount> {
             dept("440303D08"),
             &[Role::Handler],
         ),
+        a(
+            "zhujian.reviewer",
+            "住房和建设局审批人员（演示，会签）",
+            dept("440303D03"),
+            &[Role::Handler],
+        ),
     ]
 }
 

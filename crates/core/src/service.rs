@@ -257,6 +257,8 @@ pub struct Item {
     pub certificate: Option<String>,
     /// What offers it without asking (proactive items).
     pub trigger: Option<Trigger>,
+    /// 会签: a second department that must also approve it (standard items only).
+    pub countersign: Option<crate::DeptCode>,
     /// Whether approving it registers a new enterprise in the legal-entity register (a business
     /// licence does), which later items of the same bundle then apply for.
     pub registers_enterprise: bool,
@@ -284,6 +286,8 @@ pub enum State {
     Pending,
     /// 审查中: accepted (受理) and under review (审查).
     Review,
+    /// 会签中: approved by its department, waiting for the countersigning department.
+    Countersign,
     /// 补正: returned to the applicant for correction; the clock is paused.
     Correction,
     /// 已办结（准予）: approved; the certificate, if any, is issued. Final.
@@ -296,12 +300,13 @@ pub enum State {
 
 impl State {
     /// Every state.
-    pub const ALL: [State; 9] = [
+    pub const ALL: [State; 10] = [
         State::Draft,
         State::Offered,
         State::Declined,
         State::Pending,
         State::Review,
+        State::Countersign,
         State::Correction,
         State::Approved,
         State::Refused,
@@ -316,6 +321,7 @@ impl State {
             State::Declined => "declined",
             State::Pending => "pending",
             State::Review => "review",
+            State::Countersign => "countersign",
             State::Correction => "correction",
             State::Approved => "approved",
             State::Refused => "refused",
@@ -331,6 +337,7 @@ impl State {
             State::Declined => "已谢绝",
             State::Pending => "待受理",
             State::Review => "审查中",
+            State::Countersign => "会签中",
             State::Correction => "待补正",
             State::Approved => "已办结（准予）",
             State::Refused => "已办结（不予）",
@@ -449,6 +456,8 @@ pub struct Application {
     pub deciding: bool,
     /// Whether the applicant rated it already (once only).
     pub rated: bool,
+    /// Whether its item needs a second department's countersignature after the first approves.
+    pub countersign: bool,
 }
 
 /// A line of an application's history.
@@ -492,6 +501,7 @@ pub fn allowed(app: &Application) -> Vec<&'static str> {
         State::Pending if rules => vec!["submit", "accept", "withdraw"],
         State::Pending => vec!["accept", "withdraw"],
         State::Review => vec!["return", "approve", "refuse", "withdraw"],
+        State::Countersign => vec!["approve", "refuse", "withdraw"],
         State::Correction => vec!["submit", "withdraw"],
         State::Approved | State::Refused if !app.rated => vec!["rate"],
         State::Declined | State::Approved | State::Refused | State::Withdrawn => vec![],
@@ -531,6 +541,9 @@ pub fn step(app: &Application, command: &Command) -> Result<(Application, Transi
             next.state = State::Correction;
             note = Some(n.clone());
         }
+        Command::Approve if app.state == State::Review && app.countersign => {
+            next.state = State::Countersign;
+        }
         Command::Approve => next.state = State::Approved,
         Command::Refuse { reason } => {
             next.state = State::Refused;
@@ -563,6 +576,7 @@ pub fn draft(mode: Mode) -> Application {
         mode,
         deciding: false,
         rated: false,
+        countersign: false,
     }
 }
 
@@ -573,6 +587,7 @@ pub fn offer(mode: Mode) -> Application {
         mode,
         deciding: false,
         rated: false,
+        countersign: false,
     }
 }
 
@@ -716,6 +731,37 @@ mod tests {
             got,
             "rate refused ([\"submit\"]); submit draft→pending; accept pending→review; approve review→approved; rate approved→approved; rate refused ([])"
         );
+    }
+
+    #[test]
+    fn a_countersigned_item_needs_both_departments() {
+        let mut app = draft(Mode::Standard);
+        app.countersign = true;
+        let got = run(
+            app.clone(),
+            &[
+                Command::Submit,
+                Command::Accept,
+                Command::Approve,
+                Command::Approve,
+            ],
+        );
+        assert_eq!(
+            got,
+            "submit draft→pending; accept pending→review; approve review→countersign; approve countersign→approved"
+        );
+        let refused = run(
+            app,
+            &[
+                Command::Submit,
+                Command::Accept,
+                Command::Approve,
+                Command::Refuse {
+                    reason: "不同意".into(),
+                },
+            ],
+        );
+        assert!(refused.ends_with("refuse countersign→refused"), "{refused}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ const ENTERPRISE_COLUMNS: &str =
     "uscc, name, legal_rep, community, registered_on, credit, facts, demo";
 const BIRTH_COLUMNS: &str =
     "id, child_name, child_id, mother, father, born_on, hospital, registered_at, demo";
-const APPLICATION_COLUMNS: &str = "id, item, department, mode, state, deciding, person, enterprise, account, form, offer_key, bundle, created_at, updated_at, due_at, decision, certificate, rating, version, overdue";
+const APPLICATION_COLUMNS: &str = "id, item, department, mode, state, deciding, person, enterprise, account, form, offer_key, bundle, created_at, updated_at, due_at, decision, certificate, rating, version, overdue, countersign";
 const DECISION_COLUMNS: &str =
     "id, application, item, model_version, inputs, output, trace, failures, approved, at";
 const CERTIFICATE_COLUMNS: &str = "id, item, name, holder, holder_name, department, application, issued_at, expires_on, revoked_at, revoked_reason, body, signature, key_id";
@@ -88,6 +88,7 @@ fn read_application(row: &DbRow) -> Result<ApplicationRecord, StoreError> {
         rating: row.try_get("rating").map_err(db)?,
         version: row.try_get("version").map_err(db)?,
         overdue: row.try_get("overdue").map_err(db)?,
+        countersign: row.try_get("countersign").map_err(db)?,
     })
 }
 
@@ -487,7 +488,7 @@ impl ServiceStore for StoreImpl {
         let mut tx = begin_write(self.writer()).await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO applications ({APPLICATION_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
              ON CONFLICT DO NOTHING"
         ))
         .bind(&a.id)
@@ -510,6 +511,7 @@ impl ServiceStore for StoreImpl {
         .bind(a.rating)
         .bind(a.version)
         .bind(a.overdue)
+        .bind(&a.countersign)
         .execute(&mut *tx)
         .await
         .map_err(db)?
@@ -564,12 +566,17 @@ impl ServiceStore for StoreImpl {
             if departments.is_empty() {
                 return Ok(Vec::new());
             }
-            q.push(" AND department IN (");
+            q.push(" AND (department IN (");
             let mut sep = q.separated(", ");
             for d in departments {
                 sep.push_bind(d.clone());
             }
-            q.push(")");
+            q.push(") OR countersign IN (");
+            let mut sep = q.separated(", ");
+            for d in departments {
+                sep.push_bind(d.clone());
+            }
+            q.push("))");
         }
         if let Some(state) = &f.state {
             q.push(" AND state = ").push_bind(state.clone());
@@ -671,7 +678,7 @@ impl ServiceStore for StoreImpl {
     async fn next_application_due(&self) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar(
             "SELECT MIN(due_at) FROM applications
-             WHERE overdue = FALSE AND deciding = FALSE AND state IN ('pending', 'review') AND due_at IS NOT NULL",
+             WHERE overdue = FALSE AND deciding = FALSE AND state IN ('pending', 'review', 'countersign') AND due_at IS NOT NULL",
         )
         .fetch_one(&self.pool)
         .await
@@ -685,7 +692,7 @@ impl ServiceStore for StoreImpl {
     ) -> Result<Vec<ApplicationRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {APPLICATION_COLUMNS} FROM applications
-             WHERE overdue = FALSE AND deciding = FALSE AND state IN ('pending', 'review') AND due_at <= $1
+             WHERE overdue = FALSE AND deciding = FALSE AND state IN ('pending', 'review', 'countersign') AND due_at <= $1
              ORDER BY due_at, id LIMIT $2"
         ))
         .bind(now)

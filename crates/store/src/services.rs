@@ -153,6 +153,8 @@ pub struct ApplicationRecord {
     pub version: i64,
     /// Whether its promised deadline passed while it waited for a decision (marked once).
     pub overdue: bool,
+    /// The department that countersigns it after the first approves (会签), if its item needs one.
+    pub countersign: Option<String>,
 }
 
 /// A line of an application's history.
@@ -295,7 +297,8 @@ pub struct ApplicationFilter {
     pub account: Option<String>,
     /// Only those of this person (a resident's register identity, for offers made before an account).
     pub person: Option<String>,
-    /// Only those decided by these departments (a reviewer); `None` means every department.
+    /// Only those decided or countersigned by these departments (a reviewer); `None` means every
+    /// department.
     pub departments: Option<Vec<String>>,
     /// Only in this state.
     pub state: Option<String>,

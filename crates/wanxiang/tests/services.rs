@@ -966,3 +966,116 @@ async fn the_enterprise_desk_tracks_a_key_enterprises_problem_to_solved() {
     assert_eq!(theirs[0]["solved"], 1, "{theirs}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_countersigned_item_is_approved_by_both_departments() {
+    let app = spawn_app().await;
+    let liu = app.login("13800138004").await;
+    let (_, me) = app
+        .call(Some(&liu), "GET", "/api/v1/services/me", None)
+        .await;
+    let uscc = me["enterprises"][0]["uscc"].as_str().unwrap().to_owned();
+    let (status, a) = app
+        .call(
+            Some(&liu),
+            "POST",
+            "/api/v1/services/applications",
+            Some(json!({"item": "0100014001", "enterprise": uscc,
+                "form": {"site_address": "罗湖区翠竹路工地（演示）", "volume_m3": 300}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{a}");
+    assert_eq!(a["countersign"], "440303D03");
+    let id = a["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/services/applications/{id}/actions");
+    let chengguan = app.login("chengguan.handler").await;
+    let zhujian = app.login("zhujian.reviewer").await;
+    // Both departments see it; the countersigning one acts only in its turn.
+    let (status, _) = app
+        .call(
+            Some(&zhujian),
+            "GET",
+            &format!("/api/v1/services/applications/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .call(
+            Some(&zhujian),
+            "POST",
+            &path,
+            Some(json!({"action": "accept"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    for action in ["accept", "approve"] {
+        let (status, r) = app
+            .call(
+                Some(&chengguan),
+                "POST",
+                &path,
+                Some(json!({"action": action})),
+            )
+            .await;
+        assert_eq!(status, 200, "{r}");
+    }
+    let (_, r) = app
+        .call(
+            Some(&liu),
+            "GET",
+            &format!("/api/v1/services/applications/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r["state"].clone(), r["certificate"].clone()),
+        (json!("countersign"), Value::Null)
+    );
+    let (status, _) = app
+        .call(
+            Some(&chengguan),
+            "POST",
+            &path,
+            Some(json!({"action": "approve"})),
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "the first department does not countersign for the second"
+    );
+    let (_, listed) = app
+        .call(
+            Some(&zhujian),
+            "GET",
+            "/api/v1/services/applications?state=countersign",
+            None,
+        )
+        .await;
+    assert!(listed.to_string().contains(&id), "{listed}");
+    let (status, r) = app
+        .call(
+            Some(&zhujian),
+            "POST",
+            &path,
+            Some(json!({"action": "approve"})),
+        )
+        .await;
+    assert_eq!(
+        (status, r["state"].clone()),
+        (200, json!("approved")),
+        "{r}"
+    );
+    assert!(r["certificate"].is_string());
+    assert_eq!(
+        actions(&r),
+        [
+            "create:draft",
+            "submit:pending",
+            "accept:review",
+            "approve:countersign",
+            "approve:approved"
+        ]
+    );
+    app.stop().await.unwrap();
+}

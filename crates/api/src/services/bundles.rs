@@ -318,6 +318,7 @@ pub(super) async fn submit_bundle(
             rating: None,
             version: 0,
             overdue: false,
+            countersign: item.countersign.as_ref().map(|d| d.to_string()),
         };
         store
             .create_application(

@@ -75,6 +75,8 @@ struct ItemSpec {
     materials: Vec<String>,
     #[serde(default)]
     registers_enterprise: bool,
+    #[serde(default)]
+    countersign: Option<String>,
     fields: Vec<FieldSpec>,
 }
 
@@ -300,6 +302,19 @@ fn parse_item(spec: ItemSpec, models: &impl Fn(&str) -> Option<String>) -> Resul
                 .into(),
         );
     }
+    let countersign = match &spec.countersign {
+        None => None,
+        Some(code) => {
+            let d = DeptCode::parse(code).ok_or("countersign is a department code")?;
+            if mode != Mode::Standard || d == department {
+                return Err(
+                    "countersign is another department, on a standard (manually reviewed) item"
+                        .into(),
+                );
+            }
+            Some(d)
+        }
+    };
     if (mode == Mode::Proactive) != trigger.is_some() {
         return Err("a proactive item has a trigger, and only a proactive item".into());
     }
@@ -329,6 +344,7 @@ fn parse_item(spec: ItemSpec, models: &impl Fn(&str) -> Option<String>) -> Resul
             certificate: spec.certificate,
             trigger,
             registers_enterprise: spec.registers_enterprise,
+            countersign,
             demo: true,
         },
         shipped_model,

@@ -254,7 +254,7 @@ pub fn print_page(c: &Certificate, department_name: &str, verify_link: &str, dem
         ""
     };
     format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{name}</title><style>{STYLE}</style></head><body>\
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{name}</title><style>{STYLE}</style></head><body>\
 <div class=\"cert\"><h1>{name}</h1>{demo_note}<dl>\
 <dt>证照编号 / No.</dt><dd>{id}</dd>\
 <dt>持证人 / Holder</dt><dd>{holder_name}</dd>\
@@ -291,7 +291,7 @@ pub fn verify_page(c: &Certificate, validity: Validity, department_name: &str) -
         .map(|r| format!("<dt>撤销原因 / Reason</dt><dd>{}</dd>", esc(r)))
         .unwrap_or_default();
     format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>证照核验 / Verify</title><style>{STYLE}</style></head><body>\
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>证照核验 / Verify</title><style>{STYLE}</style></head><body>\
 <h1>证照核验 / Certificate check</h1><p class=\"status {class}\">{status}</p><dl>\
 <dt>证照名称 / Name</dt><dd>{name}</dd><dt>证照编号 / No.</dt><dd>{id}</dd>\
 <dt>持证人 / Holder</dt><dd>{holder_name}</dd><dt>签发机关 / Issuer</dt><dd>{dept}</dd>\

@@ -201,14 +201,23 @@ impl Caller {
                 a.account.as_deref() == Some(p.account.id.as_str())
                     || person.as_deref() == Some(a.person.as_str())
             }
-            Caller::Department { code, .. } => *code == a.department,
+            Caller::Department { code, .. } => {
+                *code == a.department || a.countersign.as_deref() == Some(code.as_str())
+            }
             Caller::District { .. } => true,
             Caller::Other => false,
         }
     }
 
+    /// Whether the caller reviews it now: its department's reviewers, and in 会签 the
+    /// countersigning department's.
     fn reviews(&self, a: &ApplicationRecord) -> bool {
-        matches!(self, Caller::Department { code, reviewer: true, .. } if *code == a.department)
+        let deciding_department = if a.state == AppStateKind::Countersign.as_str() {
+            a.countersign.as_deref().unwrap_or_default()
+        } else {
+            a.department.as_str()
+        };
+        matches!(self, Caller::Department { code, reviewer: true, .. } if code == deciding_department)
     }
 
     fn edits_model(&self, item: &Item) -> bool {
@@ -298,6 +307,8 @@ pub struct ItemDto {
     type_zh: &'static str,
     /// Deciding department.
     department: String,
+    /// Its name.
+    department_name: String,
     /// Legal basis.
     legal_basis: String,
     /// `resident` or `enterprise`.
@@ -340,13 +351,17 @@ fn field_dto(f: &wanxiang_core::service::Field) -> FieldDto {
     }
 }
 
-fn item_dto(i: &Item) -> ItemDto {
+fn item_dto(i: &Item, names: &HashMap<String, String>) -> ItemDto {
     ItemDto {
         code: i.code.to_string(),
         name_zh: i.name_zh.clone(),
         name_en: i.name_en.clone(),
         type_zh: i.code.type_zh(),
         department: i.department.to_string(),
+        department_name: names
+            .get(i.department.as_str())
+            .cloned()
+            .unwrap_or_else(|| i.department.to_string()),
         legal_basis: i.legal_basis.clone(),
         applicant: i.applicant.as_str(),
         mode: i.mode.as_str(),
@@ -396,9 +411,14 @@ pub struct ApplicationDto {
     item_name: String,
     /// Deciding department.
     department: String,
+    /// The deciding department's name.
+    department_name: String,
+    /// The department that countersigns it (会签), if its item needs one.
+    countersign: Option<String>,
     /// `instant`, `proactive` or `standard`.
     mode: String,
-    /// `offered`, `declined`, `pending`, `review`, `correction`, `approved`, `refused`, `withdrawn`.
+    /// `draft`, `offered`, `declined`, `pending`, `review`, `countersign`, `correction`, `approved`,
+    /// `refused`, `withdrawn`.
     state: String,
     /// The state in Chinese.
     state_zh: &'static str,
@@ -448,6 +468,7 @@ fn lifecycle(a: &ApplicationRecord) -> Application {
         mode: Mode::parse(&a.mode).unwrap_or(Mode::Standard),
         deciding: a.deciding,
         rated: a.rating.is_some(),
+        countersign: a.countersign.is_some(),
     }
 }
 
@@ -511,6 +532,8 @@ async fn application_dto(
             .map(|i| i.name_zh.clone())
             .unwrap_or_default(),
         department: a.department.clone(),
+        department_name: department_name(state, &a.department).await,
+        countersign: a.countersign.clone(),
         mode: a.mode.clone(),
         state: a.state.clone(),
         state_zh: AppStateKind::parse(&a.state).map_or("", |s| s.name_zh()),
@@ -525,7 +548,22 @@ async fn application_dto(
         failures,
         certificate: a.certificate.clone(),
         bundle: a.bundle.clone(),
-        allowed: allowed_for(who, p, a),
+        allowed: {
+            let mut allowed = allowed_for(who, p, a);
+            // A bundle's enterprise item waits for its enterprise: it is submitted by itself.
+            let waits = a.state == AppStateKind::Draft.as_str()
+                && a.bundle.is_some()
+                && a.enterprise.is_none()
+                && state
+                    .services
+                    .catalogue
+                    .item(&a.item)
+                    .is_some_and(|i| i.applicant == ApplicantKind::Enterprise);
+            if waits {
+                allowed.retain(|x| *x != "submit");
+            }
+            allowed
+        },
         history,
     })
 }
@@ -535,16 +573,29 @@ async fn application_dto(
 /// The service catalogue (public, like every government's list of services).
 #[utoipa::path(get, path = "/api/v1/services/items", tag = "services",
     responses((status = 200, body = Vec<ItemDto>)))]
-async fn list_items(State(state): State<AppState>) -> Json<Vec<ItemDto>> {
-    Json(
+async fn list_items(State(state): State<AppState>) -> Result<Json<Vec<ItemDto>>, AppError> {
+    let names = department_names(&state).await?;
+    Ok(Json(
         state
             .services
             .catalogue
             .items
             .values()
-            .map(|e| item_dto(&e.item))
+            .map(|e| item_dto(&e.item, &names))
             .collect(),
-    )
+    ))
+}
+
+/// Every department's name by code (departments are public organisations).
+async fn department_names(state: &AppState) -> Result<HashMap<String, String>, AppError> {
+    let scope = wanxiang_core::Scope::system("department names for the service catalogue");
+    Ok(state
+        .store
+        .departments(&scope)
+        .await?
+        .into_iter()
+        .map(|d| (d.code.to_string(), d.name))
+        .collect())
 }
 
 /// One item: what the form asks and what is taken from the registers.
@@ -556,7 +607,8 @@ async fn get_item(
     Path(code): Path<String>,
 ) -> Result<Json<ItemDto>, AppError> {
     let item = known_item(&state, &code)?;
-    Ok(Json(item_dto(item)))
+    let names = department_names(&state).await?;
+    Ok(Json(item_dto(item, &names)))
 }
 
 fn known_item<'a>(state: &'a AppState, code: &str) -> Result<&'a Item, AppError> {
@@ -879,6 +931,7 @@ async fn submit(
         rating: None,
         version: 0,
         overdue: false,
+        countersign: item.countersign.as_ref().map(|d| d.to_string()),
     };
     let created = open_application(&state, record, &item, &p.account.id, None).await?;
     bundles::after_approval(&state, created.clone(), &p.account.id).await?;

@@ -122,6 +122,7 @@ pub async fn run(state: &AppState) -> Result<Report, AppError> {
                 rating: None,
                 version: 0,
                 overdue: false,
+                countersign: item.countersign.as_ref().map(|d| d.to_string()),
             };
             let step = ApplicationStep {
                 at: now,

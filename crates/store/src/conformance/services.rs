@@ -45,6 +45,7 @@ fn application(id: &str, offer_key: Option<&str>) -> ApplicationRecord {
         rating: None,
         version: 0,
         overdue: false,
+        countersign: None,
     }
 }
 
@@ -290,6 +291,7 @@ pub async fn applications_keep_offers_unique_and_updates_versioned(h: &impl Harn
     other.person = "P9".into();
     other.account = Some("acc9".into());
     other.department = "440303D08".into();
+    other.countersign = Some("440303D03".into());
     other.created_at = 3_000;
     assert!(
         s.create_application(&other, &step(3_000, "create", "draft", "draft"))
@@ -329,6 +331,15 @@ pub async fn applications_keep_offers_unique_and_updates_versioned(h: &impl Harn
         })
         .await,
         ["A3"]
+    );
+    assert_eq!(
+        ids(ApplicationFilter {
+            departments: Some(vec!["440303D03".into()]),
+            ..Default::default()
+        })
+        .await,
+        ["A3"],
+        "the countersigning department sees it too"
     );
     assert!(
         ids(ApplicationFilter {
