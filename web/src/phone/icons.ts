@@ -7,6 +7,7 @@ const PATHS = {
   list: 'M8 6h12 M8 12h12 M8 18h12 M4 6h.01 M4 12h.01 M4 18h.01',
   locate: 'M12 19a7 7 0 1 0 0-14a7 7 0 0 0 0 14 M12 2v3 M12 19v3 M2 12h3 M19 12h3 M12 14a2 2 0 1 0 0-4a2 2 0 0 0 0 4',
   check: 'M5 12l5 5l9-10',
+  services: 'M7 3h7l5 5v13H7z M14 3v5h5 M10 13h6 M10 17h6',
 } as const;
 
 export function icon(name: keyof typeof PATHS, cls = 'ph-icon'): SVGSVGElement {

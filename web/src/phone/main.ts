@@ -1,6 +1,7 @@
 // The resident's phone page (随手拍), at /m: report a problem (where, what, photos) and get a
-// case number; follow one's own reports and rate the result. Mobile first: it works at 360 px
-// wide. Routes live in the hash: #/report, #/mine, #/case/<id>.
+// case number; follow one's own reports and rate the result; and 办事 (一网通办): offers made
+// without asking, one's applications, and applying. Mobile first: it works at 360 px wide. Routes
+// live in the hash: #/report, #/mine, #/case/<id>, #/services… (see svcdata.ts).
 
 import '../common/base.css';
 import './phone.css';
@@ -12,8 +13,11 @@ import { openStream } from '../common/stream';
 import zh from '../messages/zh-CN/phone.json';
 import en from '../messages/en/phone.json';
 import { icon } from './icons';
+import { applicationView, bundleStatusView } from './application';
+import { bundleApplyView, itemApplyView } from './apply';
 import { caseView, mineList } from './mine';
 import { filedView, reportView } from './report';
+import { catalogueView, servicesHome } from './services';
 import type { CaseDto } from './types';
 
 useMessages(zh, en);
@@ -84,6 +88,7 @@ const me = await signIn();
 const live = h('span', { class: 'ph-live', 'data-testid': 'live-status', title: t('live.off') });
 const view = h('main', { class: 'ph-view', 'data-testid': 'phone-view' });
 const tabReport = h('a', { href: '#/report', class: 'ph-tab', 'data-testid': 'tab-report' }, icon('camera', 'ph-tab-icon'), t('phone.tab.report'));
+const tabServices = h('a', { href: '#/services', class: 'ph-tab', 'data-testid': 'tab-services' }, icon('services', 'ph-tab-icon'), t('phone.tab.services'));
 const tabMine = h('a', { href: '#/mine', class: 'ph-tab', 'data-testid': 'tab-mine' }, icon('list', 'ph-tab-icon'), t('phone.tab.mine'));
 const logoutButton = h('button', { type: 'button', class: 'ph-logout', 'data-testid': 'logout' }, t('logout'));
 logoutButton.addEventListener('click', async () => {
@@ -103,7 +108,7 @@ replace(
       h('div', { class: 'ph-header-actions' }, languageSwitch(), logoutButton),
     ),
     view,
-    h('nav', { class: 'ph-tabs', 'data-testid': 'tab-bar' }, tabReport, tabMine),
+    h('nav', { class: 'ph-tabs', 'data-testid': 'tab-bar' }, tabReport, tabServices, tabMine),
   ),
 );
 
@@ -114,18 +119,49 @@ const report = reportView((c) => {
 });
 let filed: CaseDto | null = null;
 const mine = mineList((id) => (location.hash = `#/case/${encodeURIComponent(id)}`));
+const services = servicesHome();
 let current: { id: string; reload(): Promise<void>; el: HTMLElement } | null = null;
+
+/** The 办事 tab's views: #/services, #/services/apply, #/services/<view>/<id>. */
+function serviceRoute(hash: string): void {
+  const m = /^#\/services\/(item|bundle|app|bundle-app)\/(.+)$/.exec(hash);
+  if (hash === '#/services/apply') {
+    replace(view, catalogueView());
+    return;
+  }
+  if (!m) {
+    replace(view, services.el);
+    services.shown();
+    return;
+  }
+  const id = decodeURIComponent(m[2]);
+  if (m[1] === 'item') replace(view, itemApplyView(id));
+  else if (m[1] === 'bundle') replace(view, bundleApplyView(id));
+  else {
+    const v = m[1] === 'app' ? applicationView(id) : bundleStatusView(id);
+    replace(view, v.el);
+    void v.reload();
+  }
+}
 
 function route(): void {
   const hash = location.hash || '#/report';
   const caseMatch = /^#\/case\/(.+)$/.exec(hash);
   const onMine = hash === '#/mine' || !!caseMatch;
-  tabReport.classList.toggle('ph-tab-on', !onMine);
-  tabMine.classList.toggle('ph-tab-on', onMine);
-  tabReport.toggleAttribute('aria-current', !onMine);
-  tabMine.toggleAttribute('aria-current', onMine);
+  const onServices = hash === '#/services' || hash.startsWith('#/services/');
+  const tabs: [HTMLElement, boolean][] = [
+    [tabReport, !onMine && !onServices],
+    [tabServices, onServices],
+    [tabMine, onMine],
+  ];
+  for (const [tab, on] of tabs) {
+    tab.classList.toggle('ph-tab-on', on);
+    tab.toggleAttribute('aria-current', on);
+  }
   current = null;
-  if (caseMatch) {
+  if (onServices) {
+    serviceRoute(hash);
+  } else if (caseMatch) {
     const id = decodeURIComponent(caseMatch[1]);
     const v = caseView(id, () => (location.hash = '#/mine'));
     current = { id, ...v };
