@@ -402,6 +402,11 @@ pub enum Command {
     },
     /// The applicant withdraws.
     Withdraw,
+    /// 委托: a reviewer delegates the application to a colleague of the deciding department.
+    Delegate {
+        /// The colleague's login name.
+        to: String,
+    },
     /// 好差评: the applicant rates a finished application, once.
     Rate {
         /// The five levels of 好差评.
@@ -425,6 +430,7 @@ impl Command {
             Command::Refuse { .. } => "refuse",
             Command::Withdraw => "withdraw",
             Command::Rate { .. } => "rate",
+            Command::Delegate { .. } => "delegate",
         }
     }
 
@@ -438,6 +444,7 @@ impl Command {
             | Command::Rate { .. } => Actor::Applicant,
             Command::Decide { .. } => Actor::System,
             Command::Accept
+            | Command::Delegate { .. }
             | Command::ReturnForCorrection { .. }
             | Command::Approve
             | Command::Refuse { .. } => Actor::Reviewer,
@@ -498,10 +505,10 @@ pub fn allowed(app: &Application) -> Vec<&'static str> {
     match app.state {
         State::Draft => vec!["submit"],
         State::Offered => vec!["confirm", "decline"],
-        State::Pending if rules => vec!["submit", "accept", "withdraw"],
-        State::Pending => vec!["accept", "withdraw"],
-        State::Review => vec!["return", "approve", "refuse", "withdraw"],
-        State::Countersign => vec!["approve", "refuse", "withdraw"],
+        State::Pending if rules => vec!["submit", "accept", "delegate", "withdraw"],
+        State::Pending => vec!["accept", "delegate", "withdraw"],
+        State::Review => vec!["return", "approve", "refuse", "delegate", "withdraw"],
+        State::Countersign => vec!["approve", "refuse", "delegate", "withdraw"],
         State::Correction => vec!["submit", "withdraw"],
         State::Approved | State::Refused if !app.rated => vec!["rate"],
         State::Declined | State::Approved | State::Refused | State::Withdrawn => vec![],
@@ -550,6 +557,7 @@ pub fn step(app: &Application, command: &Command) -> Result<(Application, Transi
             note = Some(reason.clone());
         }
         Command::Withdraw => next.state = State::Withdrawn,
+        Command::Delegate { to } => note = Some(format!("委托 / delegated to {to}")),
         Command::Rate { level, note: n } => {
             next.rated = true;
             note = Some(match n {
@@ -706,7 +714,7 @@ mod tests {
         let got = run(draft(Mode::Standard), &[Command::Submit, Command::Submit]);
         assert_eq!(
             got,
-            "submit draft→pending; submit refused ([\"accept\", \"withdraw\"])"
+            "submit draft→pending; submit refused ([\"accept\", \"delegate\", \"withdraw\"])"
         );
     }
 

@@ -20,7 +20,7 @@ const ENTERPRISE_COLUMNS: &str =
     "uscc, name, legal_rep, community, registered_on, credit, facts, demo";
 const BIRTH_COLUMNS: &str =
     "id, child_name, child_id, mother, father, born_on, hospital, registered_at, demo";
-const APPLICATION_COLUMNS: &str = "id, item, department, mode, state, deciding, person, enterprise, account, form, offer_key, bundle, created_at, updated_at, due_at, decision, certificate, rating, version, overdue, countersign";
+const APPLICATION_COLUMNS: &str = "id, item, department, mode, state, deciding, person, enterprise, account, form, offer_key, bundle, created_at, updated_at, due_at, decision, certificate, rating, version, overdue, countersign, assignee";
 const DECISION_COLUMNS: &str =
     "id, application, item, model_version, inputs, output, trace, failures, approved, at";
 const CERTIFICATE_COLUMNS: &str = "id, item, name, holder, holder_name, department, application, issued_at, expires_on, revoked_at, revoked_reason, body, signature, key_id";
@@ -89,6 +89,7 @@ fn read_application(row: &DbRow) -> Result<ApplicationRecord, StoreError> {
         version: row.try_get("version").map_err(db)?,
         overdue: row.try_get("overdue").map_err(db)?,
         countersign: row.try_get("countersign").map_err(db)?,
+        assignee: row.try_get("assignee").map_err(db)?,
     })
 }
 
@@ -488,7 +489,7 @@ impl ServiceStore for StoreImpl {
         let mut tx = begin_write(self.writer()).await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO applications ({APPLICATION_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
              ON CONFLICT DO NOTHING"
         ))
         .bind(&a.id)
@@ -512,6 +513,7 @@ impl ServiceStore for StoreImpl {
         .bind(a.version)
         .bind(a.overdue)
         .bind(&a.countersign)
+        .bind(&a.assignee)
         .execute(&mut *tx)
         .await
         .map_err(db)?
@@ -643,7 +645,8 @@ impl ServiceStore for StoreImpl {
             "UPDATE applications SET state = $1, deciding = $2, form = COALESCE($3, form),
                due_at = COALESCE($4, due_at), rating = COALESCE($5, rating),
                decision = COALESCE($6, decision), certificate = COALESCE($7, certificate),
-               updated_at = $8, version = version + 1, enterprise = COALESCE($11, enterprise)
+               updated_at = $8, version = version + 1, enterprise = COALESCE($11, enterprise),
+               assignee = CASE WHEN $12 IS NULL THEN assignee WHEN $12 = '' THEN NULL ELSE $12 END
              WHERE id = $9 AND version = $10",
         )
         .bind(&u.state)
@@ -657,6 +660,7 @@ impl ServiceStore for StoreImpl {
         .bind(&u.id)
         .bind(u.expected_version)
         .bind(&u.enterprise)
+        .bind(&u.assignee)
         .execute(&mut *tx)
         .await
         .map_err(db)?

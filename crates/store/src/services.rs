@@ -155,6 +155,8 @@ pub struct ApplicationRecord {
     pub overdue: bool,
     /// The department that countersigns it after the first approves (会签), if its item needs one.
     pub countersign: Option<String>,
+    /// The reviewer it was delegated to (委托), if any: an account id.
+    pub assignee: Option<String>,
 }
 
 /// A line of an application's history.
@@ -326,6 +328,8 @@ pub struct ApplicationUpdate {
     pub form: Option<String>,
     /// The enterprise, once known (a bundle's business licence registered it).
     pub enterprise: Option<String>,
+    /// The reviewer it is delegated to: `Some(id)` sets it, `Some("")` clears it, `None` keeps it.
+    pub assignee: Option<String>,
     /// A new deadline, if the clock (re)started.
     pub due_at: Option<i64>,
     /// The rating, if given.

@@ -1079,3 +1079,111 @@ async fn a_countersigned_item_is_approved_by_both_departments() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_reviewer_delegates_an_application_to_a_colleague() {
+    let app = spawn_app().await;
+    // A second reviewer of 区民政局.
+    let admin = app.login("minzheng.admin").await;
+    let (status, created) = app
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/v1/accounts",
+            Some(json!({"username": "minzheng.reviewer2", "display_name": "民政局审批人员二（测试）",
+                "password": "reviewer-password-2", "org": {"department": "440303D07"}, "roles": ["handler"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let login = |username: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"username": username, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = r.json().await.unwrap();
+            Session {
+                token: body["token"].as_str().unwrap().into(),
+                csrf: String::new(),
+                id: body["account"]["id"].as_str().unwrap().into(),
+            }
+        }
+    };
+    let second = login("minzheng.reviewer2", "reviewer-password-2").await;
+    let first = app.login("minzheng.reviewer").await;
+    let zhang = app.login("13800138000").await;
+    let (_, a) = app
+        .call(
+            Some(&zhang),
+            "POST",
+            "/api/v1/services/applications",
+            Some(json!({"item": DISABILITY, "form": {"disability_level": "三级"}})),
+        )
+        .await;
+    let path = format!(
+        "/api/v1/services/applications/{}/actions",
+        a["id"].as_str().unwrap()
+    );
+    // Only to a reviewer of the same department.
+    let (status, e) = app
+        .call(
+            Some(&first),
+            "POST",
+            &path,
+            Some(json!({"action": "delegate", "to": "shijian.reviewer"})),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["field"].clone()),
+        (400, json!("to")),
+        "{e}"
+    );
+    let (status, d) = app
+        .call(
+            Some(&first),
+            "POST",
+            &path,
+            Some(json!({"action": "delegate", "to": "minzheng.reviewer2"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["assignee"], second.id.as_str());
+    // Now only the delegate (and the department's admins) act on it.
+    let (status, _) = app
+        .call(
+            Some(&first),
+            "POST",
+            &path,
+            Some(json!({"action": "accept"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, r) = app
+        .call(
+            Some(&second),
+            "POST",
+            &path,
+            Some(json!({"action": "accept"})),
+        )
+        .await;
+    assert_eq!((status, r["state"].clone()), (200, json!("review")), "{r}");
+    let (status, r) = app
+        .call(
+            Some(&admin),
+            "POST",
+            &path,
+            Some(json!({"action": "approve"})),
+        )
+        .await;
+    assert_eq!(
+        (status, r["state"].clone()),
+        (200, json!("approved")),
+        "{r}"
+    );
+    assert!(actions(&r).contains(&"delegate:pending".to_string()), "{r}");
+    app.stop().await.unwrap();
+}

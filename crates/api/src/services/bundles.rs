@@ -319,6 +319,7 @@ pub(super) async fn submit_bundle(
             version: 0,
             overdue: false,
             countersign: item.countersign.as_ref().map(|d| d.to_string()),
+            assignee: None,
         };
         store
             .create_application(

@@ -209,15 +209,27 @@ impl Caller {
         }
     }
 
-    /// Whether the caller reviews it now: its department's reviewers, and in 会签 the
-    /// countersigning department's.
-    fn reviews(&self, a: &ApplicationRecord) -> bool {
+    /// Whether the caller reviews it now: its department's reviewers (only the delegate and the
+    /// department's admins once it is delegated), and in 会签 the countersigning department's.
+    fn reviews(&self, p: &Principal, a: &ApplicationRecord) -> bool {
+        let Caller::Department {
+            code,
+            admin,
+            reviewer: true,
+        } = self
+        else {
+            return false;
+        };
         let deciding_department = if a.state == AppStateKind::Countersign.as_str() {
             a.countersign.as_deref().unwrap_or_default()
         } else {
             a.department.as_str()
         };
-        matches!(self, Caller::Department { code, reviewer: true, .. } if code == deciding_department)
+        let delegated_elsewhere = a
+            .assignee
+            .as_deref()
+            .is_some_and(|id| id != p.account.id && !*admin);
+        code == deciding_department && !delegated_elsewhere
     }
 
     fn edits_model(&self, item: &Item) -> bool {
@@ -413,6 +425,8 @@ pub struct ApplicationDto {
     department: String,
     /// The deciding department's name.
     department_name: String,
+    /// The reviewer it is delegated to (委托; an account id), if any.
+    assignee: Option<String>,
     /// The department that countersigns it (会签), if its item needs one.
     countersign: Option<String>,
     /// `instant`, `proactive` or `standard`.
@@ -475,7 +489,7 @@ fn lifecycle(a: &ApplicationRecord) -> Application {
 /// What the caller may do to the application now.
 fn allowed_for(who: &Caller, p: &Principal, a: &ApplicationRecord) -> Vec<&'static str> {
     let own = matches!(who, Caller::Resident { .. }) && who.sees(p, a);
-    let reviewer = who.reviews(a);
+    let reviewer = who.reviews(p, a);
     service::allowed(&lifecycle(a))
         .into_iter()
         .filter(|action| match *action {
@@ -533,6 +547,7 @@ async fn application_dto(
             .unwrap_or_default(),
         department: a.department.clone(),
         department_name: department_name(state, &a.department).await,
+        assignee: a.assignee.clone(),
         countersign: a.countersign.clone(),
         mode: a.mode.clone(),
         state: a.state.clone(),
@@ -932,6 +947,7 @@ async fn submit(
         version: 0,
         overdue: false,
         countersign: item.countersign.as_ref().map(|d| d.to_string()),
+        assignee: None,
     };
     let created = open_application(&state, record, &item, &p.account.id, None).await?;
     bundles::after_approval(&state, created.clone(), &p.account.id).await?;
@@ -988,6 +1004,8 @@ pub(crate) struct Edit {
     pub enterprise: Option<String>,
     /// The applicant's rating, 1 (非常不满意) to 5 (非常满意).
     pub rating: Option<i32>,
+    /// The reviewer it is delegated to (`Some("")` clears).
+    pub assignee: Option<String>,
 }
 
 /// Applies a command, then, where it leaves the application waiting for the rules, decides it.
@@ -1035,6 +1053,14 @@ async fn transition(
             deciding: next.deciding,
             form: edit.form,
             enterprise: edit.enterprise,
+            // Countersigning passes it to the other department: its own delegation ends.
+            assignee: if t.from != AppStateKind::Countersign
+                && next.state == AppStateKind::Countersign
+            {
+                Some(String::new())
+            } else {
+                edit.assignee
+            },
             due_at,
             rating: edit.rating,
             step: ApplicationStep {
@@ -1089,6 +1115,7 @@ pub(crate) async fn decide(
             deciding: next.deciding,
             form: None,
             enterprise: None,
+            assignee: None,
             due_at: None,
             rating: None,
             step: ApplicationStep {
@@ -1440,6 +1467,9 @@ pub struct ActionInput {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     form: Option<Map<String, Value>>,
+    /// 委托 (delegate): the login name of a colleague in the deciding department.
+    #[serde(default)]
+    to: Option<String>,
     /// 好差评 (rate): `very_satisfied`, `satisfied`, `fairly_satisfied`, `unsatisfied`,
     /// `very_unsatisfied`; the last two open a follow-up case.
     #[serde(default)]
@@ -1486,6 +1516,17 @@ async fn act(
         "return" => Command::ReturnForCorrection { note: note()? },
         "approve" => Command::Approve,
         "refuse" => Command::Refuse { reason: note()? },
+        "delegate" => Command::Delegate {
+            to: input
+                .to
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    AppError::field("missing_field", "to", "须指明委托给谁 / name the colleague")
+                })?
+                .to_owned(),
+        },
         "rate" => {
             let level = input
                 .level
@@ -1519,7 +1560,7 @@ async fn act(
     };
     let (allowed, role) = match command.actor() {
         service::Actor::Applicant => (matches!(who, Caller::Resident { .. }), "applicant"),
-        service::Actor::Reviewer => (who.reviews(&current), "reviewer"),
+        service::Actor::Reviewer => (who.reviews(&p, &current), "reviewer"),
         service::Actor::System => (false, "system"),
     };
     if !allowed {
@@ -1564,6 +1605,10 @@ async fn act(
             });
         }
     }
+    let assignee = match &command {
+        Command::Delegate { to } => Some(delegate_to(&state, &current, to).await?),
+        _ => None,
+    };
     let updated = transition(
         &state,
         current,
@@ -1574,6 +1619,7 @@ async fn act(
         Edit {
             form,
             rating,
+            assignee,
             ..Edit::default()
         },
     )
@@ -1582,6 +1628,40 @@ async fn act(
     Ok(Json(
         application_dto(&state, &who, &p, &updated, true).await?,
     ))
+}
+
+/// The colleague an application is delegated to: an enabled reviewer (handler or admin) of the
+/// department deciding it now. Returns the account id.
+async fn delegate_to(
+    state: &AppState,
+    a: &ApplicationRecord,
+    username: &str,
+) -> Result<String, AppError> {
+    let deciding = if a.state == AppStateKind::Countersign.as_str() {
+        a.countersign.clone().unwrap_or_default()
+    } else {
+        a.department.clone()
+    };
+    let scope = wanxiang_core::Scope::system("delegation: find the colleague");
+    let colleague = state
+        .store
+        .accounts(&scope)
+        .await?
+        .into_iter()
+        .find(|x| x.username == username.to_lowercase())
+        .filter(|x| {
+            !x.disabled
+                && x.org.key() == deciding
+                && (x.roles.contains(&Role::Handler) || x.roles.contains(&Role::Admin))
+        })
+        .ok_or_else(|| {
+            AppError::field(
+                "invalid_field",
+                "to",
+                "须为本部门的审批人员 / must be a reviewer of the deciding department",
+            )
+        })?;
+    Ok(colleague.id)
 }
 
 /// The five 好差评 levels as 1 (非常不满意) to 5 (非常满意).

@@ -123,6 +123,7 @@ pub async fn run(state: &AppState) -> Result<Report, AppError> {
                 version: 0,
                 overdue: false,
                 countersign: item.countersign.as_ref().map(|d| d.to_string()),
+                assignee: None,
             };
             let step = ApplicationStep {
                 at: now,

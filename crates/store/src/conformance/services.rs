@@ -46,6 +46,7 @@ fn application(id: &str, offer_key: Option<&str>) -> ApplicationRecord {
         version: 0,
         overdue: false,
         countersign: None,
+        assignee: None,
     }
 }
 
@@ -241,6 +242,7 @@ pub async fn applications_keep_offers_unique_and_updates_versioned(h: &impl Harn
             deciding: false,
             form: Some("{\"x\":1}".into()),
             enterprise: None,
+            assignee: Some("reviewer-1".into()),
             due_at: Some(9_000),
             rating: None,
             step: step(2_000, "decide", "pending", "approved"),
@@ -262,6 +264,7 @@ pub async fn applications_keep_offers_unique_and_updates_versioned(h: &impl Harn
     assert_eq!(stored.certificate.as_deref(), Some("C1"));
     assert_eq!(stored.form, "{\"x\":1}");
     assert_eq!(stored.due_at, Some(9_000));
+    assert_eq!(stored.assignee.as_deref(), Some("reviewer-1"));
     // A stale version is a conflict and changes nothing (no second decision stored either).
     let stale = update(
         0,
