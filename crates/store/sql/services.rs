@@ -707,6 +707,23 @@ impl ServiceStore for StoreImpl {
         rows.iter().map(read_application).collect()
     }
 
+    async fn applications_deciding(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APPLICATION_COLUMNS} FROM applications
+             WHERE deciding = TRUE AND updated_at < $1 ORDER BY updated_at, id LIMIT $2"
+        ))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(read_application).collect()
+    }
+
     async fn mark_overdue(&self, id: &str, step: &ApplicationStep) -> Result<bool, StoreError> {
         let mut tx = begin_write(self.writer()).await?;
         let marked =

@@ -455,6 +455,14 @@ pub trait ServiceStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ApplicationRecord>, StoreError>;
 
+    /// Applications left waiting for the rules since before `before` (their node stopped between
+    /// the submission and the decision), oldest first.
+    async fn applications_deciding(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<ApplicationRecord>, StoreError>;
+
     /// Marks an application overdue with its history line; `false` if it was marked already (by
     /// another node), so the notice goes out once.
     async fn mark_overdue(&self, id: &str, step: &ApplicationStep) -> Result<bool, StoreError>;

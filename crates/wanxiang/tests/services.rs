@@ -1187,3 +1187,85 @@ async fn a_reviewer_delegates_an_application_to_a_colleague() {
     assert!(actions(&r).contains(&"delegate:pending".to_string()), "{r}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_submission_whose_node_stopped_before_the_decision_is_decided_later() {
+    let app = spawn_app().await;
+    let liu = app.login("13800138004").await;
+    let (_, me) = app
+        .call(Some(&liu), "GET", "/api/v1/services/me", None)
+        .await;
+    let uscc = me["enterprises"][0]["uscc"].as_str().unwrap().to_owned();
+    // What a node leaves behind when it dies between storing a submission and deciding it: an
+    // application waiting for the rules (written here straight into the store).
+    let store = wanxiang_store_sqlite::SqliteStore::open(app.db_path().to_str().unwrap())
+        .await
+        .unwrap();
+    use wanxiang_api::clock::Clock;
+    let now = app.clock.now_ms();
+    let person = store_person_of(&store, "13800138004").await;
+    let record = wanxiang_store::services::ApplicationRecord {
+        id: "stuck-application".into(),
+        item: FOOD.into(),
+        department: "440303D08".into(),
+        mode: "instant".into(),
+        state: "pending".into(),
+        deciding: true,
+        person,
+        enterprise: Some(uscc),
+        account: Some(liu.id.clone()),
+        form: json!({"premises_area": 40, "health_certificates": 3, "premises_address": "x"})
+            .to_string(),
+        offer_key: None,
+        bundle: None,
+        created_at: now,
+        updated_at: now,
+        due_at: None,
+        decision: None,
+        certificate: None,
+        rating: None,
+        version: 0,
+        overdue: false,
+        countersign: None,
+        assignee: None,
+    };
+    use wanxiang_store::Store;
+    let step = wanxiang_store::services::ApplicationStep {
+        at: now,
+        actor: liu.id.clone(),
+        role: "applicant".into(),
+        action: "submit".into(),
+        from: "draft".into(),
+        to: "pending".into(),
+        note: None,
+    };
+    assert!(
+        store
+            .services()
+            .create_application(&record, &step)
+            .await
+            .unwrap()
+    );
+    // A minute later a worker decides it.
+    app.clock.advance(61_000);
+    let done = common::eventually(
+        &app,
+        &liu,
+        "/api/v1/services/applications/stuck-application",
+        |a| a["state"] == "approved",
+    )
+    .await;
+    assert!(done["certificate"].is_string(), "{done}");
+    app.stop().await.unwrap();
+}
+
+async fn store_person_of(store: &wanxiang_store_sqlite::SqliteStore, phone: &str) -> String {
+    use wanxiang_store::Store;
+    store
+        .services()
+        .person_by_phone(phone)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}

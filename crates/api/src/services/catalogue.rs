@@ -121,8 +121,6 @@ struct BundleSpec {
     name_zh: String,
     name_en: String,
     items: Vec<String>,
-    #[serde(default)]
-    trigger: Option<String>,
 }
 
 /// A life-event bundle (一件事一次办).
@@ -136,8 +134,6 @@ pub struct Bundle {
     pub name_en: String,
     /// The member items, in order.
     pub items: Vec<ItemCode>,
-    /// `birth` when a registered birth offers it.
-    pub trigger: Option<String>,
 }
 
 /// An item with its shipped decision model.
@@ -192,11 +188,6 @@ impl Catalogue {
             if items.len() < 2 {
                 return Err(format!("bundle {}: a bundle has two items or more", b.code));
             }
-            if let Some(t) = &b.trigger
-                && t != "birth"
-            {
-                return Err(format!("bundle {}: unknown trigger {t}", b.code));
-            }
             catalogue.bundles.insert(
                 b.code.clone(),
                 Bundle {
@@ -204,7 +195,6 @@ impl Catalogue {
                     name_zh: b.name_zh,
                     name_en: b.name_en,
                     items,
-                    trigger: b.trigger,
                 },
             );
         }

@@ -2,7 +2,9 @@
 //! deadline of an application waiting for a decision (pending or under review), and when it
 //! passes marks the application overdue — once, whichever node gets there first — with a line
 //! in its history, telling the department's staff and, one level up as the event hub escalates,
-//! the district's supervisors.
+//! the district's supervisors. The same loop finishes decisions a node left half-done: an
+//! application submitted but not decided (its node stopped in between) is decided again after a
+//! minute, so nothing submitted is lost.
 
 use std::time::Duration;
 
@@ -11,6 +13,27 @@ use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_store::services::ApplicationStep;
 
 use crate::{AppError, AppState};
+
+/// How long an application may wait for the rules before another pass decides it.
+const STUCK_MS: i64 = 60_000;
+
+/// Decides applications whose node stopped between their submission and their decision.
+pub async fn finish_decisions(state: &AppState, now: i64) -> Result<usize, AppError> {
+    let store = state.store.services();
+    let mut done = 0;
+    for a in store.applications_deciding(now - STUCK_MS, 50).await? {
+        let Some(item) = state.services.catalogue.item(&a.item).cloned() else {
+            continue;
+        };
+        match super::decide(state, a, &item, "system").await {
+            Ok(_) => done += 1,
+            // Another node got there first.
+            Err(AppError::Store(wanxiang_store::StoreError::Conflict(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
 
 /// Marks what fell due by `now`; returns how many were marked by this call.
 pub async fn overdue_pass(state: &AppState, now: i64) -> Result<usize, AppError> {
@@ -80,6 +103,9 @@ pub async fn supervision_loop(state: AppState, mut stop: tokio::sync::watch::Rec
     let mut ticks = state.clock.ticks();
     loop {
         let now = state.clock.now_ms();
+        if let Err(e) = finish_decisions(&state, now).await {
+            tracing::warn!(error = ?e, "finishing interrupted decisions failed; retrying");
+        }
         match overdue_pass(&state, now).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}

@@ -385,6 +385,27 @@ pub async fn applications_keep_offers_unique_and_updates_versioned(h: &impl Harn
             .unwrap()
             .is_empty()
     );
+    // Applications left between submission and decision are found again.
+    let mut stuck = application("A5", None);
+    stuck.state = "pending".into();
+    stuck.deciding = true;
+    stuck.updated_at = 500;
+    stuck.created_at = 500;
+    assert!(
+        s.create_application(&stuck, &step(500, "create", "draft", "draft"))
+            .await
+            .unwrap()
+    );
+    let found: Vec<String> = s
+        .applications_deciding(501, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(found, ["A5"]);
+    assert!(s.applications_deciding(500, 10).await.unwrap().is_empty());
+
     // Deadlines: the earliest open one; marked overdue once.
     let mut waiting = application("A4", None);
     waiting.state = "review".into();
