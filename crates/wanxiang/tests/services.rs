@@ -34,6 +34,11 @@ async fn offer_of(app: &TestApp, who: &Session, item: &str) -> Value {
         .unwrap_or_else(|| panic!("no application of {item}: {list}"))
 }
 
+/// POSTs a JSON body as `who`; status and JSON answer.
+async fn post(app: &TestApp, who: &Session, path: &str, body: Value) -> (u16, Value) {
+    app.call(Some(who), "POST", path, Some(body)).await
+}
+
 fn actions(app: &Value) -> Vec<String> {
     app["history"]
         .as_array()
@@ -515,34 +520,23 @@ async fn manual_review_with_correction_and_the_roles_it_takes() {
         actions(&a),
         ["create:draft", "submit:pending", "overdue:pending"]
     );
-    let act = |s: &Session, body: Value| {
-        let path = format!("/api/v1/services/applications/{id}/actions");
-        let app = &app;
-        let token = s.token.clone();
-        async move {
-            let r = app
-                .client
-                .post(app.url(&path))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
-    assert_eq!(act(&zhang, json!({"action": "accept"})).await.0, 403);
-    assert_eq!(act(&other, json!({"action": "accept"})).await.0, 404);
-    let (status, r) = act(&reviewer, json!({"action": "accept"})).await;
+    let path = format!("/api/v1/services/applications/{id}/actions");
+    macro_rules! act {
+        ($who:expr, $body:expr $(,)?) => {
+            post(&app, $who, &path, $body)
+        };
+    }
+    assert_eq!(act!(&zhang, json!({"action": "accept"})).await.0, 403);
+    assert_eq!(act!(&other, json!({"action": "accept"})).await.0, 404);
+    let (status, r) = act!(&reviewer, json!({"action": "accept"})).await;
     assert_eq!((status, r["state"].clone()), (200, json!("review")), "{r}");
-    let (status, e) = act(&reviewer, json!({"action": "return"})).await;
+    let (status, e) = act!(&reviewer, json!({"action": "return"})).await;
     assert_eq!(
         (status, e["error"]["field"].clone()),
         (400, json!("note")),
         "{e}"
     );
-    let (status, r) = act(
+    let (status, r) = act!(
         &reviewer,
         json!({"action": "return", "note": "请补充残疾人证照片"}),
     )
@@ -556,15 +550,15 @@ async fn manual_review_with_correction_and_the_roles_it_takes() {
         .call(Some(&zhang), "GET", "/api/v1/notifications", None)
         .await;
     assert!(inbox.to_string().contains("service_correction"), "{inbox}");
-    let (status, r) = act(
+    let (status, r) = act!(
         &zhang,
         json!({"action": "submit", "form": {"disability_level": "二级"}}),
     )
     .await;
     assert_eq!((status, r["state"].clone()), (200, json!("pending")), "{r}");
     assert_eq!(r["form"]["disability_level"], "二级");
-    act(&reviewer, json!({"action": "accept"})).await;
-    let (status, r) = act(&reviewer, json!({"action": "approve"})).await;
+    act!(&reviewer, json!({"action": "accept"})).await;
+    let (status, r) = act!(&reviewer, json!({"action": "approve"})).await;
     assert_eq!(
         (status, r["state"].clone()),
         (200, json!("approved")),
@@ -585,18 +579,18 @@ async fn manual_review_with_correction_and_the_roles_it_takes() {
     );
     // 好差评: the applicant rates it once; a bad rating opens a follow-up case in the event hub.
     assert_eq!(
-        act(&reviewer, json!({"action": "rate", "level": "satisfied"}))
+        act!(&reviewer, json!({"action": "rate", "level": "satisfied"}))
             .await
             .0,
         403
     );
-    let (status, e) = act(&zhang, json!({"action": "rate", "level": "so-so"})).await;
+    let (status, e) = act!(&zhang, json!({"action": "rate", "level": "so-so"})).await;
     assert_eq!(
         (status, e["error"]["field"].clone()),
         (400, json!("level")),
         "{e}"
     );
-    let (status, rated) = act(
+    let (status, rated) = act!(
         &zhang,
         json!({"action": "rate", "level": "unsatisfied", "note": "等了太久"}),
     )
@@ -634,7 +628,7 @@ async fn manual_review_with_correction_and_the_roles_it_takes() {
         case["stage"], "registered",
         "waiting for a dispatcher: {case}"
     );
-    let (status, e) = act(&zhang, json!({"action": "rate", "level": "very_satisfied"})).await;
+    let (status, e) = act!(&zhang, json!({"action": "rate", "level": "very_satisfied"})).await;
     assert_eq!(
         (status, e["error"]["allowed"].clone()),
         (409, json!([])),
@@ -904,25 +898,14 @@ async fn the_enterprise_desk_tracks_a_key_enterprises_problem_to_solved() {
     }
 
     // The hub takes it from there: dispatched to the lead department, handled, verified, rated.
-    let act = |who: &Session, body: Value| {
-        let path = format!("/api/v1/events/{case}/actions");
-        let token = who.token.clone();
-        let app = &app;
-        async move {
-            let r = app
-                .client
-                .post(app.url(&path))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap())
-        }
-    };
+    let path = format!("/api/v1/events/{case}/actions");
+    macro_rules! act {
+        ($who:expr, $body:expr $(,)?) => {
+            post(&app, $who, &path, $body)
+        };
+    }
     let dispatcher = app.login("district.dispatcher").await;
-    let (status, c) = act(
+    let (status, c) = act!(
         &dispatcher,
         json!({"action": "dispatch", "to": "440303D08"}),
     )
@@ -933,13 +916,13 @@ async fn the_enterprise_desk_tracks_a_key_enterprises_problem_to_solved() {
         json!({"action": "start"}),
         json!({"action": "handle", "note": "已协调施工方缩短工期（演示）"}),
     ] {
-        let (status, c) = act(&reviewer, action).await;
+        let (status, c) = act!(&reviewer, action).await;
         assert_eq!(status, 200, "{c}");
     }
     let supervisor = app.login("district.supervisor").await;
-    let (status, c) = act(&supervisor, json!({"action": "verify", "pass": true})).await;
+    let (status, c) = act!(&supervisor, json!({"action": "verify", "pass": true})).await;
     assert_eq!((status, c["stage"].clone()), (200, json!("closed")), "{c}");
-    let (status, c) = act(
+    let (status, c) = act!(
         &liu,
         json!({"action": "rate", "level": "satisfied", "resolved": true}),
     )
