@@ -398,8 +398,10 @@ fn item_dto(i: &Item, names: &HashMap<String, String>) -> ItemDto {
 pub struct StepDto {
     /// When (RFC 3339).
     at: String,
-    /// Who (`system` for the rules and triggers).
+    /// Who (an account id, or `system` for the rules and triggers).
     actor: String,
+    /// The account's display name (`系统 / system` for the platform).
+    actor_name: String,
     /// `applicant`, `reviewer` or `system`.
     role: String,
     /// The action.
@@ -427,6 +429,10 @@ pub struct ApplicationDto {
     department_name: String,
     /// The reviewer it is delegated to (委托; an account id), if any.
     assignee: Option<String>,
+    /// That reviewer's display name.
+    assignee_name: Option<String>,
+    /// The applicant's 好差评, 1 (非常不满意) to 5 (非常满意), once rated.
+    rating: Option<i32>,
     /// The department that countersigns it (会签), if its item needs one.
     countersign: Option<String>,
     /// `instant`, `proactive` or `standard`.
@@ -516,14 +522,30 @@ async fn application_dto(
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    let steps = if with_history {
+        store.application_history(&a.id).await?
+    } else {
+        Vec::new()
+    };
+    let names = if steps.iter().any(|s| s.actor != "system") || a.assignee.is_some() {
+        account_names(state).await?
+    } else {
+        HashMap::new()
+    };
+    let name_of = |id: &str| {
+        if id == "system" {
+            "系统 / system".to_owned()
+        } else {
+            names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+        }
+    };
     let history = if with_history {
         Some(
-            store
-                .application_history(&a.id)
-                .await?
+            steps
                 .into_iter()
                 .map(|s| StepDto {
                     at: rfc3339(s.at),
+                    actor_name: name_of(&s.actor),
                     actor: s.actor,
                     role: s.role,
                     action: s.action,
@@ -548,6 +570,8 @@ async fn application_dto(
         department: a.department.clone(),
         department_name: department_name(state, &a.department).await,
         assignee: a.assignee.clone(),
+        assignee_name: a.assignee.as_deref().map(name_of),
+        rating: a.rating,
         countersign: a.countersign.clone(),
         mode: a.mode.clone(),
         state: a.state.clone(),
@@ -599,6 +623,18 @@ async fn list_items(State(state): State<AppState>) -> Result<Json<Vec<ItemDto>>,
             .map(|e| item_dto(&e.item, &names))
             .collect(),
     ))
+}
+
+/// Every account's display name by id, for history lines and delegations.
+async fn account_names(state: &AppState) -> Result<HashMap<String, String>, AppError> {
+    let scope = wanxiang_core::Scope::system("names of the accounts in an application's history");
+    Ok(state
+        .store
+        .accounts(&scope)
+        .await?
+        .into_iter()
+        .map(|x| (x.id, x.display_name))
+        .collect())
 }
 
 /// Every department's name by code (departments are public organisations).
