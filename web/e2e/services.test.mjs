@@ -1,6 +1,7 @@
 // 办事 (一网通办) on the resident's phone page (/m) at 360×740: three demo residents.
 // 王秀英 (13800138002) just turned 80: the triggers (run here explicitly as district.admin) offer
-// her 高龄津贴; one tap approves it and issues the notice, whose public check says 有效.
+// her 高龄津贴; one tap approves it and issues the notice, whose public check says 有效; she rates it
+// 不满意 with a comment (好差评), which opens a follow-up case (差评回访) named on the page.
 // 刘强 (13800138004) applies for 食品经营许可 for his restaurant with 15 m² of premises: the rules
 // refuse it with the reason (20平方米); he corrects the form to 32 m² and submits again: approved.
 // 陈静 (13800138003) applies for 新生儿出生一件事 with its one form: four departments approve it.
@@ -105,6 +106,53 @@ test('一网通办 on the phone: a one-tap offer, a correction after failing rul
     const after = (await wangApi('/api/v1/services/applications')).body.find((a) => a.item === ELDERLY_ALLOWANCE);
     assert.equal(after.state, 'approved');
     assert.ok(after.certificate, 'a certificate was issued');
+    assert.ok(after.allowed.includes('rate'), 'a finished application may be rated');
+
+    // 好差评: she rates it 不满意 with a comment; a follow-up case (差评回访) is opened and named.
+    await offer.getByTestId('svc-offer-open').click();
+    await page.locator('[data-testid=svc-app-view][data-state=approved]').waitFor();
+    assert.equal(await page.getByTestId('svc-overdue').count(), 0, 'not overdue');
+    const rateForm = page.getByTestId('svc-rate-form');
+    await rateForm.waitFor();
+    assert.equal(await rateForm.locator('[data-testid^=svc-rate-level-]').count(), 5, 'five levels');
+    assert.match(await rateForm.innerText(), /非常满意[\s\S]*满意[\s\S]*基本满意[\s\S]*不满意[\s\S]*非常不满意/);
+    await page.getByTestId('svc-rate-level-unsatisfied').click();
+    await page.getByTestId('svc-rate-note').fill('通知书寄送太慢');
+    await noHorizontalScroll(page, 'the rating form');
+    await shot(page, 'services-rate.png');
+    await page.getByTestId('svc-rate-submit').click();
+    const rated = page.getByTestId('svc-rated');
+    await rated.waitFor({ timeout: 15_000 });
+    const ratedNote = await page.getByTestId('svc-rated-note').innerText();
+    assert.match(ratedNote, /不满意：通知书寄送太慢/);
+    assert.match(ratedNote, /差评回访案件 \/ follow-up case [0-9a-f-]{36}/);
+    assert.equal(await page.getByTestId('svc-rate-form').count(), 0, 'rated once');
+    await noHorizontalScroll(page, 'the rating');
+    await shot(page, 'services-rated.png');
+    const followUp = /follow-up case ([0-9a-f-]{36})/.exec(ratedNote)[1];
+    const mineCases = (await wangApi('/api/v1/events')).body;
+    assert.ok(mineCases.some((c) => c.id === followUp), `the follow-up case is among her reports: ${JSON.stringify(mineCases.map((c) => c.id))}`);
+    // The link opens the follow-up case on her phone.
+    await page.getByTestId('svc-follow-up-link').click();
+    await page.locator(`[data-testid=case-view][data-case-id="${followUp}"]`).waitFor();
+    await page.getByTestId('case-description').filter({ hasText: /好差评回访/ }).waitFor();
+
+    // 超期: the server marks an application overdue only days after its deadline, so the marker is
+    // checked by setting the flag on the server's answers for this one application.
+    const markOverdue = async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      const mark = (a) => (a.id === after.id ? { ...a, overdue: true } : a);
+      await route.fulfill({ response: res, json: Array.isArray(body) ? body.map(mark) : mark(body) });
+    };
+    await page.route(`${url}/api/v1/services/applications/${after.id}`, markOverdue);
+    await page.route(`${url}/api/v1/services/applications?*`, markOverdue);
+    await page.evaluate((id) => (location.hash = `#/services/app/${id}`), after.id);
+    await page.locator(`[data-testid=svc-app-view][data-app-id="${after.id}"] [data-testid=svc-overdue]`).waitFor();
+    assert.equal(await page.getByTestId('svc-overdue').innerText(), '超期');
+    await page.getByTestId('svc-back').click();
+    await page.locator(`[data-testid=svc-app-item][data-app-id="${after.id}"] [data-testid=svc-item-overdue]`).waitFor();
+    await page.unrouteAll({ behavior: 'wait' });
     assert.deepEqual(problems, [], 'no page errors (王秀英)');
     await context.close();
   }

@@ -1,7 +1,8 @@
 // The staff console (工作台): the dispatcher's manual queue, the handler's tasks, the inspector's
-// verification list, the supervisor's overdue list, all cases, devices and alarms — each only
-// what the API returns for the logged-in account — and the case page. Routes live in
-// `location.hash` (`#tasks`, `#case/<id>`), so a case link can be shared and Back works.
+// verification list, the supervisor's overdue list, a department's 一网通办 applications (办件),
+// all cases, devices and alarms — each only what the API returns for the logged-in account — and
+// the case and application pages. Routes live in `location.hash` (`#tasks`, `#case/<id>`,
+// `#application/<id>`), so a link can be shared and Back works.
 
 import '../common/base.css';
 import './console.css';
@@ -11,6 +12,8 @@ import { requireLogin } from '../common/login';
 import { openStream } from '../common/stream';
 import zh from '../messages/zh-CN/console.json';
 import en from '../messages/en/console.json';
+import { applicationView } from './application';
+import { applicationsView } from './applications';
 import { caseView } from './case';
 import { devicesView } from './devices';
 import { frame } from './layout';
@@ -37,6 +40,9 @@ function route(): void {
   if (hash.startsWith('case/') && hash.length > 5) {
     shell.select(null);
     view = caseView(me, hash.slice(5), lastTab ?? '');
+  } else if (hash.startsWith('application/') && hash.length > 12 && tabs.includes('applications')) {
+    shell.select('applications');
+    view = applicationView(me, hash.slice(12));
   } else if (!tabs.length) {
     shell.select(null);
     view = { el: h('section', { class: 'cx-list', 'data-testid': 'no-tabs' }, h('p', {}, t('console.no_tabs'))) };
@@ -47,7 +53,7 @@ function route(): void {
     }
     lastTab = tab;
     shell.select(tab);
-    view = tab === 'devices' ? devicesView(me) : listView(tab, me);
+    view = tab === 'devices' ? devicesView(me) : tab === 'applications' ? applicationsView(me) : listView(tab, me);
   }
   current = view;
   replace(shell.main, view.el);

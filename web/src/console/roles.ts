@@ -5,10 +5,10 @@
 import type { Me } from '../common/api';
 import type { CaseDto } from './types';
 
-export type TabId = 'queue' | 'tasks' | 'verify' | 'overdue' | 'cases' | 'devices';
+export type TabId = 'queue' | 'tasks' | 'verify' | 'overdue' | 'applications' | 'cases' | 'devices';
 
-/** The roles that see each tab; a role the account lacks gets no tab. */
-const TAB_ROLES: Record<TabId, string[]> = {
+/** The roles that see each tab; a role the account lacks gets no tab (`applications`: see below). */
+const TAB_ROLES: Record<Exclude<TabId, 'applications'>, string[]> = {
   queue: ['dispatcher'],
   tasks: ['handler', 'entity_member', 'member'],
   verify: ['inspector'],
@@ -17,15 +17,36 @@ const TAB_ROLES: Record<TabId, string[]> = {
   devices: ['operator', 'admin', 'leader', 'supervisor', 'dispatcher'],
 };
 
-export const TAB_ORDER: TabId[] = ['queue', 'tasks', 'verify', 'overdue', 'cases', 'devices'];
+export const TAB_ORDER: TabId[] = ['queue', 'tasks', 'verify', 'overdue', 'applications', 'cases', 'devices'];
 
 export function has(me: Me, ...roles: string[]): boolean {
   return me.roles.some((r) => roles.includes(r));
 }
 
 export function tabsFor(me: Me): TabId[] {
-  return TAB_ORDER.filter((tab) => has(me, ...TAB_ROLES[tab]));
+  return TAB_ORDER.filter((tab) => (tab === 'applications' ? seesApplications(me) : has(me, ...TAB_ROLES[tab])));
 }
+
+// 一网通办 applications (办件). Mirrors `caller` in crates/api/src/services/mod.rs: a department's
+// handlers and admins review its applications (and those it countersigns); the district's admins,
+// supervisors and leaders see every application, read-only.
+
+/** A reviewer of a department (handler or admin). */
+export function reviewsApplications(me: Me): boolean {
+  return me.org.kind === 'department' && has(me, 'handler', 'admin');
+}
+
+/** District-level staff who read every application. */
+export function readsApplications(me: Me): boolean {
+  return me.org.kind === 'unit' && me.org.level === 'district' && has(me, 'admin', 'supervisor', 'leader');
+}
+
+export function seesApplications(me: Me): boolean {
+  return reviewsApplications(me) || readsApplications(me);
+}
+
+/** A reviewer's actions on an application, in the order they are shown (each only when `allowed` has it). */
+export const APP_ACTION_ORDER = ['accept', 'approve', 'return', 'refuse', 'delegate'];
 
 /** The organisation key cases are assigned by (`Org::key` on the server). */
 export function orgKey(me: Me): string {

@@ -146,3 +146,123 @@ export interface Department {
   code: string;
   name: string;
 }
+
+// 一网通办 (crates/api/src/services/mod.rs): applications (办件) as a department's reviewers and
+// the district's staff see them, their decision records, and the catalogue's items for names.
+
+/** One step of an application's history. `actor` is an account id, or `system`. */
+export interface AppStepDto {
+  at: string;
+  actor: string;
+  /** The account's display name (the server's). */
+  actor_name?: string;
+  /** `applicant`, `reviewer` or `system`. */
+  role: string;
+  action: string;
+  from: string;
+  to: string;
+  note: string | null;
+}
+
+/** `GET /api/v1/services/applications[/{id}]`. */
+export interface ApplicationDto {
+  id: string;
+  item: string;
+  item_name: string;
+  /** The deciding department's code. */
+  department: string;
+  department_name?: string;
+  /** The department that countersigns it (会签), if its item needs one. */
+  countersign: string | null;
+  /** The reviewer it is delegated to (委托; an account id), where the server tells. */
+  assignee?: string | null;
+  /** The delegate's display name. */
+  assignee_name?: string | null;
+  mode: string;
+  /** draft, offered, declined, pending, review, countersign, correction, approved, refused, withdrawn. */
+  state: string;
+  state_zh: string;
+  /** The applicant's identity number, masked. */
+  applicant: string;
+  /** The applying enterprise's credit code. */
+  enterprise: string | null;
+  form: Record<string, unknown> | null;
+  created_at: string;
+  updated_at: string;
+  due_at: string | null;
+  overdue: boolean;
+  /** The latest decision record (rules). */
+  decision: string | null;
+  /** The failing rules of the latest decision, in plain language. */
+  failures: string[];
+  certificate: string | null;
+  bundle: string | null;
+  /** What the caller may do now. */
+  allowed: string[];
+  history?: AppStepDto[];
+}
+
+export interface CellTraceDto {
+  column: string;
+  field: string;
+  expression: string;
+  value: unknown;
+  result: boolean;
+  error?: string;
+}
+
+export interface RowTraceDto {
+  id: string;
+  description?: string | null;
+  matched: boolean;
+  used?: boolean;
+  cells: CellTraceDto[];
+}
+
+export interface NodeTraceDto {
+  id: string;
+  name: string;
+  kind: string;
+  rows?: RowTraceDto[];
+}
+
+/** `GET /api/v1/services/decisions/{id}`. */
+export interface DecisionDto {
+  id: string;
+  model_version: number;
+  approved: boolean;
+  failures: string[];
+  inputs: Record<string, unknown> | null;
+  output: unknown;
+  trace: NodeTraceDto[] | null;
+  at: string;
+}
+
+/** `POST /api/v1/services/decisions/{id}/replay`. */
+export interface ReplayDto {
+  same: boolean;
+  approved: boolean;
+  failures: string[];
+  model_version: number;
+}
+
+/** A field of an item (`GET /api/v1/services/items`): only what the console reads. */
+export interface ItemFieldDto {
+  key: string;
+  label_zh: string;
+  label_en: string;
+}
+
+/** An item of the catalogue: only what the console reads. */
+export interface ItemDto {
+  code: string;
+  name_zh: string;
+  name_en: string;
+  department: string;
+  department_name?: string;
+  mode: string;
+  mode_zh: string;
+  time_limit_days: number;
+  form: ItemFieldDto[];
+  from_registers: ItemFieldDto[];
+}

@@ -1,7 +1,9 @@
 // One application (办件) as its applicant sees it: what became of it (approved with its
 // certificate; the rules' reasons and the way to correct and submit again; the reviewer's
-// correction note), the form as sent, the actions the applicant may take, and its history. And a
-// bundle application's combined status with each member's.
+// correction note), whether it is past its promised time (超期), the form as sent, the actions the
+// applicant may take, 好差评 once it is finished (a bad rating opens a follow-up case, named in the
+// rating's history line), and its history. And a bundle application's combined status with each
+// member's.
 
 import { api } from '../common/api';
 import { h, replace } from '../common/dom';
@@ -26,11 +28,94 @@ import {
   stateBadge,
   type Catalogue,
 } from './svcdata';
-import type { ApplicationDto, BundleApplicationDto, StepDto } from './types';
+import { LEVELS, type ApplicationDto, type BundleApplicationDto, type StepDto } from './types';
 
 /** An applicant's action on an application. */
 export function act(id: string, action: 'confirm' | 'decline' | 'submit' | 'withdraw', form?: Record<string, unknown>): Promise<ApplicationDto> {
   return api<ApplicationDto>(`/api/v1/services/applications/${encodeURIComponent(id)}/actions`, { json: { action, form } });
+}
+
+/** 好差评: a satisfaction level and an optional comment, once the application is finished. */
+export function rate(id: string, level: string, note?: string): Promise<ApplicationDto> {
+  return api<ApplicationDto>(`/api/v1/services/applications/${encodeURIComponent(id)}/actions`, { json: { action: 'rate', level, note } });
+}
+
+/** The 超期 marker: the application waited past its promised time limit. */
+export function overdueMarker(a: ApplicationDto): HTMLElement | null {
+  return a.overdue ? h('span', { class: 'ph-chip ph-svc-overdue', 'data-testid': 'svc-overdue' }, t('overdue')) : null;
+}
+
+/** The follow-up case a bad rating opened, as its history line names it. */
+const FOLLOW_UP = /follow-up case ([0-9A-Za-z-]+)/;
+
+/**
+ * 好差评: the form while `rate` is allowed; afterwards what the rating's history line says (for 不满意
+ * or worse it names the follow-up case, linked to its page under 我的上报).
+ */
+function ratingBlock(a: ApplicationDto, rated: (after: ApplicationDto) => void): HTMLElement | null {
+  const steps = (a.history ?? []).filter((s) => s.action === 'rate');
+  const last = steps.length ? steps[steps.length - 1] : null;
+  if (last && !a.allowed.includes('rate')) {
+    const followUp = last.note ? FOLLOW_UP.exec(last.note)?.[1] : undefined;
+    return h(
+      'div',
+      { class: 'ph-rated ph-svc-rated', 'data-testid': 'svc-rated', role: 'status' },
+      h('p', {}, t('svc.rate.done')),
+      last.note ? h('p', { class: 'ph-svc-note', 'data-testid': 'svc-rated-note' }, last.note) : null,
+      followUp
+        ? h(
+            'p',
+            { class: 'ph-small' },
+            t('svc.rate.follow_up'),
+            ' ',
+            h('a', { href: `#/case/${encodeURIComponent(followUp)}`, 'data-testid': 'svc-follow-up-link' }, t('svc.rate.follow_up_open')),
+          )
+        : null,
+    );
+  }
+  if (!a.allowed.includes('rate')) return null;
+  let level: string | null = null;
+  const error = errorLine('svc-rate-error');
+  const comment = h('textarea', { name: 'svc-rate-note', rows: 3, maxlength: 500, 'data-testid': 'svc-rate-note' });
+  const submit = h('button', { type: 'submit', class: 'wx-primary', 'data-testid': 'svc-rate-submit' }, t('rate.submit'));
+  const redoNote = h('p', { class: 'wx-muted ph-small', 'data-testid': 'svc-rate-hint' }, t('svc.rate.hint'));
+  const choice = (l: string) => {
+    const input = h('input', { type: 'radio', name: 'svc-rate-level', value: l });
+    input.addEventListener('change', () => {
+      level = l;
+      error.textContent = '';
+    });
+    return h('label', { class: 'ph-choice', 'data-testid': `svc-rate-level-${l}` }, input, h('span', {}, t(`rating.${l}`)));
+  };
+  const form = h(
+    'form',
+    { class: 'ph-rate ph-svc-rate', 'data-testid': 'svc-rate-form', novalidate: true },
+    h('h2', { class: 'ph-h2' }, t('svc.rate.heading')),
+    h('fieldset', { class: 'ph-choices' }, h('legend', {}, t('rate.level')), ...LEVELS.map(choice)),
+    h('label', { class: 'ph-svc-rate-comment' }, t('svc.rate.comment'), comment),
+    redoNote,
+    error,
+    submit,
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (!level) {
+      error.textContent = t('rate.pick_level');
+      return;
+    }
+    const chosen = level;
+    void (async () => {
+      error.textContent = '';
+      submit.disabled = true;
+      try {
+        rated(await rate(a.id, chosen, comment.value.trim() || undefined));
+      } catch (err) {
+        error.textContent = errorText(err);
+        submit.disabled = false;
+      }
+    })();
+  });
+  return form;
 }
 
 /** The note of the latest step with this action (the reviewer's correction note, the refusal). */
@@ -52,7 +137,7 @@ export function resultBlock(a: ApplicationDto): HTMLElement {
   const box = (cls: string, ...children: (Node | string | null)[]) =>
     h('div', { class: `ph-svc-result ${cls}`, 'data-testid': 'svc-result', 'data-state': a.state, role: 'status' }, ...children);
   const title = (text: string) => h('p', { class: 'ph-svc-result-title', 'data-testid': 'svc-result-title' }, text);
-  const dept = departmentLabel(a.department);
+  const dept = departmentLabel(a.department, a.department_name);
   switch (a.state) {
     case 'approved':
       return box(
@@ -261,19 +346,22 @@ export function applicationView(id: string): { el: HTMLElement; reload(): Promis
     replace(
       body,
       h('h1', { class: 'ph-h1', 'data-testid': 'svc-app-name' }, itemName(cat, a.item, a.item_name)),
-      h('p', { class: 'ph-chips' }, stateBadge(a), h('span', { class: 'ph-chip' }, modeLabel(a.mode, item?.mode_zh))),
+      h('p', { class: 'ph-chips' }, stateBadge(a), h('span', { class: 'ph-chip' }, modeLabel(a.mode, item?.mode_zh)), overdueMarker(a)),
       resultBlock(a),
       correction,
       error,
       actions.length ? h('div', { class: 'ph-svc-actions' }, ...actions) : null,
+      ratingBlock(a, (after) => draw(after)),
       h(
         'dl',
         { class: 'ph-dl' },
-        row(t('svc.department'), departmentLabel(a.department)),
+        row(t('svc.department'), departmentLabel(a.department, a.department_name)),
         a.enterprise ? row(t('svc.enterprise'), enterpriseName(a.enterprise)) : null,
         row(t('svc.applicant'), a.applicant),
         row(t('svc.created'), formatTime(a.created_at)),
-        a.due_at && ['pending', 'review', 'correction'].includes(a.state) ? row(t('svc.due'), formatTime(a.due_at)) : null,
+        a.due_at && ['pending', 'review', 'countersign', 'correction'].includes(a.state)
+          ? row(t('svc.due'), formatTime(a.due_at), a.overdue ? h('span', { class: 'ph-overdue', 'data-testid': 'svc-due-overdue' }, ` ${t('overdue')}`) : null)
+          : null,
         a.bundle
           ? row(
               t('svc.bundle'),
@@ -349,7 +437,7 @@ export function bundleStatusView(id: string): { el: HTMLElement; reload(): Promi
               h(
                 'span',
                 { class: 'ph-item-meta wx-muted' },
-                departmentLabel(m.department),
+                departmentLabel(m.department, m.department_name),
                 m.certificate ? h('span', { class: 'ph-svc-has-cert' }, icon('check'), t('svc.has_certificate')) : null,
               ),
               m.failures.length ? h('span', { class: 'ph-svc-failure-line' }, m.failures.join('；')) : null,

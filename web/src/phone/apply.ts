@@ -164,7 +164,7 @@ export function itemApplyView(code: string): HTMLElement {
 }
 
 function modeHint(item: ItemDto): string {
-  return t(`svc.mode_hint.${item.mode}`, { department: departmentLabel(item.department), days: item.time_limit_days });
+  return t(`svc.mode_hint.${item.mode}`, { department: departmentLabel(item.department, item.department_name), days: item.time_limit_days });
 }
 
 function drawItem(body: HTMLElement, cat: Catalogue, item: ItemDto): void {
@@ -197,7 +197,7 @@ function drawItem(body: HTMLElement, cat: Catalogue, item: ItemDto): void {
     h(
       'dl',
       { class: 'ph-dl ph-svc-meta' },
-      row(t('svc.department'), departmentLabel(item.department)),
+      row(t('svc.department'), departmentLabel(item.department, item.department_name)),
       row(t('svc.time_limit'), t('svc.days', { n: item.time_limit_days })),
       item.certificate ? row(t('svc.certificate'), item.certificate) : null,
       row(t('svc.legal_basis'), item.legal_basis),
@@ -310,7 +310,7 @@ function drawBundle(body: HTMLElement, cat: Catalogue, bundle: BundleDto): void 
           'li',
           {},
           h('span', { class: 'ph-svc-member-name' }, itemName(cat, m.code, m.name_zh)),
-          h('span', { class: 'wx-muted ph-small' }, ` · ${modeLabel(m.mode, cat.item(m.code)?.mode_zh)} · ${departmentLabel(m.department)}`),
+          h('span', { class: 'wx-muted ph-small' }, ` · ${modeLabel(m.mode, cat.item(m.code)?.mode_zh)} · ${departmentLabel(m.department, cat.item(m.code)?.department_name)}`),
         ),
       ),
     ),

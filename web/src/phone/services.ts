@@ -1,6 +1,7 @@
 // 办事 (一网通办) on the phone: first what the government offers the resident without being asked
 // (无感申办: an application prepared from the registers, in state `offered`, taken with one tap),
-// then their own applications; and the catalogue to apply from, life events (一件事一次办) first.
+// then their own applications (marked 超期 when past their time limit, 待评价 when they may be
+// rated); and the catalogue to apply from, life events (一件事一次办) first.
 
 import { api } from '../common/api';
 import { h, replace } from '../common/dom';
@@ -39,7 +40,7 @@ function offerCard(cat: Catalogue | null, a: ApplicationDto, acted: (card: HTMLE
     { class: 'ph-svc-offer', 'data-testid': 'svc-offer', 'data-app-id': a.id, 'data-item': a.item, 'data-state': a.state },
     h('p', { class: 'ph-svc-offer-title', 'data-testid': 'svc-offer-name' }, itemName(cat, a.item, a.item_name)),
     h('p', { class: 'ph-svc-offer-text' }, t('svc.offer.sentence')),
-    h('p', { class: 'ph-item-meta wx-muted' }, `${departmentLabel(a.department)} · ${modeLabel(a.mode, cat?.item(a.item)?.mode_zh)}`),
+    h('p', { class: 'ph-item-meta wx-muted' }, `${departmentLabel(a.department, a.department_name)} · ${modeLabel(a.mode, cat?.item(a.item)?.mode_zh)}`),
     error,
     actions,
   );
@@ -82,9 +83,11 @@ function appItem(cat: Catalogue | null, a: ApplicationDto): HTMLElement {
         'span',
         { class: 'ph-item-meta wx-muted' },
         formatTime(a.created_at),
-        ` · ${departmentLabel(a.department)}`,
+        ` · ${departmentLabel(a.department, a.department_name)}`,
         a.bundle ? h('span', { class: 'ph-chip ph-chip-small' }, bundleName(cat, a.bundle)) : null,
         toFix ? h('span', { class: 'ph-to-rate' }, t('svc.to_fix')) : null,
+        a.allowed.includes('rate') ? h('span', { class: 'ph-to-rate', 'data-testid': 'svc-to-rate' }, t('svc.to_rate')) : null,
+        a.overdue ? h('span', { class: 'ph-overdue ph-svc-overdue-line', 'data-testid': 'svc-item-overdue' }, ` ${t('overdue')}`) : null,
         a.certificate ? h('span', { class: 'ph-svc-has-cert' }, t('svc.has_certificate')) : null,
       ),
     ),

@@ -103,9 +103,9 @@ export function modeLabel(mode: string, zh?: string): string {
   return text === key ? zh || mode : text;
 }
 
-/** The department deciding an item. The API gives only its code to residents. */
-export function departmentLabel(code: string): string {
-  return code;
+/** The department deciding an item: its name when the API gives one, else its code. */
+export function departmentLabel(code: string, name?: string | null): string {
+  return name && name.length > 0 ? name : code;
 }
 
 /** An error answer's message (the API's own words), or the network error. */

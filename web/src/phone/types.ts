@@ -77,6 +77,8 @@ export interface ItemDto {
   type_zh: string;
   /** The deciding department's code. */
   department: string;
+  /** Its name. */
+  department_name?: string;
   legal_basis: string;
   applicant: 'resident' | 'enterprise';
   mode: ServiceMode;
@@ -117,6 +119,8 @@ export interface ApplicationDto {
   item: string;
   item_name: string;
   department: string;
+  /** The deciding department's name. */
+  department_name?: string;
   mode: ServiceMode;
   state: string;
   state_zh: string;
@@ -126,6 +130,8 @@ export interface ApplicationDto {
   created_at: string;
   updated_at: string;
   due_at: string | null;
+  /** Whether it waited past its promised time limit (超期). */
+  overdue: boolean;
   decision: string | null;
   /** The failing rules of the latest decision, in plain language. */
   failures: string[];
