@@ -30,6 +30,7 @@ struct Victims {
     certificate: String,
     bundle_application: String,
     key_enterprise: String,
+    identity: String,
     markers: Vec<String>,
 }
 
@@ -344,6 +345,24 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
             body: Some(json!({"description": "attacker"})),
             statuses: &[404],
         },
+        // The registers' internal API: departments' and the district's staff only (none of the
+        // attackers), each look-up logged with its purpose.
+        ("get", "/api/v1/registers/people/{id}")
+        | ("get", "/api/v1/registers/licences/{holder}")
+        | ("get", "/api/v1/registers/enterprises/{uscc}") => Refused {
+            path: path
+                .replace("{id}", &v.identity)
+                .replace("{holder}", &v.identity)
+                .replace("{uscc}", &v.key_enterprise)
+                + "?purpose=attacker",
+            body: None,
+            statuses: &[403],
+        },
+        ("get", "/api/v1/registers/access") => Refused {
+            path: format!("{path}?subject={}", v.identity),
+            body: None,
+            statuses: &[403],
+        },
         ("post", "/api/v1/services/triggers/run") => Refused {
             path: path.into(),
             body: None,
@@ -594,7 +613,7 @@ async fn victims(app: &TestApp) -> Victims {
             application.clone(),
             decision.clone(),
             certificate.clone(),
-            identity,
+            identity.clone(),
             bundle_application.clone(),
             "受害者之子".into(),
             "受害者地址".into(),
@@ -605,6 +624,7 @@ async fn victims(app: &TestApp) -> Victims {
         ],
         bundle_application,
         key_enterprise,
+        identity,
         application,
         decision,
         certificate,

@@ -1252,3 +1252,76 @@ async fn store_person_of(store: &wanxiang_store_sqlite::SqliteStore, phone: &str
         .unwrap()
         .id
 }
+
+#[tokio::test]
+async fn register_look_ups_need_a_purpose_and_are_logged() {
+    let app = spawn_app().await;
+    let liu = app.login("13800138004").await;
+    let (_, me) = app
+        .call(Some(&liu), "GET", "/api/v1/services/me", None)
+        .await;
+    let uscc = me["enterprises"][0]["uscc"].as_str().unwrap().to_owned();
+    let reviewer = app.login("shijian.reviewer").await;
+    let path = format!("/api/v1/registers/enterprises/{uscc}");
+    let (status, e) = app.call(Some(&reviewer), "GET", &path, None).await;
+    assert_eq!(
+        (status, e["error"]["field"].clone()),
+        (400, json!("purpose")),
+        "{e}"
+    );
+    let (status, r) = app
+        .call(
+            Some(&reviewer),
+            "GET",
+            &format!("{path}?purpose=review:food-licence"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["record"]["credit"], "good");
+    let holder = r["record"]["legal_rep"].as_str().unwrap().to_owned();
+    let (status, person) = app
+        .call(
+            Some(&reviewer),
+            "GET",
+            &format!("/api/v1/registers/people/{holder}?purpose=review:food-licence"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, person["record"]["name"].clone()),
+        (200, json!("刘强")),
+        "{person}"
+    );
+    // Residents and streets do not look up the registers.
+    for who in ["13800138000", "guiyuan.admin"] {
+        let s = app.login(who).await;
+        let (status, _) = app
+            .call(Some(&s), "GET", &format!("{path}?purpose=curious"), None)
+            .await;
+        assert_eq!(status, 403, "{who}");
+    }
+    // The log: who looked, and why; the person sees it too.
+    let admin = app.login("district.admin").await;
+    let (status, log) = app
+        .call(
+            Some(&admin),
+            "GET",
+            &format!("/api/v1/registers/access?subject={uscc}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(log[0]["purpose"], "review:food-licence", "{log}");
+    assert_eq!(log[0]["account"], reviewer.id.as_str());
+    let (_, mine) = app
+        .call(
+            Some(&liu),
+            "GET",
+            "/api/v1/services/me/register-access",
+            None,
+        )
+        .await;
+    assert!(mine.to_string().contains("review:food-licence"), "{mine}");
+    app.stop().await.unwrap();
+}

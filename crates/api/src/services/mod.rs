@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod certificate;
 pub mod demo;
 mod desk;
+mod lookup;
 pub mod registers;
 pub mod supervision;
 pub mod triggers;
@@ -131,6 +132,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(desk::desk_report))
         .routes(routes!(desk::put_desk))
         .routes(routes!(desk::raise_problem))
+        .routes(routes!(lookup::person))
+        .routes(routes!(lookup::enterprise))
+        .routes(routes!(lookup::licences))
+        .routes(routes!(lookup::access))
 }
 
 /// The public pages: verification (what the QR code opens) and the printable certificate.
