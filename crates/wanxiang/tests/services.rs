@@ -1325,3 +1325,53 @@ async fn register_look_ups_need_a_purpose_and_are_logged() {
     assert!(mine.to_string().contains("review:food-licence"), "{mine}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_licence_about_to_expire_offers_its_renewal_once() {
+    let app = spawn_app().await;
+    restaurant(&app).await; // 刘强's restaurant now holds a food licence, valid five years.
+    let liu = app.login("13800138004").await;
+    let report = run_triggers(&app).await;
+    let (_, list) = app
+        .call(Some(&liu), "GET", "/api/v1/services/applications", None)
+        .await;
+    assert!(
+        !list.to_string().contains("0100021001"),
+        "not yet: {report} {list}"
+    );
+    // Five years less a month later, the renewal is offered to the enterprise, once.
+    app.clock.advance((5 * 365 - 30) * 86_400_000);
+    run_triggers(&app).await;
+    let offer = offer_of(&app, &liu, "0100021001").await;
+    assert_eq!(offer["state"], "offered", "{offer}");
+    assert!(offer["enterprise"].is_string());
+    let again = run_triggers(&app).await;
+    let (_, list) = app
+        .call(Some(&liu), "GET", "/api/v1/services/applications", None)
+        .await;
+    let renewals = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["item"] == "0100021001")
+        .count();
+    assert_eq!(renewals, 1, "{again}");
+    // One tap: its rules see the licence it holds and its credit.
+    let (status, done) = app
+        .call(
+            Some(&liu),
+            "POST",
+            &format!(
+                "/api/v1/services/applications/{}/actions",
+                offer["id"].as_str().unwrap()
+            ),
+            Some(json!({"action": "confirm"})),
+        )
+        .await;
+    assert_eq!(
+        (status, done["state"].clone()),
+        (200, json!("approved")),
+        "{done}"
+    );
+    app.stop().await.unwrap();
+}
