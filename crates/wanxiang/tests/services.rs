@@ -446,6 +446,21 @@ async fn models_are_validated_versioned_and_edited_only_by_their_admins() {
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(numbers, [2, 1]);
+    assert_eq!(versions[0]["author_name"], "民政局管理员（演示）");
+    // An edit started from version 1 no longer saves; version 1 is still readable.
+    let (status, e) = app
+        .call(
+            Some(&admin),
+            "PUT",
+            &format!("{path}?base=1"),
+            Some(model.clone()),
+        )
+        .await;
+    assert_eq!(status, 409, "{e}");
+    let (_, v1) = app
+        .call(Some(&admin), "GET", &format!("{path}?version=1"), None)
+        .await;
+    assert_eq!(v1["model"], model);
     // Under version 2 the 80-year-old is no longer offered (the same rules decide eligibility).
     let report = run_triggers(&app).await;
     let wang = app.login("13800138002").await;

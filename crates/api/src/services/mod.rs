@@ -684,8 +684,10 @@ pub struct ModelDto {
     item: String,
     /// Version (the highest is in force).
     version: i64,
-    /// Who saved it (`catalogue` for the shipped one).
+    /// Who saved it (an account id, or `catalogue` for the shipped one).
     author: String,
+    /// Their display name.
+    author_name: String,
     /// When (RFC 3339).
     created_at: String,
     /// The GoRules JDM document (omitted in the version list).
@@ -694,10 +696,18 @@ pub struct ModelDto {
     model: Option<Value>,
 }
 
-fn model_dto(m: wanxiang_store::services::ModelVersion, with_model: bool) -> ModelDto {
+fn model_dto(
+    m: wanxiang_store::services::ModelVersion,
+    with_model: bool,
+    names: &HashMap<String, String>,
+) -> ModelDto {
     ModelDto {
         item: m.item,
         version: m.version,
+        author_name: match m.author.as_str() {
+            "catalogue" => "随事项目录发布 / shipped with the catalogue".to_owned(),
+            id => names.get(id).cloned().unwrap_or_else(|| id.to_owned()),
+        },
         author: m.author,
         created_at: rfc3339(m.created_at),
         model: with_model.then(|| serde_json::from_str(&m.model).unwrap_or(Value::Null)),
@@ -720,27 +730,50 @@ async fn staff_of_item(state: &AppState, p: &Principal, item: &Item) -> Result<C
     }
 }
 
-/// The decision model in force for an item (its department's staff and district staff).
+/// The version an edit started from.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BaseQuery {
+    /// The version the edit started from: if another version was saved since, 409 and nothing
+    /// is stored (so a colleague's newer version is never silently replaced).
+    base: Option<i64>,
+}
+
+/// Which version of a model.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionQuery {
+    /// A version number; the one in force when absent.
+    version: Option<i64>,
+}
+
+/// The decision model in force for an item, or an older version (its department's staff and
+/// district staff).
 #[utoipa::path(get, path = "/api/v1/services/items/{code}/model", tag = "services",
-    params(("code" = String, Path, description = "Item code")),
+    params(("code" = String, Path, description = "Item code"), VersionQuery),
     responses((status = 200, body = ModelDto), (status = 403, body = crate::error::ErrorEnvelope),
               (status = 404, body = crate::error::ErrorEnvelope)))]
 async fn get_model(
     State(state): State<AppState>,
     p: Principal,
     Path(code): Path<String>,
+    Query(q): Query<VersionQuery>,
 ) -> Result<Json<ModelDto>, AppError> {
     let item = known_item(&state, &code)?;
     staff_of_item(&state, &p, item).await?;
     let m = state
         .store
         .services()
-        .model(&code, None)
+        .model(&code, q.version)
         .await?
         .ok_or_else(|| {
-            AppError::NotFound("此事项没有决策模型 / this item has no decision model".into())
+            AppError::NotFound(
+                "此事项没有这个版本的决策模型 / no such version of this item's decision model"
+                    .into(),
+            )
         })?;
-    Ok(Json(model_dto(m, true)))
+    let names = account_names(&state).await?;
+    Ok(Json(model_dto(m, true, &names)))
 }
 
 /// Every version of an item's model, newest first.
@@ -756,8 +789,12 @@ async fn model_versions(
     let item = known_item(&state, &code)?;
     staff_of_item(&state, &p, item).await?;
     let versions = state.store.services().model_versions(&code).await?;
+    let names = account_names(&state).await?;
     Ok(Json(
-        versions.into_iter().map(|m| model_dto(m, false)).collect(),
+        versions
+            .into_iter()
+            .map(|m| model_dto(m, false, &names))
+            .collect(),
     ))
 }
 
@@ -765,14 +802,16 @@ async fn model_versions(
 /// admin). The model is validated first: a GoRules JDM graph of input, decision-table,
 /// expression and output nodes only — no scripting — whose tables read only the item's fields.
 #[utoipa::path(put, path = "/api/v1/services/items/{code}/model", tag = "services",
-    params(("code" = String, Path, description = "Item code")),
+    params(("code" = String, Path, description = "Item code"), BaseQuery),
     request_body(content = Object, description = "A GoRules JDM document"),
     responses((status = 200, body = ModelDto), (status = 400, body = crate::error::ErrorEnvelope),
-              (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)))]
+              (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope),
+              (status = 409, body = crate::error::ErrorEnvelope, description = "`base` is not the version in force")))]
 async fn put_model(
     State(state): State<AppState>,
     p: Principal,
     Path(code): Path<String>,
+    Query(q): Query<BaseQuery>,
     Json(document): Json<Value>,
 ) -> Result<Json<ModelDto>, AppError> {
     let item = known_item(&state, &code)?;
@@ -794,6 +833,14 @@ async fn put_model(
         .map_err(|e| AppError::field("invalid_model", "model", e))?;
     let now = state.clock.now_ms();
     let store = state.store.services();
+    if let Some(base) = q.base {
+        let current = store.model(&code, None).await?.map_or(0, |m| m.version);
+        if current != base {
+            return Err(AppError::Conflict(format!(
+                "你编辑的是第 {base} 版，现行的是第 {current} 版 / you edited version {base}; version {current} is in force"
+            )));
+        }
+    }
     let version = store.put_model(&code, &text, &p.account.id, now).await?;
     crate::people::record_by(
         &state,
@@ -809,7 +856,8 @@ async fn put_model(
     let m = store.model(&code, Some(version)).await?.ok_or_else(|| {
         AppError::Unavailable("刚保存的模型读不到 / the saved model vanished".into())
     })?;
-    Ok(Json(model_dto(m, true)))
+    let names = account_names(&state).await?;
+    Ok(Json(model_dto(m, true, &names)))
 }
 
 // --- Applications. ---
