@@ -1,8 +1,9 @@
 // The staff console (工作台): the dispatcher's manual queue, the handler's tasks, the inspector's
 // verification list, the supervisor's overdue list, a department's 一网通办 applications (办件),
-// all cases, devices and alarms — each only what the API returns for the logged-in account — and
-// the case and application pages. Routes live in `location.hash` (`#tasks`, `#case/<id>`,
-// `#application/<id>`), so a link can be shared and Back works.
+// the decision models of the items decided by rules (规则), all cases, devices and alarms — each
+// only what the API returns for the logged-in account — and the case, application and model pages.
+// Routes live in `location.hash` (`#tasks`, `#case/<id>`, `#application/<id>`, `#rules/<item>`),
+// so a link can be shared and Back works.
 
 import '../common/base.css';
 import './console.css';
@@ -19,6 +20,7 @@ import { devicesView } from './devices';
 import { frame } from './layout';
 import { listView } from './lists';
 import { tabsFor, type TabId } from './roles';
+import { ruleModelView, rulesView } from './rules';
 import type { View } from './view';
 
 useMessages(zh, en);
@@ -43,6 +45,9 @@ function route(): void {
   } else if (hash.startsWith('application/') && hash.length > 12 && tabs.includes('applications')) {
     shell.select('applications');
     view = applicationView(me, hash.slice(12));
+  } else if (hash.startsWith('rules/') && hash.length > 6 && tabs.includes('rules')) {
+    shell.select('rules');
+    view = ruleModelView(me, hash.slice(6));
   } else if (!tabs.length) {
     shell.select(null);
     view = { el: h('section', { class: 'cx-list', 'data-testid': 'no-tabs' }, h('p', {}, t('console.no_tabs'))) };
@@ -53,7 +58,8 @@ function route(): void {
     }
     lastTab = tab;
     shell.select(tab);
-    view = tab === 'devices' ? devicesView(me) : tab === 'applications' ? applicationsView(me) : listView(tab, me);
+    view =
+      tab === 'devices' ? devicesView(me) : tab === 'applications' ? applicationsView(me) : tab === 'rules' ? rulesView(me) : listView(tab, me);
   }
   current = view;
   replace(shell.main, view.el);

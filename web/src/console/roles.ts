@@ -5,10 +5,10 @@
 import type { Me } from '../common/api';
 import type { CaseDto } from './types';
 
-export type TabId = 'queue' | 'tasks' | 'verify' | 'overdue' | 'applications' | 'cases' | 'devices';
+export type TabId = 'queue' | 'tasks' | 'verify' | 'overdue' | 'applications' | 'rules' | 'cases' | 'devices';
 
-/** The roles that see each tab; a role the account lacks gets no tab (`applications`: see below). */
-const TAB_ROLES: Record<Exclude<TabId, 'applications'>, string[]> = {
+/** The roles that see each tab; a role the account lacks gets no tab (`applications`, `rules`: see below). */
+const TAB_ROLES: Record<Exclude<TabId, 'applications' | 'rules'>, string[]> = {
   queue: ['dispatcher'],
   tasks: ['handler', 'entity_member', 'member'],
   verify: ['inspector'],
@@ -17,14 +17,14 @@ const TAB_ROLES: Record<Exclude<TabId, 'applications'>, string[]> = {
   devices: ['operator', 'admin', 'leader', 'supervisor', 'dispatcher'],
 };
 
-export const TAB_ORDER: TabId[] = ['queue', 'tasks', 'verify', 'overdue', 'applications', 'cases', 'devices'];
+export const TAB_ORDER: TabId[] = ['queue', 'tasks', 'verify', 'overdue', 'applications', 'rules', 'cases', 'devices'];
 
 export function has(me: Me, ...roles: string[]): boolean {
   return me.roles.some((r) => roles.includes(r));
 }
 
 export function tabsFor(me: Me): TabId[] {
-  return TAB_ORDER.filter((tab) => (tab === 'applications' ? seesApplications(me) : has(me, ...TAB_ROLES[tab])));
+  return TAB_ORDER.filter((tab) => (tab === 'applications' || tab === 'rules' ? seesApplications(me) : has(me, ...TAB_ROLES[tab])));
 }
 
 // 一网通办 applications (办件). Mirrors `caller` in crates/api/src/services/mod.rs: a department's
@@ -43,6 +43,16 @@ export function readsApplications(me: Me): boolean {
 
 export function seesApplications(me: Me): boolean {
   return reviewsApplications(me) || readsApplications(me);
+}
+
+// Decision models (规则) of the items decided by rules (秒批, 无感申办). Mirrors `staff_of_item`
+// and `edits_model` there: the same people read them — a department's staff its own items', the
+// district's staff every item's — and admins (of the item's department, or of the district) save
+// new versions. The tab is shown to those who see 办件; the server still answers each model.
+
+/** Whether the account's roles may save a new version of a model it can read (the server decides). */
+export function editsModels(me: Me): boolean {
+  return has(me, 'admin') && (me.org.kind === 'department' || (me.org.kind === 'unit' && me.org.level === 'district'));
 }
 
 /** A reviewer's actions on an application, in the order they are shown (each only when `allowed` has it). */

@@ -266,3 +266,16 @@ export interface ItemDto {
   form: ItemFieldDto[];
   from_registers: ItemFieldDto[];
 }
+
+/** A stored version of an item's decision model (`GET /api/v1/services/items/{code}/model[/versions]`). */
+export interface ModelVersionDto {
+  item: string;
+  version: number;
+  /** The account id of who saved it, or `catalogue` for the version shipped with the catalogue. */
+  author: string;
+  /** The author's display name, should the API give it (it gives only `author` now). */
+  author_name?: string;
+  created_at: string;
+  /** The GoRules JDM document (absent in the version list). */
+  model?: unknown;
+}
