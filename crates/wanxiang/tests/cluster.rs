@@ -320,3 +320,100 @@ async fn a_single_postgres_node_streams_its_changes_through_the_outbox() {
     drop(stream);
     app.stop().await.unwrap();
 }
+
+/// 一网通办 on two nodes: the proactive triggers run on both at once, and each person is offered
+/// a service once; a review deadline passing is marked, and told, once.
+#[tokio::test]
+async fn services_offers_and_overdue_notices_happen_once_across_nodes() {
+    let cluster = Cluster::new("services").await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let admin_a = a.login("district.admin").await;
+    let admin_b = b.login("district.admin").await;
+    let (ra, rb) = tokio::join!(run_triggers(&a, &admin_a), run_triggers(&b, &admin_b));
+    let offered = ra["offered"].as_u64().unwrap() + rb["offered"].as_u64().unwrap();
+    let wang = b.login("13800138002").await;
+    let (_, list) = b
+        .call(Some(&wang), "GET", "/api/v1/services/applications", None)
+        .await;
+    let elderly = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["item"] == "0500001001")
+        .count();
+    assert_eq!(
+        elderly, 1,
+        "one offer whichever node made it: {ra} {rb} {list}"
+    );
+    // Every offer made was counted by exactly one node.
+    let admin_offers = {
+        let (_, all) = a
+            .call(
+                Some(&admin_a),
+                "GET",
+                "/api/v1/services/applications?state=offered&limit=1000",
+                None,
+            )
+            .await;
+        all.as_array().unwrap().len() as u64
+    };
+    assert_eq!(offered, admin_offers, "{ra} {rb}");
+
+    // A review nobody takes up passes its deadline on both nodes' clocks: marked and told once.
+    let zhang = a.login("13800138000").await;
+    let (status, app_) = a
+        .call(
+            Some(&zhang),
+            "POST",
+            "/api/v1/services/applications",
+            Some(json!({"item": "0500012001", "form": {"disability_level": "三级"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{app_}");
+    let id = app_["id"].as_str().unwrap().to_owned();
+    a.clock.advance(40 * 86_400_000);
+    b.clock.advance(40 * 86_400_000);
+    let reviewer = b.login("minzheng.reviewer").await;
+    common::eventually(
+        &b,
+        &reviewer,
+        &format!("/api/v1/services/applications/{id}"),
+        |x| x["overdue"] == true,
+    )
+    .await;
+    // Give the other node's loop its chance to (wrongly) mark it again.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, x) = a
+        .call(
+            Some(&zhang),
+            "GET",
+            &format!("/api/v1/services/applications/{id}"),
+            None,
+        )
+        .await;
+    let overdue_lines = x["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "overdue")
+        .count();
+    assert_eq!(overdue_lines, 1, "{x}");
+    let (_, inbox) = a
+        .call(Some(&reviewer), "GET", "/api/v1/notifications", None)
+        .await;
+    assert_eq!(
+        inbox.to_string().matches("service_overdue").count(),
+        1,
+        "{inbox}"
+    );
+    cluster.stop(vec![a, b]).await;
+}
+
+async fn run_triggers(app: &TestApp, s: &common::Session) -> serde_json::Value {
+    let (status, report) = app
+        .call(Some(s), "POST", "/api/v1/services/triggers/run", None)
+        .await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
