@@ -368,6 +368,21 @@ async fn restaurant(app: &TestApp) {
 async fn a_restaurant_is_refused_at_once_with_the_rule_named_corrects_and_passes() {
     let app = spawn_app().await;
     restaurant(&app).await;
+    // 一网通办's store calls are timed like the rest.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wanxiang_store_query_seconds")
+            && metrics.contains("op=\"update_application\""),
+        "{metrics}"
+    );
     app.stop().await.unwrap();
 }
 
