@@ -60,7 +60,10 @@ pub struct Remote(OnceLock<Link>);
 /// a store with a change outbox is already recorded there with its write: the [`relay`] is woken
 /// to send it, and nothing else is done here.
 pub fn publish(state: &AppState, change: Change) {
-    if matches!(change.subject, Subject::Case { .. }) && state.store.records_changes() {
+    // Cases and alarms go through the outboxes on such a store; warnings directly.
+    if matches!(change.subject, Subject::Case { .. } | Subject::Alarm { .. })
+        && state.store.records_changes()
+    {
         state.relay_wake.notify_one();
         return;
     }
@@ -257,26 +260,40 @@ pub async fn relay(
     loop {
         loop {
             let now = wall_ms();
-            let lines = match state
-                .store
-                .claim_changes(now, now + LEASE.as_millis() as i64, RELAY_BATCH)
-                .await
-            {
-                Ok(lines) => lines,
+            let lease_until = now + LEASE.as_millis() as i64;
+            let claimed = async {
+                let cases = state
+                    .store
+                    .claim_changes(now, lease_until, RELAY_BATCH)
+                    .await?;
+                let alarms = state
+                    .store
+                    .claim_alarm_changes(now, lease_until, RELAY_BATCH)
+                    .await?;
+                Ok::<_, wanxiang_store::StoreError>((cases, alarms))
+            };
+            let (lines, alarm_lines) = match claimed.await {
+                Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::warn!(error = %e, "change outbox not read");
                     break;
                 }
             };
-            if lines.is_empty() {
+            if lines.is_empty() && alarm_lines.is_empty() {
                 break;
             }
-            let full = lines.len() as u32 == RELAY_BATCH;
+            let full = lines.len() as u32 == RELAY_BATCH || alarm_lines.len() as u32 == RELAY_BATCH;
             let sent: Vec<(String, i64)> =
                 lines.iter().map(|l| (l.case_id.clone(), l.seq)).collect();
+            let sent_alarms: Vec<(String, i64)> = alarm_lines
+                .iter()
+                .map(|l| (l.alarm.id.clone(), l.seq))
+                .collect();
+            let mut changes = changes_of(&lines);
+            changes.extend(alarm_changes_of(&alarm_lines));
             let published = match &bus {
                 Some((js, prefix)) => {
-                    let sent = publish_lines(js, &subject(prefix), &lines).await;
+                    let sent = publish_lines(js, &subject(prefix), changes).await;
                     if !sent {
                         // NATS lost the stream (restarted without its store): make it again.
                         let _ = js.get_or_create_stream(stream_config(prefix)).await;
@@ -284,7 +301,7 @@ pub async fn relay(
                     sent
                 }
                 None => {
-                    for (_, change) in changes_of(&lines) {
+                    for (_, change) in changes {
                         let _ = state.changes.send(change);
                     }
                     true
@@ -293,9 +310,13 @@ pub async fn relay(
             if !published {
                 break;
             }
-            metrics::counter!("wanxiang_bus_relayed_total").increment(sent.len() as u64);
+            metrics::counter!("wanxiang_bus_relayed_total")
+                .increment((sent.len() + sent_alarms.len()) as u64);
             if let Err(e) = state.store.forget_changes(&sent).await {
                 tracing::warn!(error = %e, "relayed changes not forgotten; they may be published again");
+            }
+            if let Err(e) = state.store.forget_alarm_changes(&sent_alarms).await {
+                tracing::warn!(error = %e, "relayed alarm changes not forgotten; they may be published again");
             }
             if !full {
                 break;
@@ -314,11 +335,11 @@ pub async fn relay(
 async fn publish_lines(
     js: &async_nats::jetstream::Context,
     subject: &str,
-    lines: &[UnsentChange],
+    changes: Vec<(String, Change)>,
 ) -> bool {
     use async_nats::jetstream::message::PublishMessage;
     let mut acks = Vec::new();
-    for (key, change) in changes_of(lines) {
+    for (key, change) in changes {
         // No node: every node passes it to its streams, the relaying one included.
         let bytes = match serde_json::to_vec(&Wire::of(&change, "")) {
             Ok(b) => b,
@@ -381,6 +402,19 @@ fn changes_of(lines: &[UnsentChange]) -> Vec<(String, Change)> {
         i = j;
     }
     out
+}
+
+/// The changes alarm outbox lines make, with their message ids (`alarm:<id>:<seq>`).
+fn alarm_changes_of(lines: &[wanxiang_store::UnsentAlarm]) -> Vec<(String, Change)> {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                format!("alarm:{}:{}", l.alarm.id, l.seq),
+                Change::alarm(&l.alarm, &l.action, l.at),
+            )
+        })
+        .collect()
 }
 
 fn wall_ms() -> i64 {

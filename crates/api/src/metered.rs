@@ -602,6 +602,29 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn claim_alarm_changes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<wanxiang_store::UnsentAlarm>, StoreError> {
+        timed(
+            "claim_alarm_changes",
+            self.backend(),
+            self.inner.claim_alarm_changes(now, lease_until, limit),
+        )
+        .await
+    }
+
+    async fn forget_alarm_changes(&self, sent: &[(String, i64)]) -> Result<(), StoreError> {
+        timed(
+            "forget_alarm_changes",
+            self.backend(),
+            self.inner.forget_alarm_changes(sent),
+        )
+        .await
+    }
+
     async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         timed(
             "deliveries_due",

@@ -1071,6 +1071,92 @@ pub(crate) async fn claim_changes(
         .collect()
 }
 
+/// Writes an alarm history line to the alarm outbox (PostgreSQL only, like the change outbox).
+pub(crate) async fn record_alarm_change(
+    tx: &mut crate::shared::WriteTx,
+    alarm_id: &str,
+    seq: i64,
+) -> Result<(), StoreError> {
+    if !crate::CHANGE_OUTBOX {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO alarm_outbox (alarm_id, seq) VALUES ($1, $2) ON CONFLICT (alarm_id, seq) DO NOTHING",
+    )
+    .bind(alarm_id)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Claims alarm outbox lines like [`claim_changes`], each with its alarm as it is now.
+pub(crate) async fn claim_alarm_changes(
+    pool: &Pool<Db>,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> Result<Vec<wanxiang_store::UnsentAlarm>, StoreError> {
+    let columns: String = crate::sensing::ALARM_COLUMNS
+        .split(',')
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = claim_rows(
+        pool,
+        Claim {
+            table: "alarm_outbox",
+            lease_column: "claimed_until",
+            due: "claimed_until < $2",
+            order: "id",
+        },
+        &format!(
+            "SELECT o.seq AS outbox_seq, h.action AS outbox_action, h.at AS outbox_at, {columns}
+             FROM alarm_outbox o
+             JOIN alarm_history h ON h.alarm_id = o.alarm_id AND h.seq = o.seq
+             JOIN alarms a ON a.id = o.alarm_id
+             WHERE o.id IN ("
+        ),
+        "o.id",
+        now,
+        lease_until,
+        i64::from(limit.clamp(1, 5000)),
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(wanxiang_store::UnsentAlarm {
+                alarm: crate::sensing::read_alarm(row)?,
+                seq: row.try_get("outbox_seq").map_err(db)?,
+                action: row.try_get("outbox_action").map_err(db)?,
+                at: row.try_get("outbox_at").map_err(db)?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes relayed alarm outbox lines.
+pub(crate) async fn forget_alarm_changes(
+    pool: &Pool<Db>,
+    sent: &[(String, i64)],
+) -> Result<(), StoreError> {
+    for chunk in sent.chunks(1000) {
+        let mut qb = QueryBuilder::<Db>::new("DELETE FROM alarm_outbox WHERE (alarm_id, seq) IN (");
+        let mut list = qb.separated(", ");
+        for (alarm_id, seq) in chunk {
+            list.push("(")
+                .push_bind_unseparated(alarm_id.clone())
+                .push_unseparated(", ")
+                .push_bind_unseparated(*seq)
+                .push_unseparated(")");
+        }
+        qb.push(")");
+        qb.build().execute(pool).await.map_err(db)?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn forget_changes(
     pool: &Pool<Db>,
     sent: &[(String, i64)],

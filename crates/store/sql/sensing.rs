@@ -22,7 +22,7 @@ const ROWS_PER_INSERT: usize = 4000;
 const DEVICE_COLUMNS: &str = "id, type_code, name, lon, lat, area_code, org, owner, installed_on, \
     disabled, rules, last_seen, bad_values, bad_detail, created_at";
 
-const ALARM_COLUMNS: &str = "id, device_id, device_name, type_code, rule, title, level, peak, status, \
+pub(crate) const ALARM_COLUMNS: &str = "id, device_id, device_name, type_code, rule, title, level, peak, status, \
     value, lon, lat, area_code, org, case_id, raised_at, updated_at, cleared_at";
 
 /// Encodes reason counts as `reason=n;reason=n` (reasons are fixed identifiers).
@@ -154,7 +154,7 @@ fn read_device(row: &DbRow) -> Result<DeviceRecord, StoreError> {
     })
 }
 
-fn read_alarm(row: &DbRow) -> Result<AlarmRecord, StoreError> {
+pub(crate) fn read_alarm(row: &DbRow) -> Result<AlarmRecord, StoreError> {
     let area: String = row.try_get("area_code").map_err(db)?;
     let status: String = row.try_get("status").map_err(db)?;
     Ok(AlarmRecord {
@@ -497,10 +497,10 @@ async fn write_alarm(tx: &mut crate::shared::WriteTx, w: &AlarmWrite) -> Result<
     .await
     .map_err(db)?;
     let e = &w.event;
-    sqlx::query(
+    let seq: i64 = sqlx::query_scalar(
         "INSERT INTO alarm_history (alarm_id, seq, at, action, level, value, actor, note) \
          VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alarm_history WHERE alarm_id = $1), \
-         $2, $3, $4, $5, $6, $7)",
+         $2, $3, $4, $5, $6, $7) RETURNING seq",
     )
     .bind(&a.id)
     .bind(e.at)
@@ -509,9 +509,10 @@ async fn write_alarm(tx: &mut crate::shared::WriteTx, w: &AlarmWrite) -> Result<
     .bind(e.value)
     .bind(&e.actor)
     .bind(&e.note)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await
     .map_err(db)?;
+    crate::hub::record_alarm_change(tx, &a.id, seq).await?;
     if let (Some(case_id), Some(note)) = (&a.case_id, &w.case_note) {
         // A note leaves the case where it is: both stages are the case's current one.
         let stage: Option<String> = sqlx::query_scalar("SELECT stage FROM cases WHERE id = $1")

@@ -1705,6 +1705,19 @@ impl Store for StoreImpl {
         crate::hub::forget_changes(self.writer(), sent).await
     }
 
+    async fn claim_alarm_changes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<wanxiang_store::UnsentAlarm>, StoreError> {
+        crate::hub::claim_alarm_changes(self.writer(), now, lease_until, limit).await
+    }
+
+    async fn forget_alarm_changes(&self, sent: &[(String, i64)]) -> Result<(), StoreError> {
+        crate::hub::forget_alarm_changes(self.writer(), sent).await
+    }
+
     async fn deliveries_due(&self, now: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         crate::hub::deliveries_due(&self.pool, now, limit).await
     }

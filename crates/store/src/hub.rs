@@ -270,6 +270,20 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// An alarm history line waiting in the alarm outbox to be told to the live streams (PostgreSQL
+/// writes one with every alarm history line, like the change outbox for cases), with the alarm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsentAlarm {
+    /// The alarm as it is now.
+    pub alarm: crate::AlarmRecord,
+    /// The history line's number.
+    pub seq: i64,
+    /// What the line did (`raised`, `escalated`, `acknowledged`, `cleared` …).
+    pub action: String,
+    /// When the line was written (Unix ms).
+    pub at: i64,
+}
+
 /// A case history line waiting in the change outbox to be told to the live streams (PostgreSQL
 /// writes one with every history line; see [`crate::Store::records_changes`]), with what a
 /// stream needs to judge and show it.

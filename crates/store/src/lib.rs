@@ -19,8 +19,8 @@ pub mod services;
 
 pub use hub::{
     Attachment, AttachmentMeta, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
-    LinkedReport, NearQuery, NewCase, NewLink, UnsentChange, WarningChange, WarningRecord,
-    WarningStatus,
+    LinkedReport, NearQuery, NewCase, NewLink, UnsentAlarm, UnsentChange, WarningChange,
+    WarningRecord, WarningStatus,
 };
 pub use sensing::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceMark, DeviceRecord,
@@ -415,6 +415,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes outbox lines once they were published: `(case_id, seq)` pairs.
     async fn forget_changes(&self, sent: &[(String, i64)]) -> Result<(), StoreError>;
+
+    /// Claims alarm outbox lines (alarm history lines written on a store that
+    /// [`Store::records_changes`]) like [`Store::claim_changes`], each with its alarm.
+    async fn claim_alarm_changes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<UnsentAlarm>, StoreError>;
+
+    /// Deletes relayed alarm outbox lines, by (alarm id, seq).
+    async fn forget_alarm_changes(&self, sent: &[(String, i64)]) -> Result<(), StoreError>;
 
     // --- Notifications. ---
 

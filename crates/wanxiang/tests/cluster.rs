@@ -417,3 +417,42 @@ async fn run_triggers(app: &TestApp, s: &common::Session) -> serde_json::Value {
     assert_eq!(status, 200, "{report}");
     report
 }
+
+/// A sensor alarm raised on one node reaches the live stream of another through the alarm
+/// outbox and the bus (at least once, JetStream dropping repeats by `alarm:<id>:<seq>`).
+#[tokio::test]
+async fn an_alarm_raised_on_one_node_reaches_the_stream_of_another() {
+    let cluster = Cluster::new("alarms").await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let watcher = b.login("district.admin").await;
+    let mut stream = open_stream(&b, &watcher).await;
+    let operator = a.login("district.admin").await;
+    let (lon, lat) = point_in("440303001002");
+    let (status, device) = a
+        .call(
+            Some(&operator),
+            "POST",
+            "/api/v1/devices",
+            Some(json!({"type": "water_level", "name": "集群告警测试水位计", "location": {"lon": lon, "lat": lat}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{device}");
+    let token = device["token"].as_str().unwrap().to_owned();
+    let (status, body) = a
+        .call(
+            None,
+            "POST",
+            &format!("/api/v1/telemetry/{token}"),
+            Some(json!({"level_cm": 20.0})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let seen = read_stream_until(&mut stream, "event: alarm").await;
+    assert!(seen.contains("\"kind\":\"raised\""), "{seen}");
+    assert!(
+        seen.contains(device["device"]["id"].as_str().unwrap()),
+        "{seen}"
+    );
+    cluster.stop(vec![a, b]).await;
+}

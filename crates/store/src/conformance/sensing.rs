@@ -459,6 +459,58 @@ pub async fn alarms_are_one_per_rule_with_history_and_case_notes(h: &dyn Harness
             .collect::<Vec<_>>(),
         ["raised", "escalated", "deescalated", "cleared"]
     );
+    // The alarm outbox (PostgreSQL): every alarm history line, claimed once, with its alarm as
+    // it is now; the refused twin left none.
+    if !s.records_changes() {
+        assert!(
+            s.claim_alarm_changes(1, 1_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        return;
+    }
+    let (first, second) = tokio::join!(
+        s.claim_alarm_changes(1, 1_000, 3),
+        s.claim_alarm_changes(1, 1_000, 3)
+    );
+    let mut lines: Vec<_> = first.unwrap().into_iter().chain(second.unwrap()).collect();
+    lines.sort_by(|x, y| (&x.alarm.id, x.seq).cmp(&(&y.alarm.id, y.seq)));
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (l.alarm.id.as_str(), l.seq, l.action.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("al-1", 1, "raised"),
+            ("al-1", 2, "escalated"),
+            ("al-1", 3, "deescalated"),
+            ("al-1", 4, "cleared"),
+            ("al-3", 1, "raised"),
+        ],
+        "each line claimed by one relay"
+    );
+    assert_eq!(
+        lines[0].alarm.status,
+        AlarmStatus::Cleared,
+        "the alarm as it is now"
+    );
+    assert!(
+        s.claim_alarm_changes(500, 1_500, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let sent: Vec<(String, i64)> = lines[..2]
+        .iter()
+        .map(|l| (l.alarm.id.clone(), l.seq))
+        .collect();
+    s.forget_alarm_changes(&sent).await.unwrap();
+    // The lease runs out: what was not forgotten is claimed again.
+    assert_eq!(
+        s.claim_alarm_changes(2_000, 3_000, 10).await.unwrap().len(),
+        3
+    );
 }
 
 /// Partition maintenance (PostgreSQL partitions readings by day) loses no reading, keeps a
