@@ -42,6 +42,9 @@ pub struct ServicesConfig {
     /// How often worker nodes run the proactive triggers (无感申办), in minutes; 0 runs them only
     /// when a district admin asks (`POST /api/v1/services/triggers/run`).
     pub trigger_interval_mins: u64,
+    /// The service catalogue (format of `crates/core/data/services/catalogue.toml`), its decision
+    /// models in a `models/` directory beside it; empty for the shipped demo catalogue.
+    pub catalogue_file: String,
 }
 
 /// `[bus]`.
@@ -307,6 +310,7 @@ impl Default for Config {
             },
             services: ServicesConfig {
                 trigger_interval_mins: 60,
+                catalogue_file: String::new(),
             },
             auth: AuthConfig {
                 session_ttl_secs: 12 * 3600,
@@ -492,6 +496,8 @@ Configuration keys (defaults → --config FILE → WANXIANG__SECTION__KEY env �
   bus.subject_prefix         NATS subjects start with this             [wanxiang]   WANXIANG__BUS__SUBJECT_PREFIX
   services.trigger_interval_mins  run the proactive service triggers every (0: only on request) [60]
                                                                        WANXIANG__SERVICES__TRIGGER_INTERVAL_MINS
+  services.catalogue_file    service catalogue (TOML; models/ beside it) [built-in demo catalogue]
+                                                                       WANXIANG__SERVICES__CATALOGUE_FILE
 
 Example wanxiang.toml:
   demo = true

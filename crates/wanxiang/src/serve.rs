@@ -119,6 +119,7 @@ pub async fn run_with_clock(
     state.hub = load_hub(&config)?;
     state.sensing = load_sensing(&config)?;
     state.clock = clock;
+    state.services = load_services(&config)?;
     // 一网通办: the shipped decision models become version 1 where none is stored; the demo's
     // registers are generated on the first start.
     let stored = wanxiang_api::services::ensure_models(&state).await?;
@@ -450,6 +451,32 @@ fn broker_subscription(
 }
 
 /// The sensing hub from the configuration: the device types and the alarm settings.
+/// The service catalogue: the shipped demo one, or `services.catalogue_file` with its decision
+/// models in `models/` beside it. A catalogue that does not check stops the start.
+pub fn load_services(config: &Config) -> anyhow::Result<Arc<wanxiang_api::services::Services>> {
+    use wanxiang_api::services::{Catalogue, Services};
+    let file = config.services.catalogue_file.trim();
+    if file.is_empty() {
+        return Ok(Arc::new(Services::default()));
+    }
+    let path = std::path::Path::new(file);
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading services.catalogue_file {file}"))?;
+    let models = path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("models");
+    let catalogue = Catalogue::parse(&text, |name| {
+        // Model names are plain file names: nothing outside the models directory is read.
+        if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+            return None;
+        }
+        std::fs::read_to_string(models.join(name)).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("service catalogue {file}: {e}"))?;
+    Ok(Arc::new(Services::new(catalogue)))
+}
+
 pub fn load_sensing(config: &Config) -> anyhow::Result<Arc<wanxiang_api::sensing::Sensing>> {
     use wanxiang_api::sensing::{Sensing, types};
     let s = &config.sensing;

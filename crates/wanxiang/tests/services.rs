@@ -1405,3 +1405,54 @@ async fn a_licence_about_to_expire_offers_its_renewal_once() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_deployment_replaces_the_catalogue_with_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("models")).unwrap();
+    let shipped = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/data/services/models/elderly_allowance.json"
+    );
+    std::fs::copy(shipped, dir.path().join("models/allowance.json")).unwrap();
+    let item = r#"
+[[item]]
+code = "0500001001"
+name_zh = "高龄津贴申领"
+name_en = "Elderly allowance"
+department = "440303D07"
+legal_basis = "《中华人民共和国老年人权益保障法》第三十三条"
+applicant = "resident"
+mode = "instant"
+time_limit_days = 5
+model = "allowance.json"
+fields = [
+  { key = "applicant.age", zh = "年龄", en = "Age", kind = "number", source = "person.age" },
+  { key = "applicant.hukou_in_district", zh = "本区户籍", en = "Hukou", kind = "bool", source = "person.hukou_in_district" },
+  { key = "applicant.already_receiving", zh = "已领取", en = "Receiving", kind = "bool", source = "person.receives_elderly_allowance" },
+  { key = "applicant.bank_card", zh = "社保卡", en = "Card", kind = "bool", source = "person.has_social_security_card" },
+]
+"#;
+    let file = dir.path().join("catalogue.toml");
+    std::fs::write(&file, item).unwrap();
+    let path = file.display().to_string();
+    let app = common::spawn_app_with(|c| c.services.catalogue_file = path).await;
+    let (_, items) = app.call(None, "GET", "/api/v1/services/items", None).await;
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(
+        items[0]["demo"], false,
+        "a deployment's own items are not demo content"
+    );
+    app.stop().await.unwrap();
+
+    // A model that reads what the item does not have stops the start, saying why.
+    std::fs::write(&file, item.replace("applicant.bank_card", "applicant.card")).unwrap();
+    let mut config = wanxiang::config::Config::default();
+    config.services.catalogue_file = file.display().to_string();
+    let err = wanxiang::serve::load_services(&config)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("applicant.bank_card"), "{err}");
+}

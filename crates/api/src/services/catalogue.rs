@@ -47,6 +47,9 @@ pub const SHIPPED_MODELS: [(&str, &str); 14] = [
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogueFile {
+    /// Whether the catalogue is demo content (the shipped one says so).
+    #[serde(default)]
+    demo: bool,
     item: Vec<ItemSpec>,
     #[serde(default)]
     bundle: Vec<BundleSpec>,
@@ -172,7 +175,8 @@ impl Catalogue {
         let mut catalogue = Catalogue::default();
         for spec in file.item {
             let code = spec.code.clone();
-            let entry = parse_item(spec, &models).map_err(|e| format!("item {code}: {e}"))?;
+            let entry =
+                parse_item(spec, &models, file.demo).map_err(|e| format!("item {code}: {e}"))?;
             if catalogue.items.insert(code.clone(), entry).is_some() {
                 return Err(format!("item {code} appears twice"));
             }
@@ -207,7 +211,11 @@ impl Catalogue {
     }
 }
 
-fn parse_item(spec: ItemSpec, models: &impl Fn(&str) -> Option<String>) -> Result<Entry, String> {
+fn parse_item(
+    spec: ItemSpec,
+    models: &impl Fn(&str) -> Option<String>,
+    demo: bool,
+) -> Result<Entry, String> {
     let code = ItemCode::parse(&spec.code).ok_or("bad code (ten digits, a known type)")?;
     let department = DeptCode::parse(&spec.department).ok_or("bad department code")?;
     let applicant =
@@ -335,7 +343,7 @@ fn parse_item(spec: ItemSpec, models: &impl Fn(&str) -> Option<String>) -> Resul
             trigger,
             registers_enterprise: spec.registers_enterprise,
             countersign,
-            demo: true,
+            demo,
         },
         shipped_model,
     })
