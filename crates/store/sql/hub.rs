@@ -1141,32 +1141,30 @@ pub(crate) async fn forget_alarm_changes(
     pool: &Pool<Db>,
     sent: &[(String, i64)],
 ) -> Result<(), StoreError> {
-    for chunk in sent.chunks(1000) {
-        let mut qb = QueryBuilder::<Db>::new("DELETE FROM alarm_outbox WHERE (alarm_id, seq) IN (");
-        let mut list = qb.separated(", ");
-        for (alarm_id, seq) in chunk {
-            list.push("(")
-                .push_bind_unseparated(alarm_id.clone())
-                .push_unseparated(", ")
-                .push_bind_unseparated(*seq)
-                .push_unseparated(")");
-        }
-        qb.push(")");
-        qb.build().execute(pool).await.map_err(db)?;
-    }
-    Ok(())
+    forget_lines(pool, "alarm_outbox", "alarm_id", sent).await
 }
 
 pub(crate) async fn forget_changes(
     pool: &Pool<Db>,
     sent: &[(String, i64)],
 ) -> Result<(), StoreError> {
+    forget_lines(pool, "change_outbox", "case_id", sent).await
+}
+
+/// Deletes outbox lines by (owner id, seq): shared by the change and alarm outboxes.
+async fn forget_lines(
+    pool: &Pool<Db>,
+    table: &str,
+    owner: &str,
+    sent: &[(String, i64)],
+) -> Result<(), StoreError> {
     for chunk in sent.chunks(1000) {
-        let mut qb = QueryBuilder::<Db>::new("DELETE FROM change_outbox WHERE (case_id, seq) IN (");
+        let mut qb =
+            QueryBuilder::<Db>::new(format!("DELETE FROM {table} WHERE ({owner}, seq) IN ("));
         let mut list = qb.separated(", ");
-        for (case_id, seq) in chunk {
+        for (id, seq) in chunk {
             list.push("(")
-                .push_bind_unseparated(case_id.clone())
+                .push_bind_unseparated(id.clone())
                 .push_unseparated(", ")
                 .push_bind_unseparated(*seq)
                 .push_unseparated(")");

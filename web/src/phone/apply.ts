@@ -143,24 +143,7 @@ function chip(text: string, cls = ''): HTMLElement {
 
 /** The form of one item. */
 export function itemApplyView(code: string): HTMLElement {
-  const body = h('div', {}, h('p', { class: 'wx-muted' }, t('mine.loading')));
-  const el = h('section', { class: 'ph-case ph-svc-apply', 'data-testid': 'svc-apply-item', 'data-code': code }, backLink(), body);
-  void (async () => {
-    let cat: Catalogue;
-    try {
-      cat = await loadCatalogue();
-    } catch (e) {
-      replace(body, h('p', { class: 'wx-error', role: 'alert' }, errorText(e)));
-      return;
-    }
-    const item = cat.item(code);
-    if (!item) {
-      replace(body, h('p', { class: 'wx-error', role: 'alert' }, t('svc.not_found')));
-      return;
-    }
-    drawItem(body, cat, item);
-  })();
-  return el;
+  return catalogueView('svc-apply-item', code, (cat) => cat.item(code), drawItem);
 }
 
 function modeHint(item: ItemDto): string {
@@ -258,8 +241,18 @@ function drawItem(body: HTMLElement, cat: Catalogue, item: ItemDto): void {
 
 /** The one combined form of a life-event bundle. */
 export function bundleApplyView(code: string): HTMLElement {
+  return catalogueView('svc-apply-bundle', code, (cat) => cat.bundle(code), drawBundle);
+}
+
+/** A page of the catalogue: loads it, finds the entry, and draws it (or says what went wrong). */
+function catalogueView<T>(
+  testid: string,
+  code: string,
+  find: (cat: Catalogue) => T | undefined,
+  draw: (body: HTMLElement, cat: Catalogue, found: T) => void,
+): HTMLElement {
   const body = h('div', {}, h('p', { class: 'wx-muted' }, t('mine.loading')));
-  const el = h('section', { class: 'ph-case ph-svc-apply', 'data-testid': 'svc-apply-bundle', 'data-code': code }, backLink(), body);
+  const el = h('section', { class: 'ph-case ph-svc-apply', 'data-testid': testid, 'data-code': code }, backLink(), body);
   void (async () => {
     let cat: Catalogue;
     try {
@@ -268,12 +261,12 @@ export function bundleApplyView(code: string): HTMLElement {
       replace(body, h('p', { class: 'wx-error', role: 'alert' }, errorText(e)));
       return;
     }
-    const bundle = cat.bundle(code);
-    if (!bundle) {
+    const found = find(cat);
+    if (!found) {
       replace(body, h('p', { class: 'wx-error', role: 'alert' }, t('svc.not_found')));
       return;
     }
-    drawBundle(body, cat, bundle);
+    draw(body, cat, found);
   })();
   return el;
 }
