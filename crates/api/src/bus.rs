@@ -8,13 +8,16 @@
 //! JetStream stream `WANXIANG_<prefix>` with the message id `case:<id>:<seq>`, and deletes them.
 //! A node killed between its commit and its publish therefore loses nothing: its lines wait in
 //! the outbox until a live node's relay takes them over, and JetStream's duplicate window drops a
-//! line published twice. Without a bus the relay hands them to this node's streams directly.
-//! **Alarms and warnings** (and case changes on SQLite, a one-process store) are published by
-//! the node that made them, straight after its write: at most once, from a bounded queue that
-//! drops the oldest news (counted) rather than hold up the write when NATS is down for long.
+//! line published twice. **Alarm changes** take the same way through the alarm outbox (message
+//! id `alarm:<id>:<seq>`). Without a bus the relay hands them to this node's streams directly.
+//! **Early warnings** (and every change on SQLite, a one-process store) are published by the
+//! node that made them, straight after its write: at most once, from a bounded queue that drops
+//! the oldest news (counted) rather than hold up the write when NATS is down for long.
 //!
 //! Every node reads the JetStream stream through an ordered consumer (gapless, from the moment
-//! it connects) and passes on what it did not publish itself straight.
+//! it connects) and passes on what it did not publish itself straight. When the consumer ends
+//! (NATS restarted) the node makes a new one from the stream sequence after the last it saw, so
+//! nothing in between is missed and nothing repeated.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -156,7 +159,6 @@ pub async fn connect(
     node: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
-    use async_nats::jetstream::consumer;
     let client = async_nats::ConnectOptions::new()
         .name(format!("wanxiang {node}"))
         .connect(url)
@@ -164,21 +166,7 @@ pub async fn connect(
         .map_err(|e| BusError(format!("NATS unreachable: {e}")))?;
     let js = async_nats::jetstream::new(client.clone());
     let subject = subject(prefix);
-    let stream = js
-        .get_or_create_stream(stream_config(prefix))
-        .await
-        .map_err(|e| BusError(format!("JetStream stream: {e}")))?;
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::New,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| BusError(format!("JetStream consumer: {e}")))?;
-    let mut incoming = consumer
-        .messages()
-        .await
-        .map_err(|e| BusError(format!("JetStream consumer: {e}")))?;
+    let (mut incoming, mut last) = consume(&js, prefix, None).await?;
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     // Consuming before linking, so nothing published after start is missed by this node.
     let _ = state.remote.0.set(Link {
@@ -194,9 +182,19 @@ pub async fn connect(
         ))
     });
     let state = state.clone();
+    let prefix = prefix.to_owned();
     Ok(tokio::spawn(async move {
         use tokio_stream::StreamExt;
+        // Looks again for the stream when the consumer is gone (NATS restarted, say).
+        let mut retry = tokio::time::interval(Duration::from_secs(1));
         loop {
+            let gone = incoming.is_none();
+            let next = async {
+                match incoming.as_mut() {
+                    Some(messages) => messages.next().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = stop.changed() => break,
                 Some(bytes) = rx.recv() => {
@@ -205,14 +203,33 @@ pub async fn connect(
                         tracing::debug!(error = %e, "change not published");
                     }
                 }
-                Some(message) = incoming.next() => {
+                _ = retry.tick(), if gone => {
+                    match consume(&js, &prefix, Some(last + 1)).await {
+                        Ok((messages, _)) => {
+                            tracing::info!(from = last + 1, "bus stream resumed");
+                            incoming = messages;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "bus stream not back yet"),
+                    }
+                }
+                message = next => {
                     let message = match message {
-                        Ok(m) => m,
-                        Err(e) => {
+                        Some(Ok(m)) => m,
+                        // The consumer ended or failed: take it up again after the last message
+                        // seen, so nothing in between is missed and nothing repeated.
+                        Some(Err(e)) => {
                             tracing::warn!(error = %e, "bus stream interrupted; resuming");
+                            incoming = None;
+                            continue;
+                        }
+                        None => {
+                            incoming = None;
                             continue;
                         }
                     };
+                    if let Ok(info) = message.info() {
+                        last = last.max(info.stream_sequence);
+                    }
                     match serde_json::from_slice::<Wire>(&message.payload) {
                         Ok(w) if w.node == node => {}
                         Ok(w) => match w.change() {
@@ -232,6 +249,42 @@ pub async fn connect(
             let _ = relay.await;
         }
     }))
+}
+
+/// An ordered consumer of the cluster's stream (made if missing): from `from` (a stream
+/// sequence) when resuming, else from now. Returns it with the stream's last sequence, where a
+/// later resumption starts after.
+async fn consume(
+    js: &async_nats::jetstream::Context,
+    prefix: &str,
+    from: Option<u64>,
+) -> Result<(Option<async_nats::jetstream::consumer::pull::Ordered>, u64), BusError> {
+    use async_nats::jetstream::consumer;
+    let mut stream = js
+        .get_or_create_stream(stream_config(prefix))
+        .await
+        .map_err(|e| BusError(format!("JetStream stream: {e}")))?;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| BusError(format!("JetStream stream: {e}")))?
+        .state
+        .last_sequence;
+    let deliver_policy = match from {
+        Some(start_sequence) => consumer::DeliverPolicy::ByStartSequence { start_sequence },
+        None => consumer::DeliverPolicy::New,
+    };
+    let messages = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| BusError(format!("JetStream consumer: {e}")))?
+        .messages()
+        .await
+        .map_err(|e| BusError(format!("JetStream consumer: {e}")))?;
+    Ok((Some(messages), last))
 }
 
 /// Why the bus could not be linked.

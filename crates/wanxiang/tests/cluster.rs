@@ -456,3 +456,68 @@ async fn an_alarm_raised_on_one_node_reaches_the_stream_of_another() {
     );
     cluster.stop(vec![a, b]).await;
 }
+
+/// A NATS server of the test's own (on a free port, JetStream on disk in `dir`), so it can be
+/// stopped and started again without disturbing the machine's.
+fn own_nats(port: u16, dir: &std::path::Path) -> std::process::Child {
+    let mut child = std::process::Command::new("/usr/sbin/nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nats-server (scripts/test installs it)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("nats-server did not start on {port}");
+}
+
+/// NATS stops while a node keeps taking reports: the nodes serve and store on, the changes wait
+/// in the outbox, and once NATS is back (its stream on disk) they reach the other node's stream.
+#[tokio::test]
+async fn changes_made_while_nats_is_down_arrive_once_it_is_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = tempfile::tempdir().unwrap();
+    let mut nats = own_nats(port, store.path());
+    let url = format!("nats://127.0.0.1:{port}");
+    let database = postgres_url("natsrestart").await;
+    let node = |url: String, database: String| {
+        spawn_app_with(move |c| {
+            c.storage.database_url = database;
+            c.bus.url = url;
+            c.bus.subject_prefix = "natsrestart".into();
+        })
+    };
+    let a = node(url.clone(), database.clone()).await;
+    let b = node(url.clone(), database.clone()).await;
+    let supervisor = b.login("district.supervisor").await;
+    let mut on_b = open_stream(&b, &supervisor).await;
+    let resident = a.login("13800138000").await;
+    let before = report(&a, &resident, "下水道堵塞（NATS 停止前）").await;
+    read_stream_until(&mut on_b, &before).await;
+
+    nats.kill().unwrap();
+    nats.wait().unwrap();
+    // A keeps taking reports while the bus is away.
+    let during = report_as(&a, &resident, "C0101", "井盖缺失（NATS 停止期间）").await;
+    let (_, ready) = a.get("/readyz").await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+
+    let mut nats = own_nats(port, store.path());
+    let seen = read_stream_until(&mut on_b, &during).await;
+    assert!(seen.contains("\"created\""), "{seen}");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    nats.kill().unwrap();
+    let _ = nats.wait();
+}
