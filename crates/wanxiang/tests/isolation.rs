@@ -295,7 +295,7 @@ fn rule(method: &str, path: &str, v: &Victims) -> Option<Rule> {
         },
         ("post", "/api/v1/services/bundles/{code}/applications") => OwnOrScoped {
             path: path.replace("{code}", "birth"),
-            body: Some(json!({"form": {"child_name": "attacker", "mailing_address": "attacker"}})),
+            body: Some(json!({"form": {"mailing_address": "attacker"}})),
         },
         ("get", "/api/v1/services/bundle-applications/{id}") => Refused {
             path: path.replace("{id}", &v.bundle_application),
@@ -555,7 +555,7 @@ async fn victims(app: &TestApp) -> Victims {
             Some(&chen),
             "POST",
             "/api/v1/services/bundles/birth/applications",
-            Some(json!({"form": {"child_name": "受害者之子", "mailing_address": "受害者地址"}})),
+            Some(json!({"form": {"mailing_address": "受害者地址"}})),
         )
         .await;
     assert_eq!(status, 201, "{bundle}");
@@ -615,7 +615,6 @@ async fn victims(app: &TestApp) -> Victims {
             certificate.clone(),
             identity.clone(),
             bundle_application.clone(),
-            "受害者之子".into(),
             "受害者地址".into(),
             key_enterprise.clone(),
             "受害企业挂点领导".into(),

@@ -11,7 +11,7 @@ use wanxiang_store::services::{
 };
 
 /// The facts the registers can supply: the name a catalogue field's `source` uses, and what it is.
-pub const FACTS: [(&str, &str); 18] = [
+pub const FACTS: [(&str, &str); 19] = [
     ("person.name", "姓名（人口库） / name (population register)"),
     (
         "person.age",
@@ -80,6 +80,10 @@ pub const FACTS: [(&str, &str); 18] = [
     (
         "birth.days_since",
         "新生儿出生天数（出生登记） / days since the birth (birth register)",
+    ),
+    (
+        "birth.child_name",
+        "新生儿姓名（出生登记） / the child's name (birth register)",
     ),
 ];
 
@@ -275,6 +279,7 @@ pub async fn gather(
                         b.mother == person.id || b.father.as_deref() == Some(person.id.as_str())
                     ),
                     ("birth.applicant_is_parent", None) => json!(false),
+                    ("birth.child_name", Some(b)) => json!(b.child_name),
                     ("birth.days_since", Some(b)) => {
                         chrono::NaiveDate::parse_from_str(&b.born_on, "%Y-%m-%d")
                             .map(|d| json!((today - d).num_days()))
