@@ -1277,6 +1277,20 @@ async fn a_submission_whose_node_stopped_before_the_decision_is_decided_later() 
             .await
             .unwrap()
     );
+    // And one that cannot be decided by its rules (its applicant is not in the register): it
+    // must go to review saying why, not wait for ever nor hold up the other.
+    let orphan = wanxiang_store::services::ApplicationRecord {
+        id: "orphan-application".into(),
+        person: "not-in-the-register".into(),
+        ..record.clone()
+    };
+    assert!(
+        store
+            .services()
+            .create_application(&orphan, &step)
+            .await
+            .unwrap()
+    );
     // A minute later a worker decides it.
     app.clock.advance(61_000);
     let done = common::eventually(
@@ -1287,6 +1301,18 @@ async fn a_submission_whose_node_stopped_before_the_decision_is_decided_later() 
     )
     .await;
     assert!(done["certificate"].is_string(), "{done}");
+    let admin = app.login("district.admin").await;
+    let sent = common::eventually(
+        &app,
+        &admin,
+        "/api/v1/services/applications/orphan-application",
+        |a| a["state"] == "pending",
+    )
+    .await;
+    assert!(
+        sent["history"].to_string().contains("规则无法判定"),
+        "{sent}"
+    );
     app.stop().await.unwrap();
 }
 

@@ -290,6 +290,15 @@ pub(super) async fn submit_bundle(
         }
     }
     let store = state.store.services();
+    // Every rule-decided member has its model, or nothing is stored.
+    for item in items.iter().filter(|i| i.mode.decided_by_rules()) {
+        if store.model(item.code.as_str(), None).await?.is_none() {
+            return Err(AppError::Unavailable(format!(
+                "「{}」的决策模型尚未存储 / the decision model of {} is not stored yet",
+                item.name_zh, item.name_en
+            )));
+        }
+    }
     let now = state.clock.now_ms();
     let id = format!("{}.{}", bundle.code, uuid::Uuid::now_v7());
     let mut ids = Vec::new();
@@ -356,7 +365,7 @@ pub(super) async fn submit_bundle(
             Edit::default(),
         )
         .await?;
-        after_approval(&state, updated, &p.account.id).await?;
+        after_approval(&state, updated).await?;
     }
     let who = caller(&state, &p).await?;
     let dto = bundle_application_dto(&state, &who, &p, &id).await?;
@@ -393,9 +402,13 @@ async fn register_enterprise(
     let uscc = CreditCode::compose('9', '2', "440303", &body)
         .map_err(|e| AppError::Unavailable(e.to_string()))?
         .to_string();
+    let store = state.store.services();
+    // Registered once: what the register learned since (its credit, say) is never overwritten.
+    if store.enterprise(&uscc).await?.is_some() {
+        return Ok(uscc);
+    }
     let form: Map<String, Value> = serde_json::from_str(&a.form).unwrap_or_default();
     let text = |k: &str| form.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let store = state.store.services();
     let community = store
         .person(&a.person)
         .await?
@@ -424,11 +437,10 @@ async fn register_enterprise(
 
 /// What follows an approval: an item that registers an enterprise registers it, and the
 /// bundle's members waiting for that enterprise are submitted for it (their approvals followed
-/// in turn). Returns the applications it moved.
+/// in turn; the platform submits them, as `system`). Returns the applications it moved.
 pub(crate) async fn after_approval(
     state: &AppState,
     approved: ApplicationRecord,
-    actor: &str,
 ) -> Result<Vec<ApplicationRecord>, AppError> {
     let store = state.store.services();
     let mut queue = vec![approved];
@@ -468,8 +480,8 @@ pub(crate) async fn after_approval(
                 m,
                 &member,
                 &Command::Submit,
-                actor,
-                "applicant",
+                "system",
+                "system",
                 Edit {
                     enterprise: Some(uscc.clone()),
                     ..Edit::default()

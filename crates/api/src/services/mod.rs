@@ -7,7 +7,7 @@
 //! supervisors and leaders all. Register data is never asked on a form: the decision's inputs
 //! are gathered from the registers (`registers.rs`), every read logged with its purpose.
 
-mod bundles;
+pub(crate) mod bundles;
 pub mod catalogue;
 pub mod certificate;
 pub mod demo;
@@ -1039,7 +1039,7 @@ async fn submit(
         assignee: None,
     };
     let created = open_application(&state, record, &item, &p.account.id, None).await?;
-    bundles::after_approval(&state, created.clone(), &p.account.id).await?;
+    bundles::after_approval(&state, created.clone()).await?;
     let who = caller(&state, &p).await?;
     let dto = application_dto(&state, &who, &p, &created, true).await?;
     Ok((axum::http::StatusCode::CREATED, Json(dto)))
@@ -1116,12 +1116,14 @@ async fn transition(
     // The promised time limit starts with the submission; 补正 pauses it: back from correction,
     // the deadline moves by the time the application spent with the applicant.
     let due_at = match t.from {
-        AppStateKind::Draft | AppStateKind::Offered => Some(wanxiang_core::sla::due_at(
-            now,
-            item.time_limit_days,
-            wanxiang_core::sla::TimerKind::WorkingDays,
-            &state.hub.calendar,
-        )),
+        AppStateKind::Draft | AppStateKind::Offered if t.to == AppStateKind::Pending => {
+            Some(wanxiang_core::sla::due_at(
+                now,
+                item.time_limit_days,
+                wanxiang_core::sla::TimerKind::WorkingDays,
+                &state.hub.calendar,
+            ))
+        }
         AppStateKind::Correction if t.to != AppStateKind::Correction => current
             .due_at
             .map(|due| due + (now - current.updated_at).max(0)),
@@ -1698,6 +1700,17 @@ async fn act(
         Command::Delegate { to } => Some(delegate_to(&state, &current, to).await?),
         _ => None,
     };
+    // A bundle's enterprise item waits for its enterprise: submitted without one, its rules would
+    // judge nobody's data (and its licence go to no enterprise).
+    if matches!(command, Command::Submit)
+        && item.applicant == ApplicantKind::Enterprise
+        && current.enterprise.is_none()
+    {
+        return Err(AppError::Conflict(
+            "此事项等待一件事中的营业执照核发后自动提交 / this item is submitted by itself once its bundle's business licence is granted".into(),
+        ));
+    }
+    let was_approved = current.state == AppStateKind::Approved.as_str();
     let updated = transition(
         &state,
         current,
@@ -1713,7 +1726,10 @@ async fn act(
         },
     )
     .await?;
-    bundles::after_approval(&state, updated.clone(), &p.account.id).await?;
+    // Only an approval that just happened has consequences (a rating of an approved one has none).
+    if !was_approved {
+        bundles::after_approval(&state, updated.clone()).await?;
+    }
     Ok(Json(
         application_dto(&state, &who, &p, &updated, true).await?,
     ))

@@ -17,7 +17,10 @@ use crate::{AppError, AppState};
 /// How long an application may wait for the rules before another pass decides it.
 const STUCK_MS: i64 = 60_000;
 
-/// Decides applications whose node stopped between their submission and their decision.
+/// Decides applications whose node stopped between their submission and their decision. One
+/// that cannot be decided by its rules (its model or its applicant's record missing) goes to
+/// manual review saying why, so nothing waits for the rules for ever and one bad application
+/// does not hold up the others.
 pub async fn finish_decisions(state: &AppState, now: i64) -> Result<usize, AppError> {
     let store = state.store.services();
     let mut done = 0;
@@ -25,14 +28,69 @@ pub async fn finish_decisions(state: &AppState, now: i64) -> Result<usize, AppEr
         let Some(item) = state.services.catalogue.item(&a.item).cloned() else {
             continue;
         };
-        match super::decide(state, a, &item, "system").await {
-            Ok(_) => done += 1,
+        match super::decide(state, a.clone(), &item, "system").await {
+            Ok(decided) => {
+                done += 1;
+                super::bundles::after_approval(state, decided).await?;
+            }
             // Another node got there first.
             Err(AppError::Store(wanxiang_store::StoreError::Conflict(_))) => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                tracing::warn!(application = %a.id, error = ?e, "not decidable by its rules; sent to review");
+                let reason = format!(
+                    "规则无法判定，转人工审查 / the rules could not decide it, sent to review: {e:?}"
+                );
+                if let Err(e) = to_review(state, a, now, reason).await {
+                    tracing::warn!(error = ?e, "an undecidable application was not sent to review");
+                }
+            }
         }
     }
     Ok(done)
+}
+
+/// Ends an application's wait for the rules without a decision record: pending review, with why.
+async fn to_review(
+    state: &AppState,
+    a: wanxiang_store::services::ApplicationRecord,
+    now: i64,
+    reason: String,
+) -> Result<(), AppError> {
+    use wanxiang_core::service::{self, Command};
+    let (next, t) = service::step(
+        &super::lifecycle(&a),
+        &Command::Decide {
+            failures: vec![reason],
+        },
+    )
+    .map_err(|e| AppError::Conflict(e.to_string()))?;
+    state
+        .store
+        .services()
+        .update_application(&wanxiang_store::services::ApplicationUpdate {
+            id: a.id.clone(),
+            expected_version: a.version,
+            state: next.state.as_str().into(),
+            deciding: next.deciding,
+            form: None,
+            enterprise: None,
+            assignee: None,
+            due_at: None,
+            rating: None,
+            step: ApplicationStep {
+                at: now,
+                actor: "system".into(),
+                role: "system".into(),
+                action: t.action.into(),
+                from: t.from.as_str().into(),
+                to: t.to.as_str().into(),
+                note: t.note,
+            },
+            decision: None,
+            certificate: None,
+        })
+        .await?;
+    Ok(())
 }
 
 /// Marks what fell due by `now`; returns how many were marked by this call.
