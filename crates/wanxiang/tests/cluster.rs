@@ -458,24 +458,35 @@ async fn an_alarm_raised_on_one_node_reaches_the_stream_of_another() {
 }
 
 /// A NATS server of the test's own (on a free port, JetStream on disk in `dir`), so it can be
-/// stopped and started again without disturbing the machine's.
-fn own_nats(port: u16, dir: &std::path::Path) -> std::process::Child {
-    let mut child = std::process::Command::new("/usr/sbin/nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("nats-server (scripts/test installs it)");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
+/// stopped and started again without disturbing the machine's. Stopped when dropped, so a failing
+/// test leaves no server behind.
+struct OwnNats(std::process::Child);
+
+impl OwnNats {
+    fn start(port: u16, dir: &std::path::Path) -> OwnNats {
+        let child = std::process::Command::new("/usr/sbin/nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server (scripts/test installs it)");
+        let server = OwnNats(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        panic!("nats-server did not start on {port}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("nats-server did not start on {port}");
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// NATS stops while a node keeps taking reports: the nodes serve and store on, the changes wait
@@ -488,7 +499,7 @@ async fn changes_made_while_nats_is_down_arrive_once_it_is_back() {
         .unwrap()
         .port();
     let store = tempfile::tempdir().unwrap();
-    let mut nats = own_nats(port, store.path());
+    let nats = OwnNats::start(port, store.path());
     let url = format!("nats://127.0.0.1:{port}");
     let database = postgres_url("natsrestart").await;
     let node = |url: String, database: String| {
@@ -506,18 +517,15 @@ async fn changes_made_while_nats_is_down_arrive_once_it_is_back() {
     let before = report(&a, &resident, "下水道堵塞（NATS 停止前）").await;
     read_stream_until(&mut on_b, &before).await;
 
-    nats.kill().unwrap();
-    nats.wait().unwrap();
+    drop(nats);
     // A keeps taking reports while the bus is away.
     let during = report_as(&a, &resident, "C0101", "井盖缺失（NATS 停止期间）").await;
     let (_, ready) = a.get("/readyz").await;
     assert_eq!(ready["status"], "ready", "{ready}");
 
-    let mut nats = own_nats(port, store.path());
+    let _nats = OwnNats::start(port, store.path());
     let seen = read_stream_until(&mut on_b, &during).await;
     assert!(seen.contains("\"created\""), "{seen}");
     a.stop().await.unwrap();
     b.stop().await.unwrap();
-    nats.kill().unwrap();
-    let _ = nats.wait();
 }
