@@ -330,7 +330,10 @@ async fn services_offers_and_overdue_notices_happen_once_across_nodes() {
     let b = cluster.node().await;
     let admin_a = a.login("district.admin").await;
     let admin_b = b.login("district.admin").await;
-    let (ra, rb) = tokio::join!(run_triggers(&a, &admin_a), run_triggers(&b, &admin_b));
+    let (ra, rb) = tokio::join!(
+        common::run_service_triggers(&a, &admin_a),
+        common::run_service_triggers(&b, &admin_b)
+    );
     let offered = ra["offered"].as_u64().unwrap() + rb["offered"].as_u64().unwrap();
     let wang = b.login("13800138002").await;
     let (_, list) = b
@@ -382,8 +385,7 @@ async fn services_offers_and_overdue_notices_happen_once_across_nodes() {
         |x| x["overdue"] == true,
     )
     .await;
-    // Give the other node's loop its chance to (wrongly) mark it again.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Both nodes' loops woke with their clocks; the store lets only one of them mark it.
     let (_, x) = a
         .call(
             Some(&zhang),
@@ -408,14 +410,6 @@ async fn services_offers_and_overdue_notices_happen_once_across_nodes() {
         "{inbox}"
     );
     cluster.stop(vec![a, b]).await;
-}
-
-async fn run_triggers(app: &TestApp, s: &common::Session) -> serde_json::Value {
-    let (status, report) = app
-        .call(Some(s), "POST", "/api/v1/services/triggers/run", None)
-        .await;
-    assert_eq!(status, 200, "{report}");
-    report
 }
 
 /// A sensor alarm raised on one node reaches the live stream of another through the alarm
@@ -464,21 +458,24 @@ struct OwnNats(std::process::Child);
 
 impl OwnNats {
     fn start(port: u16, dir: &std::path::Path) -> OwnNats {
-        let child = std::process::Command::new("/usr/sbin/nats-server")
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new("/usr/sbin/nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("nats-server (scripts/test installs it)");
+        // nats-server says when it listens; the rest of its log is drained so it never blocks.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("Server is ready"));
+        std::thread::spawn(move || lines.for_each(drop));
         let server = OwnNats(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("nats-server did not start on {port}");
+        assert!(ready, "nats-server did not start on {port}");
+        server
     }
 }
 

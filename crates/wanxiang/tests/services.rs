@@ -14,11 +14,7 @@ const DISABILITY: &str = "0500012001";
 
 async fn run_triggers(app: &TestApp) -> Value {
     let admin = app.login("district.admin").await;
-    let (status, report) = app
-        .call(Some(&admin), "POST", "/api/v1/services/triggers/run", None)
-        .await;
-    assert_eq!(status, 200, "{report}");
-    report
+    common::run_service_triggers(app, &admin).await
 }
 
 async fn offer_of(app: &TestApp, who: &Session, item: &str) -> Value {

@@ -208,9 +208,10 @@ async fn bundle_application_dto(
             .unwrap_or(usize::MAX)
     });
     let (s, zh) = combined(&list);
+    let names = super::Names::load(state).await?;
     let mut members = Vec::with_capacity(list.len());
     for a in &list {
-        members.push(application_dto(state, who, p, a, true).await?);
+        members.push(application_dto(state, who, p, a, true, &names).await?);
     }
     Ok(BundleApplicationDto {
         id: id.to_owned(),

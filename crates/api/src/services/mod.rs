@@ -511,12 +511,49 @@ fn allowed_for(who: &Caller, p: &Principal, a: &ApplicationRecord) -> Vec<&'stat
         .collect()
 }
 
+/// Who is who in an answer: department and account names, read once per request (not per
+/// application of a list).
+pub(crate) struct Names {
+    /// Department names by code.
+    departments: HashMap<String, String>,
+    /// Account display names by id.
+    accounts: HashMap<String, String>,
+}
+
+impl Names {
+    pub(crate) async fn load(state: &AppState) -> Result<Names, AppError> {
+        Ok(Names {
+            departments: department_names(state).await?,
+            accounts: account_names(state).await?,
+        })
+    }
+
+    fn department(&self, code: &str) -> String {
+        self.departments
+            .get(code)
+            .cloned()
+            .unwrap_or_else(|| code.to_owned())
+    }
+
+    fn account(&self, id: &str) -> String {
+        if id == "system" {
+            "系统 / system".to_owned()
+        } else {
+            self.accounts
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.to_owned())
+        }
+    }
+}
+
 async fn application_dto(
     state: &AppState,
     who: &Caller,
     p: &Principal,
     a: &ApplicationRecord,
     with_history: bool,
+    names: &Names,
 ) -> Result<ApplicationDto, AppError> {
     let store = state.store.services();
     let failures = match &a.decision {
@@ -532,18 +569,7 @@ async fn application_dto(
     } else {
         Vec::new()
     };
-    let names = if steps.iter().any(|s| s.actor != "system") || a.assignee.is_some() {
-        account_names(state).await?
-    } else {
-        HashMap::new()
-    };
-    let name_of = |id: &str| {
-        if id == "system" {
-            "系统 / system".to_owned()
-        } else {
-            names.get(id).cloned().unwrap_or_else(|| id.to_owned())
-        }
-    };
+    let name_of = |id: &str| names.account(id);
     let history = if with_history {
         Some(
             steps
@@ -573,7 +599,7 @@ async fn application_dto(
             .map(|i| i.name_zh.clone())
             .unwrap_or_default(),
         department: a.department.clone(),
-        department_name: department_name(state, &a.department).await,
+        department_name: names.department(&a.department),
         assignee: a.assignee.clone(),
         assignee_name: a.assignee.as_deref().map(name_of),
         rating: a.rating,
@@ -1041,7 +1067,8 @@ async fn submit(
     let created = open_application(&state, record, &item, &p.account.id, None).await?;
     bundles::after_approval(&state, created.clone()).await?;
     let who = caller(&state, &p).await?;
-    let dto = application_dto(&state, &who, &p, &created, true).await?;
+    let names = Names::load(&state).await?;
+    let dto = application_dto(&state, &who, &p, &created, true, &names).await?;
     Ok((axum::http::StatusCode::CREATED, Json(dto)))
 }
 
@@ -1183,22 +1210,39 @@ pub(crate) async fn decide(
     item: &Item,
     actor: &str,
 ) -> Result<ApplicationRecord, AppError> {
-    let store = state.store.services();
     let now = state.clock.now_ms();
     let (decision, failures) = evaluate(state, &current, item, actor, now).await?;
-    let (next, t) = service::step(
-        &lifecycle(&current),
-        &Command::Decide {
-            failures: failures.clone(),
-        },
-    )
-    .map_err(|e| AppError::Conflict(e.to_string()))?;
+    conclude(state, current, item, failures, Some(decision), now).await
+}
+
+/// Ends an application's wait for the rules: approved (certificate issued) when nothing failed,
+/// else pending review with the reasons; with the decision record, when the rules made one (an
+/// application they could not decide goes to review without).
+pub(crate) async fn conclude(
+    state: &AppState,
+    current: ApplicationRecord,
+    item: &Item,
+    failures: Vec<String>,
+    decision: Option<DecisionRecord>,
+    now: i64,
+) -> Result<ApplicationRecord, AppError> {
+    let (next, t) = service::step(&lifecycle(&current), &Command::Decide { failures })
+        .map_err(|e| AppError::Conflict(e.to_string()))?;
     let certificate = if next.state == AppStateKind::Approved {
-        issue_for(state, &current, item, Some(&decision.id), now).await?
+        issue_for(
+            state,
+            &current,
+            item,
+            decision.as_ref().map(|d| d.id.as_str()),
+            now,
+        )
+        .await?
     } else {
         None
     };
-    let updated = store
+    let updated = state
+        .store
+        .services()
         .update_application(&ApplicationUpdate {
             id: current.id.clone(),
             expected_version: current.version,
@@ -1218,7 +1262,7 @@ pub(crate) async fn decide(
                 to: t.to.as_str().into(),
                 note: t.note,
             },
-            decision: Some(decision),
+            decision,
             certificate,
         })
         .await?;
@@ -1336,14 +1380,10 @@ pub(crate) fn today(now: i64) -> chrono::NaiveDate {
 }
 
 async fn department_name(state: &AppState, code: &str) -> String {
-    let scope = wanxiang_core::Scope::system("certificate issuer name");
-    state
-        .store
-        .departments(&scope)
+    department_names(state)
         .await
         .ok()
-        .and_then(|ds| ds.into_iter().find(|d| d.code.as_str() == code))
-        .map(|d| d.name)
+        .and_then(|names| names.get(code).cloned())
         .unwrap_or_else(|| code.to_owned())
 }
 
@@ -1522,9 +1562,10 @@ async fn list_applications(
     filter.item = q.item;
     filter.limit = q.limit.unwrap_or(100);
     let list = state.store.services().applications(&filter).await?;
+    let names = Names::load(&state).await?;
     let mut out = Vec::with_capacity(list.len());
     for a in &list {
-        out.push(application_dto(&state, &who, &p, a, false).await?);
+        out.push(application_dto(&state, &who, &p, a, false, &names).await?);
     }
     Ok(Json(out))
 }
@@ -1540,7 +1581,10 @@ async fn get_application(
 ) -> Result<Json<ApplicationDto>, AppError> {
     let who = caller(&state, &p).await?;
     let a = visible(&state, &p, &who, &id).await?;
-    Ok(Json(application_dto(&state, &who, &p, &a, true).await?))
+    let names = Names::load(&state).await?;
+    Ok(Json(
+        application_dto(&state, &who, &p, &a, true, &names).await?,
+    ))
 }
 
 /// An action on an application.
@@ -1731,7 +1775,15 @@ async fn act(
         bundles::after_approval(&state, updated.clone()).await?;
     }
     Ok(Json(
-        application_dto(&state, &who, &p, &updated, true).await?,
+        application_dto(
+            &state,
+            &who,
+            &p,
+            &updated,
+            true,
+            &Names::load(&state).await?,
+        )
+        .await?,
     ))
 }
 

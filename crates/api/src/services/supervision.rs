@@ -40,57 +40,13 @@ pub async fn finish_decisions(state: &AppState, now: i64) -> Result<usize, AppEr
                 let reason = format!(
                     "规则无法判定，转人工审查 / the rules could not decide it, sent to review: {e:?}"
                 );
-                if let Err(e) = to_review(state, a, now, reason).await {
+                if let Err(e) = super::conclude(state, a, &item, vec![reason], None, now).await {
                     tracing::warn!(error = ?e, "an undecidable application was not sent to review");
                 }
             }
         }
     }
     Ok(done)
-}
-
-/// Ends an application's wait for the rules without a decision record: pending review, with why.
-async fn to_review(
-    state: &AppState,
-    a: wanxiang_store::services::ApplicationRecord,
-    now: i64,
-    reason: String,
-) -> Result<(), AppError> {
-    use wanxiang_core::service::{self, Command};
-    let (next, t) = service::step(
-        &super::lifecycle(&a),
-        &Command::Decide {
-            failures: vec![reason],
-        },
-    )
-    .map_err(|e| AppError::Conflict(e.to_string()))?;
-    state
-        .store
-        .services()
-        .update_application(&wanxiang_store::services::ApplicationUpdate {
-            id: a.id.clone(),
-            expected_version: a.version,
-            state: next.state.as_str().into(),
-            deciding: next.deciding,
-            form: None,
-            enterprise: None,
-            assignee: None,
-            due_at: None,
-            rating: None,
-            step: ApplicationStep {
-                at: now,
-                actor: "system".into(),
-                role: "system".into(),
-                action: t.action.into(),
-                from: t.from.as_str().into(),
-                to: t.to.as_str().into(),
-                note: t.note,
-            },
-            decision: None,
-            certificate: None,
-        })
-        .await?;
-    Ok(())
 }
 
 /// Marks what fell due by `now`; returns how many were marked by this call.

@@ -402,3 +402,12 @@ impl BrokerClient {
             .unwrap();
     }
 }
+
+/// Runs 一网通办's proactive triggers now as `who` (a district admin); the pass's report.
+pub async fn run_service_triggers(app: &TestApp, who: &Session) -> serde_json::Value {
+    let (status, report) = app
+        .call(Some(who), "POST", "/api/v1/services/triggers/run", None)
+        .await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
