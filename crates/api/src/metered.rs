@@ -723,11 +723,14 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn device_resumes(&self) -> Result<Vec<DeviceResume>, StoreError> {
+    async fn device_resumes(
+        &self,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<DeviceResume>, StoreError> {
         timed(
             "device_resumes",
             self.backend(),
-            self.inner.device_resumes(),
+            self.inner.device_resumes(ids),
         )
         .await
     }
@@ -857,8 +860,16 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn open_alarms(&self) -> Result<Vec<AlarmRecord>, StoreError> {
-        timed("open_alarms", self.backend(), self.inner.open_alarms()).await
+    async fn open_alarms(
+        &self,
+        devices: Option<&[String]>,
+    ) -> Result<Vec<AlarmRecord>, StoreError> {
+        timed(
+            "open_alarms",
+            self.backend(),
+            self.inner.open_alarms(devices),
+        )
+        .await
     }
 
     async fn write_alarms(&self, writes: &[AlarmWrite]) -> Result<(), StoreError> {

@@ -34,6 +34,8 @@ const READINGS_PARTITIONED: bool = true;
 const CHANGE_OUTBOX: bool = true;
 /// Claims skip rows another node's transaction holds.
 const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+/// Rows read to be checked and changed in the same transaction are locked first.
+const FOR_UPDATE: &str = " FOR UPDATE";
 const LOCK_UNITS_REVISION: Option<&str> =
     Some("SELECT revision FROM units_revision WHERE id = 1 FOR UPDATE");
 

@@ -32,6 +32,8 @@ const READINGS_PARTITIONED: bool = false;
 const CHANGE_OUTBOX: bool = false;
 /// One writer at a time: nothing to skip.
 const SKIP_LOCKED: &str = "";
+/// The write transaction already holds the whole file.
+const FOR_UPDATE: &str = "";
 /// Write transactions take SQLite's write lock at once: a deferred one that reads first and
 /// writes later fails (SQLITE_BUSY_SNAPSHOT) whenever another writer committed in between, and
 /// waiting (busy_timeout) cannot help it.

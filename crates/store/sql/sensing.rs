@@ -295,20 +295,87 @@ pub(crate) async fn device_by_token(
     .read_one(read_device)
 }
 
-pub(crate) async fn device_resumes(pool: &Pool<Db>) -> Result<Vec<DeviceResume>, StoreError> {
-    sqlx::query("SELECT id, last_seen, rule_state FROM devices ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(|row| {
-            Ok(DeviceResume {
-                device_id: row.try_get("id").map_err(db)?,
-                last_seen: row.try_get("last_seen").map_err(db)?,
-                rule_state: row.try_get("rule_state").map_err(db)?,
-            })
+pub(crate) async fn device_resumes(
+    pool: &Pool<Db>,
+    ids: Option<&[String]>,
+) -> Result<Vec<DeviceResume>, StoreError> {
+    let read = |row: &DbRow| -> Result<DeviceResume, StoreError> {
+        Ok(DeviceResume {
+            device_id: row.try_get("id").map_err(db)?,
+            last_seen: row.try_get("last_seen").map_err(db)?,
+            rule_state: row.try_get("rule_state").map_err(db)?,
+            state_version: row.try_get("state_version").map_err(db)?,
         })
-        .collect()
+    };
+    const SELECT: &str = "SELECT id, last_seen, rule_state, state_version FROM devices";
+    let Some(ids) = ids else {
+        return sqlx::query(&format!("{SELECT} ORDER BY id"))
+            .fetch_all(pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(read)
+            .collect();
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::<Db>::new(SELECT);
+        push_in(&mut qb, " WHERE id IN (", chunk);
+        qb.push(" ORDER BY id");
+        for row in qb.build().fetch_all(pool).await.map_err(db)? {
+            out.push(read(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// `{head}$1, $2, …)`: an `IN` list of the ids.
+fn push_in(qb: &mut QueryBuilder<'_, Db>, head: &str, ids: &[String]) {
+    qb.push(head);
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    qb.push(")");
+}
+
+/// Checks a batch's claims on devices' rule state under their row locks (taken in id order, so
+/// two nodes claiming overlapping devices wait for each other instead of deadlocking) and moves
+/// each claimed version on. The devices whose version moved since the claim are returned; the
+/// caller then writes nothing.
+async fn claim_states(
+    tx: &mut crate::shared::WriteTx,
+    claims: &[(String, i64)],
+) -> Result<Vec<String>, StoreError> {
+    let mut sorted: Vec<&(String, i64)> = claims.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut stale = Vec::new();
+    for chunk in sorted.chunks(ROWS_PER_INSERT) {
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+        let mut qb = QueryBuilder::<Db>::new("SELECT id, state_version FROM devices");
+        push_in(&mut qb, " WHERE id IN (", &ids);
+        qb.push(" ORDER BY id").push(crate::FOR_UPDATE);
+        let mut current = std::collections::HashMap::with_capacity(ids.len());
+        for row in qb.build().fetch_all(&mut **tx).await.map_err(db)? {
+            current.insert(
+                row.try_get::<String, _>("id").map_err(db)?,
+                row.try_get::<i64, _>("state_version").map_err(db)?,
+            );
+        }
+        for (id, version) in chunk {
+            // A device deleted meanwhile is not stale: its readings have nowhere to go anyway.
+            if current.get(id).is_some_and(|v| v != version) {
+                stale.push(id.clone());
+            }
+        }
+        if stale.is_empty() {
+            let mut qb =
+                QueryBuilder::<Db>::new("UPDATE devices SET state_version = state_version + 1");
+            push_in(&mut qb, " WHERE id IN (", &ids);
+            qb.build().execute(&mut **tx).await.map_err(db)?;
+        }
+    }
+    Ok(stale)
 }
 
 pub(crate) async fn update_device(
@@ -332,6 +399,14 @@ pub(crate) async fn write_telemetry(
     batch: &TelemetryBatch,
 ) -> Result<u64, StoreError> {
     let mut tx = crate::shared::begin_write(pool).await?;
+    if !batch.claims.is_empty() {
+        let stale = claim_states(&mut tx, &batch.claims).await?;
+        if !stale.is_empty() {
+            // Dropped unfinished: rolled back.
+            drop(tx);
+            return Err(StoreError::Stale(stale));
+        }
+    }
     let mut inserted = 0;
     let mut new: std::collections::HashSet<(String, i64)> = Default::default();
     for chunk in batch.readings.chunks(ROWS_PER_INSERT) {
@@ -813,13 +888,25 @@ pub(crate) async fn alarm_history(
     .collect()
 }
 
-pub(crate) async fn open_alarms(pool: &Pool<Db>) -> Result<Vec<AlarmRecord>, StoreError> {
-    sqlx::query(&format!(
-        "SELECT {ALARM_COLUMNS} FROM alarms WHERE status <> 'cleared' ORDER BY id"
-    ))
-    .fetch_all(pool)
-    .await
-    .read_all(read_alarm)
+pub(crate) async fn open_alarms(
+    pool: &Pool<Db>,
+    devices: Option<&[String]>,
+) -> Result<Vec<AlarmRecord>, StoreError> {
+    let select = format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE status <> 'cleared'");
+    let Some(devices) = devices else {
+        return sqlx::query(&format!("{select} ORDER BY id"))
+            .fetch_all(pool)
+            .await
+            .read_all(read_alarm);
+    };
+    let mut out = Vec::new();
+    for chunk in devices.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::<Db>::new(&select);
+        push_in(&mut qb, " AND device_id IN (", chunk);
+        qb.push(" ORDER BY id");
+        out.extend(qb.build().fetch_all(pool).await.read_all(read_alarm)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

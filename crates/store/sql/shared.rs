@@ -1397,8 +1397,11 @@ impl Store for StoreImpl {
         crate::sensing::device_by_token(&self.pool, token_hash).await
     }
 
-    async fn device_resumes(&self) -> Result<Vec<DeviceResume>, StoreError> {
-        crate::sensing::device_resumes(&self.pool).await
+    async fn device_resumes(
+        &self,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<DeviceResume>, StoreError> {
+        crate::sensing::device_resumes(&self.pool, ids).await
     }
 
     async fn update_device(
@@ -1481,8 +1484,11 @@ impl Store for StoreImpl {
         crate::sensing::alarm_history(&self.pool, alarm_id).await
     }
 
-    async fn open_alarms(&self) -> Result<Vec<AlarmRecord>, StoreError> {
-        crate::sensing::open_alarms(&self.pool).await
+    async fn open_alarms(
+        &self,
+        devices: Option<&[String]>,
+    ) -> Result<Vec<AlarmRecord>, StoreError> {
+        crate::sensing::open_alarms(&self.pool, devices).await
     }
 
     async fn write_alarms(&self, writes: &[AlarmWrite]) -> Result<(), StoreError> {

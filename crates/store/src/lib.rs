@@ -60,6 +60,10 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(String),
+    /// A telemetry commit claimed devices' rule state at versions another node has moved on
+    /// from: these devices. Nothing was written; load their state again and judge again.
+    #[error("rule state changed on another node: {0:?}")]
+    Stale(Vec<String>),
 }
 
 /// Which engine a store runs on, for logs, `/readyz` and metrics.
@@ -497,8 +501,10 @@ pub trait Store: Send + Sync + 'static {
     /// The device a token hash belongs to (how devices authenticate).
     async fn device_by_token(&self, token_hash: &str) -> Result<Option<DeviceRecord>, StoreError>;
 
-    /// Every device's resume point, for the pipeline's start.
-    async fn device_resumes(&self) -> Result<Vec<DeviceResume>, StoreError>;
+    /// Every device's resume point, for the pipeline's start; with `ids`, only those devices'
+    /// (a node of a cluster catching up with what another node judged).
+    async fn device_resumes(&self, ids: Option<&[String]>)
+    -> Result<Vec<DeviceResume>, StoreError>;
 
     /// Changes a device's name, disabled flag and rule override at `now`. False if the scope
     /// does not see it.
@@ -579,8 +585,9 @@ pub trait Store: Send + Sync + 'static {
     /// An alarm's history, oldest first.
     async fn alarm_history(&self, alarm_id: &str) -> Result<Vec<AlarmEvent>, StoreError>;
 
-    /// Every alarm not cleared, for the pipeline's start.
-    async fn open_alarms(&self) -> Result<Vec<AlarmRecord>, StoreError>;
+    /// Every alarm not cleared, for the pipeline's start; with `devices`, only those devices'.
+    async fn open_alarms(&self, devices: Option<&[String]>)
+    -> Result<Vec<AlarmRecord>, StoreError>;
 
     /// Writes alarm changes made outside the pipeline (an operator's acknowledgement, a case
     /// opened) in one transaction.

@@ -168,6 +168,12 @@ pub struct TelemetryBatch {
     pub marks: Vec<DeviceMark>,
     /// Alarm changes, in order.
     pub alarms: Vec<AlarmWrite>,
+    /// On a store several nodes share: each device whose rule state and alarms this batch was
+    /// judged from, with the `state_version` that state had. The commit goes through only if
+    /// every version is still current (checked under the devices' row locks), and moves each
+    /// one on; otherwise nothing is written and [`crate::StoreError::Stale`] names the devices.
+    /// Empty on one node alone.
+    pub claims: Vec<(String, i64)>,
 }
 
 /// Widths of the rollups kept beside the raw readings, in seconds: one minute and one hour.
@@ -230,6 +236,8 @@ pub struct DeviceResume {
     pub last_seen: Option<i64>,
     /// Its saved rule state.
     pub rule_state: Option<String>,
+    /// The version of that state and of its open alarms (see [`TelemetryBatch::claims`]).
+    pub state_version: i64,
 }
 
 /// Listing filters for alarms.

@@ -451,6 +451,274 @@ async fn an_alarm_raised_on_one_node_reaches_the_stream_of_another() {
     cluster.stop(vec![a, b]).await;
 }
 
+/// A broker's shared subscription hands a device's messages to the ingesting nodes in turn: the
+/// readings of one water-level sensor arrive at two nodes alternately, and its alarm is judged as
+/// if one node had seen them all — one alarm raised, escalated and cleared, never a second one
+/// raised beside it — and an operator on the other node acts on it.
+#[tokio::test]
+async fn a_devices_readings_taken_by_two_nodes_in_turn_make_one_alarm() {
+    let cluster = Cluster::new("affinity").await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let operator = a.login("district.admin").await;
+    let operator_b = b.login("district.admin").await;
+    let (lon, lat) = point_in("440303001002");
+    let (status, device) = a
+        .call(
+            Some(&operator),
+            "POST",
+            "/api/v1/devices",
+            Some(json!({"type": "water_level", "name": "轮流接收测试水位计", "location": {"lon": lon, "lat": lat}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{device}");
+    let token = device["token"].as_str().unwrap().to_owned();
+    let id = device["device"]["id"].as_str().unwrap().to_owned();
+    let t0 = chrono::Utc::now().timestamp_millis() - 60_000;
+    // blue on a, yellow on b, cleared on a, raised anew on b, then orange on a.
+    let levels = [12.0, 20.0, 2.0, 12.0, 30.0];
+    for (i, level) in levels.iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (status, body) = node
+            .call(
+                None,
+                "POST",
+                &format!("/api/v1/telemetry/{token}"),
+                Some(json!({"ts": t0 + i as i64 * 1_000, "values": {"level_cm": level}})),
+            )
+            .await;
+        assert_eq!(status, 200, "reading {i} on node {}: {body}", i % 2);
+    }
+    let (status, all) = b
+        .call(
+            Some(&operator_b),
+            "GET",
+            &format!("/api/v1/alarms?device={id}&status=all"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{all}");
+    let mut alarms = all.as_array().unwrap().clone();
+    alarms.sort_by_key(|x| x["raised_at"].as_str().map(str::to_owned));
+    assert_eq!(alarms.len(), 2, "{all}");
+    assert_eq!(alarms[0]["status"], "cleared", "{all}");
+    assert_eq!(alarms[0]["peak"], "yellow", "{all}");
+    assert_eq!(alarms[1]["status"], "active", "{all}");
+    assert_eq!(alarms[1]["level"], "orange", "{all}");
+    let actions = |x: &serde_json::Value| -> Vec<String> {
+        x["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .filter(|a| a != "case_opened")
+            .collect()
+    };
+    let first = alarms[0]["id"].as_str().unwrap();
+    let (_, first) = a
+        .call(
+            Some(&operator),
+            "GET",
+            &format!("/api/v1/alarms/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        actions(&first),
+        ["raised", "escalated", "cleared"],
+        "{first}"
+    );
+    // The standing alarm was raised on b and escalated on a; a (which did not raise it) and b
+    // (which has not seen its escalation) act on it in turn.
+    let second = alarms[1]["id"].as_str().unwrap();
+    let (status, acked) = a
+        .call(
+            Some(&operator),
+            "POST",
+            &format!("/api/v1/alarms/{second}/acknowledge"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, acked["status"].as_str()),
+        (200, Some("acknowledged")),
+        "{acked}"
+    );
+    let (status, cleared) = b
+        .call(
+            Some(&operator_b),
+            "POST",
+            &format!("/api/v1/alarms/{second}/clear"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, cleared["status"].as_str()),
+        (200, Some("cleared")),
+        "{cleared}"
+    );
+    assert_eq!(
+        actions(&cleared),
+        ["raised", "escalated", "acknowledged", "cleared"],
+        "{cleared}"
+    );
+    cluster.stop(vec![a, b]).await;
+}
+
+/// Two nodes judge the same device at the same moment: one commit wins, the other finds the
+/// device's state moved on, catches up and judges again. Every reading is stored once and the
+/// standing condition makes one alarm, raised once.
+#[tokio::test]
+async fn concurrent_readings_of_one_device_at_two_nodes_raise_one_alarm() {
+    let cluster = Cluster::new("race").await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let operator = a.login("district.admin").await;
+    let (lon, lat) = point_in("440303001002");
+    let (status, device) = a
+        .call(
+            Some(&operator),
+            "POST",
+            "/api/v1/devices",
+            Some(json!({"type": "water_level", "name": "并发接收测试水位计", "location": {"lon": lon, "lat": lat}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{device}");
+    let token = device["token"].as_str().unwrap().to_owned();
+    let id = device["device"]["id"].as_str().unwrap().to_owned();
+    let t0 = chrono::Utc::now().timestamp_millis() - 60_000;
+    let sends: Vec<_> = (0..40)
+        .map(|i| {
+            let node = if i % 2 == 0 { &a } else { &b };
+            let (client, url) = (
+                node.client.clone(),
+                node.url(&format!("/api/v1/telemetry/{token}")),
+            );
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .json(&json!({"ts": t0 + i, "values": {"level_cm": 12.0}}))
+                    .send()
+                    .await
+                    .unwrap();
+                (i, r.status().as_u16(), r.text().await.unwrap())
+            })
+        })
+        .collect();
+    for send in sends {
+        let (i, status, body) = send.await.unwrap();
+        assert_eq!(status, 200, "reading {i}: {body}");
+    }
+    let (_, stored) = b
+        .call(
+            Some(&operator),
+            "GET",
+            &format!("/api/v1/devices/{id}/telemetry?from={t0}&to={}", t0 + 40),
+            None,
+        )
+        .await;
+    assert_eq!(stored.as_array().map(Vec::len), Some(40), "{stored}");
+    let (_, all) = b
+        .call(
+            Some(&operator),
+            "GET",
+            &format!("/api/v1/alarms?device={id}&status=all"),
+            None,
+        )
+        .await;
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
+    let alarm = all[0]["id"].as_str().unwrap();
+    let (_, alarm) = a
+        .call(
+            Some(&operator),
+            "GET",
+            &format!("/api/v1/alarms/{alarm}"),
+            None,
+        )
+        .await;
+    let raised = alarm["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "raised")
+        .count();
+    assert_eq!(raised, 1, "{alarm}");
+    cluster.stop(vec![a, b]).await;
+}
+
+/// A device heard only by node b is not silent to node a: before a's inactivity timer fires, a
+/// catches up with what b stored. Once the device really falls silent, both nodes' timers are
+/// due and one inactivity alarm is raised, once.
+#[tokio::test]
+async fn a_device_heard_by_one_node_is_not_silent_to_another() {
+    let cluster = Cluster::new("silence").await;
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let operator = a.login("district.admin").await;
+    let (lon, lat) = point_in("440303001002");
+    let mut tokens = Vec::new();
+    for name in ["只向 b 发送的水位计", "只向 a 发送的水位计"] {
+        let (status, device) = a
+            .call(
+                Some(&operator),
+                "POST",
+                "/api/v1/devices",
+                Some(json!({"type": "water_level", "name": name, "location": {"lon": lon, "lat": lat}})),
+            )
+            .await;
+        assert_eq!(status, 201, "{device}");
+        tokens.push((
+            device["device"]["id"].as_str().unwrap().to_owned(),
+            device["token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let send = |node: &TestApp, token: &str| {
+        let (client, url) = (
+            node.client.clone(),
+            node.url(&format!("/api/v1/telemetry/{token}")),
+        );
+        async move {
+            // A node whose pipeline is stuck (two nodes raising the same alarm) never answers.
+            let r = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                client.post(url).json(&json!({"level_cm": 1.0})).send(),
+            )
+            .await
+            .expect("the reading is answered")
+            .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        }
+    };
+    let advance = |ms: i64| {
+        a.clock.advance(ms);
+        b.clock.advance(ms);
+    };
+    let ((heard, heard_token), (_, probe_token)) = (&tokens[0], &tokens[1]);
+    // The water-level type goes silent-blue after 600 s without data.
+    send(&b, heard_token).await;
+    advance(400_000);
+    send(&b, heard_token).await;
+    advance(400_000);
+    // 800 s after registration, 400 s after b last heard it: a's timer for it came due, and a
+    // reading a takes after that shows the timer pass is over.
+    send(&a, probe_token).await;
+    let path = format!("/api/v1/alarms?device={heard}&status=all");
+    let (_, alarms) = a.call(Some(&operator), "GET", &path, None).await;
+    assert_eq!(alarms.as_array().map(Vec::len), Some(0), "{alarms}");
+    // 700 s after b last heard it: silent on every node, one alarm.
+    advance(300_000);
+    let alarms = common::eventually(&b, &operator, &path, |l| {
+        l.as_array().is_some_and(|l| !l.is_empty())
+    })
+    .await;
+    assert_eq!(alarms[0]["rule"], "offline", "{alarms}");
+    send(&a, probe_token).await;
+    send(&b, probe_token).await;
+    let (_, alarms) = a.call(Some(&operator), "GET", &path, None).await;
+    assert_eq!(alarms.as_array().map(Vec::len), Some(1), "{alarms}");
+    cluster.stop(vec![a, b]).await;
+}
+
 /// A NATS server of the test's own (on a free port, JetStream on disk in `dir`), so it can be
 /// stopped and started again without disturbing the machine's. Stopped when dropped, so a failing
 /// test leaves no server behind.

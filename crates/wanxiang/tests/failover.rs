@@ -27,10 +27,20 @@ const QUICK: &str = "T0101";
 /// Demo sensors `wanxiang simulate --mode broker` drives through Mosquitto during the load.
 const SIMULATED: usize = 200;
 
-/// One node: a process of the binary.
+/// One node: a process of the binary, killed when dropped, so a failing run leaves no server
+/// behind.
 struct Node {
     child: Child,
     addr: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// How every node of this run is configured (the same, bar its data directory and MQTT id).

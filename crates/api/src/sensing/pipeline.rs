@@ -6,9 +6,15 @@
 //! alarms in the same order as the readings, and asks the event hub to open a case for an alarm
 //! at or above the configured level.
 //!
-//! Because the task alone changes alarms, no two writers race on an alarm row; because rule state
-//! is committed with the readings that moved it, a restart resumes exactly where the last
-//! acknowledged reading left it.
+//! Because the task alone changes a node's alarms, no two writers of one node race on an alarm
+//! row; because rule state is committed with the readings that moved it, a restart resumes
+//! exactly where the last acknowledged reading left it.
+//!
+//! On a store several nodes share (PostgreSQL), the broker hands a device's messages to any of
+//! them, so the in-memory state is a cache: each batch first reloads the devices another node
+//! moved on (their `state_version` differs), and its commit claims the versions it judged from
+//! (see [`TelemetryBatch::claims`]). A claim that lost a race writes nothing; the devices it
+//! names are reloaded and judged again in a later commit, and the rest commit at once.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -103,23 +109,108 @@ struct Run {
     alarms: HashMap<String, AlarmRecord>,
     /// When its next silence step falls due, if scheduled.
     due: Option<i64>,
+    /// The store's `state_version` that `states` and `alarms` correspond to: on a store several
+    /// nodes share, a commit claims it (see [`TelemetryBatch::claims`]).
+    version: i64,
 }
 
-/// What a commit must do after it succeeded.
+/// What a commit must do after it succeeded. Answers are by the job's index in its batch, so a
+/// batch refused as stale can be judged again before anyone is answered.
 #[derive(Default)]
 struct Pending {
-    /// Answers to send.
-    telemetry: Vec<(oneshot::Sender<Result<u64, StoreError>>, usize)>,
-    /// Operator answers.
-    operators: Vec<(
-        oneshot::Sender<Result<AlarmRecord, StoreError>>,
-        AlarmRecord,
-    )>,
+    /// Telemetry jobs to answer: (job index, readings).
+    telemetry: Vec<(usize, usize)>,
+    /// Operator jobs to answer with the alarm after the change.
+    operators: Vec<(usize, AlarmRecord)>,
+    /// Operator jobs to refuse, whatever becomes of the commit.
+    refused: Vec<(usize, String)>,
     /// Alarms that need a case.
     cases: Vec<AlarmRecord>,
     /// Cases whose alarm escalated: (case id, the priority of its new level, why).
     raises: Vec<(String, Priority, String)>,
 }
+
+/// Where a job's answer goes.
+enum Reply {
+    /// Nobody waits.
+    None,
+    /// A telemetry submitter.
+    Telemetry(oneshot::Sender<Result<u64, StoreError>>),
+    /// An operator.
+    Operator(oneshot::Sender<Result<AlarmRecord, StoreError>>),
+}
+
+/// A job without its answer channel: what can be judged again.
+enum Work {
+    Telemetry {
+        device: Arc<Live>,
+        readings: Vec<Parsed>,
+        bad: Vec<(&'static str, i64)>,
+    },
+    Device(Arc<Live>),
+    Operator {
+        alarm_id: String,
+        action: Action,
+        actor: String,
+    },
+    CaseOpened {
+        alarm_id: String,
+        case_id: String,
+    },
+}
+
+impl Job {
+    fn split(self) -> (Work, Reply) {
+        match self {
+            Job::Telemetry {
+                device,
+                readings,
+                bad,
+                done,
+            } => (
+                Work::Telemetry {
+                    device,
+                    readings,
+                    bad,
+                },
+                Reply::Telemetry(done),
+            ),
+            Job::Device(live) => (Work::Device(live), Reply::None),
+            Job::Operator {
+                alarm_id,
+                action,
+                actor,
+                done,
+            } => (
+                Work::Operator {
+                    alarm_id,
+                    action,
+                    actor,
+                },
+                Reply::Operator(done),
+            ),
+            Job::CaseOpened { alarm_id, case_id } => {
+                (Work::CaseOpened { alarm_id, case_id }, Reply::None)
+            }
+        }
+    }
+}
+
+/// Most commits tried for one batch while other nodes keep moving its devices' state on; the jobs
+/// left after that hear that the store is busy (nothing of them is acknowledged, so it is sent
+/// again).
+const MAX_ATTEMPTS: usize = 64;
+
+/// A judged batch: what to write, what to do once written, and how to undo it in memory.
+struct Judged {
+    batch: TelemetryBatch,
+    pending: Pending,
+    touched: Vec<String>,
+    before: HashMap<String, Before>,
+}
+
+/// A device's evaluation before a batch: rule state, when heard, alarms.
+type Before = (Vec<RuleState>, i64, HashMap<String, AlarmRecord>);
 
 /// Starts the pipeline (once per node) and returns its queue.
 pub(crate) fn sender(state: &AppState) -> mpsc::Sender<Job> {
@@ -132,6 +223,7 @@ pub(crate) fn sender(state: &AppState) -> mpsc::Sender<Job> {
             tokio::spawn(async move {
                 let mut p = Pipeline {
                     refreshed_at: st.clock.now_ms(),
+                    shared: st.store.records_changes(),
                     state: st,
                     runs: HashMap::new(),
                     silence: BTreeSet::new(),
@@ -157,6 +249,9 @@ struct Pipeline {
     alarm_device: HashMap<String, String>,
     /// When it last looked for devices changed on other nodes (node clock, Unix ms).
     refreshed_at: i64,
+    /// Whether other nodes share the store (and may judge the same devices): then every batch
+    /// first catches up with state they moved on, and claims the state it judged from.
+    shared: bool,
 }
 
 impl Pipeline {
@@ -169,13 +264,13 @@ impl Pipeline {
     async fn resume(&mut self) -> Result<(), StoreError> {
         let store = self.state.store.clone();
         let resumes: HashMap<String, _> = store
-            .device_resumes()
+            .device_resumes(None)
             .await?
             .into_iter()
             .map(|r| (r.device_id.clone(), r))
             .collect();
         let mut open: HashMap<String, Vec<AlarmRecord>> = HashMap::new();
-        for a in store.open_alarms().await? {
+        for a in store.open_alarms(None).await? {
             open.entry(a.device_id.clone()).or_default().push(a);
         }
         let lives = self.sensing().load_all(&self.state).await?;
@@ -189,6 +284,7 @@ impl Pipeline {
                 run.states = decode_states(text, &run.live.rules);
                 run.saved = text.to_owned();
             }
+            run.version = resume.map_or(0, |r| r.state_version);
             run.heard = resume
                 .and_then(|r| r.last_seen)
                 .unwrap_or(run.heard)
@@ -229,6 +325,7 @@ impl Pipeline {
             saved: String::new(),
             alarms: HashMap::new(),
             due: None,
+            version: 0,
         }
     }
 
@@ -247,6 +344,7 @@ impl Pipeline {
                 }
             }
             run.due = old.due;
+            run.version = old.version;
         }
         self.runs.insert(id.clone(), run);
         self.schedule(&id);
@@ -395,21 +493,33 @@ impl Pipeline {
     /// unacknowledged too long — and commits what they changed; false if the store refused the
     /// commit (the state is as before, to try again).
     async fn timer_pass(&mut self, now: i64) -> bool {
-        let due: Vec<String> = self
-            .silence
-            .iter()
-            .take_while(|(t, _)| *t <= now)
-            .map(|(_, id)| id.clone())
-            .collect();
+        let due_by = |silence: &BTreeSet<(i64, String)>| -> Vec<String> {
+            silence
+                .iter()
+                .take_while(|(t, _)| *t <= now)
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        let mut due = due_by(&self.silence);
+        if self.shared {
+            // Another node may have heard from these devices, or fired their timers already.
+            if !self.catch_up(&due, now).await {
+                return false;
+            }
+            due = due_by(&self.silence);
+        }
         let mut batch = TelemetryBatch::default();
         let mut pending = Pending::default();
         let mut touched = Vec::new();
-        let mut before = Vec::new();
+        let mut before = HashMap::new();
         for id in due {
             let Some(run) = self.runs.get_mut(&id) else {
                 continue;
             };
-            before.push((id.clone(), run.states.clone(), run.alarms.clone()));
+            before.insert(
+                id.clone(),
+                (run.states.clone(), run.heard, run.alarms.clone()),
+            );
             let x = (now - run.heard) as f64 / 1000.0;
             let rules = run.live.rules.clone();
             for (i, rule) in rules.iter().enumerate() {
@@ -446,37 +556,221 @@ impl Pipeline {
             touched.push(id);
         }
         self.add_states(&touched, HashMap::new(), &mut batch);
-        if self.commit(batch, pending, &touched).await {
+        let judged = Judged {
+            batch,
+            pending,
+            touched,
+            before,
+        };
+        match self.write(judged).await {
+            Ok(_) => true,
+            // Judged again, from the state the other node left, on the next pass.
+            Err(StoreError::Stale(ids)) => self.catch_up(&ids, now).await,
+            Err(_) => false,
+        }
+    }
+
+    /// On a store other nodes share: brings the devices whose state another node moved on (their
+    /// `state_version` differs from this node's) up to what the store holds — rule state, open
+    /// alarms, when last heard — and reschedules their timers. False if the store failed.
+    async fn catch_up(&mut self, ids: &[String], now: i64) -> bool {
+        if !self.shared || ids.is_empty() {
             return true;
         }
-        // Not stored: judge again from the same state once the store is back.
-        for (id, states, alarms) in before {
-            if let Some(run) = self.runs.get_mut(&id) {
-                run.states = states;
-                run.alarms = alarms;
+        let store = self.state.store.clone();
+        let resumes = match store.device_resumes(Some(ids)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read devices' rule state");
+                return false;
+            }
+        };
+        let mut moved = Vec::new();
+        for r in resumes {
+            let Some(run) = self.runs.get_mut(&r.device_id) else {
+                continue;
+            };
+            if r.state_version == run.version {
+                continue;
+            }
+            run.states = match r.rule_state.as_deref() {
+                Some(text) => decode_states(text, &run.live.rules),
+                None => vec![RuleState::default(); run.live.rules.len()],
+            };
+            run.saved = r.rule_state.unwrap_or_default();
+            run.version = r.state_version;
+            if let Some(t) = r.last_seen {
+                // A reading time, from the device's clock: never later than now.
+                run.heard = run.heard.max(t.min(now));
+                run.seen_saved = run.seen_saved.max(t);
+            }
+            moved.push(r.device_id);
+        }
+        if moved.is_empty() {
+            return true;
+        }
+        let open = match store.open_alarms(Some(&moved)).await {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read devices' open alarms");
+                // Judged from this state, the commit's claim would be refused anyway: look again.
+                for id in &moved {
+                    if let Some(run) = self.runs.get_mut(id) {
+                        run.version = -1;
+                    }
+                }
+                return false;
+            }
+        };
+        for id in &moved {
+            if let Some(run) = self.runs.get_mut(id) {
+                for a in run.alarms.values() {
+                    self.alarm_device.remove(&a.id);
+                }
+                run.alarms.clear();
             }
         }
-        false
+        for a in open {
+            if let Some(run) = self.runs.get_mut(&a.device_id) {
+                self.alarm_device.insert(a.id.clone(), a.device_id.clone());
+                run.alarms.insert(a.rule.clone(), a);
+            }
+        }
+        for id in &moved {
+            self.schedule(id);
+        }
+        metrics::counter!("wanxiang_sensing_state_catch_ups_total").increment(moved.len() as u64);
+        true
+    }
+
+    /// The devices a batch's jobs judge or change, for [`Self::catch_up`]: an operator's alarm
+    /// raised on another node is looked up in the store.
+    async fn devices_of(&mut self, work: &[Work]) -> Vec<String> {
+        let mut ids = Vec::new();
+        for w in work {
+            match w {
+                Work::Telemetry { device, .. } => ids.push(device.record.id.clone()),
+                Work::Operator { alarm_id, .. } | Work::CaseOpened { alarm_id, .. } => {
+                    if let Some(d) = self.alarm_device.get(alarm_id) {
+                        ids.push(d.clone());
+                        continue;
+                    }
+                    let scope = wanxiang_core::Scope::system("sensing: an alarm of another node");
+                    match self.state.store.alarm(&scope, alarm_id).await {
+                        Ok(Some(a)) if a.status != AlarmStatus::Cleared => {
+                            self.alarm_device.insert(a.id.clone(), a.device_id.clone());
+                            ids.push(a.device_id);
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "could not look an alarm up"),
+                    }
+                }
+                Work::Device(_) => {}
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     async fn handle(&mut self, jobs: Vec<Job>) {
-        let now = self.state.clock.now_ms();
+        let (work, replies): (Vec<Work>, Vec<Reply>) = jobs.into_iter().map(Job::split).unzip();
+        // Every device judged has an evaluation before anything is looked up.
+        for w in &work {
+            if let Work::Telemetry { device, .. } = w
+                && !self.runs.contains_key(&device.record.id)
+            {
+                let run = self.new_run(device.clone());
+                self.runs.insert(device.record.id.clone(), run);
+            }
+        }
+        let mut ids = if self.shared {
+            self.devices_of(&work).await
+        } else {
+            Vec::new()
+        };
+        // What is still to commit, and what waits for a later commit because another node moved
+        // its device on meanwhile. Each refused commit leaves at least one device for later and
+        // each commit that goes through empties `todo`, so this ends.
+        let mut todo: Vec<usize> = (0..work.len()).collect();
+        let mut later: Vec<usize> = Vec::new();
+        let mut done = Pending::default();
+        let mut failed = None;
+        let mut attempts = 0;
+        while !todo.is_empty() {
+            attempts += 1;
+            if attempts > MAX_ATTEMPTS {
+                failed = Some(StoreError::Unavailable(
+                    "其他节点持续更新这些设备 / other nodes kept changing these devices".into(),
+                ));
+                break;
+            }
+            let now = self.state.clock.now_ms();
+            if !self.catch_up(&ids, now).await {
+                failed = Some(StoreError::Unavailable(
+                    "could not read devices' rule state".into(),
+                ));
+                break;
+            }
+            let judged = self.judge(&work, &todo, now);
+            match self.write(judged).await {
+                Ok(p) => {
+                    done.telemetry.extend(p.telemetry);
+                    done.operators.extend(p.operators);
+                    done.refused.extend(p.refused);
+                    todo = std::mem::take(&mut later);
+                }
+                Err(StoreError::Stale(mut stale)) => {
+                    metrics::counter!("wanxiang_sensing_stale_batches_total").increment(1);
+                    stale.sort_unstable();
+                    let (wait, go): (Vec<usize>, Vec<usize>) = todo.iter().partition(|&&i| {
+                        self.device_of(&work[i])
+                            .is_some_and(|d| stale.binary_search_by(|s| s.as_str().cmp(d)).is_ok())
+                    });
+                    later.extend(wait);
+                    todo = if go.is_empty() {
+                        std::mem::take(&mut later)
+                    } else {
+                        go
+                    };
+                    ids = stale;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        answer(replies, done, failed);
+    }
+
+    /// The device a job judges or changes, if known here.
+    fn device_of<'a>(&'a self, w: &'a Work) -> Option<&'a str> {
+        match w {
+            Work::Telemetry { device, .. } => Some(device.record.id.as_str()),
+            Work::Operator { alarm_id, .. } | Work::CaseOpened { alarm_id, .. } => {
+                self.alarm_device.get(alarm_id).map(String::as_str)
+            }
+            Work::Device(_) => None,
+        }
+    }
+
+    /// Judges the batch's jobs `todo` (indices into `work`) from the devices' current evaluation.
+    fn judge(&mut self, work: &[Work], todo: &[usize], now: i64) -> Judged {
         let mut batch = TelemetryBatch::default();
         let mut pending = Pending::default();
         let mut touched: Vec<String> = Vec::new();
         // One mark per device per batch, however many of its messages the batch holds.
         let mut marks: HashMap<String, DeviceMark> = HashMap::new();
         // Rule state before this batch, to restore if the commit fails.
-        let mut before: HashMap<String, (Vec<RuleState>, i64, HashMap<String, AlarmRecord>)> =
-            HashMap::new();
-        for job in jobs {
-            match job {
-                Job::Device(live) => self.replace(live),
-                Job::Telemetry {
+        let mut before: HashMap<String, Before> = HashMap::new();
+        for &index in todo {
+            match &work[index] {
+                Work::Device(live) => self.replace(live.clone()),
+                Work::Telemetry {
                     device,
                     readings,
                     bad,
-                    done,
                 } => {
                     let id = device.record.id.clone();
                     if !self.runs.contains_key(&id) {
@@ -494,7 +788,7 @@ impl Pipeline {
                         device_id: id.clone(),
                         ..DeviceMark::default()
                     });
-                    for (reason, count) in &bad {
+                    for (reason, count) in bad {
                         match mark.bad.iter_mut().find(|(r, _)| r == reason) {
                             Some((_, total)) => *total += count,
                             None => mark.bad.push(((*reason).to_owned(), *count)),
@@ -508,7 +802,7 @@ impl Pipeline {
                         judge(
                             self.state.sensing.case_level,
                             run,
-                            &r,
+                            r,
                             now,
                             &mut batch,
                             &mut pending,
@@ -516,53 +810,55 @@ impl Pipeline {
                         batch.readings.push(Reading {
                             device_id: id.clone(),
                             ts: r.ts,
-                            values: r.values,
+                            values: r.values.clone(),
                         });
                     }
-                    pending.telemetry.push((done, n));
+                    pending.telemetry.push((index, n));
                     touched.push(id);
                 }
-                Job::Operator {
+                Work::Operator {
                     alarm_id,
                     action,
                     actor,
-                    done,
                 } => {
                     let found = self
                         .alarm_device
-                        .get(&alarm_id)
+                        .get(alarm_id)
                         .and_then(|d| self.runs.get_mut(d));
-                    let Some(run) = found else {
-                        let _ = done.send(Err(StoreError::Conflict(
+                    let rule_code = found.as_ref().and_then(|run| {
+                        run.alarms
+                            .values()
+                            .find(|a| &a.id == alarm_id)
+                            .map(|a| a.rule.clone())
+                    });
+                    let (Some(run), Some(rule_code)) = (found, rule_code) else {
+                        pending.refused.push((
+                            index,
                             "告警已解除或不存在 / the alarm is cleared or unknown".into(),
-                        )));
+                        ));
                         continue;
                     };
                     let id = run.live.record.id.clone();
                     before
                         .entry(id.clone())
                         .or_insert_with(|| (run.states.clone(), run.heard, run.alarms.clone()));
-                    let Some(rule_code) = run
-                        .alarms
-                        .values()
-                        .find(|a| a.id == alarm_id)
-                        .map(|a| a.rule.clone())
-                    else {
-                        continue;
-                    };
-                    let updated = operator_change(run, &rule_code, action, &actor, now, &mut batch);
-                    pending.operators.push((done, updated));
+                    let updated = operator_change(run, &rule_code, *action, actor, now, &mut batch);
+                    pending.operators.push((index, updated));
                     touched.push(id);
                 }
-                Job::CaseOpened { alarm_id, case_id } => {
+                Work::CaseOpened { alarm_id, case_id } => {
                     let Some(run) = self
                         .alarm_device
-                        .get(&alarm_id)
+                        .get(alarm_id)
                         .and_then(|d| self.runs.get_mut(d))
                     else {
                         continue;
                     };
-                    if let Some(a) = run.alarms.values_mut().find(|a| a.id == alarm_id) {
+                    let id = run.live.record.id.clone();
+                    before
+                        .entry(id.clone())
+                        .or_insert_with(|| (run.states.clone(), run.heard, run.alarms.clone()));
+                    if let Some(a) = run.alarms.values_mut().find(|a| &a.id == alarm_id) {
                         a.case_id = Some(case_id.clone());
                         a.updated_at = now;
                         batch.alarms.push(AlarmWrite {
@@ -577,6 +873,7 @@ impl Pipeline {
                             },
                             case_note: None,
                         });
+                        touched.push(id);
                     }
                 }
             }
@@ -584,14 +881,11 @@ impl Pipeline {
         touched.sort_unstable();
         touched.dedup();
         self.add_states(&touched, marks, &mut batch);
-        if !self.commit(batch, pending, &touched).await {
-            for (id, (states, heard, alarms)) in before {
-                if let Some(run) = self.runs.get_mut(&id) {
-                    run.states = states;
-                    run.heard = heard;
-                    run.alarms = alarms;
-                }
-            }
+        Judged {
+            batch,
+            pending,
+            touched,
+            before,
         }
     }
 
@@ -604,9 +898,11 @@ impl Pipeline {
         batch: &mut TelemetryBatch,
     ) {
         // A reading time within a minute (or a quarter of the type's timeout, if shorter) of the
-        // stored one is not worth a row write on its own.
+        // stored one is not worth a row write on its own. On a shared store the claim rewrites
+        // the row anyway, and other nodes' inactivity timers measure from it: always written.
         for mark in marks.values_mut() {
             if let Some(run) = self.runs.get(&mark.device_id)
+                && !self.shared
                 && mark.bad.is_empty()
                 && mark.last_seen.is_some_and(|t| {
                     let every = LAST_SEEN_EVERY_MS.min(run.live.ty.timeout_secs * 250);
@@ -638,74 +934,83 @@ impl Pipeline {
         );
     }
 
-    /// Commits a batch and answers; false if the store refused it (everyone hears the error).
-    async fn commit(
-        &mut self,
-        batch: TelemetryBatch,
-        pending: Pending,
-        touched: &[String],
-    ) -> bool {
+    /// Commits a judged batch (claiming, on a shared store, the state versions it was judged
+    /// from) and carries out what follows from it; on failure, the evaluation is put back as it
+    /// was before the batch and nothing follows.
+    async fn write(&mut self, judged: Judged) -> Result<Pending, StoreError> {
+        let Judged {
+            mut batch,
+            pending,
+            touched,
+            before,
+        } = judged;
+        if self.shared {
+            batch.claims = touched
+                .iter()
+                .filter_map(|id| self.runs.get(id).map(|r| (id.clone(), r.version)))
+                .collect();
+        }
         let empty = batch.readings.is_empty() && batch.marks.is_empty() && batch.alarms.is_empty();
         let result = if empty {
             Ok(0)
         } else {
             self.state.store.write_telemetry(&batch).await
         };
-        match result {
-            Ok(_) => {
-                metrics::counter!("wanxiang_telemetry_readings_total")
-                    .increment(batch.readings.len() as u64);
-                for mark in &batch.marks {
-                    let Some(run) = self.runs.get_mut(&mark.device_id) else {
-                        continue;
-                    };
-                    if let Some(state) = &mark.rule_state {
-                        run.saved = state.clone();
-                    }
-                    if let Some(t) = mark.last_seen {
-                        run.seen_saved = run.seen_saved.max(t);
-                    }
-                }
-                for w in &batch.alarms {
-                    crate::bus::publish(
-                        &self.state,
-                        crate::events::Change::alarm(&w.alarm, &w.event.action, w.event.at),
-                    );
-                    if w.alarm.status == AlarmStatus::Cleared {
-                        self.alarm_device.remove(&w.alarm.id);
-                    } else {
-                        self.alarm_device
-                            .insert(w.alarm.id.clone(), w.alarm.device_id.clone());
-                    }
-                }
-                for (done, n) in pending.telemetry {
-                    let _ = done.send(Ok(n as u64));
-                }
-                for (done, alarm) in pending.operators {
-                    let _ = done.send(Ok(alarm));
-                }
-                for id in touched {
-                    self.schedule(id);
-                }
-                for a in pending.cases {
-                    self.open_case(a);
-                }
-                for (case_id, priority, why) in pending.raises {
-                    self.raise_case(case_id, priority, why);
-                }
-                true
-            }
-            Err(e) => {
+        if let Err(e) = result {
+            if !matches!(e, StoreError::Stale(_)) {
                 tracing::warn!(error = %e, "telemetry commit failed; nothing acknowledged");
-                for (done, _) in pending.telemetry {
-                    let _ = done.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+            for (id, (states, heard, alarms)) in before {
+                if let Some(run) = self.runs.get_mut(&id) {
+                    run.states = states;
+                    run.heard = heard;
+                    run.alarms = alarms;
                 }
-                for (done, _) in pending.operators {
-                    let _ = done.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+            return Err(e);
+        }
+        metrics::counter!("wanxiang_telemetry_readings_total")
+            .increment(batch.readings.len() as u64);
+        if !empty {
+            for (id, _) in &batch.claims {
+                if let Some(run) = self.runs.get_mut(id) {
+                    run.version += 1;
                 }
-                false
             }
         }
+        for mark in &batch.marks {
+            let Some(run) = self.runs.get_mut(&mark.device_id) else {
+                continue;
+            };
+            if let Some(state) = &mark.rule_state {
+                run.saved = state.clone();
+            }
+            if let Some(t) = mark.last_seen {
+                run.seen_saved = run.seen_saved.max(t);
+            }
+        }
+        for w in &batch.alarms {
+            crate::bus::publish(
+                &self.state,
+                crate::events::Change::alarm(&w.alarm, &w.event.action, w.event.at),
+            );
+            if w.alarm.status == AlarmStatus::Cleared {
+                self.alarm_device.remove(&w.alarm.id);
+            } else {
+                self.alarm_device
+                    .insert(w.alarm.id.clone(), w.alarm.device_id.clone());
+            }
+        }
+        for id in &touched {
+            self.schedule(id);
+        }
+        for a in &pending.cases {
+            self.open_case(a.clone());
+        }
+        for (case_id, priority, why) in &pending.raises {
+            self.raise_case(case_id.clone(), *priority, why.clone());
+        }
+        Ok(pending)
     }
 
     /// Asks the event hub to raise a case's priority, off the pipeline's task. It is idempotent
@@ -743,6 +1048,40 @@ impl Pipeline {
                 }
             }
         });
+    }
+}
+
+/// Answers a batch's submitters: with what the commits made of their jobs, and the rest with
+/// the error that stopped them.
+fn answer(replies: Vec<Reply>, done: Pending, failed: Option<StoreError>) {
+    let mut replies: Vec<Option<Reply>> = replies.into_iter().map(Some).collect();
+    for (i, n) in done.telemetry {
+        if let Some(Reply::Telemetry(tx)) = replies[i].take() {
+            let _ = tx.send(Ok(n as u64));
+        }
+    }
+    for (i, alarm) in done.operators {
+        if let Some(Reply::Operator(tx)) = replies[i].take() {
+            let _ = tx.send(Ok(alarm));
+        }
+    }
+    for (i, why) in done.refused {
+        if let Some(Reply::Operator(tx)) = replies[i].take() {
+            let _ = tx.send(Err(StoreError::Conflict(why)));
+        }
+    }
+    let Some(e) = failed else { return };
+    let why = e.to_string();
+    for reply in replies.into_iter().flatten() {
+        match reply {
+            Reply::Telemetry(tx) => {
+                let _ = tx.send(Err(StoreError::Unavailable(why.clone())));
+            }
+            Reply::Operator(tx) => {
+                let _ = tx.send(Err(StoreError::Unavailable(why.clone())));
+            }
+            Reply::None => {}
+        }
     }
 }
 

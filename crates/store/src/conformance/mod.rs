@@ -53,6 +53,7 @@ macro_rules! conformance_suite {
             the_change_outbox_holds_each_history_line_until_relayed,
             daily_counts_p90_and_resolution, devices_are_registered_within_scope_with_unique_tokens,
             telemetry_is_stored_once_with_marks_and_rule_state,
+            rule_state_claims_refuse_a_stale_judgement,
             alarms_are_one_per_rule_with_history_and_case_notes,
             readings_survive_partition_maintenance_and_retention_drops_whole_days,
             registers_answer_lookups_and_log_access, decision_models_are_versioned,

@@ -207,6 +207,7 @@ pub async fn telemetry_is_stored_once_with_marks_and_rule_state(h: &dyn Harness)
             rule_state: Some(r#"{"level_high":{"active":"blue"}}"#.into()),
         }],
         alarms: Vec::new(),
+        claims: Vec::new(),
     };
     assert_eq!(s.write_telemetry(&batch).await.unwrap(), 10);
     // Resent: nothing new, counts still add up, last_seen does not move back.
@@ -219,6 +220,7 @@ pub async fn telemetry_is_stored_once_with_marks_and_rule_state(h: &dyn Harness)
             rule_state: None,
         }],
         alarms: Vec::new(),
+        claims: Vec::new(),
     };
     assert_eq!(s.write_telemetry(&again).await.unwrap(), 1);
     // Rollups count each stored reading once: the resent 1,005 is not in them.
@@ -263,7 +265,7 @@ pub async fn telemetry_is_stored_once_with_marks_and_rule_state(h: &dyn Harness)
         d.bad_by_reason,
         vec![("unknown_key".into(), 3), ("out_of_range".into(), 4)]
     );
-    let resumes = s.device_resumes().await.unwrap();
+    let resumes = s.device_resumes(None).await.unwrap();
     assert_eq!(resumes.len(), 1);
     assert_eq!(
         resumes[0].rule_state.as_deref(),
@@ -306,7 +308,99 @@ pub async fn telemetry_is_stored_once_with_marks_and_rule_state(h: &dyn Harness)
     })
     .await
     .unwrap();
-    assert_eq!(s.device_resumes().await.unwrap()[0].rule_state, None);
+    assert_eq!(s.device_resumes(None).await.unwrap()[0].rule_state, None);
+}
+
+/// A batch that claims devices' rule state at the versions it read commits only if no other
+/// commit moved them on meanwhile, and moves them on itself; a stale claim writes nothing at
+/// all and names the stale devices. Devices and open alarms can be loaded by id.
+pub async fn rule_state_claims_refuse_a_stale_judgement(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let street1 = Scope::Subtree(code("440303001"));
+    for id in ["dev-a", "dev-b"] {
+        s.create_device(
+            &street1,
+            &NewDevice {
+                record: device(id, "440303001001001", "440303001"),
+                token_hash: format!("hash-{id}"),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let versions = |rs: Vec<crate::DeviceResume>| {
+        rs.into_iter()
+            .map(|r| (r.device_id, r.state_version))
+            .collect::<Vec<_>>()
+    };
+    let ids = ["dev-b".to_owned(), "dev-a".to_owned()];
+    assert_eq!(
+        versions(s.device_resumes(Some(&ids)).await.unwrap()),
+        [("dev-a".into(), 0), ("dev-b".into(), 0)]
+    );
+    let judged = |ts: i64, state: &str, claims: Vec<(String, i64)>| TelemetryBatch {
+        readings: vec![reading("dev-a", ts, 1.0)],
+        marks: vec![DeviceMark {
+            device_id: "dev-a".into(),
+            rule_state: Some(state.into()),
+            ..DeviceMark::default()
+        }],
+        claims,
+        ..TelemetryBatch::default()
+    };
+    // Node 1 judged both from version 0: it commits and moves both on.
+    let one = judged(1_000, "one", vec![("dev-a".into(), 0), ("dev-b".into(), 0)]);
+    assert_eq!(s.write_telemetry(&one).await.unwrap(), 1);
+    // Node 2 judged dev-a from version 0 too: refused, nothing of it is stored.
+    let two = judged(2_000, "two", vec![("dev-a".into(), 0)]);
+    match s.write_telemetry(&two).await {
+        Err(StoreError::Stale(stale)) => assert_eq!(stale, ["dev-a"]),
+        other => panic!("expected a stale claim, got {other:?}"),
+    }
+    assert_eq!(s.readings("dev-a", 0, 10_000, 10).await.unwrap().len(), 1);
+    let now = s.device_resumes(Some(&ids)).await.unwrap();
+    assert_eq!(now[0].rule_state.as_deref(), Some("one"));
+    assert_eq!(versions(now), [("dev-a".into(), 1), ("dev-b".into(), 1)]);
+    // Judged again from the current version, it goes through.
+    let again = judged(2_000, "two", vec![("dev-a".into(), 1)]);
+    assert_eq!(s.write_telemetry(&again).await.unwrap(), 1);
+    assert_eq!(
+        versions(s.device_resumes(Some(&ids[1..])).await.unwrap()),
+        [("dev-a".into(), 2)]
+    );
+    // A batch that claims nothing (one node alone) never checks versions.
+    assert_eq!(
+        s.write_telemetry(&judged(3_000, "three", Vec::new()))
+            .await
+            .unwrap(),
+        1
+    );
+    // Open alarms by device.
+    let alarm = alarm("alarm-b", "dev-b", Level::Blue, AlarmStatus::Active, 1_000);
+    s.write_alarms(&[AlarmWrite {
+        event: AlarmEvent {
+            at: 1_000,
+            action: "raised".into(),
+            level: alarm.level,
+            value: alarm.value,
+            actor: None,
+            note: String::new(),
+        },
+        alarm,
+        case_note: None,
+    }])
+    .await
+    .unwrap();
+    let only_b = s.open_alarms(Some(&["dev-b".into()])).await.unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].id, "alarm-b");
+    assert!(
+        s.open_alarms(Some(&["dev-a".into()]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// An alarm is one row per device and rule while active, changes keep its history, a cleared
@@ -404,7 +498,7 @@ pub async fn alarms_are_one_per_rule_with_history_and_case_notes(h: &dyn Harness
             .unwrap()
             .is_empty()
     );
-    assert_eq!(s.open_alarms().await.unwrap().len(), 1);
+    assert_eq!(s.open_alarms(None).await.unwrap().len(), 1);
 
     // Cleared: off the open lists, and a new alarm may take its place.
     // A later write without the case keeps it.
@@ -426,7 +520,7 @@ pub async fn alarms_are_one_per_rule_with_history_and_case_notes(h: &dyn Harness
     s.write_alarms(&[write(cleared, event("cleared", Level::Red, 3_000))])
         .await
         .unwrap();
-    assert!(s.open_alarms().await.unwrap().is_empty());
+    assert!(s.open_alarms(None).await.unwrap().is_empty());
     let next = alarm("al-3", "dev-1", Level::Blue, AlarmStatus::Active, 4_000);
     s.write_alarms(&[write(next, event("raised", Level::Blue, 4_000))])
         .await
