@@ -110,5 +110,5 @@ STORED=$((LAST - BEFORE))
 echo "telemetry, $NODES node(s): offered $RATE readings/s for ${SECS}s; $STORED stored ($(awk -v c="$STORED" -v s="$SECS" 'BEGIN {printf "%.0f", c / s}')/s)"
 echo "  CPU ms per 1,000 readings — nodes then PostgreSQL: $(costs "$DATA/cpu2" "$DATA/cpu3" "$STORED")"
 for i in $(seq 0 $((NODES - 1))); do
-  echo "  node $i: $(curl -s "http://127.0.0.1:$((18100 + i))/metrics" | awk '/^wanxiang_telemetry_readings_total|^wanxiang_bus_(relayed|received)_total/ {printf "%s=%s ", $1, $2}')"
+  echo "  node $i: $(curl -s "http://127.0.0.1:$((18100 + i))/metrics" | awk '/^wanxiang_telemetry_readings_total|^wanxiang_bus_(relayed|received)_total|^wanxiang_sensing_(stale_batches|state_catch_ups)_total/ {printf "%s=%s ", $1, $2}')"
 done
