@@ -161,10 +161,19 @@ async fn detect(state: &AppState, cases: &[Signal]) -> Result<(), AppError> {
         .map(signal)
         .collect();
     let mut found: Vec<(Warning, i64)> = Vec::new();
-    // The detectors skip the new case itself among those around it.
+    // Each new case looks only at the cases within the detectors' reach of it (the union of a
+    // busy batch's boxes holds many thousands); the detectors skip the new case itself.
+    let reach = warning::detector_reach_m(t);
+    let max_lat = cases
+        .iter()
+        .chain(&around)
+        .map(|c| c.lat.abs())
+        .fold(0.0, f64::max);
+    let index = warning::NearIndex::new(&around, reach, max_lat);
     for c in cases {
-        found.extend(warning::repeat(c, &around, c.created_at, t).map(|w| (w, c.created_at)));
-        found.extend(warning::cross_source(c, &around, c.created_at, t).map(|w| (w, c.created_at)));
+        let near = index.around(c.lon, c.lat, reach);
+        found.extend(warning::repeat(c, &near, c.created_at, t).map(|w| (w, c.created_at)));
+        found.extend(warning::cross_source(c, &near, c.created_at, t).map(|w| (w, c.created_at)));
     }
     // Surge: each category in each street the batch touched, today against the last four weeks.
     let mut groups: std::collections::BTreeMap<(UnitCode, String), i64> = Default::default();
