@@ -233,7 +233,7 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
 /// decide from all of them.
 #[derive(Debug)]
 pub struct NearIndex<'a> {
-    recent: &'a [Signal],
+    recent: Vec<&'a Signal>,
     /// Cell size in degrees of latitude and of longitude.
     cell: (f64, f64),
     cells: HashMap<(i64, i64), Vec<usize>>,
@@ -245,8 +245,13 @@ const METRES_PER_DEGREE_LOWER: f64 = 111_000.0;
 
 impl<'a> NearIndex<'a> {
     /// Indexes `recent` in cells at least `cell_m` metres wide everywhere up to the latitude
-    /// `max_abs_lat` (the farthest from the equator any point queried or indexed lies).
-    pub fn new(recent: &'a [Signal], cell_m: f64, max_abs_lat: f64) -> NearIndex<'a> {
+    /// `max_abs_lat` (the farthest from the equator any point queried lies, plus the reach).
+    pub fn new(
+        recent: impl IntoIterator<Item = &'a Signal>,
+        cell_m: f64,
+        max_abs_lat: f64,
+    ) -> NearIndex<'a> {
+        let recent: Vec<&'a Signal> = recent.into_iter().collect();
         let cell_m = cell_m.max(1.0);
         // A degree of longitude is shortest at the highest latitude: cells sized there are wide
         // enough at every lower one.
@@ -274,7 +279,8 @@ impl<'a> NearIndex<'a> {
     }
 
     /// The recent signals that may lie within `reach_m` metres of the point, in their order in
-    /// `recent` (a superset: the detectors measure each one).
+    /// `recent` (a superset: the detectors measure each one). `reach_m` is at most the cell size
+    /// times the steps searched, which grow with it.
     pub fn around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<Signal> {
         let cell_m = self.cell.0 * METRES_PER_DEGREE_LOWER;
         let steps = (reach_m / cell_m).ceil().max(0.0) as i64;
@@ -1326,7 +1332,7 @@ mod tests {
                 ));
             }
         }
-        let index = NearIndex::new(&all, reach, BASE.1);
+        let index = NearIndex::new(&all, reach, BASE.1 + 0.1);
         let (mut found, mut looked) = (0, 0);
         for new in &all {
             let near = index.around(new.lon, new.lat, reach);

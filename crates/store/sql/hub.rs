@@ -185,6 +185,9 @@ pub(crate) async fn cases_near_any(
             qb.push(" AND lat >= ").push_bind(q.lat_min);
             qb.push(" AND lat <= ").push_bind(q.lat_max);
             qb.push(" AND +created_at >= ").push_bind(q.since);
+            if let Some(until) = q.until {
+                qb.push(" AND +created_at < ").push_bind(until);
+            }
             qb.push(")");
         }
         qb.push(")");

@@ -56,6 +56,8 @@ pub struct NearQuery {
     pub lat_max: f64,
     /// Reported at or after this time (Unix ms).
     pub since: i64,
+    /// Reported before this time, if given (Unix ms).
+    pub until: Option<i64>,
     /// Only this category.
     pub category: Option<String>,
     /// Only cases not yet closed or rejected.

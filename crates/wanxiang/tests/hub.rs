@@ -518,6 +518,48 @@ async fn warnings_until(app: &TestApp, who: &Session, kind: &str) -> Value {
     found
 }
 
+/// The detectors keep the cases they saw come in and ask the store only for those reported
+/// before they started: two reports before a restart and one after it are three at one place.
+#[tokio::test]
+async fn repeats_count_the_reports_made_before_a_restart() {
+    let app = spawn_app_with(|c| c.events.duplicate_radius_m = 0.0).await;
+    let resident = app.login("13800138000").await;
+    let p = point_in("440303001001");
+    let send = |app: &TestApp, i: usize| {
+        let body = json!({"channel": "resident_app", "location": {"lon": east(p, i as f64 * 5.0).0, "lat": p.1},
+            "category": "E0404", "description": format!("下水道堵塞 {i}")});
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/api/v1/events"),
+            resident.token.clone(),
+        );
+        async move {
+            let r = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+        }
+    };
+    send(&app, 0).await;
+    send(&app, 1).await;
+    let config = app.config.clone();
+    let data = app.stop_keeping_data().await;
+    let app = spawn_app_with(|c| {
+        *c = config.clone();
+        c.storage.data_dir = data.path().to_path_buf();
+    })
+    .await;
+    send(&app, 2).await;
+    let supervisor = app.login("guiyuan.supervisor").await;
+    let repeat = warnings_until(&app, &supervisor, "repeat").await;
+    assert_eq!(repeat["evidence"].as_array().unwrap().len(), 3, "{repeat}");
+    app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn warnings_rise_from_repeats_surges_corroboration_and_backlogs() {
     // Linking off, so that repeated reports at one place stay cases the detectors count.

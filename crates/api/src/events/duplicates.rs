@@ -69,6 +69,7 @@ impl Probe {
             lat_min: lat - dlat,
             lat_max: lat + dlat,
             since: self.since,
+            until: None,
             category: Some(self.category.clone()),
             open_only: true,
             limit: 200,

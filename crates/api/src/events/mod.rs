@@ -1687,6 +1687,11 @@ async fn act(
             "案件已被他人修改，请刷新后重试 / the case changed meanwhile; reload and retry".into(),
         ));
     }
+    if let Some(category) = record.category.as_deref()
+        && current.category.as_deref() != Some(category)
+    {
+        warnings::observe_category(&state, &record.id, category);
+    }
     if !attachments.is_empty() {
         let ids: Vec<String> = attachments.into_iter().map(|m| m.id).collect();
         state

@@ -49,6 +49,13 @@ pub enum Observation {
         /// Whether the report came from a machine.
         sensor: bool,
     },
+    /// A case was given its category (at registration or dispatch) after it was observed.
+    Category {
+        /// The case.
+        id: String,
+        /// Its category now.
+        category: String,
+    },
 }
 
 /// Hands a new case to the detectors.
@@ -69,6 +76,17 @@ pub(crate) fn observe_linked(state: &AppState, c: &CaseRecord, report: &Report, 
     );
 }
 
+/// Tells the detectors a case's category was set after it came in.
+pub(crate) fn observe_category(state: &AppState, id: &str, category: &str) {
+    send(
+        state,
+        Observation::Category {
+            id: id.to_owned(),
+            category: category.to_owned(),
+        },
+    );
+}
+
 fn send(state: &AppState, o: Observation) {
     let tx = state.detector.get_or_init(|| {
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -80,11 +98,49 @@ fn send(state: &AppState, o: Observation) {
     }
 }
 
+/// The cases of the detectors' window that this node saw come in: on a store no other node
+/// writes to, every case since the detector started passes through it, so the repeat and
+/// cross-source detectors read only the cases reported before it started from the store, and
+/// those only while they are within the window.
+#[derive(Debug)]
+struct Seen {
+    /// When the detector started (node clock, Unix ms): the store holds what came before.
+    started: i64,
+    /// The cases observed since, oldest first.
+    signals: std::collections::VecDeque<Signal>,
+}
+
+impl Seen {
+    /// Adds a pass's new cases and forgets those older than `window_ms` before the oldest of them.
+    fn add(&mut self, cases: &[Signal], window_ms: i64) {
+        self.signals.extend(cases.iter().cloned());
+        if let Some(oldest) = cases.iter().map(|c| c.created_at).min() {
+            let cutoff = oldest.saturating_sub(window_ms);
+            while self.signals.front().is_some_and(|s| s.created_at < cutoff) {
+                self.signals.pop_front();
+            }
+        }
+    }
+
+    /// A case's category set after it came in.
+    fn recategorise(&mut self, id: &str, category: String) {
+        if let Some(s) = self.signals.iter_mut().rev().find(|s| s.id == id) {
+            s.category = Some(category);
+        }
+    }
+}
+
 async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
     // Work through what is waiting in batches: one search around all of a batch's new cases and
     // one count per street and category, however many cases arrived.
     // At most one pass per PACE: under a flood of reports the batches grow instead of the
     // detector's share of the database; a warning comes at most that much later.
+    // Alone on its store, the detector keeps the cases it saw in memory (see [`Seen`]); with
+    // other nodes writing cases it does not see, it searches the store every pass.
+    let mut seen = (!state.store.records_changes()).then(|| Seen {
+        started: state.clock.now_ms(),
+        signals: Default::default(),
+    });
     let mut waiting = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut waiting, BATCH).await > 0 {
         let next_pass = tokio::time::Instant::now() + PACE;
@@ -101,9 +157,19 @@ async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
                         tracing::warn!(error = %e, "early-warning corroboration failed");
                     }
                 }
+                Observation::Category { id, category } => {
+                    match cases.iter_mut().find(|c: &&mut Signal| c.id == id) {
+                        Some(c) => c.category = Some(category),
+                        None => {
+                            if let Some(seen) = seen.as_mut() {
+                                seen.recategorise(&id, category);
+                            }
+                        }
+                    }
+                }
             }
         }
-        if let Err(e) = detect(&state, &cases).await {
+        if let Err(e) = detect(&state, &cases, seen.as_mut()).await {
             tracing::warn!(error = %e, "early-warning detection failed");
         }
         tokio::time::sleep_until(next_pass).await;
@@ -128,7 +194,11 @@ fn street_of(area: &str) -> Option<UnitCode> {
 }
 
 /// Runs the detectors for a batch of new cases.
-async fn detect(state: &AppState, cases: &[Signal]) -> Result<(), AppError> {
+async fn detect(
+    state: &AppState,
+    cases: &[Signal],
+    seen: Option<&mut Seen>,
+) -> Result<(), AppError> {
     if cases.is_empty() {
         return Ok(());
     }
@@ -136,6 +206,10 @@ async fn detect(state: &AppState, cases: &[Signal]) -> Result<(), AppError> {
     // Repeat and cross-source: the cases around each point, any category, in one search.
     let radius = t.repeat_radius_m.max(t.cross_radius_m);
     let window = t.repeat_window_ms.max(t.cross_window_ms);
+    // What this node saw come in is at hand; the store is asked only for what came before.
+    let until = seen.as_ref().map(|s| s.started);
+    let oldest = cases.iter().map(|c| c.created_at).min().unwrap_or(0);
+    let before_start = until.is_none_or(|u| oldest.saturating_sub(window) < u);
     let boxes: Vec<NearQuery> = cases
         .iter()
         .map(|c| {
@@ -147,29 +221,44 @@ async fn detect(state: &AppState, cases: &[Signal]) -> Result<(), AppError> {
                 lat_min: c.lat - dlat,
                 lat_max: c.lat + dlat,
                 since: c.created_at - window,
+                until,
                 category: None,
                 open_only: false,
                 limit: 1000,
             }
         })
         .collect();
-    let around: Vec<Signal> = state
-        .store
-        .cases_near_any(&boxes)
-        .await?
-        .iter()
-        .map(signal)
-        .collect();
+    let around: Vec<Signal> = if before_start {
+        state
+            .store
+            .cases_near_any(&boxes)
+            .await?
+            .iter()
+            .map(signal)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let seen: Option<&Seen> = match seen {
+        Some(s) => {
+            s.add(cases, window);
+            Some(s)
+        }
+        None => None,
+    };
     let mut found: Vec<(Warning, i64)> = Vec::new();
-    // Each new case looks only at the cases within the detectors' reach of it (the union of a
-    // busy batch's boxes holds many thousands); the detectors skip the new case itself.
+    // Each new case looks only at the cases within the detectors' reach of it; the detectors
+    // skip the new case itself. Cells are sized for the latitude of the batch's points (and of
+    // anything within reach of them: well under a tenth of a degree).
     let reach = warning::detector_reach_m(t);
-    let max_lat = cases
-        .iter()
-        .chain(&around)
-        .map(|c| c.lat.abs())
-        .fold(0.0, f64::max);
-    let index = warning::NearIndex::new(&around, reach, max_lat);
+    let max_lat = cases.iter().map(|c| c.lat.abs()).fold(0.0, f64::max) + 0.1;
+    let index = warning::NearIndex::new(
+        around
+            .iter()
+            .chain(seen.into_iter().flat_map(|s| s.signals.iter())),
+        reach,
+        max_lat,
+    );
     for c in cases {
         let near = index.around(c.lon, c.lat, reach);
         found.extend(warning::repeat(c, &near, c.created_at, t).map(|w| (w, c.created_at)));
@@ -614,4 +703,38 @@ async fn supervise(
         StatusCode::CREATED,
         Json(case_dto(&state, &p, &record, Some(history), now)),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(id: &str, created_at: i64) -> Signal {
+        Signal {
+            id: id.into(),
+            category: None,
+            sensor: false,
+            lon: 114.1,
+            lat: 22.55,
+            area: "440303001001".into(),
+            created_at,
+        }
+    }
+
+    #[test]
+    fn the_seen_window_keeps_what_the_detectors_can_still_count() {
+        let mut seen = Seen {
+            started: 0,
+            signals: Default::default(),
+        };
+        seen.add(&[at("a", 1_000), at("b", 2_000)], 5_000);
+        seen.add(&[at("c", 6_500)], 5_000);
+        // A pass at 6,500 still counts what came after 1,500.
+        let ids: Vec<&str> = seen.signals.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["b", "c"]);
+        seen.recategorise("b", "E0404".into());
+        assert_eq!(seen.signals[0].category.as_deref(), Some("E0404"));
+        seen.recategorise("gone", "E0101".into());
+        assert_eq!(seen.signals[1].category, None);
+    }
 }

@@ -129,6 +129,7 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         lat_min: 22.54,
         lat_max: 22.55,
         since,
+        until: None,
         category: category.map(str::to_owned),
         open_only,
         limit: 10,
@@ -158,6 +159,13 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         ..near(None, false, 0)
     };
     assert!(s.cases_near(&far).await.unwrap().is_empty());
+    // Both were reported at 1,006: before 1,007, not before 1,006.
+    let before = |until: i64| NearQuery {
+        until: Some(until),
+        ..near(None, false, 0)
+    };
+    assert_eq!(s.cases_near_any(&[before(1_007)]).await.unwrap().len(), 2);
+    assert!(s.cases_near_any(&[before(1_006)]).await.unwrap().is_empty());
 
     // Link a report (with its reporter's photo) to case-1: history grows, the reporter follows it.
     s.put_attachment(&upload("att-l", "id-other", 1_500))
