@@ -279,9 +279,15 @@ impl<'a> NearIndex<'a> {
     }
 
     /// The recent signals that may lie within `reach_m` metres of the point, in their order in
-    /// `recent` (a superset: the detectors measure each one). `reach_m` is at most the cell size
-    /// times the steps searched, which grow with it.
+    /// `recent` (a superset: the detectors measure each one).
     pub fn around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<Signal> {
+        self.refs_around(lon, lat, reach_m)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    fn refs_around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<&'a Signal> {
         let cell_m = self.cell.0 * METRES_PER_DEGREE_LOWER;
         let steps = (reach_m / cell_m).ceil().max(0.0) as i64;
         let (row, col) = Self::key(self.cell, lon, lat);
@@ -294,15 +300,41 @@ impl<'a> NearIndex<'a> {
             }
         }
         found.sort_unstable();
-        found.into_iter().map(|i| self.recent[i].clone()).collect()
+        found.into_iter().map(|i| self.recent[i]).collect()
     }
 }
 
-/// How far from a new signal the signals [`repeat`] and [`cross_source`] look at may lie: the
-/// repeat radius, or twice the cross-source radius (a report corroborates a sensor case near the
-/// new one).
-pub fn detector_reach_m(t: &Thresholds) -> f64 {
-    t.repeat_radius_m.max(2.0 * t.cross_radius_m)
+/// The cell size of a [`NearIndex`] for [`detect_near`]: the smaller radius, so that the few
+/// signals near a new one are found among few others.
+pub fn detector_cell_m(t: &Thresholds) -> f64 {
+    t.repeat_radius_m.min(t.cross_radius_m)
+}
+
+/// [`repeat`] and [`cross_source`] for a new signal, from the recent signals in `index` (sized by
+/// [`detector_cell_m`]): each is given only the signals within its reach, and cross-source is not
+/// run when nothing of the other kind of source is within its radius (it would find nothing).
+/// The same answers as both detectors over every recent signal.
+pub fn detect_near(
+    new: &Signal,
+    index: &NearIndex<'_>,
+    now: i64,
+    t: &Thresholds,
+) -> (Option<Warning>, Option<Warning>) {
+    let near: Vec<Signal> = index.around(new.lon, new.lat, t.repeat_radius_m);
+    let repeated = repeat(new, &near, now, t);
+    let close = index.refs_around(new.lon, new.lat, t.cross_radius_m);
+    let other_kind = close.iter().any(|s| {
+        s.sensor != new.sensor
+            && s.id != new.id
+            && distance_m(point(new), point(s)) <= t.cross_radius_m
+    });
+    let corroborated = if other_kind {
+        let reach = index.around(new.lon, new.lat, 2.0 * t.cross_radius_m);
+        cross_source(new, &reach, now, t)
+    } else {
+        None
+    };
+    (repeated, corroborated)
 }
 
 /// ln(n!), exactly summed for small n and by Stirling's series (error below 1e-12) above.
@@ -1299,7 +1331,6 @@ mod tests {
     #[test]
     fn the_near_index_changes_no_detection() {
         let t = Thresholds::default();
-        let reach = detector_reach_m(&t);
         let mut all = Vec::new();
         // A Weyl sequence over 3 km × 3 km, a fifth of them sensors, over the last two days.
         for i in 0..600_i64 {
@@ -1332,17 +1363,12 @@ mod tests {
                 ));
             }
         }
-        let index = NearIndex::new(&all, reach, BASE.1 + 0.1);
+        let index = NearIndex::new(&all, detector_cell_m(&t), BASE.1 + 0.1);
         let (mut found, mut looked) = (0, 0);
         for new in &all {
-            let near = index.around(new.lon, new.lat, reach);
-            looked += near.len();
+            looked += index.around(new.lon, new.lat, 2.0 * t.cross_radius_m).len();
             let full = (repeat(new, &all, NOW, &t), cross_source(new, &all, NOW, &t));
-            let narrow = (
-                repeat(new, &near, NOW, &t),
-                cross_source(new, &near, NOW, &t),
-            );
-            assert_eq!(full, narrow, "{}", new.id);
+            assert_eq!(full, detect_near(new, &index, NOW, &t), "{}", new.id);
             found += usize::from(full.0.is_some()) + usize::from(full.1.is_some());
         }
         assert!(found > 40, "the field finds something: {found}");

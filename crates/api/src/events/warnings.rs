@@ -247,22 +247,26 @@ async fn detect(
         None => None,
     };
     let mut found: Vec<(Warning, i64)> = Vec::new();
-    // Each new case looks only at the cases within the detectors' reach of it; the detectors
-    // skip the new case itself. Cells are sized for the latitude of the batch's points (and of
-    // anything within reach of them: well under a tenth of a degree).
-    let reach = warning::detector_reach_m(t);
+    // Each new case looks only at the cases within each detector's reach of it (a grid of cells
+    // the size of the smaller radius); the detectors skip the new case itself. Cells are sized
+    // for the latitude of the batch's points (and of anything within reach of them: well under a
+    // tenth of a degree).
     let max_lat = cases.iter().map(|c| c.lat.abs()).fold(0.0, f64::max) + 0.1;
     let index = warning::NearIndex::new(
         around
             .iter()
             .chain(seen.into_iter().flat_map(|s| s.signals.iter())),
-        reach,
+        warning::detector_cell_m(t),
         max_lat,
     );
     for c in cases {
-        let near = index.around(c.lon, c.lat, reach);
-        found.extend(warning::repeat(c, &near, c.created_at, t).map(|w| (w, c.created_at)));
-        found.extend(warning::cross_source(c, &near, c.created_at, t).map(|w| (w, c.created_at)));
+        let (repeated, corroborated) = warning::detect_near(c, &index, c.created_at, t);
+        found.extend(
+            repeated
+                .into_iter()
+                .chain(corroborated)
+                .map(|w| (w, c.created_at)),
+        );
     }
     // Surge: each category in each street the batch touched, today against the last four weeks.
     let mut groups: std::collections::BTreeMap<(UnitCode, String), i64> = Default::default();
