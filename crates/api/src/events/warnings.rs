@@ -106,8 +106,49 @@ fn send(state: &AppState, o: Observation) {
 struct Seen {
     /// When the detector started (node clock, Unix ms): the store holds what came before.
     started: i64,
-    /// The cases observed since, oldest first.
+    /// The cases observed since, oldest first (and, when `complete`, those before too).
     signals: std::collections::VecDeque<Signal>,
+    /// Whether the cases of the window reported before the start were loaded at the start (there
+    /// were at most [`PRELOAD`]); if not, each pass searches the store for them.
+    complete: bool,
+}
+
+/// Most cases of the window reported before the detector started that it loads at its start.
+const PRELOAD: u32 = 20_000;
+
+impl Seen {
+    /// Starts the window: the cases of the last `window_ms` from the store, when they are few
+    /// enough to hold (on an error or too many, each pass searches the store for them instead).
+    async fn start(state: &AppState, window_ms: i64) -> Seen {
+        let started = state.clock.now_ms();
+        let everywhere = NearQuery {
+            lon_min: -180.0,
+            lon_max: 180.0,
+            lat_min: -90.0,
+            lat_max: 90.0,
+            since: started.saturating_sub(window_ms),
+            until: Some(started),
+            category: None,
+            open_only: false,
+            limit: PRELOAD,
+        };
+        let loaded = match state.store.cases_near_any(&[everywhere]).await {
+            Ok(found) if found.len() < PRELOAD as usize => Some(found),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "early warnings: the recent cases could not be loaded");
+                None
+            }
+        };
+        let complete = loaded.is_some();
+        let mut signals: Vec<Signal> = loaded.unwrap_or_default().iter().map(signal).collect();
+        signals.sort_by_key(|s| s.created_at);
+        Seen {
+            started,
+            signals: signals.into(),
+            complete,
+        }
+    }
 }
 
 impl Seen {
@@ -137,10 +178,15 @@ async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
     // detector's share of the database; a warning comes at most that much later.
     // Alone on its store, the detector keeps the cases it saw in memory (see [`Seen`]); with
     // other nodes writing cases it does not see, it searches the store every pass.
-    let mut seen = (!state.store.records_changes()).then(|| Seen {
-        started: state.clock.now_ms(),
-        signals: Default::default(),
-    });
+    let window = {
+        let t = &state.hub.thresholds;
+        t.repeat_window_ms.max(t.cross_window_ms)
+    };
+    let mut seen = if state.store.records_changes() {
+        None
+    } else {
+        Some(Seen::start(&state, window).await)
+    };
     let mut waiting = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut waiting, BATCH).await > 0 {
         let next_pass = tokio::time::Instant::now() + PACE;
@@ -209,7 +255,10 @@ async fn detect(
     // What this node saw come in is at hand; the store is asked only for what came before.
     let until = seen.as_ref().map(|s| s.started);
     let oldest = cases.iter().map(|c| c.created_at).min().unwrap_or(0);
-    let before_start = until.is_none_or(|u| oldest.saturating_sub(window) < u);
+    let before_start = match &seen {
+        None => true,
+        Some(s) => !s.complete && oldest.saturating_sub(window) < s.started,
+    };
     let boxes: Vec<NearQuery> = cases
         .iter()
         .map(|c| {
@@ -730,6 +779,7 @@ mod tests {
         let mut seen = Seen {
             started: 0,
             signals: Default::default(),
+            complete: true,
         };
         seen.add(&[at("a", 1_000), at("b", 2_000)], 5_000);
         seen.add(&[at("c", 6_500)], 5_000);
