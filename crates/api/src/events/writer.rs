@@ -1,9 +1,10 @@
-//! Group commit for intake. Every new report goes through one writer task per node: it takes the
+//! Group commit for intake. Every new report goes through one writer per node: it takes the
 //! reports waiting at that moment (up to [`MAX_BATCH`]), looks once for the open cases they may
 //! repeat (one query for the whole batch), decides for each whether it opens a case or joins one
-//! — an open case found, or a case opened earlier in the same batch, so two reports of the same
-//! thing arriving together make one case — and stores them all in one transaction, then answers
-//! each. Under light load a batch is one report and nothing waits; under heavy load one commit
+//! — an open case found, or a case opened earlier in the same batch or in a batch still being
+//! committed, so two reports of the same thing arriving together make one case — and stores them
+//! all in one transaction, then answers each. Planning and committing are two tasks in a
+//! pipeline: the next batch's search runs while the last one commits. Under light load a batch is one report and nothing waits; under heavy load one commit
 //! carries many, which is what lets a single-writer SQLite file take thousands of reports a
 //! second. A report is answered only after its transaction committed: a 2xx means durable.
 
@@ -97,7 +98,38 @@ pub(crate) async fn write(
     Ok(answer.await.map_err(|_| gone())??)
 }
 
+/// Batches planned ahead of the one committing. The planner (duplicate search and plan) of one
+/// batch runs while the batch before it commits; more would only hold answers back.
+const AHEAD: usize = 1;
+
+/// A batch planned and waiting for its commit.
+struct Planned {
+    /// Its place in the order of batches.
+    seq: u64,
+    writes: Vec<IntakeWrite>,
+    hits: Vec<Option<(CaseRecord, f64)>>,
+    replies: Vec<oneshot::Sender<Result<Written, StoreError>>>,
+    outbox: bool,
+}
+
+/// What the planner and the committer share: how far the commits got, and whether one failed.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The last batch whose commit finished (with or without success).
+    committed: std::sync::atomic::AtomicU64,
+    /// Set when a batch's commit failed: the cases it would have opened must not be joined.
+    failed: std::sync::atomic::AtomicBool,
+}
+
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+    use std::sync::atomic::Ordering;
+    let progress = Arc::new(Progress::default());
+    let (commit_tx, commit_rx) = mpsc::channel::<Planned>(AHEAD);
+    tokio::spawn(committer(store.clone(), commit_rx, progress.clone()));
+    // The cases opened by batches planned but perhaps not yet committed (so not yet found by a
+    // search of the store), by batch: a report of the same thing in the next batch joins them.
+    let mut opened: std::collections::VecDeque<(u64, Vec<CaseRecord>)> = Default::default();
+    let mut seq = 0u64;
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         metrics::histogram!("wanxiang_intake_batch_size").record(jobs.len() as f64);
@@ -106,8 +138,104 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
             let outbox = jobs[0].outbox;
             let n = jobs.iter().take_while(|j| j.outbox == outbox).count();
             let group: Vec<Job> = jobs.drain(..n).collect();
-            commit(store.as_ref(), group, outbox).await;
+            // A search that starts after a commit finished sees its cases.
+            if progress.failed.swap(false, Ordering::SeqCst) {
+                opened.clear();
+            }
+            let done = progress.committed.load(Ordering::SeqCst);
+            while opened.front().is_some_and(|(s, _)| *s <= done) {
+                opened.pop_front();
+            }
+            seq += 1;
+            let Some(planned) = plan_group(store.as_ref(), group, outbox, seq, &opened).await
+            else {
+                continue;
+            };
+            let new: Vec<CaseRecord> = planned
+                .writes
+                .iter()
+                .filter_map(|w| match w {
+                    IntakeWrite::Case(c) => Some(c.record.clone()),
+                    IntakeWrite::Link(_) => None,
+                })
+                .collect();
+            if !new.is_empty() {
+                opened.push_back((seq, new));
+            }
+            if commit_tx.send(planned).await.is_err() {
+                return;
+            }
         }
+    }
+}
+
+/// Looks for the open cases a group's reports may repeat and plans it; `None` if the search
+/// failed (everyone in the group has been told).
+async fn plan_group(
+    store: &dyn Store,
+    group: Vec<Job>,
+    outbox: bool,
+    seq: u64,
+    opened: &std::collections::VecDeque<(u64, Vec<CaseRecord>)>,
+) -> Option<Planned> {
+    let boxes: Vec<_> = group
+        .iter()
+        .filter_map(|j| {
+            j.probe
+                .as_ref()
+                .map(|p| p.near(j.case.record.lon, j.case.record.lat))
+        })
+        .collect();
+    let found = if boxes.is_empty() {
+        Ok(Vec::new())
+    } else {
+        store.cases_near_any(&boxes).await
+    };
+    let (cases, replies): (Vec<_>, Vec<_>) = group
+        .into_iter()
+        .map(|j| ((j.case, j.probe), j.reply))
+        .unzip();
+    let mut found = match found {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "duplicate search failed; the batch is refused");
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+            return None;
+        }
+    };
+    if !boxes.is_empty() {
+        // Cases of earlier batches whose commit may not have finished when the search began.
+        for c in opened.iter().flat_map(|(_, cases)| cases) {
+            if !found.iter().any(|f| f.id == c.id) {
+                found.push(c.clone());
+            }
+        }
+    }
+    let (writes, hits) = plan(cases, &found);
+    Some(Planned {
+        seq,
+        writes,
+        hits,
+        replies,
+        outbox,
+    })
+}
+
+/// Commits planned batches in order and answers each report once its batch is durable.
+async fn committer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Planned>,
+    progress: Arc<Progress>,
+) {
+    use std::sync::atomic::Ordering;
+    while let Some(p) = rx.recv().await {
+        let seq = p.seq;
+        if !commit(store.as_ref(), p).await {
+            progress.failed.store(true, Ordering::SeqCst);
+        }
+        progress.committed.store(seq, Ordering::SeqCst);
     }
 }
 
@@ -143,35 +271,15 @@ fn plan(
     (writes, hits)
 }
 
-async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
-    let boxes: Vec<_> = group
-        .iter()
-        .filter_map(|j| {
-            j.probe
-                .as_ref()
-                .map(|p| p.near(j.case.record.lon, j.case.record.lat))
-        })
-        .collect();
-    let found = if boxes.is_empty() {
-        Ok(Vec::new())
-    } else {
-        store.cases_near_any(&boxes).await
-    };
-    let (cases, replies): (Vec<_>, Vec<_>) = group
-        .into_iter()
-        .map(|j| ((j.case, j.probe), j.reply))
-        .unzip();
-    let found = match found {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(error = %e, "duplicate search failed; the batch is refused");
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
-            }
-            return;
-        }
-    };
-    let (writes, hits) = plan(cases, &found);
+/// Commits one planned batch and answers it; false if a write of it failed.
+async fn commit(store: &dyn Store, p: Planned) -> bool {
+    let Planned {
+        writes,
+        hits,
+        replies,
+        outbox,
+        ..
+    } = p;
     let results = match store.write_intake(&writes, outbox).await {
         Ok(r) => r.into_iter().map(Ok).collect::<Vec<_>>(),
         Err(e) if writes.len() == 1 => vec![Err(e)],
@@ -193,6 +301,7 @@ async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
             each
         }
     };
+    let all_written = results.iter().all(Result::is_ok);
     for (((reply, write), hit), result) in replies.into_iter().zip(writes).zip(hits).zip(results) {
         let answer = result.map(|created| match (created, write, hit) {
             (CaseCreated::Existing(id), _, _) => Written::Existing(id),
@@ -208,4 +317,5 @@ async fn commit(store: &dyn Store, group: Vec<Job>, outbox: bool) {
         });
         let _ = reply.send(answer);
     }
+    all_written
 }
