@@ -414,6 +414,26 @@ async fn services_offers_and_overdue_notices_happen_once_across_nodes() {
 
 /// A sensor alarm raised on one node reaches the live stream of another through the alarm
 /// outbox and the bus (at least once, JetStream dropping repeats by `alarm:<id>:<seq>`).
+/// Registers a water-level sensor in 440303001002 on `node`: its id and token.
+async fn water_level(node: &TestApp, who: &common::Session, name: &str) -> (String, String) {
+    let (lon, lat) = point_in("440303001002");
+    let (status, device) = node
+        .call(
+            Some(who),
+            "POST",
+            "/api/v1/devices",
+            Some(
+                json!({"type": "water_level", "name": name, "location": {"lon": lon, "lat": lat}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{device}");
+    (
+        device["device"]["id"].as_str().unwrap().to_owned(),
+        device["token"].as_str().unwrap().to_owned(),
+    )
+}
+
 #[tokio::test]
 async fn an_alarm_raised_on_one_node_reaches_the_stream_of_another() {
     let cluster = Cluster::new("alarms").await;
@@ -422,17 +442,7 @@ async fn an_alarm_raised_on_one_node_reaches_the_stream_of_another() {
     let watcher = b.login("district.admin").await;
     let mut stream = open_stream(&b, &watcher).await;
     let operator = a.login("district.admin").await;
-    let (lon, lat) = point_in("440303001002");
-    let (status, device) = a
-        .call(
-            Some(&operator),
-            "POST",
-            "/api/v1/devices",
-            Some(json!({"type": "water_level", "name": "集群告警测试水位计", "location": {"lon": lon, "lat": lat}})),
-        )
-        .await;
-    assert_eq!(status, 201, "{device}");
-    let token = device["token"].as_str().unwrap().to_owned();
+    let (id, token) = water_level(&a, &operator, "集群告警测试水位计").await;
     let (status, body) = a
         .call(
             None,
@@ -444,10 +454,7 @@ async fn an_alarm_raised_on_one_node_reaches_the_stream_of_another() {
     assert_eq!(status, 200, "{body}");
     let seen = read_stream_until(&mut stream, "event: alarm").await;
     assert!(seen.contains("\"kind\":\"raised\""), "{seen}");
-    assert!(
-        seen.contains(device["device"]["id"].as_str().unwrap()),
-        "{seen}"
-    );
+    assert!(seen.contains(&id), "{seen}");
     cluster.stop(vec![a, b]).await;
 }
 
@@ -462,18 +469,7 @@ async fn a_devices_readings_taken_by_two_nodes_in_turn_make_one_alarm() {
     let b = cluster.node().await;
     let operator = a.login("district.admin").await;
     let operator_b = b.login("district.admin").await;
-    let (lon, lat) = point_in("440303001002");
-    let (status, device) = a
-        .call(
-            Some(&operator),
-            "POST",
-            "/api/v1/devices",
-            Some(json!({"type": "water_level", "name": "轮流接收测试水位计", "location": {"lon": lon, "lat": lat}})),
-        )
-        .await;
-    assert_eq!(status, 201, "{device}");
-    let token = device["token"].as_str().unwrap().to_owned();
-    let id = device["device"]["id"].as_str().unwrap().to_owned();
+    let (id, token) = water_level(&a, &operator, "轮流接收测试水位计").await;
     let t0 = chrono::Utc::now().timestamp_millis() - 60_000;
     // blue on a, yellow on b, cleared on a, raised anew on b, then orange on a.
     let levels = [12.0, 20.0, 2.0, 12.0, 30.0];
@@ -574,18 +570,7 @@ async fn concurrent_readings_of_one_device_at_two_nodes_raise_one_alarm() {
     let a = cluster.node().await;
     let b = cluster.node().await;
     let operator = a.login("district.admin").await;
-    let (lon, lat) = point_in("440303001002");
-    let (status, device) = a
-        .call(
-            Some(&operator),
-            "POST",
-            "/api/v1/devices",
-            Some(json!({"type": "water_level", "name": "并发接收测试水位计", "location": {"lon": lon, "lat": lat}})),
-        )
-        .await;
-    assert_eq!(status, 201, "{device}");
-    let token = device["token"].as_str().unwrap().to_owned();
-    let id = device["device"]["id"].as_str().unwrap().to_owned();
+    let (id, token) = water_level(&a, &operator, "并发接收测试水位计").await;
     let t0 = chrono::Utc::now().timestamp_millis() - 60_000;
     let sends: Vec<_> = (0..40)
         .map(|i| {
@@ -655,22 +640,9 @@ async fn a_device_heard_by_one_node_is_not_silent_to_another() {
     let a = cluster.node().await;
     let b = cluster.node().await;
     let operator = a.login("district.admin").await;
-    let (lon, lat) = point_in("440303001002");
     let mut tokens = Vec::new();
     for name in ["只向 b 发送的水位计", "只向 a 发送的水位计"] {
-        let (status, device) = a
-            .call(
-                Some(&operator),
-                "POST",
-                "/api/v1/devices",
-                Some(json!({"type": "water_level", "name": name, "location": {"lon": lon, "lat": lat}})),
-            )
-            .await;
-        assert_eq!(status, 201, "{device}");
-        tokens.push((
-            device["device"]["id"].as_str().unwrap().to_owned(),
-            device["token"].as_str().unwrap().to_owned(),
-        ));
+        tokens.push(water_level(&a, &operator, name).await);
     }
     let send = |node: &TestApp, token: &str| {
         let (client, url) = (
