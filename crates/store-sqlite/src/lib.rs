@@ -82,9 +82,11 @@ impl SqliteStore {
             // lose the last transactions, which is the usual trade for an embedded store.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            // Every commit invalidates the other connections' page caches (WAL change
-            // detection); memory-mapped reads then cost no system call per page.
-            .pragma("mmap_size", "268435456")
+            // No memory-mapped reads: with a file that grows under a stream of commits, the
+            // read connections kept remapping it (page faults, unmaps, TLB shootdowns), which
+            // cost intake about 8% more CPU per report than reading pages into each
+            // connection's cache (BENCHMARKS.md, issue 4, session 8).
+            .pragma("mmap_size", "0")
             .pragma("cache_size", "-16000")
             // Checkpoint the WAL into the database every 64 MB rather than SQLite's 4 MB: a page
             // rewritten by many commits in between (a rollup's current bucket, a busy index
