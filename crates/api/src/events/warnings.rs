@@ -259,6 +259,14 @@ async fn detect(
         None => true,
         Some(s) => !s.complete && oldest.saturating_sub(window) < s.started,
     };
+    // Added before the store is asked, so a failing search loses none of them.
+    let seen: Option<&Seen> = match seen {
+        Some(s) => {
+            s.add(cases, window);
+            Some(s)
+        }
+        None => None,
+    };
     let boxes: Vec<NearQuery> = cases
         .iter()
         .map(|c| {
@@ -287,13 +295,6 @@ async fn detect(
             .collect()
     } else {
         Vec::new()
-    };
-    let seen: Option<&Seen> = match seen {
-        Some(s) => {
-            s.add(cases, window);
-            Some(s)
-        }
-        None => None,
     };
     let mut found: Vec<(Warning, i64)> = Vec::new();
     // Each new case looks only at the cases within each detector's reach of it (a grid of cells

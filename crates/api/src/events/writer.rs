@@ -112,13 +112,13 @@ struct Planned {
     outbox: bool,
 }
 
-/// What the planner and the committer share: how far the commits got, and whether one failed.
+/// What the planner and the committer share: how far the commits got, and which failed.
 #[derive(Debug, Default)]
 struct Progress {
     /// The last batch whose commit finished (with or without success).
     committed: std::sync::atomic::AtomicU64,
-    /// Set when a batch's commit failed: the cases it would have opened must not be joined.
-    failed: std::sync::atomic::AtomicBool,
+    /// Batches whose commit failed: the cases they would have opened must not be joined.
+    failed: std::sync::Mutex<Vec<u64>>,
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
@@ -139,9 +139,8 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
             let n = jobs.iter().take_while(|j| j.outbox == outbox).count();
             let group: Vec<Job> = jobs.drain(..n).collect();
             // A search that starts after a commit finished sees its cases.
-            if progress.failed.swap(false, Ordering::SeqCst) {
-                opened.clear();
-            }
+            let failed = std::mem::take(&mut *progress.failed.lock().expect("not poisoned"));
+            opened.retain(|(s, _)| !failed.contains(s));
             let done = progress.committed.load(Ordering::SeqCst);
             while opened.front().is_some_and(|(s, _)| *s <= done) {
                 opened.pop_front();
@@ -151,12 +150,16 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
             else {
                 continue;
             };
+            // A case with an external id may turn out to exist already (a resent work order):
+            // only those without one are sure to be created, and can be joined before it is known.
             let new: Vec<CaseRecord> = planned
                 .writes
                 .iter()
                 .filter_map(|w| match w {
-                    IntakeWrite::Case(c) => Some(c.record.clone()),
-                    IntakeWrite::Link(_) => None,
+                    IntakeWrite::Case(c) if c.record.external_id.is_none() => {
+                        Some(c.record.clone())
+                    }
+                    _ => None,
                 })
                 .collect();
             if !new.is_empty() {
@@ -233,7 +236,7 @@ async fn committer(
     while let Some(p) = rx.recv().await {
         let seq = p.seq;
         if !commit(store.as_ref(), p).await {
-            progress.failed.store(true, Ordering::SeqCst);
+            progress.failed.lock().expect("not poisoned").push(seq);
         }
         progress.committed.store(seq, Ordering::SeqCst);
     }

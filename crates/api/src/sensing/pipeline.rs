@@ -689,6 +689,12 @@ impl Pipeline {
         } else {
             Vec::new()
         };
+        // An operator acting on an alarm of a device registered on another node since this
+        // node last looked: look now.
+        if ids.iter().any(|id| !self.runs.contains_key(id)) {
+            let now = self.state.clock.now_ms();
+            self.refresh(now).await;
+        }
         // What is still to commit, and what waits for a later commit because another node moved
         // its device on meanwhile. Each refused commit leaves at least one device for later and
         // each commit that goes through empties `todo`, so this ends.
