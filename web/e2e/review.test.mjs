@@ -15,8 +15,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifacts, loginThroughForm } from './harness.mjs';
-import { apiAs, pngColours, useServerAndBrowser } from './support.mjs';
+import { artifacts } from './harness.mjs';
+import { apiAs, consoleTab, pngColours, useServerAndBrowser } from './support.mjs';
 
 const ZHANG = '13800138000';
 const LIU = '13800138004';
@@ -27,16 +27,8 @@ const FOOD_LICENCE = '0100007001';
 const ctx = useServerAndBrowser();
 
 /** A console page logged in as `username` through the form, on the 办件 tab. */
-async function reviewerAt(username) {
-  const context = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await loginThroughForm(page, ctx.server.url, '/console', username);
-  await page.getByTestId('nav').waitFor();
-  await page.getByTestId('nav-applications').click();
-  await page.locator('[data-testid=applications-view][data-loaded=true]').waitFor({ timeout: 15_000 });
-  return { context, page, errors };
+function reviewerAt(username) {
+  return consoleTab(ctx, username, 'applications', 'applications-view');
 }
 
 /** Chooses a queue chip and waits for its list. */

@@ -11,24 +11,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifacts, loginThroughForm } from './harness.mjs';
-import { apiAs, pngColours, useServerAndBrowser } from './support.mjs';
+import { artifacts } from './harness.mjs';
+import { apiAs, consoleTab, pngColours, useServerAndBrowser } from './support.mjs';
 
 const ELDERLY_ALLOWANCE = '0500001001';
 
 const ctx = useServerAndBrowser();
 
 /** A console page logged in as `username` through the form, on the 规则 tab. */
-async function staffAt(username) {
-  const context = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await loginThroughForm(page, ctx.server.url, '/console', username);
-  await page.getByTestId('nav').waitFor();
-  await page.getByTestId('nav-rules').click();
-  await page.locator('[data-testid=rules-view][data-loaded=true]').waitFor({ timeout: 15_000 });
-  return { context, page, errors };
+function staffAt(username) {
+  return consoleTab(ctx, username, 'rules', 'rules-view');
 }
 
 /** Opens an item's model from the list. */

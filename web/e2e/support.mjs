@@ -4,7 +4,7 @@
 
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import { after, before } from 'node:test';
-import { DEMO_PASSWORD, launch, startServer } from './harness.mjs';
+import { DEMO_PASSWORD, launch, loginThroughForm, startServer } from './harness.mjs';
 
 /**
  * Logs in as `username` through `POST /api/v1/auth/login` and resolves to
@@ -220,4 +220,20 @@ export function useServerAndBrowser() {
     await ctx.server?.stop();
   });
   return ctx;
+}
+
+/**
+ * A console page of `ctx`'s server logged in as `username` through the form, on the tab `tab`
+ * (its nav test id is `nav-${tab}`), once the view `view` has loaded. Page errors are collected.
+ */
+export async function consoleTab(ctx, username, tab, view) {
+  const context = await ctx.browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await loginThroughForm(page, ctx.server.url, '/console', username);
+  await page.getByTestId('nav').waitFor();
+  await page.getByTestId(`nav-${tab}`).click();
+  await page.locator(`[data-testid=${view}][data-loaded=true]`).waitFor({ timeout: 15_000 });
+  return { context, page, errors };
 }

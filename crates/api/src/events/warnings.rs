@@ -267,25 +267,25 @@ async fn detect(
         }
         None => None,
     };
-    let boxes: Vec<NearQuery> = cases
-        .iter()
-        .map(|c| {
-            let dlat = radius / 111_320.0;
-            let dlon = radius / (111_320.0 * c.lat.to_radians().cos().max(0.01));
-            NearQuery {
-                lon_min: c.lon - dlon,
-                lon_max: c.lon + dlon,
-                lat_min: c.lat - dlat,
-                lat_max: c.lat + dlat,
-                since: c.created_at - window,
-                until,
-                category: None,
-                open_only: false,
-                limit: 1000,
-            }
-        })
-        .collect();
     let around: Vec<Signal> = if before_start {
+        let boxes: Vec<NearQuery> = cases
+            .iter()
+            .map(|c| {
+                let dlat = radius / 111_320.0;
+                let dlon = radius / (111_320.0 * c.lat.to_radians().cos().max(0.01));
+                NearQuery {
+                    lon_min: c.lon - dlon,
+                    lon_max: c.lon + dlon,
+                    lat_min: c.lat - dlat,
+                    lat_max: c.lat + dlat,
+                    since: c.created_at - window,
+                    until,
+                    category: None,
+                    open_only: false,
+                    limit: 1000,
+                }
+            })
+            .collect();
         state
             .store
             .cases_near_any(&boxes)

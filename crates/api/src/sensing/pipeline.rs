@@ -1078,14 +1078,11 @@ fn answer(replies: Vec<Reply>, done: Pending, failed: Option<StoreError>) {
     }
     let Some(e) = failed else { return };
     let why = e.to_string();
+    let error = || StoreError::Unavailable(why.clone());
     for reply in replies.into_iter().flatten() {
         match reply {
-            Reply::Telemetry(tx) => {
-                let _ = tx.send(Err(StoreError::Unavailable(why.clone())));
-            }
-            Reply::Operator(tx) => {
-                let _ = tx.send(Err(StoreError::Unavailable(why.clone())));
-            }
+            Reply::Telemetry(tx) => drop(tx.send(Err(error()))),
+            Reply::Operator(tx) => drop(tx.send(Err(error()))),
             Reply::None => {}
         }
     }
