@@ -15,9 +15,9 @@ use wanxiang_store::services::{
 };
 use wanxiang_store::{
     AccountUpdate, ApiToken, Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter,
-    CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite, LinkedReport, NearQuery,
-    NewApiToken, NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange, WarningRecord,
-    WarningStatus,
+    CaseMark, CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite, LinkedReport,
+    NearQuery, NewApiToken, NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange,
+    WarningRecord, WarningStatus,
 };
 use wanxiang_store::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceRecord, DeviceResume,
@@ -384,6 +384,20 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn case_marks(
+        &self,
+        since: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<CaseMark>, StoreError> {
+        timed(
+            "case_marks",
+            self.backend(),
+            self.inner.case_marks(since, until, limit),
+        )
+        .await
+    }
+
     async fn write_intake(
         &self,
         batch: &[IntakeWrite],
@@ -520,14 +534,15 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn upsert_warning(
+    async fn upsert_warnings(
         &self,
-        warning: &WarningRecord,
-    ) -> Result<(WarningRecord, WarningChange), StoreError> {
+        warnings: &[WarningRecord],
+        outbox: bool,
+    ) -> Result<Vec<(WarningRecord, WarningChange)>, StoreError> {
         timed(
-            "upsert_warning",
+            "upsert_warnings",
             self.backend(),
-            self.inner.upsert_warning(warning),
+            self.inner.upsert_warnings(warnings, outbox),
         )
         .await
     }

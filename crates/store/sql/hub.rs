@@ -9,7 +9,7 @@ use wanxiang_core::warning::{Kind, Level};
 use wanxiang_core::{Scope, ScopeFilter};
 use wanxiang_store::codec;
 use wanxiang_store::{
-    Attachment, AttachmentMeta, CaseCreated, Delivery, DeliveryOutcome, DeliveryStatus,
+    Attachment, AttachmentMeta, CaseCreated, CaseMark, Delivery, DeliveryOutcome, DeliveryStatus,
     IntakeWrite, LinkedReport, NearQuery, NewCase, StoreError, WarningChange, WarningRecord,
     WarningStatus,
 };
@@ -204,6 +204,38 @@ pub(crate) async fn cases_near_any(
     found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
     found.dedup_by(|a, b| a.id == b.id);
     Ok(found)
+}
+
+pub(crate) async fn case_marks(
+    pool: &Pool<Db>,
+    since: i64,
+    until: i64,
+    limit: u32,
+) -> Result<Vec<CaseMark>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, channel, category, lon, lat, area_code, created_at FROM cases
+         WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id LIMIT $3",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|row| {
+            let channel: String = row.try_get("channel").map_err(db)?;
+            Ok(CaseMark {
+                id: row.try_get("id").map_err(db)?,
+                channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+                category: row.try_get("category").map_err(db)?,
+                lon: row.try_get("lon").map_err(db)?,
+                lat: row.try_get("lat").map_err(db)?,
+                area: row.try_get("area_code").map_err(db)?,
+                created_at: row.try_get("created_at").map_err(db)?,
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn daily_counts(
@@ -666,21 +698,20 @@ fn push_warning_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
     };
 }
 
-pub(crate) async fn upsert_warning(
-    pool: &Pool<Db>,
+/// Stores one detection inside a write transaction: see [`upsert_warnings`].
+async fn upsert_in(
+    tx: &mut crate::shared::WriteTx,
     w: &WarningRecord,
 ) -> Result<(WarningRecord, WarningChange), StoreError> {
-    let mut tx = crate::shared::begin_write(pool).await?;
-    let existing = sqlx::query(&format!(
-        "SELECT {WARNING_COLUMNS} FROM warnings WHERE key = $1"
-    ))
-    .bind(&w.key)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?
-    .map(|r| read_warning(&r))
-    .transpose()?;
-    let (stored, change) = match existing {
+    let select = format!("SELECT {WARNING_COLUMNS} FROM warnings WHERE key = $1");
+    let existing = sqlx::query(&select)
+        .bind(&w.key)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?
+        .map(|r| read_warning(&r))
+        .transpose()?;
+    Ok(match existing {
         None => {
             let inserted = sqlx::query(&format!(
                 "INSERT INTO warnings ({WARNING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
@@ -700,20 +731,18 @@ pub(crate) async fn upsert_warning(
             .bind(&w.case_id)
             .bind(w.created_at)
             .bind(w.updated_at)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db)?
             .rows_affected();
             if inserted == 0 {
-                // Another node stored the same key meanwhile: theirs stands.
-                drop(tx);
-                let theirs = sqlx::query(&format!(
-                    "SELECT {WARNING_COLUMNS} FROM warnings WHERE key = $1"
-                ))
-                .bind(&w.key)
-                .fetch_one(pool)
-                .await
-                .map_err(db)?;
+                // Another node stored the same key meanwhile: theirs stands. (PostgreSQL's
+                // statements each see what committed before them, so it is found here.)
+                let theirs = sqlx::query(&select)
+                    .bind(&w.key)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(db)?;
                 return Ok((read_warning(&theirs)?, WarningChange::Unchanged));
             }
             (w.clone(), WarningChange::New)
@@ -745,7 +774,7 @@ pub(crate) async fn upsert_warning(
                 .bind(&message)
                 .bind(w.updated_at)
                 .bind(&old.id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db)?;
                 let stored = WarningRecord {
@@ -761,9 +790,32 @@ pub(crate) async fn upsert_warning(
             }
         }
         Some(closed) => (closed, WarningChange::Unchanged),
-    };
+    })
+}
+
+pub(crate) async fn upsert_warnings(
+    pool: &Pool<Db>,
+    list: &[WarningRecord],
+    outbox: bool,
+) -> Result<Vec<(WarningRecord, WarningChange)>, StoreError> {
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = crate::shared::begin_write(pool).await?;
+    let mut out = Vec::with_capacity(list.len());
+    for w in list {
+        out.push(upsert_in(&mut tx, w).await?);
+    }
+    let notices: Vec<Notification> = out
+        .iter()
+        .filter(|(_, change)| *change != WarningChange::Unchanged)
+        .map(|(stored, _)| stored.notice())
+        .collect();
+    for part in notices.chunks(2_000) {
+        insert_notifications(&mut tx, part, outbox).await?;
+    }
     tx.commit().await.map_err(db)?;
-    Ok((stored, change))
+    Ok(out)
 }
 
 pub(crate) async fn warnings(

@@ -22,7 +22,7 @@ use wanxiang_core::{
 use wanxiang_store::codec::{self, AccountRow, UnitRow};
 use wanxiang_store::{
     AccountUpdate, AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, ApiToken, AreaCounts,
-    Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter, CaseStats, Delivery,
+    Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter, CaseMark, CaseStats, Delivery,
     DeliveryOutcome, DeliveryStatus, DeviceFilter, DeviceRecord, DeviceResume, IntakeWrite,
     LinkedReport, NearQuery, NewApiToken, NewCase, NewDevice, NewSession, Reading, Rollup,
     SessionInfo, Store, StoreError, TelemetryBatch, WarningChange, WarningRecord, WarningStatus,
@@ -1560,6 +1560,15 @@ impl Store for StoreImpl {
         crate::hub::cases_near_any(&self.pool, boxes).await
     }
 
+    async fn case_marks(
+        &self,
+        since: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<CaseMark>, StoreError> {
+        crate::hub::case_marks(&self.pool, since, until, limit).await
+    }
+
     async fn write_intake(
         &self,
         batch: &[IntakeWrite],
@@ -1657,11 +1666,12 @@ impl Store for StoreImpl {
         crate::hub::purge_loose_attachments(&self.pool, before).await
     }
 
-    async fn upsert_warning(
+    async fn upsert_warnings(
         &self,
-        warning: &WarningRecord,
-    ) -> Result<(WarningRecord, WarningChange), StoreError> {
-        crate::hub::upsert_warning(self.writer(), warning).await
+        warnings: &[WarningRecord],
+        outbox: bool,
+    ) -> Result<Vec<(WarningRecord, WarningChange)>, StoreError> {
+        crate::hub::upsert_warnings(self.writer(), warnings, outbox).await
     }
 
     async fn warnings(

@@ -2,9 +2,10 @@
 //! attachments, early warnings and the webhook outbox. The types the [`crate::Store`] methods of
 //! those sections take and return.
 
+use wanxiang_core::Role;
 use wanxiang_core::UnitCode;
 use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
-use wanxiang_core::inbox::Notification;
+use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::warning::{Kind, Level};
 
 /// A case to store, with everything that must be written in the same transaction as it.
@@ -64,6 +65,25 @@ pub struct NearQuery {
     pub open_only: bool,
     /// At most this many, newest first.
     pub limit: u32,
+}
+
+/// What the early-warning detectors keep of a case ([`crate::Store::case_marks`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseMark {
+    /// The case id.
+    pub id: String,
+    /// How it came in.
+    pub channel: Channel,
+    /// Its minor category, once it has one.
+    pub category: Option<String>,
+    /// Longitude (WGS-84 degrees).
+    pub lon: f64,
+    /// Latitude.
+    pub lat: f64,
+    /// The finest unit code holding the place.
+    pub area: String,
+    /// When it was created (Unix ms).
+    pub created_at: i64,
 }
 
 /// A report linked to an earlier open case as its duplicate, instead of opening a case.
@@ -194,7 +214,29 @@ pub struct WarningRecord {
     pub updated_at: i64,
 }
 
-/// What [`crate::Store::upsert_warning`] did.
+impl WarningRecord {
+    /// What its unit's supervisors are told when it is new or raised, as of its `updated_at`.
+    pub fn notice(&self) -> Notification {
+        Notification {
+            id: 0,
+            at: self.updated_at,
+            recipient: Recipient::Org {
+                org: self.area.to_string(),
+                role: Some(Role::Supervisor),
+            },
+            case_id: None,
+            kind: "early_warning".into(),
+            message: format!(
+                "{}（{}）：{}",
+                self.level.name_zh(),
+                self.kind.name_zh(),
+                self.message
+            ),
+        }
+    }
+}
+
+/// What [`crate::Store::upsert_warnings`] did with each warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WarningChange {
     /// A new warning.

@@ -18,7 +18,7 @@ pub mod sensing;
 pub mod services;
 
 pub use hub::{
-    Attachment, AttachmentMeta, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
+    Attachment, AttachmentMeta, CaseMark, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
     LinkedReport, NearQuery, NewCase, NewLink, UnsentAlarm, UnsentChange, WarningChange,
     WarningRecord, WarningStatus,
 };
@@ -294,6 +294,15 @@ pub trait Store: Send + Sync + 'static {
     /// the cases in any of them, each once, newest first. `open_only` of the first box applies.
     async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseRecord>, StoreError>;
 
+    /// The marks of the cases created in `[since, until)`, oldest first (by time, then id), at
+    /// most `limit`: what a detector alone on its store loads at its start.
+    async fn case_marks(
+        &self,
+        since: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<CaseMark>, StoreError>;
+
     /// The intake's group commit: new cases and linked duplicates in one transaction, answered
     /// per item in order (`Existing` for a channel and external id seen before).
     async fn write_intake(
@@ -371,12 +380,16 @@ pub trait Store: Send + Sync + 'static {
 
     // --- Early warnings. ---
 
-    /// Stores a detection under its key: a new warning, or an active one raised (higher level
-    /// or more evidence; level never goes down). Returns the stored warning and what changed.
-    async fn upsert_warning(
+    /// Stores detections under their keys, in order and in one transaction: each a new warning,
+    /// or an active one raised (higher level or more evidence; level never goes down). Each
+    /// warning that is new or raised notifies its unit's supervisors ([`WarningRecord::notice`])
+    /// in the same transaction, through the webhook outbox too when `outbox`. Returns each
+    /// stored warning and what changed.
+    async fn upsert_warnings(
         &self,
-        warning: &WarningRecord,
-    ) -> Result<(WarningRecord, WarningChange), StoreError>;
+        warnings: &[WarningRecord],
+        outbox: bool,
+    ) -> Result<Vec<(WarningRecord, WarningChange)>, StoreError>;
 
     /// Warnings about units the scope sees, latest first; only active ones when `active_only`.
     async fn warnings(

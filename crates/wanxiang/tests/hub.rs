@@ -518,10 +518,11 @@ async fn warnings_until(app: &TestApp, who: &Session, kind: &str) -> Value {
     found
 }
 
-/// The detectors keep the cases they saw come in and ask the store only for those reported
-/// before they started: two reports before a restart and one after it are three at one place.
+/// The detectors keep the cases they saw come in and load those reported before they started:
+/// four reports before a restart and one after it are five at one place (a repeat) and five in
+/// the street today (a surge; four are not enough for one).
 #[tokio::test]
-async fn repeats_count_the_reports_made_before_a_restart() {
+async fn detectors_count_the_reports_made_before_a_restart() {
     let app = spawn_app_with(|c| c.events.duplicate_radius_m = 0.0).await;
     let resident = app.login("13800138000").await;
     let p = point_in("440303001001");
@@ -544,8 +545,12 @@ async fn repeats_count_the_reports_made_before_a_restart() {
             assert_eq!(r.status().as_u16(), 201);
         }
     };
-    send(&app, 0).await;
-    send(&app, 1).await;
+    for i in 0..4 {
+        send(&app, i).await;
+    }
+    let supervisor = app.login("guiyuan.supervisor").await;
+    let repeat = warnings_until(&app, &supervisor, "repeat").await;
+    assert_eq!(repeat["evidence"].as_array().unwrap().len(), 4, "{repeat}");
     let config = app.config.clone();
     let data = app.stop_keeping_data().await;
     let app = spawn_app_with(|c| {
@@ -553,10 +558,19 @@ async fn repeats_count_the_reports_made_before_a_restart() {
         c.storage.data_dir = data.path().to_path_buf();
     })
     .await;
-    send(&app, 2).await;
+    send(&app, 4).await;
     let supervisor = app.login("guiyuan.supervisor").await;
-    let repeat = warnings_until(&app, &supervisor, "repeat").await;
-    assert_eq!(repeat["evidence"].as_array().unwrap().len(), 3, "{repeat}");
+    let surge = warnings_until(&app, &supervisor, "surge").await;
+    assert_eq!(surge["evidence"].as_array().unwrap().len(), 5, "{surge}");
+    let mut repeat = Value::Null;
+    for _ in 0..500 {
+        repeat = warnings_until(&app, &supervisor, "repeat").await;
+        if repeat["evidence"].as_array().unwrap().len() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(repeat["evidence"].as_array().unwrap().len(), 5, "{repeat}");
     app.stop().await.unwrap();
 }
 

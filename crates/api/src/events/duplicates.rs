@@ -356,9 +356,8 @@ async fn unlink(
         ));
     }
     after_write(&state, &updated, "unlink", now);
-    after_write(&state, &split.record, "created", now);
     // A case of its own now: the detectors count it as one.
-    super::warnings::observe(&state, &split.record);
+    after_write(&state, &split.record, "created", now);
     let history = state.store.case_history(&p.scope, &split.record.id).await?;
     Ok((
         axum::http::StatusCode::CREATED,

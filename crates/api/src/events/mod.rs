@@ -161,6 +161,7 @@ const MANUAL_DISPATCH: Limit = Limit {
 pub mod attachments;
 pub mod duplicates;
 pub mod warnings;
+mod window;
 pub(crate) mod writer;
 
 pub use writer::IntakeWriter;
@@ -1263,7 +1264,6 @@ pub async fn take_in_with(
                 record, history, ..
             } = *new_case;
             after_write(state, &record, "created", now);
-            warnings::observe(state, &record);
             let attached = report
                 .attachments
                 .into_iter()
@@ -1280,8 +1280,12 @@ pub async fn take_in_with(
 }
 
 /// What follows every stored change: the supervision scheduler, the webhook worker and the
-/// SSE streams hear of it.
+/// SSE streams hear of it, and of a new case (`kind` "created") the early-warning detectors,
+/// which so see every case this node opens, whichever way it came in.
 pub(crate) fn after_write(state: &AppState, c: &CaseRecord, kind: &str, now: i64) {
+    if kind == "created" {
+        warnings::observe(state, c);
+    }
     wake_if_sooner(state, c);
     if state.hub.webhook.is_some() {
         state.outbox_wake.notify_one();
@@ -1688,10 +1692,8 @@ async fn act(
             "案件已被他人修改，请刷新后重试 / the case changed meanwhile; reload and retry".into(),
         ));
     }
-    if let Some(category) = record.category.as_deref()
-        && current.category.as_deref() != Some(category)
-    {
-        warnings::observe_category(&state, &record.id, category);
+    if record.category.is_some() && current.category != record.category {
+        warnings::observe_category(&state, &record, current.category.as_deref());
     }
     if !attachments.is_empty() {
         let ids: Vec<String> = attachments.into_iter().map(|m| m.id).collect();

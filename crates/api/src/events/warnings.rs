@@ -14,12 +14,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
-use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::warning::{self, Kind, Level, Signal, Warning};
 use wanxiang_core::{Role, Scope, UnitCode};
 use wanxiang_store::{CaseFilter, NearQuery, WarningChange, WarningRecord, WarningStatus};
 
 use super::duplicates::is_sensor;
+use super::window::{DAY, Seen, street_of};
 use super::{CaseDto, Change, Report, case_dto, district_of, open_case, place_of};
 use crate::auth::Principal;
 use crate::people::iso;
@@ -51,10 +51,10 @@ pub enum Observation {
     },
     /// A case was given its category (at registration or dispatch) after it was observed.
     Category {
-        /// The case.
-        id: String,
-        /// Its category now.
-        category: String,
+        /// The case, with its category now.
+        case: Signal,
+        /// Its category before, if it had one.
+        before: Option<String>,
     },
 }
 
@@ -76,13 +76,13 @@ pub(crate) fn observe_linked(state: &AppState, c: &CaseRecord, report: &Report, 
     );
 }
 
-/// Tells the detectors a case's category was set after it came in.
-pub(crate) fn observe_category(state: &AppState, id: &str, category: &str) {
+/// Tells the detectors a case's category was set (or changed from `before`) after it came in.
+pub(crate) fn observe_category(state: &AppState, c: &CaseRecord, before: Option<&str>) {
     send(
         state,
         Observation::Category {
-            id: id.to_owned(),
-            category: category.to_owned(),
+            case: signal(c),
+            before: before.map(str::to_owned),
         },
     );
 }
@@ -98,77 +98,57 @@ fn send(state: &AppState, o: Observation) {
     }
 }
 
-/// The cases of the detectors' window that this node saw come in: on a store no other node
-/// writes to, every case since the detector started passes through it, so the repeat and
-/// cross-source detectors read only the cases reported before it started from the store, and
-/// those only while they are within the window.
-#[derive(Debug)]
-struct Seen {
-    /// When the detector started (node clock, Unix ms): the store holds what came before.
-    started: i64,
-    /// The cases observed since, oldest first (and, when `complete`, those before too).
-    signals: std::collections::VecDeque<Signal>,
-    /// Whether the cases of the window reported before the start were loaded at the start (there
-    /// were at most [`PRELOAD`]); if not, each pass searches the store for them.
-    complete: bool,
-}
+/// Most cases from before the detector started that it loads at its start (the surge span's,
+/// else the repeat and cross-source window's); with more, passes ask the store instead.
+const PRELOAD: u32 = 200_000;
+/// Most cases the detector holds in memory; past it (a flood sustained for days), it forgets
+/// them all and asks the store every pass from then on.
+const HELD: usize = 2_000_000;
+/// Most of today's cases a surge counts (as many as the store's case listing gives).
+const TODAY: usize = 1000;
 
-/// Most cases of the window reported before the detector started that it loads at its start.
-const PRELOAD: u32 = 20_000;
-
-impl Seen {
-    /// Starts the window: the cases of the last `window_ms` from the store, when they are few
-    /// enough to hold (on an error or too many, each pass searches the store for them instead).
-    async fn start(state: &AppState, window_ms: i64) -> Seen {
-        let started = state.clock.now_ms();
-        let everywhere = NearQuery {
-            lon_min: -180.0,
-            lon_max: 180.0,
-            lat_min: -90.0,
-            lat_max: 90.0,
-            since: started.saturating_sub(window_ms),
-            until: Some(started),
-            category: None,
-            open_only: false,
-            limit: PRELOAD,
-        };
-        let loaded = match state.store.cases_near_any(&[everywhere]).await {
-            Ok(found) if found.len() < PRELOAD as usize => Some(found),
+/// Starts the in-memory window (see [`Seen`]) with the cases from before `now` that it needs:
+/// the surge span's when there are at most [`PRELOAD`], else the repeat and cross-source
+/// window's when there are that few, else none (the passes ask the store for them).
+async fn start_window(state: &AppState, window_ms: i64) -> Seen {
+    let started = state.clock.now_ms();
+    let span_ms = i64::from(BASELINE_DAYS + 1) * DAY;
+    let load = |since: i64| async move {
+        match state.store.case_marks(since, started, PRELOAD).await {
+            Ok(marks) if marks.len() < PRELOAD as usize => Some(marks),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "early warnings: the recent cases could not be loaded");
                 None
             }
-        };
-        let complete = loaded.is_some();
-        let mut signals: Vec<Signal> = loaded.unwrap_or_default().iter().map(signal).collect();
-        signals.sort_by_key(|s| s.created_at);
-        Seen {
-            started,
-            signals: signals.into(),
-            complete,
         }
-    }
-}
-
-impl Seen {
-    /// Adds a pass's new cases and forgets those older than `window_ms` before the oldest of them.
-    fn add(&mut self, cases: &[Signal], window_ms: i64) {
-        self.signals.extend(cases.iter().cloned());
-        if let Some(oldest) = cases.iter().map(|c| c.created_at).min() {
-            let cutoff = oldest.saturating_sub(window_ms);
-            while self.signals.front().is_some_and(|s| s.created_at < cutoff) {
-                self.signals.pop_front();
-            }
-        }
-    }
-
-    /// A case's category set after it came in.
-    fn recategorise(&mut self, id: &str, category: String) {
-        if let Some(s) = self.signals.iter_mut().rev().find(|s| s.id == id) {
-            s.category = Some(category);
-        }
-    }
+    };
+    let (marks, whole_span) = match load(started.saturating_sub(span_ms.max(window_ms))).await {
+        Some(m) => (Some(m), true),
+        None => (load(started.saturating_sub(window_ms)).await, false),
+    };
+    let complete = marks.is_some();
+    let before = marks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| Signal {
+            sensor: is_sensor(m.channel),
+            id: m.id,
+            category: m.category,
+            lon: m.lon,
+            lat: m.lat,
+            area: m.area,
+            created_at: m.created_at,
+        })
+        .collect();
+    Seen::new(
+        started,
+        window_ms,
+        BASELINE_DAYS + 1,
+        before,
+        complete,
+        whole_span,
+    )
 }
 
 async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
@@ -177,7 +157,7 @@ async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
     // At most one pass per PACE: under a flood of reports the batches grow instead of the
     // detector's share of the database; a warning comes at most that much later.
     // Alone on its store, the detector keeps the cases it saw in memory (see [`Seen`]); with
-    // other nodes writing cases it does not see, it searches the store every pass.
+    // other nodes writing cases it does not see, it asks the store every pass.
     let window = {
         let t = &state.hub.thresholds;
         t.repeat_window_ms.max(t.cross_window_ms)
@@ -185,7 +165,7 @@ async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
     let mut seen = if state.store.records_changes() {
         None
     } else {
-        Some(Seen::start(&state, window).await)
+        Some(start_window(&state, window).await)
     };
     let mut waiting = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut waiting, BATCH).await > 0 {
@@ -203,12 +183,12 @@ async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
                         tracing::warn!(error = %e, "early-warning corroboration failed");
                     }
                 }
-                Observation::Category { id, category } => {
-                    match cases.iter_mut().find(|c: &&mut Signal| c.id == id) {
-                        Some(c) => c.category = Some(category),
+                Observation::Category { case, before } => {
+                    match cases.iter_mut().find(|c: &&mut Signal| c.id == case.id) {
+                        Some(c) => c.category = case.category,
                         None => {
                             if let Some(seen) = seen.as_mut() {
-                                seen.recategorise(&id, category);
+                                seen.recategorise(&case, before.as_deref());
                             }
                         }
                     }
@@ -217,6 +197,13 @@ async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
         }
         if let Err(e) = detect(&state, &cases, seen.as_mut()).await {
             tracing::warn!(error = %e, "early-warning detection failed");
+        }
+        if seen.as_ref().is_some_and(|s| s.len() > HELD) {
+            tracing::warn!(
+                held = HELD,
+                "early warnings: too many recent cases to hold; the detectors ask the store from now on"
+            );
+            seen = None;
         }
         tokio::time::sleep_until(next_pass).await;
     }
@@ -232,11 +219,6 @@ fn signal(c: &CaseRecord) -> Signal {
         area: c.area.to_string(),
         created_at: c.created_at,
     }
-}
-
-/// The street a unit code lies in (its first nine digits), or the unit itself above streets.
-fn street_of(area: &str) -> Option<UnitCode> {
-    UnitCode::parse(area.get(..9).unwrap_or(area)).ok()
 }
 
 /// Runs the detectors for a batch of new cases.
@@ -262,7 +244,7 @@ async fn detect(
     // Added before the store is asked, so a failing search loses none of them.
     let seen: Option<&Seen> = match seen {
         Some(s) => {
-            s.add(cases, window);
+            s.add(cases);
             Some(s)
         }
         None => None,
@@ -329,27 +311,17 @@ async fn detect(
         }
     }
     for ((street, category), now) in groups {
-        let scope = Scope::Subtree(street.clone());
-        let counts = state
-            .store
-            .daily_counts(&scope, &category, now + 1, BASELINE_DAYS + 1)
-            .await?;
+        let (counts, today) =
+            match seen.and_then(|s| s.surge_inputs(&street, &category, now, TODAY)) {
+                Some(at_hand) => at_hand,
+                None => match surge_inputs(state, &street, &category, now).await? {
+                    Some(asked) => asked,
+                    None => continue,
+                },
+            };
         if counts.first().copied().unwrap_or(0) < u64::from(t.surge_min_count) {
             continue;
         }
-        let today = state
-            .store
-            .cases(
-                &scope,
-                &CaseFilter {
-                    category: Some(category.clone()),
-                    since: Some(now + 1 - 86_400_000),
-                    limit: Some(1000),
-                    ..CaseFilter::default()
-                },
-            )
-            .await?;
-        let today: Vec<Signal> = today.iter().map(signal).collect();
         let baseline: Vec<u32> = counts[1..]
             .iter()
             .map(|n| u32::try_from(*n).unwrap_or(u32::MAX))
@@ -363,10 +335,39 @@ async fn detect(
         (&a.0.key, b.0.level, b.0.evidence.len()).cmp(&(&b.0.key, a.0.level, a.0.evidence.len()))
     });
     found.dedup_by(|later, first| later.0.key == first.0.key);
-    for (w, at) in found {
-        store(state, w, at).await?;
+    store(state, found).await
+}
+
+/// The surge detector's counts for a street and category from the store (see
+/// [`Seen::surge_inputs`]); `None` when today's count is under the threshold (today's cases are
+/// then not read).
+async fn surge_inputs(
+    state: &AppState,
+    street: &UnitCode,
+    category: &str,
+    now: i64,
+) -> Result<Option<(Vec<u64>, Vec<Signal>)>, AppError> {
+    let scope = Scope::Subtree(street.clone());
+    let counts = state
+        .store
+        .daily_counts(&scope, category, now + 1, BASELINE_DAYS + 1)
+        .await?;
+    if counts.first().copied().unwrap_or(0) < u64::from(state.hub.thresholds.surge_min_count) {
+        return Ok(None);
     }
-    Ok(())
+    let today = state
+        .store
+        .cases(
+            &scope,
+            &CaseFilter {
+                category: Some(category.to_owned()),
+                since: Some(now + 1 - DAY),
+                limit: Some(TODAY as u32),
+                ..CaseFilter::default()
+            },
+        )
+        .await?;
+    Ok(Some((counts, today.iter().map(signal).collect())))
 }
 
 /// A linked duplicate from the other kind of source (a machine's alarm and a person's report)
@@ -415,7 +416,7 @@ async fn corroborate(
         ),
         evidence,
     };
-    store(state, w, state.clock.now_ms()).await
+    store(state, vec![(w, state.clock.now_ms())]).await
 }
 
 /// The backlog detector over every unit's overdue cases; supervision runs it after a pass that
@@ -424,6 +425,7 @@ pub(crate) async fn backlog(state: &AppState, now: i64) -> Result<(), AppError> 
     let scope = Scope::system("early warning: overdue backlog");
     let overdue = state.store.overdue_cases(&scope, 10_000).await?;
     let mut by_unit: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut found = Vec::new();
     for c in &overdue {
         // A unit's backlog: the cases assigned to it; a department's counts at the district.
         let unit = match c.lifecycle.assignee.as_deref() {
@@ -434,65 +436,58 @@ pub(crate) async fn backlog(state: &AppState, now: i64) -> Result<(), AppError> 
     }
     for (unit, ids) in by_unit {
         if let Some(w) = warning::backlog(&unit, &ids, &state.hub.thresholds) {
-            store(state, w, now).await?;
+            found.push((w, now));
         }
     }
-    Ok(())
+    store(state, found).await
 }
 
-/// Stores a detection and, when it is new or raised, tells the unit's supervisors and streams.
-async fn store(state: &AppState, w: Warning, now: i64) -> Result<(), AppError> {
-    let area = UnitCode::parse(&w.area).map_err(|e| AppError::Unavailable(e.to_string()))?;
-    let record = WarningRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        key: w.key,
-        kind: w.kind,
-        level: w.level,
-        area,
-        category: w.category,
-        evidence: w.evidence,
-        observed: w.observed,
-        expected: w.expected,
-        message: w.message,
-        status: WarningStatus::Active,
-        case_id: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let (stored, change) = state.store.upsert_warning(&record).await?;
-    if change == WarningChange::Unchanged {
+/// Stores detections (each with when it was made) in one write, which also tells the units'
+/// supervisors of those that are new or raised; then the streams hear of those.
+async fn store(state: &AppState, found: Vec<(Warning, i64)>) -> Result<(), AppError> {
+    if found.is_empty() {
         return Ok(());
     }
-    metrics::counter!("wanxiang_warnings_total", "kind" => stored.kind.as_str(), "level" => stored.level.as_str()).increment(1);
-    let note = Notification {
-        id: 0,
-        at: now,
-        recipient: Recipient::Org {
-            org: stored.area.to_string(),
-            role: Some(Role::Supervisor),
-        },
-        case_id: None,
-        kind: "early_warning".into(),
-        message: format!(
-            "{}（{}）：{}",
-            stored.level.name_zh(),
-            stored.kind.name_zh(),
-            stored.message
-        ),
-    };
-    state
-        .store
-        .notify(&[note], state.hub.webhook.is_some())
-        .await?;
-    if state.hub.webhook.is_some() {
+    let records = found
+        .into_iter()
+        .map(|(w, now)| {
+            let area =
+                UnitCode::parse(&w.area).map_err(|e| AppError::Unavailable(e.to_string()))?;
+            Ok(WarningRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                key: w.key,
+                kind: w.kind,
+                level: w.level,
+                area,
+                category: w.category,
+                evidence: w.evidence,
+                observed: w.observed,
+                expected: w.expected,
+                message: w.message,
+                status: WarningStatus::Active,
+                case_id: None,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let outbox = state.hub.webhook.is_some();
+    let stored = state.store.upsert_warnings(&records, outbox).await?;
+    let mut told = false;
+    for (stored, change) in stored {
+        let kind = match change {
+            WarningChange::Unchanged => continue,
+            WarningChange::New => "warning_new",
+            WarningChange::Raised => "warning_raised",
+        };
+        told = true;
+        metrics::counter!("wanxiang_warnings_total", "kind" => stored.kind.as_str(), "level" => stored.level.as_str()).increment(1);
+        let now = stored.updated_at;
+        crate::bus::publish(state, Change::warning(&stored, kind, now));
+    }
+    if told && outbox {
         state.outbox_wake.notify_one();
     }
-    let kind = if change == WarningChange::New {
-        "warning_new"
-    } else {
-        "warning_raised"
-    };
-    crate::bus::publish(state, Change::warning(&stored, kind, now));
     Ok(())
 }
 
@@ -746,50 +741,17 @@ async fn supervise(
     let history: Vec<HistoryEntry> = new_case.history.clone();
     let id_created = match super::writer::write(&state, new_case, None).await? {
         super::writer::Written::Existing(existing) => existing,
-        super::writer::Written::New(_) | super::writer::Written::Linked { .. } => record.id.clone(),
+        super::writer::Written::New(_) | super::writer::Written::Linked { .. } => {
+            super::after_write(&state, &record, "created", now);
+            record.id.clone()
+        }
     };
     state
         .store
         .update_warning(&p.scope, &w.id, w.status, Some(&id_created), now)
         .await?;
-    super::after_write(&state, &record, "created", now);
     Ok((
         StatusCode::CREATED,
         Json(case_dto(&state, &p, &record, Some(history), now)),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(id: &str, created_at: i64) -> Signal {
-        Signal {
-            id: id.into(),
-            category: None,
-            sensor: false,
-            lon: 114.1,
-            lat: 22.55,
-            area: "440303001001".into(),
-            created_at,
-        }
-    }
-
-    #[test]
-    fn the_seen_window_keeps_what_the_detectors_can_still_count() {
-        let mut seen = Seen {
-            started: 0,
-            signals: Default::default(),
-            complete: true,
-        };
-        seen.add(&[at("a", 1_000), at("b", 2_000)], 5_000);
-        seen.add(&[at("c", 6_500)], 5_000);
-        // A pass at 6,500 still counts what came after 1,500.
-        let ids: Vec<&str> = seen.signals.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["b", "c"]);
-        seen.recategorise("b", "E0404".into());
-        assert_eq!(seen.signals[0].category.as_deref(), Some("E0404"));
-        seen.recategorise("gone", "E0101".into());
-        assert_eq!(seen.signals[1].category, None);
-    }
 }

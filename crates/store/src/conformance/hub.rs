@@ -7,8 +7,9 @@ use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::warning::{Kind, Level};
 
 use super::{Harness, code, entry, people, sample_case};
+use crate::Store;
 use crate::{
-    Attachment, AttachmentMeta, CaseCreated, CaseFilter, DeliveryOutcome, DeliveryStatus,
+    Attachment, AttachmentMeta, CaseCreated, CaseFilter, CaseMark, DeliveryOutcome, DeliveryStatus,
     IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, WarningChange, WarningRecord,
     WarningStatus,
 };
@@ -166,6 +167,35 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
     };
     assert_eq!(s.cases_near_any(&[before(1_007)]).await.unwrap().len(), 2);
     assert!(s.cases_near_any(&[before(1_006)]).await.unwrap().is_empty());
+    // What a detector loads at its start: a span's marks, oldest first, at most a limit.
+    let marks = s.case_marks(1_006, 1_008, 10).await.unwrap();
+    assert_eq!(
+        marks
+            .iter()
+            .map(|m| (m.id.as_str(), m.created_at))
+            .collect::<Vec<_>>(),
+        [
+            ("case-1", 1_006),
+            ("case-2", 1_006),
+            ("case-b1", 1_007),
+            ("case-b2", 1_007)
+        ]
+    );
+    let c = &batch[0].record;
+    assert_eq!(
+        marks[0],
+        CaseMark {
+            id: "case-1".into(),
+            channel: Channel::Hotline12345,
+            category: Some("E0509".into()),
+            lon: c.lon,
+            lat: c.lat,
+            area: "440303001001001".into(),
+            created_at: 1_006,
+        }
+    );
+    assert_eq!(s.case_marks(1_006, 1_007, 1).await.unwrap().len(), 1);
+    assert!(s.case_marks(1_008, 9_000, 10).await.unwrap().is_empty());
 
     // Link a report (with its reporter's photo) to case-1: history grows, the reporter follows it.
     s.put_attachment(&upload("att-l", "id-other", 1_500))
@@ -417,6 +447,78 @@ fn warning(key: &str, area: &str, level: Level, evidence: &[&str], at: i64) -> W
     }
 }
 
+async fn upsert(s: &dyn Store, w: &WarningRecord) -> (WarningRecord, WarningChange) {
+    let mut out = s
+        .upsert_warnings(std::slice::from_ref(w), false)
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    out.remove(0)
+}
+
+/// A detector pass's warnings are stored in one call, in order (a key met twice is raised by the
+/// second), and each new or raised one notifies its unit's supervisors in the same write.
+pub async fn a_pass_of_warnings_is_stored_with_its_notices(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    assert!(s.upsert_warnings(&[], true).await.unwrap().is_empty());
+    let pass = [
+        warning("repeat:a", "440303001001", Level::Blue, &["c1", "c2"], 10),
+        warning("repeat:b", "440303002001", Level::Yellow, &["c3"], 10),
+        warning("repeat:a", "440303001001", Level::Orange, &["c4"], 11),
+    ];
+    let changes: Vec<_> = s
+        .upsert_warnings(&pass, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(w, c)| (w.key, w.level, c))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("repeat:a".to_owned(), Level::Blue, WarningChange::New),
+            ("repeat:b".into(), Level::Yellow, WarningChange::New),
+            ("repeat:a".into(), Level::Orange, WarningChange::Raised),
+        ]
+    );
+    let told = |due: Vec<crate::Delivery>| {
+        due.into_iter()
+            .map(|d| {
+                (
+                    d.notification.recipient,
+                    d.notification.kind,
+                    d.notification.at,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let supervisors = |org: &str| Recipient::Org {
+        org: org.into(),
+        role: Some(wanxiang_core::Role::Supervisor),
+    };
+    assert_eq!(
+        told(s.deliveries_due(100, 10).await.unwrap()),
+        [
+            (supervisors("440303001001"), "early_warning".to_owned(), 10),
+            (supervisors("440303002001"), "early_warning".into(), 10),
+            (supervisors("440303001001"), "early_warning".into(), 11),
+        ]
+    );
+    let raised = s.deliveries_due(100, 10).await.unwrap().remove(2);
+    assert!(
+        raised
+            .notification
+            .message
+            .starts_with(Level::Orange.name_zh()),
+        "{}",
+        raised.notification.message
+    );
+    // Nothing new: nothing stored, nobody told.
+    let again = s.upsert_warnings(&pass[..2], true).await.unwrap();
+    assert!(again.iter().all(|(_, c)| *c == WarningChange::Unchanged));
+    assert_eq!(s.deliveries_due(100, 10).await.unwrap().len(), 3);
+}
+
 /// A warning key is stored once; later detections raise it (never lower it) and add evidence;
 /// a closed one stays closed; units outside the scope are not seen.
 pub async fn warnings_rise_never_fall_and_are_scoped(h: &dyn Harness) {
@@ -428,29 +530,25 @@ pub async fn warnings_rise_never_fall_and_are_scoped(h: &dyn Harness) {
         &["c1", "c2", "c3"],
         10,
     );
-    let (stored, change) = s.upsert_warning(&first).await.unwrap();
+    let (stored, change) = upsert(&*s, &first).await;
     assert_eq!((stored, change), (first.clone(), WarningChange::New));
-    let (_, change) = s
-        .upsert_warning(&warning(
-            "repeat:a",
-            "440303001001",
-            Level::Blue,
-            &["c2"],
-            20,
-        ))
-        .await
-        .unwrap();
+    let (_, change) = upsert(
+        &*s,
+        &warning("repeat:a", "440303001001", Level::Blue, &["c2"], 20),
+    )
+    .await;
     assert_eq!(change, WarningChange::Unchanged);
-    let (stored, change) = s
-        .upsert_warning(&warning(
+    let (stored, change) = upsert(
+        &*s,
+        &warning(
             "repeat:a",
             "440303001001",
             Level::Yellow,
             &["c1", "c4", "c5"],
             30,
-        ))
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(change, WarningChange::Raised);
     assert_eq!(
         (
@@ -474,30 +572,21 @@ pub async fn warnings_rise_never_fall_and_are_scoped(h: &dyn Harness) {
             10
         )
     );
-    let (stored, change) = s
-        .upsert_warning(&warning(
-            "repeat:a",
-            "440303001001",
-            Level::Blue,
-            &["c6"],
-            40,
-        ))
-        .await
-        .unwrap();
+    let (stored, change) = upsert(
+        &*s,
+        &warning("repeat:a", "440303001001", Level::Blue, &["c6"], 40),
+    )
+    .await;
     assert_eq!(
         (change, stored.level, stored.evidence.len()),
         (WarningChange::Raised, Level::Yellow, 6),
         "more evidence, level kept"
     );
-    s.upsert_warning(&warning(
-        "repeat:b",
-        "440303002001",
-        Level::Red,
-        &["c9"],
-        50,
-    ))
-    .await
-    .unwrap();
+    upsert(
+        &*s,
+        &warning("repeat:b", "440303002001", Level::Red, &["c9"], 50),
+    )
+    .await;
 
     let keys = |v: Vec<WarningRecord>| v.into_iter().map(|w| w.key).collect::<Vec<_>>();
     let system = Scope::system("test");
@@ -562,16 +651,11 @@ pub async fn warnings_rise_never_fall_and_are_scoped(h: &dyn Harness) {
         ["repeat:b"]
     );
     assert_eq!(s.warnings(&system, false, 10).await.unwrap().len(), 2);
-    let (_, change) = s
-        .upsert_warning(&warning(
-            "repeat:a",
-            "440303001001",
-            Level::Red,
-            &["c7"],
-            70,
-        ))
-        .await
-        .unwrap();
+    let (_, change) = upsert(
+        &*s,
+        &warning("repeat:a", "440303001001", Level::Red, &["c7"], 70),
+    )
+    .await;
     assert_eq!(
         change,
         WarningChange::Unchanged,

@@ -48,7 +48,7 @@ macro_rules! conformance_suite {
             the_audit_log_is_append_only_and_scoped, cases_are_idempotent_scoped_and_versioned,
             supervision_finds_what_falls_due_and_inboxes_reach_their_recipients,
             intake_batches_link_and_unlink_duplicates, attachments_attach_once_to_their_owners_case,
-            warnings_rise_never_fall_and_are_scoped, the_webhook_outbox_retries_and_keeps_dead_letters,
+            warnings_rise_never_fall_and_are_scoped, a_pass_of_warnings_is_stored_with_its_notices, the_webhook_outbox_retries_and_keeps_dead_letters,
             webhook_deliveries_are_claimed_by_one_worker,
             the_change_outbox_holds_each_history_line_until_relayed,
             daily_counts_p90_and_resolution, devices_are_registered_within_scope_with_unique_tokens,
