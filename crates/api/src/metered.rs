@@ -15,9 +15,9 @@ use wanxiang_store::services::{
 };
 use wanxiang_store::{
     AccountUpdate, ApiToken, Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter,
-    CaseMark, CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite, LinkedReport,
-    NearQuery, NewApiToken, NewCase, NewSession, SessionInfo, Store, StoreError, WarningChange,
-    WarningRecord, WarningStatus,
+    CaseMark, CaseParts, CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
+    LinkedReport, NearQuery, NewApiToken, NewCase, NewSession, SessionInfo, Store, StoreError,
+    WarningChange, WarningRecord, WarningStatus,
 };
 use wanxiang_store::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceRecord, DeviceResume,
@@ -380,6 +380,20 @@ impl Store for MeteredStore {
             "cases_near",
             self.backend(),
             self.inner.cases_near_any(boxes),
+        )
+        .await
+    }
+
+    async fn case_parts(
+        &self,
+        scope: &Scope,
+        id: &str,
+        alarms: bool,
+    ) -> Result<Option<CaseParts>, StoreError> {
+        timed(
+            "case_parts",
+            self.backend(),
+            self.inner.case_parts(scope, id, alarms),
         )
         .await
     }

@@ -465,15 +465,15 @@ fn read_report(row: &DbRow) -> Result<LinkedReport, StoreError> {
     })
 }
 
-pub(crate) async fn case_reports(
-    pool: &Pool<Db>,
+pub(crate) async fn case_reports<'c>(
+    ex: impl sqlx::Executor<'c, Database = Db>,
     case_id: &str,
 ) -> Result<Vec<LinkedReport>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {REPORT_COLUMNS} FROM case_reports WHERE case_id = $1 ORDER BY at, id"
     ))
     .bind(case_id)
-    .fetch_all(pool)
+    .fetch_all(ex)
     .await
     .map_err(db)?;
     rows.iter().map(read_report).collect()
@@ -616,15 +616,15 @@ pub(crate) async fn attachment(
     .transpose()
 }
 
-pub(crate) async fn case_attachments(
-    pool: &Pool<Db>,
+pub(crate) async fn case_attachments<'c>(
+    ex: impl sqlx::Executor<'c, Database = Db>,
     case_id: &str,
 ) -> Result<Vec<AttachmentMeta>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id = $1 ORDER BY history_seq, created_at, id"
     ))
     .bind(case_id)
-    .fetch_all(pool)
+    .fetch_all(ex)
     .await
     .map_err(db)?;
     rows.iter().map(read_attachment_meta).collect()

@@ -829,8 +829,8 @@ pub(crate) async fn latest_readings(
     .read_all(read_reading)
 }
 
-pub(crate) async fn alarms(
-    pool: &Pool<Db>,
+pub(crate) async fn alarms<'c>(
+    ex: impl sqlx::Executor<'c, Database = Db>,
     scope: &Scope,
     filter: &AlarmFilter,
 ) -> Result<Vec<AlarmRecord>, StoreError> {
@@ -849,7 +849,7 @@ pub(crate) async fn alarms(
     }
     qb.push(" ORDER BY updated_at DESC, id LIMIT ")
         .push_bind(i64::from(filter.limit.clamp(1, 5000)));
-    qb.build().fetch_all(pool).await.read_all(read_alarm)
+    qb.build().fetch_all(ex).await.read_all(read_alarm)
 }
 
 pub(crate) async fn alarm(

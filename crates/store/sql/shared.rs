@@ -22,10 +22,11 @@ use wanxiang_core::{
 use wanxiang_store::codec::{self, AccountRow, UnitRow};
 use wanxiang_store::{
     AccountUpdate, AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, ApiToken, AreaCounts,
-    Attachment, AttachmentMeta, Backend, CaseCreated, CaseFilter, CaseMark, CaseStats, Delivery,
-    DeliveryOutcome, DeliveryStatus, DeviceFilter, DeviceRecord, DeviceResume, IntakeWrite,
-    LinkedReport, NearQuery, NewApiToken, NewCase, NewDevice, NewSession, Reading, Rollup,
-    SessionInfo, Store, StoreError, TelemetryBatch, WarningChange, WarningRecord, WarningStatus,
+    Attachment, AttachmentMeta, Backend, CASE_PARTS_ALARMS, CaseCreated, CaseFilter, CaseMark,
+    CaseParts, CaseStats, Delivery, DeliveryOutcome, DeliveryStatus, DeviceFilter, DeviceRecord,
+    DeviceResume, IntakeWrite, LinkedReport, NearQuery, NewApiToken, NewCase, NewDevice,
+    NewSession, Reading, Rollup, SessionInfo, Store, StoreError, TelemetryBatch, WarningChange,
+    WarningRecord, WarningStatus,
 };
 
 use crate::{BACKEND, CST_DAY, Db, DbRow, LOCK_UNITS_REVISION, StoreImpl, UNITS_ORDER, db};
@@ -836,8 +837,8 @@ fn push_case_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
     }
 }
 
-async fn cases(
-    pool: &Pool<Db>,
+async fn cases<'c>(
+    ex: impl sqlx::Executor<'c, Database = Db>,
     scope: &Scope,
     filter: &CaseFilter,
     id: Option<&str>,
@@ -867,7 +868,7 @@ async fn cases(
     let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
     qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(limit);
-    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    let rows = qb.build().fetch_all(ex).await.map_err(db)?;
     rows.iter().map(read_case).collect()
 }
 
@@ -882,14 +883,59 @@ async fn case_history(
     {
         return Ok(Vec::new());
     }
+    history_of(pool, id).await
+}
+
+async fn history_of<'c>(
+    ex: impl sqlx::Executor<'c, Database = Db>,
+    id: &str,
+) -> Result<Vec<HistoryEntry>, StoreError> {
     let rows = sqlx::query(
         "SELECT seq, at, actor_id, actor_name, from_stage, to_stage, command, note FROM case_history WHERE case_id = $1 ORDER BY seq",
     )
     .bind(id)
-    .fetch_all(pool)
+    .fetch_all(ex)
     .await
     .map_err(db)?;
     rows.iter().map(read_history).collect()
+}
+
+/// A case's parts, read in one transaction on one connection: see [`Store::case_parts`].
+async fn case_parts(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    id: &str,
+    with_alarms: bool,
+) -> Result<Option<CaseParts>, StoreError> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    if cases(&mut *tx, scope, &CaseFilter::default(), Some(id))
+        .await?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let history = history_of(&mut *tx, id).await?;
+    let attachments = crate::hub::case_attachments(&mut *tx, id).await?;
+    let reports = crate::hub::case_reports(&mut *tx, id).await?;
+    let alarms = if with_alarms {
+        let filter = AlarmFilter {
+            case_id: Some(id.to_owned()),
+            any_status: true,
+            limit: CASE_PARTS_ALARMS,
+            ..AlarmFilter::default()
+        };
+        let system = Scope::system("store: the alarms of a case in scope");
+        crate::sensing::alarms(&mut *tx, &system, &filter).await?
+    } else {
+        Vec::new()
+    };
+    tx.commit().await.map_err(db)?;
+    Ok(Some(CaseParts {
+        history,
+        attachments,
+        reports,
+        alarms,
+    }))
 }
 
 async fn update_case(
@@ -1524,6 +1570,15 @@ impl Store for StoreImpl {
 
     async fn case_history(&self, scope: &Scope, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         case_history(&self.pool, scope, id).await
+    }
+
+    async fn case_parts(
+        &self,
+        scope: &Scope,
+        id: &str,
+        alarms: bool,
+    ) -> Result<Option<CaseParts>, StoreError> {
+        case_parts(&self.pool, scope, id, alarms).await
     }
 
     async fn update_case(

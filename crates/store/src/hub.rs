@@ -67,6 +67,22 @@ pub struct NearQuery {
     pub limit: u32,
 }
 
+/// Most alarms [`crate::Store::case_parts`] gives.
+pub const CASE_PARTS_ALARMS: u32 = 20;
+
+/// What a case's detail shows beside the case ([`crate::Store::case_parts`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseParts {
+    /// Its history, oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// Its attachments, by history line.
+    pub attachments: Vec<AttachmentMeta>,
+    /// The reports linked to it (unlinked ones too), oldest first.
+    pub reports: Vec<LinkedReport>,
+    /// The alarms that opened or joined it, newest first (when asked for).
+    pub alarms: Vec<crate::AlarmRecord>,
+}
+
 /// What the early-warning detectors keep of a case ([`crate::Store::case_marks`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseMark {

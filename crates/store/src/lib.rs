@@ -18,9 +18,9 @@ pub mod sensing;
 pub mod services;
 
 pub use hub::{
-    Attachment, AttachmentMeta, CaseMark, Delivery, DeliveryOutcome, DeliveryStatus, IntakeWrite,
-    LinkedReport, NearQuery, NewCase, NewLink, UnsentAlarm, UnsentChange, WarningChange,
-    WarningRecord, WarningStatus,
+    Attachment, AttachmentMeta, CASE_PARTS_ALARMS, CaseMark, CaseParts, Delivery, DeliveryOutcome,
+    DeliveryStatus, IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, UnsentAlarm,
+    UnsentChange, WarningChange, WarningRecord, WarningStatus,
 };
 pub use sensing::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceMark, DeviceRecord,
@@ -238,6 +238,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// A case's history, oldest first, if the scope sees the case.
     async fn case_history(&self, scope: &Scope, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// What a case's detail shows beside the case, read together (one transaction): its
+    /// history, attachments and linked reports as [`Store::case_history`],
+    /// [`Store::case_attachments`] and [`Store::case_reports`] give them, and, when `alarms`,
+    /// the newest [`CASE_PARTS_ALARMS`] alarms that opened or joined it. `None` when the scope
+    /// does not see the case.
+    async fn case_parts(
+        &self,
+        scope: &Scope,
+        id: &str,
+        alarms: bool,
+    ) -> Result<Option<CaseParts>, StoreError>;
 
     /// Writes a changed case and appends its history entry, in one transaction, if the scope
     /// sees it and nobody changed it since it was read (`case.version` is the new version, one

@@ -709,20 +709,24 @@ async fn case_detail(
     c: &CaseRecord,
     now: i64,
 ) -> Result<CaseDto, AppError> {
-    // Four independent reads, at once: the answer waits for the slowest, not for their sum.
-    let evidence = async {
-        if is_staff(p) {
-            crate::sensing::case_evidence(state, &c.id).await.map(Some)
-        } else {
-            Ok(None)
-        }
+    // One read for all of it (one transaction on one connection: a linked duplicate's answer
+    // is a fifth of a busy intake's reads).
+    let staff = is_staff(p);
+    let wanxiang_store::CaseParts {
+        history,
+        attachments: attached,
+        reports,
+        alarms,
+    } = state
+        .store
+        .case_parts(&p.scope, &c.id, staff)
+        .await?
+        .unwrap_or_default();
+    let evidence = if staff {
+        Some(crate::sensing::case_evidence(state, &alarms).await?)
+    } else {
+        None
     };
-    let (history, attached, reports, evidence) = tokio::try_join!(
-        async { Ok::<_, AppError>(state.store.case_history(&p.scope, &c.id).await?) },
-        async { Ok::<_, AppError>(state.store.case_attachments(&c.id).await?) },
-        async { Ok::<_, AppError>(state.store.case_reports(&p.scope, &c.id).await?) },
-        evidence,
-    )?;
     let mut dto = case_dto(state, p, c, Some(history), now);
     dto.attachments = Some(
         attached

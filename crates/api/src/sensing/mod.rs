@@ -1470,23 +1470,10 @@ pub struct EvidencePoint {
 /// (staff only: the caller has already been allowed to see the case).
 pub(crate) async fn case_evidence(
     state: &AppState,
-    case_id: &str,
+    alarms: &[AlarmRecord],
 ) -> Result<Vec<AlarmEvidence>, AppError> {
-    let scope = wanxiang_core::Scope::system("sensing: the alarms attached to a visible case");
-    let alarms = state
-        .store
-        .alarms(
-            &scope,
-            &AlarmFilter {
-                case_id: Some(case_id.to_owned()),
-                any_status: true,
-                limit: 20,
-                ..AlarmFilter::default()
-            },
-        )
-        .await?;
     let mut out = Vec::with_capacity(alarms.len());
-    for a in &alarms {
+    for a in alarms {
         let key = state.sensing.device(&a.device_id).and_then(|live| {
             live.rules
                 .iter()

@@ -9,9 +9,9 @@ use wanxiang_core::warning::{Kind, Level};
 use super::{Harness, code, entry, people, sample_case};
 use crate::Store;
 use crate::{
-    Attachment, AttachmentMeta, CaseCreated, CaseFilter, CaseMark, DeliveryOutcome, DeliveryStatus,
-    IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, WarningChange, WarningRecord,
-    WarningStatus,
+    Attachment, AttachmentMeta, CaseCreated, CaseFilter, CaseMark, CaseParts, DeliveryOutcome,
+    DeliveryStatus, IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, WarningChange,
+    WarningRecord, WarningStatus,
 };
 
 fn note(to: Recipient, at: i64) -> Notification {
@@ -294,6 +294,28 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
             .unwrap()
             .is_empty(),
         "reports only of cases the scope sees"
+    );
+    // A case's detail reads the same parts at once; the follower sees them, a stranger nothing.
+    let parts = s.case_parts(&follower, "case-1", true).await.unwrap();
+    assert_eq!(
+        parts,
+        Some(CaseParts {
+            history: history.clone(),
+            attachments: s.case_attachments("case-1").await.unwrap(),
+            reports: vec![r.clone()],
+            alarms: Vec::new(),
+        })
+    );
+    assert_eq!(
+        parts.unwrap().attachments.len(),
+        1,
+        "the linked report's photo"
+    );
+    assert_eq!(
+        s.case_parts(&Scope::Own("id-nobody".into()), "case-1", true)
+            .await
+            .unwrap(),
+        None
     );
 
     // Unlink it into case-5.

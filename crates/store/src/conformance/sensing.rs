@@ -544,6 +544,20 @@ pub async fn alarms_are_one_per_rule_with_history_and_case_notes(h: &dyn Harness
         ["al-1"]
     );
     assert!(s.alarms(&street2, &of_case).await.unwrap().is_empty());
+    // The case's detail reads them with its other parts, only when asked.
+    let system = Scope::system("test");
+    let parts = |alarms: bool| {
+        let s = &s;
+        let system = &system;
+        async move {
+            s.case_parts(system, "case-1", alarms)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(parts(true).await.alarms, got);
+    assert!(parts(false).await.alarms.is_empty());
     assert_eq!(
         s.alarm_history("al-1")
             .await
