@@ -31,6 +31,10 @@ const LOCK_UNITS_REVISION: Option<&str> = None;
 const READINGS_PARTITIONED: bool = false;
 /// One process owns a SQLite database: its changes reach its streams directly, no outbox.
 const CHANGE_OUTBOX: bool = false;
+/// A unit's area as a range of codes, not `LIKE 'prefix%'`: SQLite prepares a statement again
+/// every time a pattern it could use an index for is bound (its LIKE optimisation depends on
+/// the value), which was a sixth of the read connections' time under intake load.
+const AREA_PREFIX_RANGE: bool = true;
 /// One writer at a time: nothing to skip.
 const SKIP_LOCKED: &str = "";
 /// The write transaction already holds the whole file.

@@ -693,7 +693,10 @@ fn read_warning(row: &DbRow) -> Result<WarningRecord, StoreError> {
 fn push_warning_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
     match scope.filter() {
         ScopeFilter::All => qb.push(""),
-        ScopeFilter::AreaPrefix(p) => qb.push(" AND area_code LIKE ").push_bind(format!("{p}%")),
+        ScopeFilter::AreaPrefix(p) => {
+            crate::shared::push_area_prefix(qb, &p);
+            qb
+        }
         ScopeFilter::Org(_) | ScopeFilter::Owner(_) => qb.push(" AND 1 = 0"),
     };
 }

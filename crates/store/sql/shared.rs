@@ -120,10 +120,28 @@ pub(crate) async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, StoreError> 
     Ok(WriteTx { tx, _guard: guard })
 }
 
+/// ` AND area_code` starts with `prefix` (see `AREA_PREFIX_RANGE`).
+pub(crate) fn push_area_prefix(qb: &mut QueryBuilder<'_, Db>, prefix: &str) {
+    if crate::AREA_PREFIX_RANGE {
+        // Every code starting with the prefix sorts at or after it and before the prefix
+        // followed by the greatest character.
+        qb.push(" AND area_code >= ")
+            .push_bind(prefix.to_owned())
+            .push(" AND area_code < ")
+            .push_bind(format!("{prefix}\u{10FFFF}"));
+    } else {
+        qb.push(" AND area_code LIKE ")
+            .push_bind(format!("{prefix}%"));
+    }
+}
+
 pub(crate) fn push_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
     match scope.filter() {
         ScopeFilter::All => qb.push(""),
-        ScopeFilter::AreaPrefix(p) => qb.push(" AND area_code LIKE ").push_bind(format!("{p}%")),
+        ScopeFilter::AreaPrefix(p) => {
+            push_area_prefix(qb, &p);
+            qb
+        }
         ScopeFilter::Org(key) => qb.push(" AND org = ").push_bind(key),
         ScopeFilter::Owner(id) => qb.push(" AND owner = ").push_bind(id),
     };
