@@ -119,6 +119,10 @@ impl SqliteStore {
             // connection's cache (BENCHMARKS.md, issue 4, session 8).
             .pragma("mmap_size", "0")
             .pragma("cache_size", "-16000")
+            // Statement journals (what a multi-row statement rolls back to if it fails midway)
+            // and sorts in memory, not in temporary files: the intake writer created, wrote and
+            // deleted such a file for its multi-row inserts, a fifth of its time (issue 4).
+            .pragma("temp_store", "memory")
             // The WAL is copied back into the database by a task of its own (`checkpoints`),
             // off the writer's path: a commit that ran the checkpoint itself (and its fsyncs)
             // stalled every report waiting behind it, which was most of intake's p99 (issue 4).
