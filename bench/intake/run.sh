@@ -19,11 +19,17 @@ TOKEN=$(curl -s -X POST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-t
   -d '{"username":"district.dispatcher","password":"wanxiang-demo"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 export TOKEN
 ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+# Context switches of all the server's threads: each hand-off between a tokio worker and a
+# SQLite connection's thread is one or two, so this counts them.
+switches() { cat /proc/"$SERVER"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 BEFORE=$(ticks)
+SWITCHES=$(switches)
 taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s bench/intake/intake.lua "http://127.0.0.1:$PORT"
 AFTER=$(ticks)
+SWITCHES=$(( $(switches) - SWITCHES ))
 # The server's CPU time over the run, per 1,000 accepted reports: the cost of a report, which
 # varies less than the rate from one run to the next on a shared machine.
 ACCEPTED=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/route="\/api\/v1\/events",status="201"/ {print $2}')
 echo "server CPU: $(( (AFTER - BEFORE) * 1000 / $(getconf CLK_TCK) )) ms for ${ACCEPTED:-0} accepted, $(( (AFTER - BEFORE) * 1000000 / $(getconf CLK_TCK) / (${ACCEPTED:-0} + 1) )) ms per 1,000"
+echo "context switches: $SWITCHES, $(( SWITCHES * 10 / (${ACCEPTED:-0} + 1) )) per 10 accepted"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E 'route="/api/v1/events",status=|store_query_seconds_(sum|count)|intake_batch_size_(sum|count)|detector_dropped'

@@ -129,13 +129,18 @@ impl SqliteStore {
             // The writer checkpoints by itself only past 256 MB, should that task fall behind.
             .pragma("wal_autocheckpoint", "65536")
             .busy_timeout(Duration::from_secs(10));
+        // A connection to a local file does not go away: no ping before each use (a ping is a
+        // round trip to the connection's thread, as many as the queries themselves on the
+        // intake's hot path).
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         migrate(&pool).await?;
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .min_connections(1)
             .max_connections(1)
             // Kept open: its page cache is the point.

@@ -10,8 +10,8 @@ use wanxiang_core::{Scope, ScopeFilter};
 use wanxiang_store::codec;
 use wanxiang_store::{
     Attachment, AttachmentMeta, CaseCreated, CaseMark, Delivery, DeliveryOutcome, DeliveryStatus,
-    IntakeWrite, LinkedReport, NearQuery, NewCase, StoreError, WarningChange, WarningRecord,
-    WarningStatus,
+    IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, StoreError, WarningChange,
+    WarningRecord, WarningStatus,
 };
 
 use crate::shared::{
@@ -396,6 +396,98 @@ async fn create_many(
     Ok(())
 }
 
+/// Links without external ids, written with one statement per table: their history lines
+/// numbered after each case's last (in order, when several join one case).
+async fn link_many(
+    tx: &mut crate::shared::WriteTx,
+    run: &[&NewLink],
+    outbox: bool,
+) -> Result<(), StoreError> {
+    // SQLite takes at most 32,766 parameters a statement: 15 a report.
+    for part in run.chunks(1_000) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO case_reports (id, case_id, channel, external_id, owner, reporter_contact, category,
+                 description, lon, lat, area_code, distance_m, at, unlinked_at, unlinked_to) ",
+        );
+        qb.push_values(part, |mut b, l| {
+            let r = &l.report;
+            b.push_bind(r.id.clone())
+                .push_bind(r.case_id.clone())
+                .push_bind(r.channel.as_str())
+                .push_bind(None::<String>)
+                .push_bind(r.reporter.clone())
+                .push_bind(r.reporter_contact.clone())
+                .push_bind(r.category.clone())
+                .push_bind(r.description.clone())
+                .push_bind(r.lon)
+                .push_bind(r.lat)
+                .push_bind(r.area.as_str())
+                .push_bind(r.distance_m)
+                .push_bind(r.at)
+                .push_bind(None::<i64>)
+                .push_bind(None::<String>);
+        });
+        let inserted = qb.build().execute(&mut **tx).await.map_err(db)?;
+        if inserted.rows_affected() != part.len() as u64 {
+            return Err(StoreError::Conflict("a report id was used twice".into()));
+        }
+    }
+    let mut cases: Vec<&str> = run.iter().map(|l| l.report.case_id.as_str()).collect();
+    cases.sort_unstable();
+    cases.dedup();
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for part in cases.chunks(1_000) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (",
+        );
+        let mut ids = qb.separated(", ");
+        for id in part {
+            ids.push_bind((*id).to_owned());
+        }
+        qb.push(") GROUP BY case_id");
+        for row in qb.build().fetch_all(&mut **tx).await.map_err(db)? {
+            last.insert(
+                row.try_get("case_id").map_err(db)?,
+                row.try_get("seq").map_err(db)?,
+            );
+        }
+    }
+    let entries: Vec<HistoryEntry> = run
+        .iter()
+        .map(|l| {
+            let seq = last.entry(l.report.case_id.clone()).or_insert(0);
+            *seq += 1;
+            HistoryEntry {
+                seq: *seq,
+                ..l.entry.clone()
+            }
+        })
+        .collect();
+    let lines: Vec<(&str, &HistoryEntry)> = run
+        .iter()
+        .zip(&entries)
+        .map(|(l, e)| (l.report.case_id.as_str(), e))
+        .collect();
+    for part in lines.chunks(2_000) {
+        crate::shared::insert_histories(tx, part).await?;
+    }
+    let notes: Vec<Notification> = run
+        .iter()
+        .flat_map(|l| l.notifications.iter().cloned())
+        .collect();
+    for part in notes.chunks(2_000) {
+        insert_notifications(tx, part, outbox).await?;
+    }
+    for (l, e) in run.iter().zip(&entries) {
+        if let Some(owner) = &l.report.reporter
+            && !l.attachments.is_empty()
+        {
+            attach_in(tx, &l.attachments, owner, &l.report.case_id, e.seq).await?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn write_intake(
     pool: &Pool<Db>,
     batch: &[IntakeWrite],
@@ -405,19 +497,42 @@ pub(crate) async fn write_intake(
     let mut out = Vec::with_capacity(batch.len());
     let mut rest = batch;
     while let Some(item) = rest.first() {
-        // A run of new cases without external ids needs no idempotency check: their rows go in
-        // a few multi-row statements instead of several statements each.
-        let run: Vec<&NewCase> = rest
+        // A run of new cases and links without external ids needs no idempotency check: their
+        // rows go in a few multi-row statements instead of several statements each. The run's
+        // cases go in first, so a link to one of them finds it.
+        let run = rest
             .iter()
-            .map_while(|w| match w {
-                IntakeWrite::Case(c) if c.record.external_id.is_none() => Some(c),
-                _ => None,
+            .take_while(|w| match w {
+                IntakeWrite::Case(c) => c.record.external_id.is_none(),
+                IntakeWrite::Link(l) => l.report.external_id.is_none(),
             })
-            .collect();
-        if run.len() > 1 {
-            create_many(&mut tx, &run, outbox).await?;
-            out.extend(std::iter::repeat_n(CaseCreated::New, run.len()));
-            rest = &rest[run.len()..];
+            .count();
+        if run > 1 {
+            let (cases, links): (Vec<_>, Vec<_>) = rest[..run]
+                .iter()
+                .partition(|w| matches!(w, IntakeWrite::Case(_)));
+            let cases: Vec<&NewCase> = cases
+                .into_iter()
+                .filter_map(|w| match w {
+                    IntakeWrite::Case(c) => Some(c),
+                    IntakeWrite::Link(_) => None,
+                })
+                .collect();
+            let links: Vec<&NewLink> = links
+                .into_iter()
+                .filter_map(|w| match w {
+                    IntakeWrite::Link(l) => Some(l),
+                    IntakeWrite::Case(_) => None,
+                })
+                .collect();
+            if !cases.is_empty() {
+                create_many(&mut tx, &cases, outbox).await?;
+            }
+            if !links.is_empty() {
+                link_many(&mut tx, &links, outbox).await?;
+            }
+            out.extend(std::iter::repeat_n(CaseCreated::New, run));
+            rest = &rest[run..];
             continue;
         }
         rest = &rest[1..];

@@ -253,6 +253,47 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         Some((2, "link".to_owned())),
         "linked to a case of the same batch"
     );
+    // Two links to one case in one batch: numbered in order, the photo at its own line.
+    s.put_attachment(&upload("att-m", "id-other", 1_600))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.write_intake(
+            &[
+                link(report("rep-4", "case-2", None), &[]),
+                link(report("rep-5", "case-2", None), &["att-m"])
+            ],
+            false
+        )
+        .await
+        .unwrap(),
+        [CaseCreated::New, CaseCreated::New]
+    );
+    assert_eq!(
+        s.case_history(&Scope::system("test"), "case-2")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.seq, e.command.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "report"), (2, "link"), (3, "link")]
+    );
+    assert_eq!(
+        s.attachment_meta("att-m")
+            .await
+            .unwrap()
+            .map(|m| (m.case_id, m.history_seq)),
+        Some((Some("case-2".to_owned()), Some(3)))
+    );
+    assert_eq!(
+        s.case_reports(&Scope::system("test"), "case-2")
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["rep-4", "rep-5"]
+    );
     assert_eq!(
         s.create_cases(&[new_case("case-4", Some("ext-9"), None)], false)
             .await
@@ -282,7 +323,7 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
     let follower = Scope::Own("id-other".into());
     assert_eq!(
         ids(s.cases(&follower, &CaseFilter::default()).await.unwrap()),
-        ["case-8", "case-1"]
+        ["case-8", "case-2", "case-1"]
     );
     assert_eq!(
         s.case_reports(&system, "case-1").await.unwrap(),
