@@ -124,10 +124,12 @@ pub(crate) async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, StoreError> 
 pub(crate) fn push_area_prefix(qb: &mut QueryBuilder<'_, Db>, prefix: &str) {
     if crate::AREA_PREFIX_RANGE {
         // Every code starting with the prefix sorts at or after it and before the prefix
-        // followed by the greatest character.
-        qb.push(" AND area_code >= ")
+        // followed by the greatest character. `+` keeps the plans the LIKE had: SQLite's
+        // case-insensitive LIKE never used the area index, and a range would tempt the planner
+        // to read a whole street's cases through it where it now stops early on another index.
+        qb.push(" AND +area_code >= ")
             .push_bind(prefix.to_owned())
-            .push(" AND area_code < ")
+            .push(" AND +area_code < ")
             .push_bind(format!("{prefix}\u{10FFFF}"));
     } else {
         qb.push(" AND area_code LIKE ")
