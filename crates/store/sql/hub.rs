@@ -358,6 +358,23 @@ async fn link_in(
     Ok(CaseCreated::New)
 }
 
+/// A batch's history lines and notifications, in statements of at most 2,000 rows (SQLite takes
+/// at most 32,766 parameters a statement: 9 a history line, 7 a notification).
+async fn insert_lines_and_notes(
+    tx: &mut crate::shared::WriteTx,
+    lines: &[(&str, &HistoryEntry)],
+    notes: &[Notification],
+    outbox: bool,
+) -> Result<(), StoreError> {
+    for part in lines.chunks(2_000) {
+        crate::shared::insert_histories(tx, part).await?;
+    }
+    for part in notes.chunks(2_000) {
+        insert_notifications(tx, part, outbox).await?;
+    }
+    Ok(())
+}
+
 /// New cases without external ids, written with one statement per table.
 async fn create_many(
     tx: &mut crate::shared::WriteTx,
@@ -376,16 +393,11 @@ async fn create_many(
         .iter()
         .flat_map(|c| c.history.iter().map(|h| (c.record.id.as_str(), h)))
         .collect();
-    for part in lines.chunks(2_000) {
-        crate::shared::insert_histories(tx, part).await?;
-    }
     let notes: Vec<Notification> = run
         .iter()
         .flat_map(|c| c.notifications.iter().cloned())
         .collect();
-    for part in notes.chunks(2_000) {
-        insert_notifications(tx, part, outbox).await?;
-    }
+    insert_lines_and_notes(tx, &lines, &notes, outbox).await?;
     for c in run {
         if let Some(owner) = &c.record.reporter
             && !c.attachments.is_empty()
@@ -468,16 +480,11 @@ async fn link_many(
         .zip(&entries)
         .map(|(l, e)| (l.report.case_id.as_str(), e))
         .collect();
-    for part in lines.chunks(2_000) {
-        crate::shared::insert_histories(tx, part).await?;
-    }
     let notes: Vec<Notification> = run
         .iter()
         .flat_map(|l| l.notifications.iter().cloned())
         .collect();
-    for part in notes.chunks(2_000) {
-        insert_notifications(tx, part, outbox).await?;
-    }
+    insert_lines_and_notes(tx, &lines, &notes, outbox).await?;
     for (l, e) in run.iter().zip(&entries) {
         if let Some(owner) = &l.report.reporter
             && !l.attachments.is_empty()

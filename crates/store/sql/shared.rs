@@ -936,7 +936,13 @@ async fn case_parts(
     }
     let history = history_of(&mut *tx, id).await?;
     let attachments = crate::hub::case_attachments(&mut *tx, id).await?;
-    let reports = crate::hub::case_reports(&mut *tx, id).await?;
+    let linked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM case_reports WHERE case_id = $1 AND unlinked_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
     let alarms = if with_alarms {
         let filter = AlarmFilter {
             case_id: Some(id.to_owned()),
@@ -953,7 +959,7 @@ async fn case_parts(
     Ok(Some(CaseParts {
         history,
         attachments,
-        reports,
+        linked_reports: u64::try_from(linked).unwrap_or_default(),
         alarms,
     }))
 }

@@ -77,8 +77,8 @@ pub struct CaseParts {
     pub history: Vec<HistoryEntry>,
     /// Its attachments, by history line.
     pub attachments: Vec<AttachmentMeta>,
-    /// The reports linked to it (unlinked ones too), oldest first.
-    pub reports: Vec<LinkedReport>,
+    /// How many reports are linked to it (not counting those unlinked since).
+    pub linked_reports: u64,
     /// The alarms that opened or joined it, newest first (when asked for).
     pub alarms: Vec<crate::AlarmRecord>,
 }

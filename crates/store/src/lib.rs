@@ -240,8 +240,8 @@ pub trait Store: Send + Sync + 'static {
     async fn case_history(&self, scope: &Scope, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
 
     /// What a case's detail shows beside the case, read together (one transaction): its
-    /// history, attachments and linked reports as [`Store::case_history`],
-    /// [`Store::case_attachments`] and [`Store::case_reports`] give them, and, when `alarms`,
+    /// history and attachments as [`Store::case_history`] and [`Store::case_attachments`] give
+    /// them, how many reports are linked to it, and, when `alarms`,
     /// the newest [`CASE_PARTS_ALARMS`] alarms that opened or joined it. `None` when the scope
     /// does not see the case.
     async fn case_parts(

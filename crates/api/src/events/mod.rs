@@ -715,7 +715,7 @@ async fn case_detail(
     let wanxiang_store::CaseParts {
         history,
         attachments: attached,
-        reports,
+        linked_reports,
         alarms,
     } = state
         .store
@@ -734,7 +734,7 @@ async fn case_detail(
             .map(attachments::AttachmentDto::of)
             .collect(),
     );
-    dto.linked_reports = Some(reports.iter().filter(|r| r.unlinked_at.is_none()).count());
+    dto.linked_reports = Some(usize::try_from(linked_reports).unwrap_or(usize::MAX));
     if let Some(evidence) = evidence {
         dto.sensor_alarms = (!evidence.is_empty()).then_some(evidence);
     }

@@ -343,7 +343,7 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         Some(CaseParts {
             history: history.clone(),
             attachments: s.case_attachments("case-1").await.unwrap(),
-            reports: vec![r.clone()],
+            linked_reports: 1,
             alarms: Vec::new(),
         })
     );
@@ -393,6 +393,12 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         (Some(90), Some("case-5"))
     );
     assert!(s.case_followers("case-1").await.unwrap().is_empty());
+    let parts = s.case_parts(&system, "case-1", false).await.unwrap();
+    assert_eq!(
+        parts.map(|p| p.linked_reports),
+        Some(0),
+        "unlinked: not counted"
+    );
     assert_eq!(
         s.case(&system, "case-1").await.unwrap().unwrap().version,
         primary.version
