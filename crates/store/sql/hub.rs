@@ -133,13 +133,7 @@ async fn create_one(
             None => Err(StoreError::Conflict(format!("case {} exists", c.id))),
         };
     }
-    for e in &item.history {
-        insert_history(tx, &c.id, e).await?;
-    }
-    insert_notifications(tx, &item.notifications, outbox).await?;
-    if let Some(owner) = &c.reporter {
-        attach_in(tx, &item.attachments, owner, &c.id, 1).await?;
-    }
+    case_rest(tx, &[item], outbox).await?;
     Ok(CaseCreated::New)
 }
 
@@ -309,52 +303,24 @@ pub(crate) async fn append_history(
 
 async fn link_in(
     tx: &mut crate::shared::WriteTx,
-    r: &LinkedReport,
-    entry: &HistoryEntry,
-    notifications: &[Notification],
-    attachments: &[String],
+    l: &NewLink,
     outbox: bool,
 ) -> Result<CaseCreated, StoreError> {
+    let r = &l.report;
     if let Some(ext) = &r.external_id
         && let Some(id) = known_external(tx, r.channel, ext).await?
     {
         return Ok(CaseCreated::Existing(id));
     }
-    let inserted = sqlx::query(
-        "INSERT INTO case_reports (id, case_id, channel, external_id, owner, reporter_contact, category,
-             description, lon, lat, area_code, distance_m, at, unlinked_at, unlinked_to)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL)
-         ON CONFLICT (channel, external_id) DO NOTHING",
-    )
-    .bind(&r.id)
-    .bind(&r.case_id)
-    .bind(r.channel.as_str())
-    .bind(&r.external_id)
-    .bind(&r.reporter)
-    .bind(&r.reporter_contact)
-    .bind(&r.category)
-    .bind(&r.description)
-    .bind(r.lon)
-    .bind(r.lat)
-    .bind(r.area.as_str())
-    .bind(r.distance_m)
-    .bind(r.at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?
-    .rows_affected();
-    if inserted == 0 {
+    if insert_reports(tx, &[l]).await? == 0 {
+        // The same channel and external id, written meanwhile (another node, same batch).
         let ext = r.external_id.as_deref().unwrap_or_default();
         return match known_external(tx, r.channel, ext).await? {
             Some(id) => Ok(CaseCreated::Existing(id)),
             None => Err(StoreError::Conflict(format!("report {} exists", r.id))),
         };
     }
-    let seq = append_history(tx, &r.case_id, entry).await?;
-    insert_notifications(tx, notifications, outbox).await?;
-    if let Some(owner) = &r.reporter {
-        attach_in(tx, attachments, owner, &r.case_id, seq).await?;
-    }
+    link_rest(tx, &[l], outbox).await?;
     Ok(CaseCreated::New)
 }
 
@@ -389,6 +355,15 @@ async fn create_many(
             return Err(StoreError::Conflict("a case id was used twice".into()));
         }
     }
+    case_rest(tx, run, outbox).await
+}
+
+/// What follows new cases' rows: their history lines, notifications and attachments.
+async fn case_rest(
+    tx: &mut crate::shared::WriteTx,
+    run: &[&NewCase],
+    outbox: bool,
+) -> Result<(), StoreError> {
     let lines: Vec<(&str, &HistoryEntry)> = run
         .iter()
         .flat_map(|c| c.history.iter().map(|h| (c.record.id.as_str(), h)))
@@ -408,42 +383,64 @@ async fn create_many(
     Ok(())
 }
 
-/// Links without external ids, written with one statement per table: their history lines
-/// numbered after each case's last (in order, when several join one case).
+/// Links without external ids, written with one statement per table.
 async fn link_many(
     tx: &mut crate::shared::WriteTx,
     run: &[&NewLink],
     outbox: bool,
 ) -> Result<(), StoreError> {
-    // SQLite takes at most 32,766 parameters a statement: 15 a report.
+    // SQLite takes at most 32,766 parameters a statement: 13 a report.
     for part in run.chunks(1_000) {
-        let mut qb = QueryBuilder::<Db>::new(
-            "INSERT INTO case_reports (id, case_id, channel, external_id, owner, reporter_contact, category,
-                 description, lon, lat, area_code, distance_m, at, unlinked_at, unlinked_to) ",
-        );
-        qb.push_values(part, |mut b, l| {
-            let r = &l.report;
-            b.push_bind(r.id.clone())
-                .push_bind(r.case_id.clone())
-                .push_bind(r.channel.as_str())
-                .push_bind(None::<String>)
-                .push_bind(r.reporter.clone())
-                .push_bind(r.reporter_contact.clone())
-                .push_bind(r.category.clone())
-                .push_bind(r.description.clone())
-                .push_bind(r.lon)
-                .push_bind(r.lat)
-                .push_bind(r.area.as_str())
-                .push_bind(r.distance_m)
-                .push_bind(r.at)
-                .push_bind(None::<i64>)
-                .push_bind(None::<String>);
-        });
-        let inserted = qb.build().execute(&mut **tx).await.map_err(db)?;
-        if inserted.rows_affected() != part.len() as u64 {
+        if insert_reports(tx, part).await? != part.len() as u64 {
             return Err(StoreError::Conflict("a report id was used twice".into()));
         }
     }
+    link_rest(tx, run, outbox).await
+}
+
+/// Stores linked reports in one statement; returns how many were new (a channel and external
+/// id stored before is skipped).
+async fn insert_reports(
+    tx: &mut crate::shared::WriteTx,
+    links: &[&NewLink],
+) -> Result<u64, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(
+        "INSERT INTO case_reports (id, case_id, channel, external_id, owner, reporter_contact, category,
+             description, lon, lat, area_code, distance_m, at, unlinked_at, unlinked_to) ",
+    );
+    qb.push_values(links, |mut b, l| {
+        let r = &l.report;
+        b.push_bind(r.id.clone())
+            .push_bind(r.case_id.clone())
+            .push_bind(r.channel.as_str())
+            .push_bind(r.external_id.clone())
+            .push_bind(r.reporter.clone())
+            .push_bind(r.reporter_contact.clone())
+            .push_bind(r.category.clone())
+            .push_bind(r.description.clone())
+            .push_bind(r.lon)
+            .push_bind(r.lat)
+            .push_bind(r.area.as_str())
+            .push_bind(r.distance_m)
+            .push_bind(r.at)
+            .push("NULL, NULL");
+    });
+    qb.push(" ON CONFLICT (channel, external_id) DO NOTHING");
+    Ok(qb
+        .build()
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?
+        .rows_affected())
+}
+
+/// What follows linked reports' rows: each case's history line (numbered after its last, in
+/// order when several join one case), the notifications and the reporters' attachments.
+async fn link_rest(
+    tx: &mut crate::shared::WriteTx,
+    run: &[&NewLink],
+    outbox: bool,
+) -> Result<(), StoreError> {
     let mut cases: Vec<&str> = run.iter().map(|l| l.report.case_id.as_str()).collect();
     cases.sort_unstable();
     cases.dedup();
@@ -515,23 +512,13 @@ pub(crate) async fn write_intake(
             })
             .count();
         if run > 1 {
-            let (cases, links): (Vec<_>, Vec<_>) = rest[..run]
-                .iter()
-                .partition(|w| matches!(w, IntakeWrite::Case(_)));
-            let cases: Vec<&NewCase> = cases
-                .into_iter()
-                .filter_map(|w| match w {
-                    IntakeWrite::Case(c) => Some(c),
-                    IntakeWrite::Link(_) => None,
-                })
-                .collect();
-            let links: Vec<&NewLink> = links
-                .into_iter()
-                .filter_map(|w| match w {
-                    IntakeWrite::Link(l) => Some(l),
-                    IntakeWrite::Case(_) => None,
-                })
-                .collect();
+            let (mut cases, mut links): (Vec<&NewCase>, Vec<&NewLink>) = Default::default();
+            for w in &rest[..run] {
+                match w {
+                    IntakeWrite::Case(c) => cases.push(c),
+                    IntakeWrite::Link(l) => links.push(l),
+                }
+            }
             if !cases.is_empty() {
                 create_many(&mut tx, &cases, outbox).await?;
             }
@@ -545,17 +532,7 @@ pub(crate) async fn write_intake(
         rest = &rest[1..];
         out.push(match item {
             IntakeWrite::Case(c) => create_one(&mut tx, c, outbox).await?,
-            IntakeWrite::Link(l) => {
-                link_in(
-                    &mut tx,
-                    &l.report,
-                    &l.entry,
-                    &l.notifications,
-                    &l.attachments,
-                    outbox,
-                )
-                .await?
-            }
+            IntakeWrite::Link(l) => link_in(&mut tx, l, outbox).await?,
         });
     }
     tx.commit().await.map_err(db)?;
@@ -587,15 +564,15 @@ fn read_report(row: &DbRow) -> Result<LinkedReport, StoreError> {
     })
 }
 
-pub(crate) async fn case_reports<'c>(
-    ex: impl sqlx::Executor<'c, Database = Db>,
+pub(crate) async fn case_reports(
+    pool: &Pool<Db>,
     case_id: &str,
 ) -> Result<Vec<LinkedReport>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {REPORT_COLUMNS} FROM case_reports WHERE case_id = $1 ORDER BY at, id"
     ))
     .bind(case_id)
-    .fetch_all(ex)
+    .fetch_all(pool)
     .await
     .map_err(db)?;
     rows.iter().map(read_report).collect()

@@ -709,8 +709,8 @@ async fn case_detail(
     c: &CaseRecord,
     now: i64,
 ) -> Result<CaseDto, AppError> {
-    // One read for all of it (one transaction on one connection: a linked duplicate's answer
-    // is a fifth of a busy intake's reads).
+    // One read for all of it (one transaction on one connection): this is also the answer to
+    // every linked duplicate, the largest share of a busy intake's reads.
     let staff = is_staff(p);
     let wanxiang_store::CaseParts {
         history,
