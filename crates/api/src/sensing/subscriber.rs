@@ -145,21 +145,53 @@ async fn handle(
 /// Hands one publish to the pipeline and acknowledges it to the broker once durable. Publishes
 /// for unknown or disabled devices are acknowledged and dropped (and counted).
 async fn take(state: &AppState, client: &AsyncClient, publish: Publish) {
-    let live = match device_of(&publish.topic) {
-        Some(id) => match state.sensing.find(state, id).await {
-            Ok(live) => live.filter(|l| !l.record.disabled),
-            Err(e) => {
-                // The store is down: not acknowledged, so the broker sends it again.
-                tracing::warn!(error = %e, "device lookup failed; the broker will resend");
-                return;
-            }
-        },
-        None => None,
+    let Some(id) = device_of(&publish.topic) else {
+        return drop_unknown(client, &publish).await;
     };
-    let Some(live) = live else {
-        metrics::counter!("wanxiang_telemetry_unknown_device_total").increment(1);
-        let _ = client.ack(&publish).await;
-        return;
+    match state.sensing.find(state, id).await {
+        Ok(live) => take_found(state, client, publish, live).await,
+        Err(e) => {
+            // The store is down. A broker resends an unacknowledged publish only when the
+            // session reconnects, so the lookup is retried here (in a task of its own: the
+            // connection keeps being served), and the publish is acknowledged only once its
+            // reading is stored or its device is known not to exist.
+            tracing::warn!(error = %e, "device lookup failed; retrying");
+            let (state, client, id) = (state.clone(), client.clone(), id.to_owned());
+            tokio::spawn(async move {
+                let mut wait = RETRY_FIRST;
+                loop {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
+                    match state.sensing.find(&state, &id).await {
+                        Ok(live) => return take_found(&state, &client, publish, live).await,
+                        Err(e) => tracing::warn!(error = %e, "device lookup failed; retrying"),
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// The first wait before a failed lookup or store is tried again; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(25);
+/// The longest wait between tries.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Acknowledges and drops a publish no device of ours sent.
+async fn drop_unknown(client: &AsyncClient, publish: &Publish) {
+    metrics::counter!("wanxiang_telemetry_unknown_device_total").increment(1);
+    let _ = client.ack(publish).await;
+}
+
+/// [`take`] once the device is looked up.
+async fn take_found(
+    state: &AppState,
+    client: &AsyncClient,
+    publish: Publish,
+    live: Option<Arc<Live>>,
+) {
+    let Some(live) = live.filter(|l| !l.record.disabled) else {
+        return drop_unknown(client, &publish).await;
     };
     if state
         .sensing
@@ -173,6 +205,7 @@ async fn take(state: &AppState, client: &AsyncClient, publish: Publish) {
     // Queued now, in arrival order; acknowledged when stored (retried while the store fails).
     let mut stored = Box::pin(resend(&state, &live, &publish));
     tokio::spawn(async move {
+        let mut wait = RETRY_FIRST;
         loop {
             match stored.await {
                 Ok(_) => {
@@ -180,8 +213,9 @@ async fn take(state: &AppState, client: &AsyncClient, publish: Publish) {
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, device = %live.record.id, "telemetry not stored; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::warn!(error = %e, device = %live.record.id, retry_in_ms = wait.as_millis() as u64, "telemetry not stored; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
                     stored = Box::pin(resend(&state, &live, &publish));
                 }
             }

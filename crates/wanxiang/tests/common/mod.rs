@@ -291,8 +291,17 @@ pub async fn delete_stream(prefix: &str) {
 /// Starts a prepared `wanxiang serve` command (stderr piped here) and waits for it to log its
 /// address ("open http://ADDR/"); returns the process and the address. Tests that kill the
 /// server (SIGKILL) need it as a process of its own.
-pub fn start_process(mut command: std::process::Command) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
+pub fn start_process(command: std::process::Command) -> (std::process::Child, String) {
+    start_process_logged(command, None)
+}
+
+/// [`start_process`], appending everything the server logs to `log` (the server's JSON lines),
+/// so that a failing test can say what the server saw.
+pub fn start_process_logged(
+    mut command: std::process::Command,
+    log: Option<std::path::PathBuf>,
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader, Write};
     let mut child = command
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -301,7 +310,17 @@ pub fn start_process(mut command: std::process::Command) -> (std::process::Child
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
+        let mut file = log.and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        });
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(f) = file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
             let _ = tx.send(line);
         }
     });
