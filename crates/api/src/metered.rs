@@ -416,7 +416,7 @@ impl Store for MeteredStore {
         &self,
         batch: &[IntakeWrite],
         outbox: bool,
-    ) -> Result<Vec<CaseCreated>, StoreError> {
+    ) -> Result<wanxiang_store::IntakeWritten, StoreError> {
         timed(
             "write_intake",
             self.backend(),

@@ -10,8 +10,8 @@ use wanxiang_core::{Scope, ScopeFilter};
 use wanxiang_store::codec;
 use wanxiang_store::{
     Attachment, AttachmentMeta, CaseCreated, CaseMark, Delivery, DeliveryOutcome, DeliveryStatus,
-    IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, StoreError, WarningChange,
-    WarningRecord, WarningStatus,
+    IntakeWrite, IntakeWritten, LinkedReport, NearQuery, NewCase, NewLink, StoreError,
+    WarningChange, WarningRecord, WarningStatus,
 };
 
 use crate::shared::{
@@ -496,7 +496,7 @@ pub(crate) async fn write_intake(
     pool: &Pool<Db>,
     batch: &[IntakeWrite],
     outbox: bool,
-) -> Result<Vec<CaseCreated>, StoreError> {
+) -> Result<IntakeWritten, StoreError> {
     let mut tx = crate::shared::begin_write(pool).await?;
     let mut out = Vec::with_capacity(batch.len());
     let mut rest = batch;
@@ -535,8 +535,42 @@ pub(crate) async fn write_intake(
             IntakeWrite::Link(l) => link_in(&mut tx, l, outbox).await?,
         });
     }
+    // The cases the links joined, once each, as this transaction leaves them: the answer to
+    // each linked report, read here on the writer (whose pages are warm) instead of by every
+    // report's handler after the commit.
+    let mut ids: Vec<String> = Vec::new();
+    for (w, done) in batch.iter().zip(&out) {
+        if let (IntakeWrite::Link(l), CaseCreated::New) = (w, done)
+            && !ids.contains(&l.report.case_id)
+        {
+            ids.push(l.report.case_id.clone());
+        }
+    }
+    let joined = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let mut qb =
+            QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id IN ("));
+        let mut list = qb.separated(", ");
+        for id in &ids {
+            list.push_bind(id.clone());
+        }
+        list.push_unseparated(")");
+        let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+        let mut parts = crate::shared::parts_of(&mut tx, &ids, true).await?;
+        rows.iter()
+            .map(|row| {
+                let case = read_case(row)?;
+                let p = parts.remove(&case.id).unwrap_or_default();
+                Ok((case, p))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?
+    };
     tx.commit().await.map_err(db)?;
-    Ok(out)
+    Ok(IntakeWritten {
+        created: out,
+        joined,
+    })
 }
 
 const REPORT_COLUMNS: &str = "id, case_id, channel, external_id, owner, reporter_contact, category, description, \
@@ -713,6 +747,23 @@ pub(crate) async fn attachment(
         })
     })
     .transpose()
+}
+
+/// The attachments of several cases, each case's by history line (see [`case_attachments`]).
+pub(crate) async fn attachments_of(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    ids: &[String],
+) -> Result<Vec<AttachmentMeta>, StoreError> {
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id IN ("
+    ));
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    list.push_unseparated(") ORDER BY case_id, history_seq, created_at, id");
+    let rows = qb.build().fetch_all(conn).await.map_err(db)?;
+    rows.iter().map(read_attachment_meta).collect()
 }
 
 pub(crate) async fn case_attachments<'c>(

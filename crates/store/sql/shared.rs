@@ -934,34 +934,92 @@ async fn case_parts(
     {
         return Ok(None);
     }
-    let history = history_of(&mut *tx, id).await?;
-    let attachments = crate::hub::case_attachments(&mut *tx, id).await?;
-    let linked: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM case_reports WHERE case_id = $1 AND unlinked_at IS NULL",
+    let ids = [id.to_owned()];
+    let mut parts = parts_of(&mut tx, &ids, with_alarms).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(parts.remove(id).unwrap_or_default()))
+}
+
+/// The parts of some cases (history, attachments, linked-report count and, when asked, alarms),
+/// by case id, in a few statements whatever their number, on the connection given: the
+/// intake's writer reads those of the cases its links joined in their own transaction.
+pub(crate) async fn parts_of(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    ids: &[String],
+    with_alarms: bool,
+) -> Result<std::collections::HashMap<String, CaseParts>, StoreError> {
+    let mut parts: std::collections::HashMap<String, CaseParts> = ids
+        .iter()
+        .map(|id| (id.clone(), CaseParts::default()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(parts);
+    }
+    let among = |sql: &str, tail: &str| {
+        let mut qb = QueryBuilder::<Db>::new(sql);
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        list.push_unseparated(") ");
+        qb.push(tail);
+        qb
+    };
+    let rows = among(
+        "SELECT case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note FROM case_history WHERE case_id IN (",
+        "ORDER BY case_id, seq",
     )
-    .bind(id)
-    .fetch_one(&mut *tx)
+    .build()
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let alarms = if with_alarms {
-        let filter = AlarmFilter {
-            case_id: Some(id.to_owned()),
-            any_status: true,
-            limit: CASE_PARTS_ALARMS,
-            ..AlarmFilter::default()
-        };
+    for row in &rows {
+        let id: String = row.try_get("case_id").map_err(db)?;
+        if let Some(p) = parts.get_mut(&id) {
+            p.history.push(read_history(row)?);
+        }
+    }
+    for meta in crate::hub::attachments_of(&mut *conn, ids).await? {
+        if let Some(p) = meta.case_id.as_ref().and_then(|id| parts.get_mut(id)) {
+            p.attachments.push(meta);
+        }
+    }
+    let counts: Vec<(String, i64)> = among(
+        "SELECT case_id, COUNT(*) FROM case_reports WHERE unlinked_at IS NULL AND case_id IN (",
+        "GROUP BY case_id",
+    )
+    .build_query_as()
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    for (id, n) in counts {
+        if let Some(p) = parts.get_mut(&id) {
+            p.linked_reports = u64::try_from(n).unwrap_or_default();
+        }
+    }
+    if with_alarms {
+        // Few cases have alarms: find which, then read each one's newest.
+        let alarmed: Vec<(String,)> =
+            among("SELECT DISTINCT case_id FROM alarms WHERE case_id IN (", "")
+                .build_query_as()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?;
         let system = Scope::system("store: the alarms of a case in scope");
-        crate::sensing::alarms(&mut *tx, &system, &filter).await?
-    } else {
-        Vec::new()
-    };
-    tx.commit().await.map_err(db)?;
-    Ok(Some(CaseParts {
-        history,
-        attachments,
-        linked_reports: u64::try_from(linked).unwrap_or_default(),
-        alarms,
-    }))
+        for (id,) in alarmed {
+            let filter = AlarmFilter {
+                case_id: Some(id.clone()),
+                any_status: true,
+                limit: CASE_PARTS_ALARMS,
+                ..AlarmFilter::default()
+            };
+            let alarms = crate::sensing::alarms(&mut *conn, &system, &filter).await?;
+            if let Some(p) = parts.get_mut(&id) {
+                p.alarms = alarms;
+            }
+        }
+    }
+    Ok(parts)
 }
 
 async fn update_case(
@@ -1654,7 +1712,7 @@ impl Store for StoreImpl {
         &self,
         batch: &[IntakeWrite],
         outbox: bool,
-    ) -> Result<Vec<CaseCreated>, StoreError> {
+    ) -> Result<wanxiang_store::IntakeWritten, StoreError> {
         crate::hub::write_intake(self.writer(), batch, outbox).await
     }
 

@@ -316,12 +316,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<CaseMark>, StoreError>;
 
     /// The intake's group commit: new cases and linked duplicates in one transaction, answered
-    /// per item in order (`Existing` for a channel and external id seen before).
+    /// per item in order (`Existing` for a channel and external id seen before), with the cases
+    /// the links joined as the transaction left them (the answer to a linked report).
     async fn write_intake(
         &self,
         batch: &[IntakeWrite],
         outbox: bool,
-    ) -> Result<Vec<CaseCreated>, StoreError>;
+    ) -> Result<IntakeWritten, StoreError>;
 
     /// Cases of a category the scope sees, counted per 24-hour window going back from `end`:
     /// element `i` counts `[end − (i+1)·24h, end − i·24h)`, for `days` windows.
@@ -702,6 +703,16 @@ pub mod guard {
             format!("department {}", d.code),
         )
     }
+}
+
+/// What [`Store::write_intake`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntakeWritten {
+    /// Per write of the batch, in order.
+    pub created: Vec<CaseCreated>,
+    /// Each case a link of the batch joined, once, read in the batch's transaction after its
+    /// writes: the case and its parts, alarms included (callers show them to staff only).
+    pub joined: Vec<(CaseRecord, CaseParts)>,
 }
 
 /// What [`Store::create_case`] did.

@@ -47,6 +47,62 @@ fn east(p: (f64, f64), metres: f64) -> (f64, f64) {
 }
 
 #[tokio::test]
+async fn the_answer_to_a_linked_report_shows_the_case_only_as_far_as_the_caller_sees_it() {
+    let app = spawn_app().await;
+    let resident = app.login("13800138000").await;
+    // A case in 黄贝街道, then hotline reports of the same thing at the same place.
+    let p = point_in("440303002001");
+    let body = json!({"channel": "hotline_12345", "location": {"lon": p.0, "lat": p.1},
+                      "category": "E0404", "description": "下水道堵塞"});
+    let first = json!({"channel": "resident_app", "location": {"lon": p.0, "lat": p.1},
+                       "category": "E0404", "description": "下水道堵塞"});
+    let (status, case) = report(&app, &resident, first).await;
+    assert_eq!(status, 201, "{case}");
+    let id = case["id"].as_str().unwrap();
+    // 桂园街道's dispatcher does not see 黄贝街道's cases: linked, but no history, attachments
+    // or reports of a case it cannot read.
+    let guiyuan = app.login("guiyuan.dispatcher").await;
+    let (status, linked) = report(&app, &guiyuan, body.clone()).await;
+    assert_eq!((status, linked["id"].as_str()), (201, Some(id)), "{linked}");
+    assert!(linked["linked_report_id"].is_string(), "{linked}");
+    assert_eq!(linked["history"], json!([]), "{linked}");
+    assert_eq!(linked["linked_reports"], 0, "{linked}");
+    let (status, _) = app
+        .call(Some(&guiyuan), "GET", &format!("/api/v1/events/{id}"), None)
+        .await;
+    assert_eq!(status, 404, "and a read of the case is refused");
+    // The district's dispatcher sees it all: both links, the last its own.
+    let district = app.login("district.dispatcher").await;
+    let (status, linked) = report(&app, &district, body).await;
+    assert_eq!((status, linked["id"].as_str()), (201, Some(id)), "{linked}");
+    assert_eq!(linked["linked_reports"], 2, "{linked}");
+    let history = linked["history"].as_array().unwrap();
+    let actions: Vec<&str> = history
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["report", "register", "dispatch", "link", "link"]);
+    assert!(
+        history[4]["actor"]
+            .as_str()
+            .unwrap()
+            .contains("district.dispatcher"),
+        "{linked}"
+    );
+    let (_, read) = app
+        .call(
+            Some(&district),
+            "GET",
+            &format!("/api/v1/events/{id}"),
+            None,
+        )
+        .await;
+    for key in ["history", "attachments", "linked_reports", "description"] {
+        assert_eq!(linked[key], read[key], "{key}");
+    }
+}
+
+#[tokio::test]
 async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
     let app = spawn_app().await;
     let first = app.login("13800138000").await;
@@ -70,6 +126,19 @@ async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
     let report_id = linked["linked_report_id"].as_str().unwrap().to_owned();
     assert!((linked["duplicate_distance_m"].as_f64().unwrap() - 20.0).abs() < 1.0);
     assert_eq!(linked["linked_reports"], 1);
+    // The answer is the case's detail as the link left it: what a read shows its reporter.
+    let (_, read) = app
+        .call(Some(&second), "GET", &format!("/api/v1/events/{id}"), None)
+        .await;
+    for key in [
+        "history",
+        "attachments",
+        "linked_reports",
+        "description",
+        "stage",
+    ] {
+        assert_eq!(linked[key], read[key], "{key}: {linked} against {read}");
+    }
     // Another category at the same place, or the same one 200 m away: cases of their own.
     let (_, other) = report(&app, &second, body(east(p, 20.0), "E0101", "路面有垃圾")).await;
     let (_, far) = report(

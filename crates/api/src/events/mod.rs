@@ -709,19 +709,52 @@ async fn case_detail(
     c: &CaseRecord,
     now: i64,
 ) -> Result<CaseDto, AppError> {
-    // One read for all of it (one transaction on one connection): this is also the answer to
-    // every linked duplicate, the largest share of a busy intake's reads.
+    // One read for all of it (one transaction on one connection).
+    let parts = state
+        .store
+        .case_parts(&p.scope, &c.id, is_staff(p))
+        .await?
+        .unwrap_or_default();
+    detail_of(state, p, c, parts, now).await
+}
+
+/// The answer to a report linked to `c`: the case's detail from the parts the intake's
+/// transaction read, shown as [`case_detail`] would show them. The store's rule for who sees a
+/// case's parts is applied here to the case in hand: a resident (own scope) always sees the
+/// case their report just joined; staff see its parts when the case is in their scope.
+async fn linked_detail(
+    state: &AppState,
+    p: &Principal,
+    c: &CaseRecord,
+    mut parts: wanxiang_store::CaseParts,
+    now: i64,
+) -> Result<CaseDto, AppError> {
+    let own = matches!(p.scope.filter(), wanxiang_core::ScopeFilter::Owner(_));
+    let org = c.lifecycle.assignee.as_deref().unwrap_or_default();
+    if !own && !p.scope.admits(&c.area, org, c.reporter.as_deref()) {
+        parts = wanxiang_store::CaseParts::default();
+    }
+    if !is_staff(p) {
+        parts.alarms.clear();
+    }
+    detail_of(state, p, c, parts, now).await
+}
+
+/// A case's detail from its parts (alarms only in a staff member's parts).
+async fn detail_of(
+    state: &AppState,
+    p: &Principal,
+    c: &CaseRecord,
+    parts: wanxiang_store::CaseParts,
+    now: i64,
+) -> Result<CaseDto, AppError> {
     let staff = is_staff(p);
     let wanxiang_store::CaseParts {
         history,
         attachments: attached,
         linked_reports,
         alarms,
-    } = state
-        .store
-        .case_parts(&p.scope, &c.id, staff)
-        .await?
-        .unwrap_or_default();
+    } = parts;
     let evidence = if staff {
         Some(crate::sensing::case_evidence(state, &alarms).await?)
     } else {
@@ -837,10 +870,14 @@ async fn create_event(
         }
         Intake::Linked {
             case,
+            parts,
             report_id,
             distance_m,
         } => {
-            let mut dto = case_detail(&state, &p, &case, now).await?;
+            let mut dto = match parts {
+                Some(parts) => linked_detail(&state, &p, &case, *parts, now).await?,
+                None => case_detail(&state, &p, &case, now).await?,
+            };
             dto.linked_report_id = Some(report_id);
             dto.duplicate_distance_m = Some((distance_m * 10.0).round() / 10.0);
             Ok((StatusCode::CREATED, Json(dto)))
@@ -885,6 +922,9 @@ pub enum Intake {
     Linked {
         /// The case it joined.
         case: Box<CaseRecord>,
+        /// Its history, attachments, linked reports and alarms as the intake's transaction
+        /// left them (alarms are for staff only), when the store gave them.
+        parts: Option<Box<wanxiang_store::CaseParts>>,
         /// The linked report's own id (staff can unlink it by this id).
         report_id: String,
         /// How far from the case, in metres.
@@ -1252,6 +1292,7 @@ pub async fn take_in_with(
     match writer::write(state, new_case, probe).await? {
         writer::Written::Linked {
             case,
+            parts,
             report_id,
             distance_m,
         } => {
@@ -1259,6 +1300,7 @@ pub async fn take_in_with(
             warnings::observe_linked(state, &case, &report, &report_id);
             Ok(Intake::Linked {
                 case,
+                parts,
                 report_id,
                 distance_m,
             })

@@ -8,11 +8,12 @@
 //! carries many, which is what lets a single-writer SQLite file take thousands of reports a
 //! second. A report is answered only after its transaction committed: a 2xx means durable.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use wanxiang_core::case::CaseRecord;
-use wanxiang_store::{CaseCreated, IntakeWrite, NewCase, Store, StoreError};
+use wanxiang_store::{CaseCreated, CaseParts, IntakeWrite, NewCase, Store, StoreError};
 
 use super::duplicates::{Probe, link_of};
 use crate::{AppError, AppState};
@@ -31,8 +32,12 @@ pub(crate) enum Written {
     Existing(String),
     /// It repeats an open case and was linked to it.
     Linked {
-        /// The case it joined (as it was when the batch looked).
+        /// The case it joined: as the batch's transaction left it, or (without `parts`) as it
+        /// was when the batch looked.
         case: Box<CaseRecord>,
+        /// The case's history, attachments, linked reports and alarms, as the transaction left
+        /// them.
+        parts: Option<Box<CaseParts>>,
         /// The linked report's id.
         report_id: String,
         /// Metres from the case.
@@ -283,8 +288,12 @@ async fn commit(store: &dyn Store, p: Planned) -> bool {
         outbox,
         ..
     } = p;
+    let mut joined: HashMap<String, (CaseRecord, CaseParts)> = HashMap::new();
     let results = match store.write_intake(&writes, outbox).await {
-        Ok(r) => r.into_iter().map(Ok).collect::<Vec<_>>(),
+        Ok(w) => {
+            joined.extend(w.joined.into_iter().map(|(c, p)| (c.id.clone(), (c, p))));
+            w.created.into_iter().map(Ok).collect::<Vec<_>>()
+        }
         Err(e) if writes.len() == 1 => vec![Err(e)],
         Err(e) => {
             // One bad report must not fail the others: write them one by one.
@@ -292,13 +301,18 @@ async fn commit(store: &dyn Store, p: Planned) -> bool {
             let mut each = Vec::with_capacity(writes.len());
             for w in &writes {
                 each.push(
-                    store
-                        .write_intake(std::slice::from_ref(w), outbox)
-                        .await
-                        .and_then(|mut r| {
-                            r.pop()
+                    match store.write_intake(std::slice::from_ref(w), outbox).await {
+                        Ok(mut done) => {
+                            // A later link's read is the newer: it replaces an earlier one's.
+                            joined.extend(
+                                done.joined.into_iter().map(|(c, p)| (c.id.clone(), (c, p))),
+                            );
+                            done.created
+                                .pop()
                                 .ok_or_else(|| StoreError::Database("empty answer".into()))
-                        }),
+                        }
+                        Err(e) => Err(e),
+                    },
                 );
             }
             each
@@ -308,11 +322,20 @@ async fn commit(store: &dyn Store, p: Planned) -> bool {
     for (((reply, write), hit), result) in replies.into_iter().zip(writes).zip(hits).zip(results) {
         let answer = result.map(|created| match (created, write, hit) {
             (CaseCreated::Existing(id), _, _) => Written::Existing(id),
-            (CaseCreated::New, IntakeWrite::Link(link), Some((primary, d))) => Written::Linked {
-                case: Box::new(primary),
-                report_id: link.report.id,
-                distance_m: d,
-            },
+            (CaseCreated::New, IntakeWrite::Link(link), Some((primary, d))) => {
+                // The case as the commit left it, with its parts; the planner's copy if the
+                // store did not answer with it.
+                let (case, parts) = match joined.get(&primary.id) {
+                    Some((c, p)) => (c.clone(), Some(Box::new(p.clone()))),
+                    None => (primary, None),
+                };
+                Written::Linked {
+                    case: Box::new(case),
+                    parts,
+                    report_id: link.report.id,
+                    distance_m: d,
+                }
+            }
             (CaseCreated::New, IntakeWrite::Case(case), _) => Written::New(Box::new(case)),
             (CaseCreated::New, IntakeWrite::Link(_), None) => {
                 unreachable!("a link is planned only with the case it joins")

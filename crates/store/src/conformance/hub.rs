@@ -10,8 +10,8 @@ use super::{Harness, code, entry, people, sample_case};
 use crate::Store;
 use crate::{
     Attachment, AttachmentMeta, CaseCreated, CaseFilter, CaseMark, CaseParts, DeliveryOutcome,
-    DeliveryStatus, IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, WarningChange,
-    WarningRecord, WarningStatus,
+    DeliveryStatus, IntakeWrite, IntakeWritten, LinkedReport, NearQuery, NewCase, NewLink,
+    WarningChange, WarningRecord, WarningStatus,
 };
 
 fn note(to: Recipient, at: i64) -> Notification {
@@ -111,7 +111,10 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         )
         .await
         .unwrap(),
-        [CaseCreated::New, CaseCreated::New]
+        IntakeWritten {
+            created: vec![CaseCreated::New, CaseCreated::New],
+            joined: Vec::new(),
+        }
     );
     assert_eq!(s.deliveries_due(10_000, 10).await.unwrap().len(), 4);
     let system = Scope::system("test");
@@ -231,7 +234,8 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
             false
         )
         .await
-        .unwrap(),
+        .unwrap()
+        .created,
         [CaseCreated::New, CaseCreated::New, CaseCreated::New]
     );
     assert_eq!(
@@ -241,8 +245,11 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         )
         .await
         .unwrap(),
-        [CaseCreated::Existing("case-1".into())],
-        "the same external id again"
+        IntakeWritten {
+            created: vec![CaseCreated::Existing("case-1".into())],
+            joined: Vec::new(),
+        },
+        "the same external id again: no link, so no case joined"
     );
     assert_eq!(
         s.case_history(&Scope::system("test"), "case-8")
@@ -257,17 +264,35 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
     s.put_attachment(&upload("att-m", "id-other", 1_600))
         .await
         .unwrap();
-    assert_eq!(
-        s.write_intake(
+    let written = s
+        .write_intake(
             &[
                 link(report("rep-4", "case-2", None), &[]),
-                link(report("rep-5", "case-2", None), &["att-m"])
+                link(report("rep-5", "case-2", None), &["att-m"]),
             ],
-            false
+            false,
         )
         .await
-        .unwrap(),
-        [CaseCreated::New, CaseCreated::New]
+        .unwrap();
+    assert_eq!(written.created, [CaseCreated::New, CaseCreated::New]);
+    // The case both joined, once, as the transaction left it: what a read after it shows.
+    let system = Scope::system("test");
+    let after = (
+        s.case(&system, "case-2").await.unwrap().unwrap(),
+        s.case_parts(&system, "case-2", true)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert_eq!(written.joined, std::slice::from_ref(&after));
+    assert_eq!(
+        (
+            after.1.history.len(),
+            after.1.linked_reports,
+            after.1.attachments.len()
+        ),
+        (3, 2, 1),
+        "the report, two links, the photo"
     );
     assert_eq!(
         s.case_history(&Scope::system("test"), "case-2")
