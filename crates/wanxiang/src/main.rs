@@ -10,6 +10,13 @@ use wanxiang::{geo_cmd, serve};
 use wanxiang_core::Level;
 use wanxiang_geo::import::ImportOptions;
 
+/// mimalloc instead of the system allocator: the server makes and drops many small buffers per
+/// request on two threads or more, and glibc's malloc spent about a tenth of intake's CPU on
+/// them (bins, consolidation); with mimalloc a report costs 7–10% less CPU (BENCHMARKS.md,
+/// issue 4, session 10).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "wanxiang",
