@@ -136,44 +136,47 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
     let mut opened: std::collections::VecDeque<(u64, Vec<CaseRecord>)> = Default::default();
     let mut seq = 0u64;
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        metrics::histogram!("wanxiang_intake_batch_size").record(jobs.len() as f64);
-        // One transaction per run of jobs with the same outbox setting (in practice: all).
-        while !jobs.is_empty() {
-            let outbox = jobs[0].outbox;
-            let n = jobs.iter().take_while(|j| j.outbox == outbox).count();
-            let group: Vec<Job> = jobs.drain(..n).collect();
-            // A search that starts after a commit finished sees its cases.
-            let failed = std::mem::take(&mut *progress.failed.lock().expect("not poisoned"));
-            opened.retain(|(s, _)| !failed.contains(s));
-            let done = progress.committed.load(Ordering::SeqCst);
-            while opened.front().is_some_and(|(s, _)| *s <= done) {
-                opened.pop_front();
-            }
-            seq += 1;
-            let Some(planned) = plan_group(store.as_ref(), group, outbox, seq, &opened).await
-            else {
-                continue;
-            };
-            // A case with an external id may turn out to exist already (a resent work order):
-            // only those without one are sure to be created, and can be joined before it is known.
-            let new: Vec<CaseRecord> = planned
-                .writes
-                .iter()
-                .filter_map(|w| match w {
-                    IntakeWrite::Case(c) if c.record.external_id.is_none() => {
-                        Some(c.record.clone())
-                    }
-                    _ => None,
-                })
-                .collect();
-            if !new.is_empty() {
-                opened.push_back((seq, new));
-            }
-            if commit_tx.send(planned).await.is_err() {
-                return;
-            }
+    loop {
+        // A batch is gathered only once the committer has room for it (it has just taken the
+        // batch before): it is planned while that one commits, and holds every report that
+        // arrived until then. Gathering as soon as the last batch was handed over instead made
+        // batches a commit older and smaller (more commits, each rewriting the same pages).
+        let Ok(room) = commit_tx.reserve().await else {
+            return;
+        };
+        if jobs.is_empty() && rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+            return;
         }
+        // One transaction per run of jobs with the same outbox setting (in practice: all).
+        let outbox = jobs[0].outbox;
+        let n = jobs.iter().take_while(|j| j.outbox == outbox).count();
+        let group: Vec<Job> = jobs.drain(..n).collect();
+        metrics::histogram!("wanxiang_intake_batch_size").record(group.len() as f64);
+        // A search that starts after a commit finished sees its cases.
+        let failed = std::mem::take(&mut *progress.failed.lock().expect("not poisoned"));
+        opened.retain(|(s, _)| !failed.contains(s));
+        let done = progress.committed.load(Ordering::SeqCst);
+        while opened.front().is_some_and(|(s, _)| *s <= done) {
+            opened.pop_front();
+        }
+        seq += 1;
+        let Some(planned) = plan_group(store.as_ref(), group, outbox, seq, &opened).await else {
+            continue;
+        };
+        // A case with an external id may turn out to exist already (a resent work order):
+        // only those without one are sure to be created, and can be joined before it is known.
+        let new: Vec<CaseRecord> = planned
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                IntakeWrite::Case(c) if c.record.external_id.is_none() => Some(c.record.clone()),
+                _ => None,
+            })
+            .collect();
+        if !new.is_empty() {
+            opened.push_back((seq, new));
+        }
+        room.send(planned);
     }
 }
 
