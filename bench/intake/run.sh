@@ -32,4 +32,6 @@ SWITCHES=$(( $(switches) - SWITCHES ))
 ACCEPTED=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/route="\/api\/v1\/events",status="201"/ {print $2}')
 echo "server CPU: $(( (AFTER - BEFORE) * 1000 / $(getconf CLK_TCK) )) ms for ${ACCEPTED:-0} accepted, $(( (AFTER - BEFORE) * 1000000 / $(getconf CLK_TCK) / (${ACCEPTED:-0} + 1) )) ms per 1,000"
 echo "context switches: $SWITCHES, $(( SWITCHES * 10 / (${ACCEPTED:-0} + 1) )) per 10 accepted"
+# The server's resident memory now and at its peak.
+awk '/^VmRSS|^VmHWM/ {printf "%s %d MB  ", $1, $2 / 1024} END {print ""}' "/proc/$SERVER/status"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E 'route="/api/v1/events",status=|store_query_seconds_(sum|count)|intake_batch_size_(sum|count)|detector_dropped'

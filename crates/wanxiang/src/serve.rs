@@ -160,7 +160,9 @@ pub async fn run_with_clock(
         "node roles / 节点角色"
     );
     // The timed work: deadlines, webhook deliveries, retention and the demo's history.
-    let mut workers = Vec::new();
+    let mut workers = vec![tokio::spawn(wanxiang_api::health::upkeep_loop(
+        stop_rx.clone(),
+    ))];
     if roles.worker {
         if config.demo && config.events.demo_cases > 0 {
             spawn_demo_history(&state, config.events.demo_cases).await?;
