@@ -549,14 +549,15 @@ pub(crate) async fn write_intake(
     let joined = if ids.is_empty() {
         Vec::new()
     } else {
-        let mut qb =
-            QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id IN ("));
-        let mut list = qb.separated(", ");
-        for id in &ids {
-            list.push_bind(id.clone());
-        }
-        list.push_unseparated(")");
-        let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+        let rows = crate::shared::among(
+            &format!("SELECT {CASE_COLUMNS} FROM cases WHERE id IN ("),
+            &ids,
+            "",
+        )
+        .build()
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
         let mut parts = crate::shared::parts_of(&mut tx, &ids, true).await?;
         rows.iter()
             .map(|row| {
@@ -754,15 +755,15 @@ pub(crate) async fn attachments_of(
     conn: &mut <Db as sqlx::Database>::Connection,
     ids: &[String],
 ) -> Result<Vec<AttachmentMeta>, StoreError> {
-    let mut qb = QueryBuilder::<Db>::new(format!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id IN ("
-    ));
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(id.clone());
-    }
-    list.push_unseparated(") ORDER BY case_id, history_seq, created_at, id");
-    let rows = qb.build().fetch_all(conn).await.map_err(db)?;
+    let rows = crate::shared::among(
+        &format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id IN ("),
+        ids,
+        "ORDER BY case_id, history_seq, created_at, id",
+    )
+    .build()
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
     rows.iter().map(read_attachment_meta).collect()
 }
 

@@ -940,6 +940,18 @@ async fn case_parts(
     Ok(Some(parts.remove(id).unwrap_or_default()))
 }
 
+/// `head` (ending in `IN (`), the ids bound as a list, `)` and `tail`.
+pub(crate) fn among<'a>(head: &str, ids: &[String], tail: &str) -> QueryBuilder<'a, Db> {
+    let mut qb = QueryBuilder::<Db>::new(head);
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    list.push_unseparated(") ");
+    qb.push(tail);
+    qb
+}
+
 /// The parts of some cases (history, attachments, linked-report count and, when asked, alarms),
 /// by case id, in a few statements whatever their number, on the connection given: the
 /// intake's writer reads those of the cases its links joined in their own transaction.
@@ -955,18 +967,9 @@ pub(crate) async fn parts_of(
     if ids.is_empty() {
         return Ok(parts);
     }
-    let among = |sql: &str, tail: &str| {
-        let mut qb = QueryBuilder::<Db>::new(sql);
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(id.clone());
-        }
-        list.push_unseparated(") ");
-        qb.push(tail);
-        qb
-    };
     let rows = among(
         "SELECT case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note FROM case_history WHERE case_id IN (",
+        ids,
         "ORDER BY case_id, seq",
     )
     .build()
@@ -986,6 +989,7 @@ pub(crate) async fn parts_of(
     }
     let counts: Vec<(String, i64)> = among(
         "SELECT case_id, COUNT(*) FROM case_reports WHERE unlinked_at IS NULL AND case_id IN (",
+        ids,
         "GROUP BY case_id",
     )
     .build_query_as()
@@ -999,12 +1003,15 @@ pub(crate) async fn parts_of(
     }
     if with_alarms {
         // Few cases have alarms: find which, then read each one's newest.
-        let alarmed: Vec<(String,)> =
-            among("SELECT DISTINCT case_id FROM alarms WHERE case_id IN (", "")
-                .build_query_as()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?;
+        let alarmed: Vec<(String,)> = among(
+            "SELECT DISTINCT case_id FROM alarms WHERE case_id IN (",
+            ids,
+            "",
+        )
+        .build_query_as()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
         let system = Scope::system("store: the alarms of a case in scope");
         for (id,) in alarmed {
             let filter = AlarmFilter {
