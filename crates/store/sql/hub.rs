@@ -441,20 +441,21 @@ async fn link_rest(
     run: &[&NewLink],
     outbox: bool,
 ) -> Result<(), StoreError> {
-    let mut cases: Vec<&str> = run.iter().map(|l| l.report.case_id.as_str()).collect();
+    let mut cases: Vec<String> = run.iter().map(|l| l.report.case_id.clone()).collect();
     cases.sort_unstable();
     cases.dedup();
     let mut last: std::collections::HashMap<String, i64> = Default::default();
     for part in cases.chunks(1_000) {
-        let mut qb = QueryBuilder::<Db>::new(
+        let rows = crate::shared::among(
             "SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (",
-        );
-        let mut ids = qb.separated(", ");
-        for id in part {
-            ids.push_bind((*id).to_owned());
-        }
-        qb.push(") GROUP BY case_id");
-        for row in qb.build().fetch_all(&mut **tx).await.map_err(db)? {
+            part,
+            "GROUP BY case_id",
+        )
+        .build()
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db)?;
+        for row in rows {
             last.insert(
                 row.try_get("case_id").map_err(db)?,
                 row.try_get("seq").map_err(db)?,
@@ -750,9 +751,9 @@ pub(crate) async fn attachment(
     .transpose()
 }
 
-/// The attachments of several cases, each case's by history line (see [`case_attachments`]).
-pub(crate) async fn attachments_of(
-    conn: &mut <Db as sqlx::Database>::Connection,
+/// The attachments of several cases, case by case, each case's by history line.
+pub(crate) async fn attachments_of<'c>(
+    ex: impl sqlx::Executor<'c, Database = Db>,
     ids: &[String],
 ) -> Result<Vec<AttachmentMeta>, StoreError> {
     let rows = crate::shared::among(
@@ -761,20 +762,6 @@ pub(crate) async fn attachments_of(
         "ORDER BY case_id, history_seq, created_at, id",
     )
     .build()
-    .fetch_all(conn)
-    .await
-    .map_err(db)?;
-    rows.iter().map(read_attachment_meta).collect()
-}
-
-pub(crate) async fn case_attachments<'c>(
-    ex: impl sqlx::Executor<'c, Database = Db>,
-    case_id: &str,
-) -> Result<Vec<AttachmentMeta>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id = $1 ORDER BY history_seq, created_at, id"
-    ))
-    .bind(case_id)
     .fetch_all(ex)
     .await
     .map_err(db)?;

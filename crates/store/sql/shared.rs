@@ -637,6 +637,9 @@ pub(crate) fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
     })
 }
 
+/// What [`read_history`] reads.
+const HISTORY_COLUMNS: &str = "seq, at, actor_id, actor_name, from_stage, to_stage, command, note";
+
 fn read_history(row: &DbRow) -> Result<HistoryEntry, StoreError> {
     let stage = |c: &str| -> Result<Stage, StoreError> {
         let v: String = row.try_get(c).map_err(db)?;
@@ -910,9 +913,9 @@ async fn history_of<'c>(
     ex: impl sqlx::Executor<'c, Database = Db>,
     id: &str,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor_id, actor_name, from_stage, to_stage, command, note FROM case_history WHERE case_id = $1 ORDER BY seq",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {HISTORY_COLUMNS} FROM case_history WHERE case_id = $1 ORDER BY seq"
+    ))
     .bind(id)
     .fetch_all(ex)
     .await
@@ -968,7 +971,7 @@ pub(crate) async fn parts_of(
         return Ok(parts);
     }
     let rows = among(
-        "SELECT case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note FROM case_history WHERE case_id IN (",
+        &format!("SELECT case_id, {HISTORY_COLUMNS} FROM case_history WHERE case_id IN ("),
         ids,
         "ORDER BY case_id, seq",
     )
@@ -1795,7 +1798,7 @@ impl Store for StoreImpl {
     }
 
     async fn case_attachments(&self, case_id: &str) -> Result<Vec<AttachmentMeta>, StoreError> {
-        crate::hub::case_attachments(&self.pool, case_id).await
+        crate::hub::attachments_of(&self.pool, &[case_id.to_owned()]).await
     }
 
     async fn attach(

@@ -160,8 +160,7 @@ async fn take(state: &AppState, client: &AsyncClient, publish: Publish) {
             tokio::spawn(async move {
                 let mut wait = RETRY_FIRST;
                 loop {
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RETRY_MAX);
+                    back_off(&mut wait).await;
                     match state.sensing.find(&state, &id).await {
                         Ok(live) => return take_found(&state, &client, publish, live).await,
                         Err(e) => tracing::warn!(error = %e, "device lookup failed; retrying"),
@@ -176,6 +175,12 @@ async fn take(state: &AppState, client: &AsyncClient, publish: Publish) {
 const RETRY_FIRST: Duration = Duration::from_millis(25);
 /// The longest wait between tries.
 const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Waits `wait`, then doubles it up to [`RETRY_MAX`] for the next try.
+async fn back_off(wait: &mut Duration) {
+    tokio::time::sleep(*wait).await;
+    *wait = (*wait * 2).min(RETRY_MAX);
+}
 
 /// Acknowledges and drops a publish no device of ours sent.
 async fn drop_unknown(client: &AsyncClient, publish: &Publish) {
@@ -214,8 +219,7 @@ async fn take_found(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, device = %live.record.id, retry_in_ms = wait.as_millis() as u64, "telemetry not stored; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RETRY_MAX);
+                    back_off(&mut wait).await;
                     stored = Box::pin(resend(&state, &live, &publish));
                 }
             }
