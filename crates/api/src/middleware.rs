@@ -1,13 +1,15 @@
 //! Middleware shared by every route: request metrics, tracing, body limits, security headers and
 //! the reshaping of framework errors into the one error shape.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::to_bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{Next, from_fn};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -42,7 +44,10 @@ pub(crate) fn apply(router: Router, body_limit: usize, cors_origins: &[String]) 
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(from_fn(record_metrics));
+        .layer(from_fn_with_state(
+            Arc::new(HttpMetrics::default()),
+            record_metrics,
+        ));
     // CORS is closed unless origins are configured: browsers then refuse cross-origin calls.
     let router = match cors(cors_origins) {
         Some(layer) => router.layer(layer),
@@ -86,22 +91,89 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// The request metrics' handles, by route template, method and status: each looked up in the
+/// recorder once, not built from label strings on every request.
+#[derive(Debug, Default)]
+struct HttpMetrics {
+    routes: RwLock<HashMap<String, Vec<RouteMetrics>>>,
+}
+
+/// One route and method's handles.
+#[derive(Debug)]
+struct RouteMetrics {
+    method: Method,
+    duration: metrics::Histogram,
+    /// The request counter of each status seen so far.
+    by_status: Vec<(u16, metrics::Counter)>,
+}
+
+impl HttpMetrics {
+    /// Counts one request and records its duration.
+    fn record(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        {
+            let routes = self.routes.read().expect("not poisoned");
+            let known = routes
+                .get(route)
+                .and_then(|r| r.iter().find(|m| m.method == method))
+                .and_then(|m| {
+                    let counter = m.by_status.iter().find(|(s, _)| *s == status)?;
+                    Some((&counter.1, &m.duration))
+                });
+            if let Some((counter, duration)) = known {
+                counter.increment(1);
+                duration.record(seconds);
+                return;
+            }
+        }
+        let mut routes = self.routes.write().expect("not poisoned");
+        let methods = routes.entry(route.to_owned()).or_default();
+        let at = match methods.iter().position(|m| m.method == method) {
+            Some(at) => at,
+            None => {
+                methods.push(RouteMetrics {
+                    method: method.clone(),
+                    duration: metrics::histogram!("wanxiang_http_request_duration_seconds", "method" => method.to_string(), "route" => route.to_owned()),
+                    by_status: Vec::new(),
+                });
+                methods.len() - 1
+            }
+        };
+        let m = &mut methods[at];
+        if !m.by_status.iter().any(|(s, _)| *s == status) {
+            m.by_status.push((
+                status,
+                metrics::counter!("wanxiang_http_requests_total", "method" => method.to_string(), "route" => route.to_owned(), "status" => status.to_string()),
+            ));
+        }
+        let counter = &m
+            .by_status
+            .iter()
+            .find(|(s, _)| *s == status)
+            .expect("just added")
+            .1;
+        counter.increment(1);
+        m.duration.record(seconds);
+    }
+}
+
 /// Counts requests and measures their latency by route template (never by raw path, which would
 /// let clients create unbounded label values).
-async fn record_metrics(request: Request, next: Next) -> Response {
+async fn record_metrics(
+    axum::extract::State(metrics): axum::extract::State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("wanxiang_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("wanxiang_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(start.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    metrics.record(
+        &method,
+        route,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     response
 }
 
