@@ -81,9 +81,28 @@ impl Default for ApiConfig {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request, so it is one shared pointer; a
+/// field set through `DerefMut` (at start-up, or on a copy given another clock) changes that copy
+/// only.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateFields>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateFields;
+    fn deref(&self) -> &AppStateFields {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut AppStateFields {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Clone)]
+pub struct AppStateFields {
     /// The store, wrapped so that every call is timed for `/metrics`.
     pub store: Arc<dyn Store>,
     /// The in-memory geography, swapped whole when boundaries change.
@@ -136,7 +155,7 @@ impl AppState {
             config.login_per_minute,
             config.resident_reports_per_minute,
         ));
-        AppState {
+        AppState(Arc::new(AppStateFields {
             hub: Arc::new(events::Hub::default()),
             clock: Arc::new(clock::SystemClock),
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -156,7 +175,7 @@ impl AppState {
             atlas,
             config,
             throttle,
-        }
+        }))
     }
 }
 
