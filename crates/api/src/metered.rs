@@ -375,7 +375,7 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseRecord>, StoreError> {
+    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseMark>, StoreError> {
         timed(
             "cases_near",
             self.backend(),

@@ -157,7 +157,7 @@ const FINISHED: &str = "('closed', 'rejected')";
 pub(crate) async fn cases_near_any(
     pool: &Pool<Db>,
     boxes: &[NearQuery],
-) -> Result<Vec<CaseRecord>, StoreError> {
+) -> Result<Vec<CaseMark>, StoreError> {
     // Each box is what narrows the search (an index range on longitude, by category when
     // given); `+created_at` keeps the time condition from steering the planner to the time index,
     // which would scan every recent case. A query takes at most CHUNK boxes (SQLite limits the
@@ -165,7 +165,7 @@ pub(crate) async fn cases_near_any(
     const CHUNK: usize = 100;
     let mut found = Vec::new();
     for part in boxes.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE ("));
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {MARK_COLUMNS} FROM cases WHERE ("));
         for (i, q) in part.iter().enumerate() {
             if i > 0 {
                 qb.push(" OR ");
@@ -192,7 +192,7 @@ pub(crate) async fn cases_near_any(
         qb.push(" LIMIT ")
             .push_bind(i64::from(limit.clamp(1, 20_000)));
         for row in qb.build().fetch_all(pool).await.map_err(db)? {
-            found.push(read_case(&row)?);
+            found.push(read_mark(&row)?);
         }
     }
     found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
@@ -206,30 +206,36 @@ pub(crate) async fn case_marks(
     until: i64,
     limit: u32,
 ) -> Result<Vec<CaseMark>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, channel, category, lon, lat, area_code, created_at FROM cases
-         WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id LIMIT $3",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {MARK_COLUMNS} FROM cases
+         WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id LIMIT $3"
+    ))
     .bind(since)
     .bind(until)
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|row| {
-            let channel: String = row.try_get("channel").map_err(db)?;
-            Ok(CaseMark {
-                id: row.try_get("id").map_err(db)?,
-                channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
-                category: row.try_get("category").map_err(db)?,
-                lon: row.try_get("lon").map_err(db)?,
-                lat: row.try_get("lat").map_err(db)?,
-                area: row.try_get("area_code").map_err(db)?,
-                created_at: row.try_get("created_at").map_err(db)?,
-            })
-        })
-        .collect()
+    rows.iter().map(read_mark).collect()
+}
+
+/// The columns [`read_mark`] reads.
+const MARK_COLUMNS: &str = "id, channel, category, lon, lat, area_code, created_at, stage";
+
+/// A case's mark from a row of [`MARK_COLUMNS`].
+fn read_mark(row: &<Db as sqlx::Database>::Row) -> Result<CaseMark, StoreError> {
+    let channel: String = row.try_get("channel").map_err(db)?;
+    let stage: String = row.try_get("stage").map_err(db)?;
+    Ok(CaseMark {
+        id: row.try_get("id").map_err(db)?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        category: row.try_get("category").map_err(db)?,
+        lon: row.try_get("lon").map_err(db)?,
+        lat: row.try_get("lat").map_err(db)?,
+        area: row.try_get("area_code").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        stage: wanxiang_core::case::Stage::parse(&stage).ok_or_else(|| corrupt("stage", &stage))?,
+    })
 }
 
 pub(crate) async fn daily_counts(

@@ -1705,7 +1705,7 @@ impl Store for StoreImpl {
         crate::hub::create_cases(self.writer(), batch, outbox).await
     }
 
-    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseRecord>, StoreError> {
+    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseMark>, StoreError> {
         crate::hub::cases_near_any(&self.pool, boxes).await
     }
 

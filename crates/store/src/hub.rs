@@ -83,7 +83,9 @@ pub struct CaseParts {
     pub alarms: Vec<crate::AlarmRecord>,
 }
 
-/// What the early-warning detectors keep of a case ([`crate::Store::case_marks`]).
+/// What the early-warning detectors keep of a case ([`crate::Store::case_marks`]), and what the
+/// search for the open case a report repeats reads of each candidate
+/// ([`crate::Store::cases_near_any`]): a few columns, not the whole case.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseMark {
     /// The case id.
@@ -100,6 +102,23 @@ pub struct CaseMark {
     pub area: String,
     /// When it was created (Unix ms).
     pub created_at: i64,
+    /// Its stage in the lifecycle.
+    pub stage: wanxiang_core::case::Stage,
+}
+
+impl From<&CaseRecord> for CaseMark {
+    fn from(c: &CaseRecord) -> CaseMark {
+        CaseMark {
+            id: c.id.clone(),
+            channel: c.channel,
+            category: c.category.clone(),
+            lon: c.lon,
+            lat: c.lat,
+            area: c.area.to_string(),
+            created_at: c.created_at,
+            stage: c.lifecycle.stage,
+        }
+    }
 }
 
 /// A report linked to an earlier open case as its duplicate, instead of opening a case.

@@ -298,13 +298,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Recent cases (any scope: a question the intake rules ask) whose point lies in the box,
     /// newest first; at most `limit` of them (which ones, when there are more, is not defined).
-    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseRecord>, StoreError> {
+    async fn cases_near(&self, query: &NearQuery) -> Result<Vec<CaseMark>, StoreError> {
         self.cases_near_any(std::slice::from_ref(query)).await
     }
 
     /// [`Store::cases_near`] for several boxes in one query (the intake's batch asks once):
     /// the cases in any of them, each once, newest first. `open_only` of the first box applies.
-    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseRecord>, StoreError>;
+    async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseMark>, StoreError>;
 
     /// The marks of the cases created in `[since, until)`, oldest first (by time, then id), at
     /// most `limit`: what a detector alone on its store loads at its start.

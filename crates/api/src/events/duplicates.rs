@@ -12,10 +12,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wanxiang_core::Role;
-use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
+use wanxiang_core::case::{Channel, HistoryEntry};
 use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::warning::distance_m;
-use wanxiang_store::{LinkedReport, NearQuery, NewCase, NewLink};
+use wanxiang_store::{CaseMark, LinkedReport, NearQuery, NewCase, NewLink};
 
 use super::{CaseDto, Report, actor, after_write, case_dto, open_case, place_of};
 use crate::auth::Principal;
@@ -82,14 +82,14 @@ impl Probe {
         &self,
         lon: f64,
         lat: f64,
-        candidates: impl IntoIterator<Item = &'a CaseRecord>,
-    ) -> Option<(&'a CaseRecord, f64)> {
+        candidates: impl IntoIterator<Item = &'a CaseMark>,
+    ) -> Option<(&'a CaseMark, f64)> {
         candidates
             .into_iter()
             .filter(|c| {
                 c.category.as_deref() == Some(self.category.as_str())
                     && c.created_at >= self.since
-                    && c.lifecycle.stage.is_open()
+                    && c.stage.is_open()
             })
             .map(|c| (c, distance_m((lon, lat), (c.lon, c.lat))))
             .filter(|(c, d)| {
@@ -106,12 +106,12 @@ impl Probe {
 
 /// The link of a would-be case to the open case it repeats: the linked report, the case's
 /// history line, and the reporter's notice.
-pub(crate) fn link_of(new: &NewCase, primary: &CaseRecord, distance: f64) -> NewLink {
+pub(crate) fn link_of(new: &NewCase, primary: &CaseMark, distance: f64) -> NewLink {
     let r = &new.record;
     let first = new.history.first();
     let now = r.created_at;
     let id = uuid::Uuid::now_v7().to_string();
-    let stage = primary.lifecycle.stage;
+    let stage = primary.stage;
     let entry = HistoryEntry {
         seq: 0, // numbered by the store
         at: now,

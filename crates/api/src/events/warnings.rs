@@ -16,7 +16,9 @@ use utoipa_axum::routes;
 use wanxiang_core::case::{CaseRecord, Channel, HistoryEntry};
 use wanxiang_core::warning::{self, Kind, Level, Signal, Warning};
 use wanxiang_core::{Role, Scope, UnitCode};
-use wanxiang_store::{CaseFilter, NearQuery, WarningChange, WarningRecord, WarningStatus};
+use wanxiang_store::{
+    CaseFilter, CaseMark, NearQuery, WarningChange, WarningRecord, WarningStatus,
+};
 
 use super::duplicates::is_sensor;
 use super::window::{DAY, Seen, street_of};
@@ -131,15 +133,7 @@ async fn start_window(state: &AppState, window_ms: i64) -> Seen {
     let before = marks
         .unwrap_or_default()
         .into_iter()
-        .map(|m| Signal {
-            sensor: is_sensor(m.channel),
-            id: m.id,
-            category: m.category,
-            lon: m.lon,
-            lat: m.lat,
-            area: m.area,
-            created_at: m.created_at,
-        })
+        .map(mark_signal)
         .collect();
     Seen::new(
         started,
@@ -209,6 +203,19 @@ async fn detector_loop(state: AppState, mut rx: mpsc::Receiver<Observation>) {
     }
 }
 
+/// A case as the detectors see it, from its mark.
+fn mark_signal(m: CaseMark) -> Signal {
+    Signal {
+        sensor: is_sensor(m.channel),
+        id: m.id,
+        category: m.category,
+        lon: m.lon,
+        lat: m.lat,
+        area: m.area,
+        created_at: m.created_at,
+    }
+}
+
 fn signal(c: &CaseRecord) -> Signal {
     Signal {
         id: c.id.clone(),
@@ -272,8 +279,8 @@ async fn detect(
             .store
             .cases_near_any(&boxes)
             .await?
-            .iter()
-            .map(signal)
+            .into_iter()
+            .map(mark_signal)
             .collect()
     } else {
         Vec::new()

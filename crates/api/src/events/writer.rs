@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
+use wanxiang_core::Scope;
 use wanxiang_core::case::CaseRecord;
-use wanxiang_store::{CaseCreated, CaseParts, IntakeWrite, NewCase, Store, StoreError};
+use wanxiang_store::{CaseCreated, CaseMark, CaseParts, IntakeWrite, NewCase, Store, StoreError};
 
 use super::duplicates::{Probe, link_of};
 use crate::{AppError, AppState};
@@ -32,8 +33,8 @@ pub(crate) enum Written {
     Existing(String),
     /// It repeats an open case and was linked to it.
     Linked {
-        /// The case it joined: as the batch's transaction left it, or (without `parts`) as it
-        /// was when the batch looked.
+        /// The case it joined: as the batch's transaction left it, or (without `parts`) as read
+        /// after it.
         case: Box<CaseRecord>,
         /// The case's history, attachments, linked reports and alarms, as the transaction left
         /// them.
@@ -112,7 +113,7 @@ struct Planned {
     /// Its place in the order of batches.
     seq: u64,
     writes: Vec<IntakeWrite>,
-    hits: Vec<Option<(CaseRecord, f64)>>,
+    hits: Vec<Option<(CaseMark, f64)>>,
     replies: Vec<oneshot::Sender<Result<Written, StoreError>>>,
     outbox: bool,
 }
@@ -133,7 +134,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
     tokio::spawn(committer(store.clone(), commit_rx, progress.clone()));
     // The cases opened by batches planned but perhaps not yet committed (so not yet found by a
     // search of the store), by batch: a report of the same thing in the next batch joins them.
-    let mut opened: std::collections::VecDeque<(u64, Vec<CaseRecord>)> = Default::default();
+    let mut opened: std::collections::VecDeque<(u64, Vec<CaseMark>)> = Default::default();
     let mut seq = 0u64;
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -165,11 +166,11 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
         };
         // A case with an external id may turn out to exist already (a resent work order):
         // only those without one are sure to be created, and can be joined before it is known.
-        let new: Vec<CaseRecord> = planned
+        let new: Vec<CaseMark> = planned
             .writes
             .iter()
             .filter_map(|w| match w {
-                IntakeWrite::Case(c) if c.record.external_id.is_none() => Some(c.record.clone()),
+                IntakeWrite::Case(c) if c.record.external_id.is_none() => Some((&c.record).into()),
                 _ => None,
             })
             .collect();
@@ -187,7 +188,7 @@ async fn plan_group(
     group: Vec<Job>,
     outbox: bool,
     seq: u64,
-    opened: &std::collections::VecDeque<(u64, Vec<CaseRecord>)>,
+    opened: &std::collections::VecDeque<(u64, Vec<CaseMark>)>,
 ) -> Option<Planned> {
     let boxes: Vec<_> = group
         .iter()
@@ -254,18 +255,16 @@ async fn committer(
 /// the case it joins and how far it is. A report may join a case opened earlier in the batch.
 fn plan(
     cases: Vec<(NewCase, Option<Probe>)>,
-    found: &[CaseRecord],
-) -> (Vec<IntakeWrite>, Vec<Option<(CaseRecord, f64)>>) {
+    found: &[CaseMark],
+) -> (Vec<IntakeWrite>, Vec<Option<(CaseMark, f64)>>) {
     let mut writes: Vec<IntakeWrite> = Vec::with_capacity(cases.len());
     let mut hits = Vec::with_capacity(cases.len());
+    // The cases this batch opens so far.
+    let mut opened: Vec<CaseMark> = Vec::new();
     for (case, probe) in cases {
         let r = &case.record;
-        let opened = writes.iter().filter_map(|w| match w {
-            IntakeWrite::Case(c) => Some(&c.record),
-            IntakeWrite::Link(_) => None,
-        });
         let hit = probe.as_ref().and_then(|p| {
-            p.choose(r.lon, r.lat, found.iter().chain(opened))
+            p.choose(r.lon, r.lat, found.iter().chain(&opened))
                 .map(|(c, d)| (c.clone(), d))
         });
         match hit {
@@ -274,12 +273,23 @@ fn plan(
                 hits.push(Some((primary, d)));
             }
             None => {
+                opened.push(r.into());
                 writes.push(IntakeWrite::Case(case));
                 hits.push(None);
             }
         }
     }
     (writes, hits)
+}
+
+/// The case a committed link joined, read after the commit (for a store that did not answer
+/// with it).
+async fn joined_case(store: &dyn Store, id: &str) -> Result<CaseRecord, StoreError> {
+    let scope = Scope::system("intake: the case a duplicate report joined");
+    store
+        .case(&scope, id)
+        .await?
+        .ok_or_else(|| StoreError::Database(format!("the joined case {id} is gone")))
 }
 
 /// Commits one planned batch and answers it; false if a write of it failed.
@@ -323,27 +333,28 @@ async fn commit(store: &dyn Store, p: Planned) -> bool {
     };
     let all_written = results.iter().all(Result::is_ok);
     for (((reply, write), hit), result) in replies.into_iter().zip(writes).zip(hits).zip(results) {
-        let answer = result.map(|created| match (created, write, hit) {
-            (CaseCreated::Existing(id), _, _) => Written::Existing(id),
-            (CaseCreated::New, IntakeWrite::Link(link), Some((primary, d))) => {
-                // The case as the commit left it, with its parts; the planner's copy if the
+        let answer = match (result, write, hit) {
+            (Err(e), _, _) => Err(e),
+            (Ok(CaseCreated::Existing(id)), _, _) => Ok(Written::Existing(id)),
+            (Ok(CaseCreated::New), IntakeWrite::Link(link), Some((primary, d))) => {
+                // The case as the commit left it, with its parts; read after the commit if the
                 // store did not answer with it.
-                let (case, parts) = match joined.get(&primary.id) {
-                    Some((c, p)) => (c.clone(), Some(Box::new(p.clone()))),
-                    None => (primary, None),
+                let case = match joined.get(&primary.id) {
+                    Some((c, p)) => Ok((c.clone(), Some(Box::new(p.clone())))),
+                    None => joined_case(store, &primary.id).await.map(|c| (c, None)),
                 };
-                Written::Linked {
+                case.map(|(case, parts)| Written::Linked {
                     case: Box::new(case),
                     parts,
                     report_id: link.report.id,
                     distance_m: d,
-                }
+                })
             }
-            (CaseCreated::New, IntakeWrite::Case(case), _) => Written::New(Box::new(case)),
-            (CaseCreated::New, IntakeWrite::Link(_), None) => {
+            (Ok(CaseCreated::New), IntakeWrite::Case(case), _) => Ok(Written::New(Box::new(case))),
+            (Ok(CaseCreated::New), IntakeWrite::Link(_), None) => {
                 unreachable!("a link is planned only with the case it joins")
             }
-        });
+        };
         let _ = reply.send(answer);
     }
     all_written

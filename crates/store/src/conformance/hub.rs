@@ -138,12 +138,16 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         open_only,
         limit: 10,
     };
+    let marks = |v: Vec<CaseMark>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
     let ids =
         |v: Vec<wanxiang_core::case::CaseRecord>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let found = s.cases_near(&near(Some("E0509"), true, 0)).await.unwrap();
     assert_eq!(
-        ids(s.cases_near(&near(Some("E0509"), true, 0)).await.unwrap()),
-        ["case-2", "case-1"]
+        found[1],
+        CaseMark::from(&batch[0].record),
+        "a candidate's mark is the case's"
     );
+    assert_eq!(marks(found), ["case-2", "case-1"]);
     assert!(
         s.cases_near(&near(Some("E0101"), true, 0))
             .await
@@ -195,6 +199,7 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
             lat: c.lat,
             area: "440303001001001".into(),
             created_at: 1_006,
+            stage: c.lifecycle.stage,
         }
     );
     assert_eq!(s.case_marks(1_006, 1_007, 1).await.unwrap().len(), 1);
