@@ -44,12 +44,22 @@ impl Drop for Node {
 }
 
 /// How every node of this run is configured (the same, bar its data directory and MQTT id).
+/// Declared before its nodes, so that they are killed before it cleans up.
 struct Cluster {
     database: String,
     nats: String,
     prefix: String,
     categories: std::path::PathBuf,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let ids = (0..3).map(|n| self.client_id(n)).collect();
+        let prefix = self.prefix.clone();
+        // On a thread of its own: the test's runtime cannot be blocked on from inside it.
+        let _ = std::thread::spawn(move || Cluster::forget(prefix, ids)).join();
+    }
 }
 
 impl Cluster {
@@ -73,6 +83,24 @@ impl Cluster {
             categories,
             _dir: dir,
         }
+    }
+
+    /// Forgets this run's stream on NATS and its nodes' persistent sessions at the broker (a
+    /// clean-session connect under each node's id discards them). Run when the cluster is
+    /// dropped, after its nodes, so a failed assertion leaves nothing behind either.
+    fn forget(prefix: String, ids: Vec<String>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime to clean up with");
+        runtime.block_on(async move {
+            common::delete_stream(&prefix).await;
+            for id in ids {
+                let gone = common::broker_client(&id, true).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = gone.client.disconnect().await;
+            }
+        });
     }
 
     fn client_id(&self, n: usize) -> String {
@@ -570,11 +598,6 @@ async fn three_nodes_lose_and_repeat_nothing_when_one_is_killed() {
         signal(node, nix::sys::signal::Signal::SIGTERM);
         assert!(node.child.wait().unwrap().success());
     }
-    // Leave no stream behind on NATS, and no sessions at the broker.
-    common::delete_stream(&cluster.prefix).await;
-    for n in 0..3 {
-        let gone = common::broker_client(&cluster.client_id(n), true).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let _ = gone.client.disconnect().await;
-    }
+    // Dropping the cluster (after the nodes) leaves no stream on NATS and no session at the
+    // broker.
 }
