@@ -447,7 +447,7 @@ async fn link_rest(
     run: &[&NewLink],
     outbox: bool,
 ) -> Result<(), StoreError> {
-    let mut cases: Vec<String> = run.iter().map(|l| l.report.case_id.clone()).collect();
+    let mut cases: Vec<&str> = run.iter().map(|l| l.report.case_id.as_str()).collect();
     cases.sort_unstable();
     cases.dedup();
     let mut last: std::collections::HashMap<String, i64> = Default::default();
@@ -760,7 +760,7 @@ pub(crate) async fn attachment(
 /// The attachments of several cases, case by case, each case's by history line.
 pub(crate) async fn attachments_of<'c>(
     ex: impl sqlx::Executor<'c, Database = Db>,
-    ids: &[String],
+    ids: &[impl AsRef<str>],
 ) -> Result<Vec<AttachmentMeta>, StoreError> {
     let rows = crate::shared::among(
         &format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id IN ("),

@@ -944,11 +944,11 @@ async fn case_parts(
 }
 
 /// `head` (ending in `IN (`), the ids bound as a list, `)` and `tail`.
-pub(crate) fn among<'a>(head: &str, ids: &[String], tail: &str) -> QueryBuilder<'a, Db> {
+pub(crate) fn among<'a>(head: &str, ids: &[impl AsRef<str>], tail: &str) -> QueryBuilder<'a, Db> {
     let mut qb = QueryBuilder::<Db>::new(head);
     let mut list = qb.separated(", ");
     for id in ids {
-        list.push_bind(id.clone());
+        list.push_bind(id.as_ref().to_owned());
     }
     list.push_unseparated(") ");
     qb.push(tail);
@@ -1798,7 +1798,7 @@ impl Store for StoreImpl {
     }
 
     async fn case_attachments(&self, case_id: &str) -> Result<Vec<AttachmentMeta>, StoreError> {
-        crate::hub::attachments_of(&self.pool, &[case_id.to_owned()]).await
+        crate::hub::attachments_of(&self.pool, &[case_id]).await
     }
 
     async fn attach(

@@ -13,7 +13,8 @@ use wanxiang_geo::import::ImportOptions;
 /// mimalloc instead of the system allocator: the server makes and drops many small buffers per
 /// request on two threads or more, and glibc's malloc spent about a tenth of intake's CPU on
 /// them (bins, consolidation); with mimalloc a report costs 7–10% less CPU (BENCHMARKS.md,
-/// issue 4, session 10).
+/// issue 4, session 10). The `override` feature makes it C's `malloc` too, so SQLite's
+/// allocations skip glibc as well (session 11).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

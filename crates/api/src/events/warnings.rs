@@ -216,16 +216,9 @@ fn mark_signal(m: CaseMark) -> Signal {
     }
 }
 
+/// A case as the detectors see it.
 fn signal(c: &CaseRecord) -> Signal {
-    Signal {
-        id: c.id.clone(),
-        category: c.category.clone(),
-        sensor: is_sensor(c.channel),
-        lon: c.lon,
-        lat: c.lat,
-        area: c.area.to_string(),
-        created_at: c.created_at,
-    }
+    mark_signal(c.into())
 }
 
 /// Runs the detectors for a batch of new cases.

@@ -113,7 +113,6 @@ struct Planned {
     /// Its place in the order of batches.
     seq: u64,
     writes: Vec<IntakeWrite>,
-    hits: Vec<Option<(CaseMark, f64)>>,
     replies: Vec<oneshot::Sender<Result<Written, StoreError>>>,
     outbox: bool,
 }
@@ -225,11 +224,10 @@ async fn plan_group(
             }
         }
     }
-    let (writes, hits) = plan(cases, &found);
+    let writes = plan(cases, &found);
     Some(Planned {
         seq,
         writes,
-        hits,
         replies,
         outbox,
     })
@@ -251,35 +249,27 @@ async fn committer(
     }
 }
 
-/// Decides, in order, which jobs open cases and which join one: the writes, and for each link
-/// the case it joins and how far it is. A report may join a case opened earlier in the batch.
-fn plan(
-    cases: Vec<(NewCase, Option<Probe>)>,
-    found: &[CaseMark],
-) -> (Vec<IntakeWrite>, Vec<Option<(CaseMark, f64)>>) {
+/// Decides, in order, which jobs open cases and which join one (a link names the case it joins
+/// and how far it is). A report may join a case opened earlier in the batch.
+fn plan(cases: Vec<(NewCase, Option<Probe>)>, found: &[CaseMark]) -> Vec<IntakeWrite> {
     let mut writes: Vec<IntakeWrite> = Vec::with_capacity(cases.len());
-    let mut hits = Vec::with_capacity(cases.len());
     // The cases this batch opens so far.
     let mut opened: Vec<CaseMark> = Vec::new();
     for (case, probe) in cases {
         let r = &case.record;
-        let hit = probe.as_ref().and_then(|p| {
+        let link = probe.as_ref().and_then(|p| {
             p.choose(r.lon, r.lat, found.iter().chain(&opened))
-                .map(|(c, d)| (c.clone(), d))
+                .map(|(primary, d)| link_of(&case, primary, d))
         });
-        match hit {
-            Some((primary, d)) => {
-                writes.push(IntakeWrite::Link(link_of(&case, &primary, d)));
-                hits.push(Some((primary, d)));
-            }
+        match link {
+            Some(link) => writes.push(IntakeWrite::Link(link)),
             None => {
                 opened.push(r.into());
                 writes.push(IntakeWrite::Case(case));
-                hits.push(None);
             }
         }
     }
-    (writes, hits)
+    writes
 }
 
 /// The case a committed link joined, read after the commit (for a store that did not answer
@@ -296,7 +286,6 @@ async fn joined_case(store: &dyn Store, id: &str) -> Result<CaseRecord, StoreErr
 async fn commit(store: &dyn Store, p: Planned) -> bool {
     let Planned {
         writes,
-        hits,
         replies,
         outbox,
         ..
@@ -332,28 +321,26 @@ async fn commit(store: &dyn Store, p: Planned) -> bool {
         }
     };
     let all_written = results.iter().all(Result::is_ok);
-    for (((reply, write), hit), result) in replies.into_iter().zip(writes).zip(hits).zip(results) {
-        let answer = match (result, write, hit) {
-            (Err(e), _, _) => Err(e),
-            (Ok(CaseCreated::Existing(id)), _, _) => Ok(Written::Existing(id)),
-            (Ok(CaseCreated::New), IntakeWrite::Link(link), Some((primary, d))) => {
+    for ((reply, write), result) in replies.into_iter().zip(writes).zip(results) {
+        let answer = match (result, write) {
+            (Err(e), _) => Err(e),
+            (Ok(CaseCreated::Existing(id)), _) => Ok(Written::Existing(id)),
+            (Ok(CaseCreated::New), IntakeWrite::Link(link)) => {
                 // The case as the commit left it, with its parts; read after the commit if the
                 // store did not answer with it.
-                let case = match joined.get(&primary.id) {
+                let id = &link.report.case_id;
+                let case = match joined.get(id) {
                     Some((c, p)) => Ok((c.clone(), Some(Box::new(p.clone())))),
-                    None => joined_case(store, &primary.id).await.map(|c| (c, None)),
+                    None => joined_case(store, id).await.map(|c| (c, None)),
                 };
                 case.map(|(case, parts)| Written::Linked {
                     case: Box::new(case),
                     parts,
                     report_id: link.report.id,
-                    distance_m: d,
+                    distance_m: link.report.distance_m,
                 })
             }
-            (Ok(CaseCreated::New), IntakeWrite::Case(case), _) => Ok(Written::New(Box::new(case))),
-            (Ok(CaseCreated::New), IntakeWrite::Link(_), None) => {
-                unreachable!("a link is planned only with the case it joins")
-            }
+            (Ok(CaseCreated::New), IntakeWrite::Case(case)) => Ok(Written::New(Box::new(case))),
         };
         let _ = reply.send(answer);
     }
