@@ -938,7 +938,7 @@ async fn case_parts(
         return Ok(None);
     }
     let ids = [id.to_owned()];
-    let mut parts = parts_of(&mut tx, &ids, with_alarms).await?;
+    let mut parts = parts_of(&mut tx, &ids, None, with_alarms).await?;
     tx.commit().await.map_err(db)?;
     Ok(Some(parts.remove(id).unwrap_or_default()))
 }
@@ -955,12 +955,61 @@ pub(crate) fn among<'a>(head: &str, ids: &[impl AsRef<str>], tail: &str) -> Quer
     qb
 }
 
+/// Of each case, beside its row: how many reports are linked to it and whether it has any
+/// attachments or alarms (`linked_n`, `has_attachments`, `has_alarms`). A read of cases that
+/// selects these learns in the same statement which of its parts need a statement of their own.
+pub(crate) const PARTS_CENSUS: &str = "(SELECT COUNT(*) FROM case_reports r \
+     WHERE r.case_id = cases.id AND r.unlinked_at IS NULL) AS linked_n, \
+     EXISTS (SELECT 1 FROM attachments a WHERE a.case_id = cases.id) AS has_attachments, \
+     EXISTS (SELECT 1 FROM alarms m WHERE m.case_id = cases.id) AS has_alarms";
+
+/// What [`PARTS_CENSUS`] tells of a case.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Census {
+    linked: u64,
+    attachments: bool,
+    alarms: bool,
+}
+
+/// The census columns of a row that selected [`PARTS_CENSUS`].
+pub(crate) fn read_census(row: &DbRow) -> Result<Census, StoreError> {
+    let linked: i64 = row.try_get("linked_n").map_err(db)?;
+    Ok(Census {
+        linked: u64::try_from(linked).unwrap_or_default(),
+        attachments: row.try_get("has_attachments").map_err(db)?,
+        alarms: row.try_get("has_alarms").map_err(db)?,
+    })
+}
+
+/// The census of some cases, by id (for a caller that did not select it with their rows).
+async fn census_of(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Census>, StoreError> {
+    let rows = among(
+        &format!("SELECT id, {PARTS_CENSUS} FROM cases WHERE id IN ("),
+        ids,
+        "",
+    )
+    .build()
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id").map_err(db)?, read_census(row)?)))
+        .collect()
+}
+
 /// The parts of some cases (history, attachments, linked-report count and, when asked, alarms),
-/// by case id, in a few statements whatever their number, on the connection given: the
-/// intake's writer reads those of the cases its links joined in their own transaction.
+/// by case id, on the connection given: the intake's writer reads those of the cases its links
+/// joined in their own transaction. `census` is what the caller read with the cases' rows
+/// ([`PARTS_CENSUS`]; read here when `None`): the attachments and alarms are read only of cases
+/// that have some, so the parts of cases without take two statements, however many the cases
+/// (each statement is a round trip to SQLite's connection thread on the writer's path).
 pub(crate) async fn parts_of(
     conn: &mut <Db as sqlx::Database>::Connection,
     ids: &[String],
+    census: Option<std::collections::HashMap<String, Census>>,
     with_alarms: bool,
 ) -> Result<std::collections::HashMap<String, CaseParts>, StoreError> {
     let mut parts: std::collections::HashMap<String, CaseParts> = ids
@@ -970,6 +1019,10 @@ pub(crate) async fn parts_of(
     if ids.is_empty() {
         return Ok(parts);
     }
+    let census = match census {
+        Some(census) => census,
+        None => census_of(conn, ids).await?,
+    };
     let rows = among(
         &format!("SELECT case_id, {HISTORY_COLUMNS} FROM case_history WHERE case_id IN ("),
         ids,
@@ -985,38 +1038,28 @@ pub(crate) async fn parts_of(
             p.history.push(read_history(row)?);
         }
     }
-    for meta in crate::hub::attachments_of(&mut *conn, ids).await? {
-        if let Some(p) = meta.case_id.as_ref().and_then(|id| parts.get_mut(id)) {
-            p.attachments.push(meta);
+    let with = |pick: fn(&Census) -> bool| -> Vec<&String> {
+        ids.iter()
+            .filter(|id| census.get(*id).is_some_and(pick))
+            .collect()
+    };
+    let attached = with(|c| c.attachments);
+    if !attached.is_empty() {
+        for meta in crate::hub::attachments_of(&mut *conn, &attached).await? {
+            if let Some(p) = meta.case_id.as_ref().and_then(|id| parts.get_mut(id)) {
+                p.attachments.push(meta);
+            }
         }
     }
-    let counts: Vec<(String, i64)> = among(
-        "SELECT case_id, COUNT(*) FROM case_reports WHERE unlinked_at IS NULL AND case_id IN (",
-        ids,
-        "GROUP BY case_id",
-    )
-    .build_query_as()
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    for (id, n) in counts {
-        if let Some(p) = parts.get_mut(&id) {
-            p.linked_reports = u64::try_from(n).unwrap_or_default();
+    for (id, c) in &census {
+        if let Some(p) = parts.get_mut(id) {
+            p.linked_reports = c.linked;
         }
     }
     if with_alarms {
-        // Few cases have alarms: find which, then read each one's newest.
-        let alarmed: Vec<(String,)> = among(
-            "SELECT DISTINCT case_id FROM alarms WHERE case_id IN (",
-            ids,
-            "",
-        )
-        .build_query_as()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
+        // Few cases have alarms: read each one's newest.
         let system = Scope::system("store: the alarms of a case in scope");
-        for (id,) in alarmed {
+        for id in with(|c| c.alarms) {
             let filter = AlarmFilter {
                 case_id: Some(id.clone()),
                 any_status: true,
@@ -1024,7 +1067,7 @@ pub(crate) async fn parts_of(
                 ..AlarmFilter::default()
             };
             let alarms = crate::sensing::alarms(&mut *conn, &system, &filter).await?;
-            if let Some(p) = parts.get_mut(&id) {
+            if let Some(p) = parts.get_mut(id) {
                 p.alarms = alarms;
             }
         }
