@@ -252,14 +252,7 @@ impl<'a> NearIndex<'a> {
         max_abs_lat: f64,
     ) -> NearIndex<'a> {
         let recent: Vec<&'a Signal> = recent.into_iter().collect();
-        let cell_m = cell_m.max(1.0);
-        // A degree of longitude is shortest at the highest latitude: cells sized there are wide
-        // enough at every lower one.
-        let cos = max_abs_lat.abs().min(89.0).to_radians().cos();
-        let cell = (
-            cell_m / METRES_PER_DEGREE_LOWER,
-            cell_m / (METRES_PER_DEGREE_LOWER * cos),
-        );
+        let cell = cell_degrees(cell_m, max_abs_lat);
         let mut cells: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
         for (i, s) in recent.iter().enumerate() {
             cells
@@ -274,33 +267,192 @@ impl<'a> NearIndex<'a> {
         }
     }
 
+    /// The cell a point lies in.
     fn key(cell: (f64, f64), lon: f64, lat: f64) -> (i64, i64) {
         ((lat / cell.0).floor() as i64, (lon / cell.1).floor() as i64)
     }
+}
 
-    /// The recent signals that may lie within `reach_m` metres of the point, in their order in
-    /// `recent` (a superset: the detectors measure each one).
-    pub fn around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<Signal> {
+/// Cell sizes in degrees of latitude and of longitude for cells at least `cell_m` metres wide
+/// everywhere up to the latitude `max_abs_lat`.
+fn cell_degrees(cell_m: f64, max_abs_lat: f64) -> (f64, f64) {
+    let cell_m = cell_m.max(1.0);
+    // A degree of longitude is shortest at the highest latitude: cells sized there are wide
+    // enough at every lower one.
+    let cos = max_abs_lat.abs().min(89.0).to_radians().cos();
+    (
+        cell_m / METRES_PER_DEGREE_LOWER,
+        cell_m / (METRES_PER_DEGREE_LOWER * cos),
+    )
+}
+
+/// The cells within `reach_m` metres of a point, for cells of `cell` degrees.
+fn cells_within(
+    cell: (f64, f64),
+    lon: f64,
+    lat: f64,
+    reach_m: f64,
+) -> impl Iterator<Item = (i64, i64)> {
+    let cell_m = cell.0 * METRES_PER_DEGREE_LOWER;
+    let steps = (reach_m / cell_m).ceil().max(0.0) as i64;
+    let (row, col) = NearIndex::key(cell, lon, lat);
+    (row - steps..=row + steps).flat_map(move |r| (col - steps..=col + steps).map(move |c| (r, c)))
+}
+
+/// Recent signals that can be asked for those near a point: a [`NearIndex`] built for one pass,
+/// or a [`SignalWindow`] kept up to date.
+pub trait Nearby {
+    /// The signals that may lie within `reach_m` metres of the point, oldest first (a superset:
+    /// the detectors measure each one).
+    fn refs_around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<&Signal>;
+
+    /// The same, copied.
+    fn around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<Signal> {
         self.refs_around(lon, lat, reach_m)
             .into_iter()
             .cloned()
             .collect()
     }
+}
 
-    fn refs_around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<&'a Signal> {
-        let cell_m = self.cell.0 * METRES_PER_DEGREE_LOWER;
-        let steps = (reach_m / cell_m).ceil().max(0.0) as i64;
-        let (row, col) = Self::key(self.cell, lon, lat);
+impl Nearby for NearIndex<'_> {
+    fn refs_around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<&Signal> {
         let mut found: Vec<usize> = Vec::new();
-        for r in row - steps..=row + steps {
-            for c in col - steps..=col + steps {
-                if let Some(list) = self.cells.get(&(r, c)) {
-                    found.extend(list);
-                }
+        for key in cells_within(self.cell, lon, lat, reach_m) {
+            if let Some(list) = self.cells.get(&key) {
+                found.extend(list);
             }
         }
         found.sort_unstable();
         found.into_iter().map(|i| self.recent[i]).collect()
+    }
+}
+
+/// The signals of a sliding window (they come in newest last and leave oldest first), with
+/// their cells kept up to date as they come and go: a detector that holds its window in memory
+/// asks it for the signals near each new one without indexing the whole window again on every
+/// pass (which grew with the window: a day of intake). Finds what a [`NearIndex`] over the same
+/// signals finds, in the same order.
+#[derive(Debug, Clone)]
+pub struct SignalWindow {
+    signals: std::collections::VecDeque<Signal>,
+    /// How many signals left the window since it began: the position of `signals[0]`.
+    gone: u64,
+    /// The cells' size asked for (metres).
+    cell_m: f64,
+    /// The latitude the cells are sized for (grown, and the cells redrawn, when a signal lies
+    /// farther from the equator).
+    max_abs_lat: f64,
+    cell: (f64, f64),
+    /// Each cell's signals by position, oldest first.
+    cells: HashMap<(i64, i64), std::collections::VecDeque<u64>>,
+}
+
+impl SignalWindow {
+    /// An empty window with cells at least `cell_m` metres wide (see [`detector_cell_m`]).
+    pub fn new(cell_m: f64) -> SignalWindow {
+        SignalWindow {
+            signals: Default::default(),
+            gone: 0,
+            cell_m,
+            max_abs_lat: 0.0,
+            cell: cell_degrees(cell_m, 0.0),
+            cells: HashMap::new(),
+        }
+    }
+
+    /// How many signals it holds.
+    pub fn len(&self) -> usize {
+        self.signals.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.signals.is_empty()
+    }
+
+    /// The signals, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Signal> {
+        self.signals.iter()
+    }
+
+    /// The signals, oldest first, to change in place (not where they lie).
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Signal> {
+        self.signals.iter_mut()
+    }
+
+    /// The oldest signal.
+    pub fn front(&self) -> Option<&Signal> {
+        self.signals.front()
+    }
+
+    /// Adds a signal as the newest. A point farther from the equator than any before (and a
+    /// tenth of a degree of reach) redraws the cells for its latitude.
+    pub fn push(&mut self, s: Signal) {
+        let needs = s.lat.abs() + 0.1;
+        if needs > self.max_abs_lat {
+            self.max_abs_lat = needs;
+            self.cell = cell_degrees(self.cell_m, needs);
+            self.cells.clear();
+            for (i, old) in self.signals.iter().enumerate() {
+                self.cells
+                    .entry(NearIndex::key(self.cell, old.lon, old.lat))
+                    .or_default()
+                    .push_back(self.gone + i as u64);
+            }
+        }
+        let at = self.gone + self.signals.len() as u64;
+        self.cells
+            .entry(NearIndex::key(self.cell, s.lon, s.lat))
+            .or_default()
+            .push_back(at);
+        self.signals.push_back(s);
+    }
+
+    /// Takes the oldest signal out.
+    pub fn pop_front(&mut self) -> Option<Signal> {
+        let s = self.signals.pop_front()?;
+        let key = NearIndex::key(self.cell, s.lon, s.lat);
+        if let Some(list) = self.cells.get_mut(&key) {
+            // The oldest signal is the oldest of its cell.
+            list.pop_front();
+            if list.is_empty() {
+                self.cells.remove(&key);
+            }
+        }
+        self.gone += 1;
+        Some(s)
+    }
+}
+
+impl Extend<Signal> for SignalWindow {
+    fn extend<I: IntoIterator<Item = Signal>>(&mut self, iter: I) {
+        for s in iter {
+            self.push(s);
+        }
+    }
+}
+
+impl std::ops::Index<usize> for SignalWindow {
+    type Output = Signal;
+    fn index(&self, i: usize) -> &Signal {
+        &self.signals[i]
+    }
+}
+
+impl Nearby for SignalWindow {
+    fn refs_around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<&Signal> {
+        let mut found: Vec<u64> = Vec::new();
+        for key in cells_within(self.cell, lon, lat, reach_m) {
+            if let Some(list) = self.cells.get(&key) {
+                found.extend(list);
+            }
+        }
+        found.sort_unstable();
+        found
+            .into_iter()
+            .map(|at| &self.signals[(at - self.gone) as usize])
+            .collect()
     }
 }
 
@@ -316,7 +468,7 @@ pub fn detector_cell_m(t: &Thresholds) -> f64 {
 /// The same answers as both detectors over every recent signal.
 pub fn detect_near(
     new: &Signal,
-    index: &NearIndex<'_>,
+    index: &(impl Nearby + ?Sized),
     now: i64,
     t: &Thresholds,
 ) -> (Option<Warning>, Option<Warning>) {
@@ -1377,5 +1529,78 @@ mod tests {
             "{looked} signals looked at for {} new",
             all.len()
         );
+    }
+
+    /// A window kept up to date as signals come and go finds, for every point, what an index
+    /// drawn over the same signals finds, in the same order; so the detectors decide the same.
+    #[test]
+    fn a_sliding_window_finds_what_an_index_of_its_signals_finds() {
+        let t = Thresholds::default();
+        let mut all = Vec::new();
+        for i in 0..900_i64 {
+            let u = (i as f64 * 0.618_033_988_75).fract();
+            let v = (i as f64 * 0.754_877_666_2).fract();
+            let category = if i % 3 == 0 { None } else { Some("0101") };
+            // Oldest first, a minute apart, with a cluster every 50 signals.
+            let (east, north) = if i % 50 < 4 {
+                ((i / 50) as f64 * 120.0 + (i % 50) as f64 * 7.0, 800.0)
+            } else {
+                (u * 2_500.0, v * 2_500.0)
+            };
+            all.push(sig(
+                &format!("s{i}"),
+                i % 5 == 0,
+                category,
+                east,
+                north,
+                (900 - i) * 60_000,
+            ));
+        }
+        let mut window = SignalWindow::new(detector_cell_m(&t));
+        let (mut first, mut warned) = (0, 0);
+        for (i, s) in all.iter().enumerate() {
+            window.push(s.clone());
+            // Keep the newest 300.
+            if window.len() > 300 {
+                assert_eq!(
+                    window.pop_front().map(|s| s.id),
+                    Some(all[first].id.clone())
+                );
+                first += 1;
+            }
+            if i % 7 != 0 {
+                continue;
+            }
+            let held = &all[first..=i];
+            assert_eq!(window.len(), held.len());
+            let index = NearIndex::new(held, detector_cell_m(&t), BASE.1 + 0.1);
+            for reach in [t.repeat_radius_m, 2.0 * t.cross_radius_m] {
+                let ids = |found: Vec<&Signal>| -> Vec<String> {
+                    found.into_iter().map(|s| s.id.clone()).collect()
+                };
+                let wanted: Vec<String> = held
+                    .iter()
+                    .filter(|o| distance_m(point(s), point(o)) <= reach)
+                    .map(|o| o.id.clone())
+                    .collect();
+                let got = ids(window.refs_around(s.lon, s.lat, reach));
+                let drawn = ids(index.refs_around(s.lon, s.lat, reach));
+                for id in &wanted {
+                    assert!(got.contains(id), "{id} within {reach} m of {}", s.id);
+                }
+                // Both in the window's order, oldest first.
+                let order = |v: &[String]| -> Vec<usize> {
+                    v.iter()
+                        .map(|id| held.iter().position(|o| &o.id == id).unwrap())
+                        .collect()
+                };
+                assert!(order(&got).windows(2).all(|w| w[0] < w[1]), "{got:?}");
+                assert!(order(&drawn).is_sorted());
+            }
+            let found = detect_near(s, &window, NOW, &t);
+            assert_eq!(found, detect_near(s, &index, NOW, &t), "{}", s.id);
+            warned += usize::from(found.0.is_some()) + usize::from(found.1.is_some());
+        }
+        assert!(warned > 5, "the clusters are found: {warned}");
     }
 }

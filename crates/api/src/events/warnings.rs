@@ -138,6 +138,7 @@ async fn start_window(state: &AppState, window_ms: i64) -> Seen {
     Seen::new(
         started,
         window_ms,
+        warning::detector_cell_m(&state.hub.thresholds),
         BASELINE_DAYS + 1,
         before,
         complete,
@@ -280,19 +281,27 @@ async fn detect(
     };
     let mut found: Vec<(Warning, i64)> = Vec::new();
     // Each new case looks only at the cases within each detector's reach of it (a grid of cells
-    // the size of the smaller radius); the detectors skip the new case itself. Cells are sized
-    // for the latitude of the batch's points (and of anything within reach of them: well under a
-    // tenth of a degree).
-    let max_lat = cases.iter().map(|c| c.lat.abs()).fold(0.0, f64::max) + 0.1;
-    let index = warning::NearIndex::new(
-        around
-            .iter()
-            .chain(seen.into_iter().flat_map(|s| s.signals.iter())),
-        warning::detector_cell_m(t),
-        max_lat,
-    );
+    // the size of the smaller radius); the detectors skip the new case itself. The window this
+    // node holds keeps its cells up to date; only with cases from the store are cells drawn for
+    // the pass, sized for the latitude of the batch's points (and of anything within reach of
+    // them: well under a tenth of a degree).
+    let drawn;
+    let index: &dyn warning::Nearby = match seen {
+        Some(seen) if around.is_empty() => &seen.signals,
+        _ => {
+            let max_lat = cases.iter().map(|c| c.lat.abs()).fold(0.0, f64::max) + 0.1;
+            drawn = warning::NearIndex::new(
+                around
+                    .iter()
+                    .chain(seen.into_iter().flat_map(|s| s.signals.iter())),
+                warning::detector_cell_m(t),
+                max_lat,
+            );
+            &drawn
+        }
+    };
     for c in cases {
-        let (repeated, corroborated) = warning::detect_near(c, &index, c.created_at, t);
+        let (repeated, corroborated) = warning::detect_near(c, index, c.created_at, t);
         found.extend(
             repeated
                 .into_iter()

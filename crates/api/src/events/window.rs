@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use wanxiang_core::UnitCode;
-use wanxiang_core::warning::Signal;
+use wanxiang_core::warning::{Signal, SignalWindow};
 
 /// A day in Unix ms.
 pub(crate) const DAY: i64 = 86_400_000;
@@ -25,8 +25,10 @@ pub(crate) fn street_of(area: &str) -> Option<UnitCode> {
 pub(crate) struct Seen {
     /// When the detector started (node clock, Unix ms): the store holds what came before.
     pub started: i64,
-    /// The cases of the repeat and cross-source window, oldest first.
-    pub signals: VecDeque<Signal>,
+    /// The cases of the repeat and cross-source window, oldest first, with the cells they lie
+    /// in (kept as cases come and go, so a pass asks it for those near each new case without
+    /// indexing a day of cases again).
+    pub signals: SignalWindow,
     /// Whether the window's cases from before the start were loaded (else each pass searches the
     /// store for them).
     pub complete: bool,
@@ -39,11 +41,13 @@ pub(crate) struct Seen {
 
 impl Seen {
     /// A window that starts at `started` with the cases `before` it (oldest first): those within
-    /// `window_ms` are the window's; `complete` says whether that is all of them, and a
-    /// `tally` of the surge span (`span_days`) is kept when `before` holds the whole span.
+    /// `window_ms` are the window's (in cells at least `cell_m` metres wide); `complete` says
+    /// whether that is all of them, and a `tally` of the surge span (`span_days`) is kept when
+    /// `before` holds the whole span.
     pub fn new(
         started: i64,
         window_ms: i64,
+        cell_m: f64,
         span_days: u32,
         before: Vec<Signal>,
         complete: bool,
@@ -57,10 +61,8 @@ impl Seen {
             t
         });
         let cutoff = started.saturating_sub(window_ms);
-        let signals = before
-            .into_iter()
-            .filter(|s| s.created_at >= cutoff)
-            .collect();
+        let mut signals = SignalWindow::new(cell_m);
+        signals.extend(before.into_iter().filter(|s| s.created_at >= cutoff));
         Seen {
             started,
             signals,
@@ -289,7 +291,7 @@ mod tests {
             let category = (i % 17 != 0).then_some(category);
             all.push(case(&format!("c{i:04}"), area, category, at));
         }
-        let mut seen = Seen::new(0, 7 * DAY, 29, Vec::new(), true, true);
+        let mut seen = Seen::new(0, 7 * DAY, 50.0, 29, Vec::new(), true, true);
         for chunk in all.chunks(97) {
             seen.add(chunk);
         }
@@ -344,7 +346,7 @@ mod tests {
     #[test]
     fn the_seen_window_keeps_what_the_detectors_can_still_count() {
         let at = |id: &str, t: i64| case(id, "440303001001", None, t);
-        let mut seen = Seen::new(0, 5_000, 29, Vec::new(), true, true);
+        let mut seen = Seen::new(0, 5_000, 50.0, 29, Vec::new(), true, true);
         seen.add(&[at("a", 1_000), at("b", 2_000)]);
         seen.add(&[at("c", 6_500)]);
         // A pass at 6,500 still counts what came after 1,500.
@@ -362,6 +364,7 @@ mod tests {
         let mut seen = Seen::new(
             10 * DAY,
             DAY,
+            50.0,
             2,
             vec![case("old", "440303001001", Some("E0101"), 8 * DAY)],
             true,
@@ -386,7 +389,7 @@ mod tests {
             [2, 0]
         );
         // Without the whole span the surge counts in the store.
-        let partial = Seen::new(10 * DAY, DAY, 2, Vec::new(), true, false);
+        let partial = Seen::new(10 * DAY, DAY, 50.0, 2, Vec::new(), true, false);
         assert!(partial.surge_inputs(&s, "E0101", 11 * DAY, 10).is_none());
     }
 }
