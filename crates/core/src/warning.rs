@@ -299,6 +299,29 @@ fn cells_within(
     (row - steps..=row + steps).flat_map(move |r| (col - steps..=col + steps).map(move |c| (r, c)))
 }
 
+/// The positions held in the cells (of `cell` degrees) within `reach_m` metres of a point, in
+/// order: oldest first.
+fn gather<'c, T, L>(
+    cells: &'c HashMap<(i64, i64), L>,
+    cell: (f64, f64),
+    lon: f64,
+    lat: f64,
+    reach_m: f64,
+) -> Vec<T>
+where
+    T: Copy + Ord + 'c,
+    &'c L: IntoIterator<Item = &'c T>,
+{
+    let mut found: Vec<T> = Vec::new();
+    for key in cells_within(cell, lon, lat, reach_m) {
+        if let Some(list) = cells.get(&key) {
+            found.extend(list);
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
 /// Recent signals that can be asked for those near a point: a [`NearIndex`] built for one pass,
 /// or a [`SignalWindow`] kept up to date.
 pub trait Nearby {
@@ -317,14 +340,10 @@ pub trait Nearby {
 
 impl Nearby for NearIndex<'_> {
     fn refs_around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<&Signal> {
-        let mut found: Vec<usize> = Vec::new();
-        for key in cells_within(self.cell, lon, lat, reach_m) {
-            if let Some(list) = self.cells.get(&key) {
-                found.extend(list);
-            }
-        }
-        found.sort_unstable();
-        found.into_iter().map(|i| self.recent[i]).collect()
+        gather(&self.cells, self.cell, lon, lat, reach_m)
+            .into_iter()
+            .map(|i| self.recent[i])
+            .collect()
     }
 }
 
@@ -442,14 +461,7 @@ impl std::ops::Index<usize> for SignalWindow {
 
 impl Nearby for SignalWindow {
     fn refs_around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<&Signal> {
-        let mut found: Vec<u64> = Vec::new();
-        for key in cells_within(self.cell, lon, lat, reach_m) {
-            if let Some(list) = self.cells.get(&key) {
-                found.extend(list);
-            }
-        }
-        found.sort_unstable();
-        found
+        gather(&self.cells, self.cell, lon, lat, reach_m)
             .into_iter()
             .map(|at| &self.signals[(at - self.gone) as usize])
             .collect()
