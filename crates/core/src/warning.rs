@@ -1489,6 +1489,11 @@ mod tests {
         );
     }
 
+    /// The `i`th point of a Weyl sequence in the unit cube: evenly spread, never repeating.
+    fn weyl(i: i64) -> [f64; 3] {
+        [0.618_033_988_75, 0.754_877_666_2, 0.569_840_290_998].map(|a| (i as f64 * a).fract())
+    }
+
     /// Over a field of reports and sensor cases scattered at every distance around each other,
     /// the detectors decide the same from the signals the index gives as from every signal, and
     /// the index gives far fewer.
@@ -1498,9 +1503,7 @@ mod tests {
         let mut all = Vec::new();
         // A Weyl sequence over 3 km × 3 km, a fifth of them sensors, over the last two days.
         for i in 0..600_i64 {
-            let u = (i as f64 * 0.618_033_988_75).fract();
-            let v = (i as f64 * 0.754_877_666_2).fract();
-            let w = (i as f64 * 0.569_840_290_998).fract();
+            let [u, v, w] = weyl(i);
             let east = u * 3_000.0;
             let north = v * 3_000.0;
             let ago = (w * 2.0 * 86_400_000.0) as i64;
@@ -1550,8 +1553,7 @@ mod tests {
         let t = Thresholds::default();
         let mut all = Vec::new();
         for i in 0..900_i64 {
-            let u = (i as f64 * 0.618_033_988_75).fract();
-            let v = (i as f64 * 0.754_877_666_2).fract();
+            let [u, v, _] = weyl(i);
             let category = if i % 3 == 0 { None } else { Some("0101") };
             // Oldest first, a minute apart, with a cluster every 50 signals.
             let (east, north) = if i % 50 < 4 {
