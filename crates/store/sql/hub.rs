@@ -15,7 +15,8 @@ use wanxiang_store::{
 };
 
 use crate::shared::{
-    CASE_COLUMNS, corrupt, insert_case, insert_history, push_scope, read_case, read_recipient,
+    CASE_COLUMNS, corrupt, insert_case, insert_history, parsed, push_scope, read_case,
+    read_recipient,
 };
 use crate::{Db, DbRow, db};
 
@@ -223,18 +224,16 @@ pub(crate) async fn case_marks(
 const MARK_COLUMNS: &str = "id, channel, category, lon, lat, area_code, created_at, stage";
 
 /// A case's mark from a row of [`MARK_COLUMNS`].
-fn read_mark(row: &<Db as sqlx::Database>::Row) -> Result<CaseMark, StoreError> {
-    let channel: String = row.try_get("channel").map_err(db)?;
-    let stage: String = row.try_get("stage").map_err(db)?;
+fn read_mark(row: &DbRow) -> Result<CaseMark, StoreError> {
     Ok(CaseMark {
         id: row.try_get("id").map_err(db)?,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        channel: parsed(row, "channel", "channel", Channel::parse)?,
         category: row.try_get("category").map_err(db)?,
         lon: row.try_get("lon").map_err(db)?,
         lat: row.try_get("lat").map_err(db)?,
         area: row.try_get("area_code").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
-        stage: wanxiang_core::case::Stage::parse(&stage).ok_or_else(|| corrupt("stage", &stage))?,
+        stage: parsed(row, "stage", "stage", wanxiang_core::case::Stage::parse)?,
     })
 }
 
@@ -597,12 +596,11 @@ const REPORT_COLUMNS: &str = "id, case_id, channel, external_id, owner, reporter
     lon, lat, area_code, distance_m, at, unlinked_at, unlinked_to";
 
 fn read_report(row: &DbRow) -> Result<LinkedReport, StoreError> {
-    let channel: String = row.try_get("channel").map_err(db)?;
     let area: String = row.try_get("area_code").map_err(db)?;
     Ok(LinkedReport {
         id: row.try_get("id").map_err(db)?,
         case_id: row.try_get("case_id").map_err(db)?,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        channel: parsed(row, "channel", "channel", Channel::parse)?,
         external_id: row.try_get("external_id").map_err(db)?,
         reporter: row.try_get("owner").map_err(db)?,
         reporter_contact: row.try_get("reporter_contact").map_err(db)?,
@@ -1268,14 +1266,12 @@ pub(crate) async fn claim_changes(
     .await?;
     rows.iter()
         .map(|row| {
-            let stage: String = row.try_get("to_stage").map_err(db)?;
             let org: String = row.try_get("org").map_err(db)?;
             Ok(wanxiang_store::UnsentChange {
                 case_id: row.try_get("case_id").map_err(db)?,
                 seq: row.try_get("seq").map_err(db)?,
                 command: row.try_get("command").map_err(db)?,
-                stage: wanxiang_core::case::Stage::parse(&stage)
-                    .ok_or_else(|| corrupt("stage", &stage))?,
+                stage: parsed(row, "to_stage", "stage", wanxiang_core::case::Stage::parse)?,
                 at: row.try_get("at").map_err(db)?,
                 assignee: (!org.is_empty()).then_some(org),
                 area: codec::decode_code(&row.try_get::<String, _>("area_code").map_err(db)?)?,

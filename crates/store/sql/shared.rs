@@ -583,12 +583,23 @@ pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what} {value:?}"))
 }
 
+/// The text column `column` of a row read as a value of the domain by `parse` (a channel, a
+/// stage …); [`corrupt`] if it names none.
+pub(crate) fn parsed<T>(
+    row: &DbRow,
+    column: &str,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    let v: String = row.try_get(column).map_err(db)?;
+    parse(&v).ok_or_else(|| corrupt(what, &v))
+}
+
 pub(crate) fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
     let text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(db) };
     let opt = |c: &str| -> Result<Option<String>, StoreError> { row.try_get(c).map_err(db) };
     let int = |c: &str| -> Result<i64, StoreError> { row.try_get::<i64, _>(c).map_err(db) };
     let stage = |v: String| Stage::parse(&v).ok_or_else(|| corrupt("stage", &v));
-    let channel = text("channel")?;
     let priority = text("priority")?;
     let org = text("org")?;
     let ext_until: Option<i64> = row.try_get("ext_until").map_err(db)?;
@@ -598,7 +609,7 @@ pub(crate) fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
     };
     Ok(CaseRecord {
         id: text("id")?,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        channel: parsed(row, "channel", "channel", Channel::parse)?,
         external_id: opt("external_id")?,
         category: opt("category")?,
         description: text("description")?,
@@ -641,10 +652,7 @@ pub(crate) fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
 const HISTORY_COLUMNS: &str = "seq, at, actor_id, actor_name, from_stage, to_stage, command, note";
 
 fn read_history(row: &DbRow) -> Result<HistoryEntry, StoreError> {
-    let stage = |c: &str| -> Result<Stage, StoreError> {
-        let v: String = row.try_get(c).map_err(db)?;
-        Stage::parse(&v).ok_or_else(|| corrupt("stage", &v))
-    };
+    let stage = |c: &str| parsed(row, c, "stage", Stage::parse);
     Ok(HistoryEntry {
         seq: row.try_get("seq").map_err(db)?,
         at: row.try_get("at").map_err(db)?,
