@@ -2,6 +2,9 @@
 # Intake benchmark: a release server on the embedded defaults (SQLite), demo district, loaded by
 # wrk from a second process over loopback. Prints wrk's report and the server's status counts.
 # Needs Debian's wrk (apt-get install wrk). Usage: bench/intake/run.sh [seconds] [connections]
+# ROUNDS=N runs wrk N times back to back against the same server (the store keeps what each
+# round wrote), printing each round's accepted reports per second and p99: whether the rate is
+# sustained as the store grows. The totals below cover all rounds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
@@ -24,12 +27,21 @@ ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 switches() { cat /proc/"$SERVER"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 BEFORE=$(ticks)
 SWITCHES=$(switches)
-taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s bench/intake/intake.lua "http://127.0.0.1:$PORT"
+ROUNDS=${ROUNDS:-1}
+accepted() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/route="\/api\/v1\/events",status="201"/ {print $2}'; }
+for ROUND in $(seq 1 "$ROUNDS"); do
+  FROM=$(accepted)
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s bench/intake/intake.lua "http://127.0.0.1:$PORT" \
+    | tee "$DATA/wrk.txt"
+  if [ "$ROUNDS" -gt 1 ]; then
+    echo "round $ROUND: $(( ($(accepted) - ${FROM:-0}) / SECS )) accepted/s, p99 $(awk '$1 == "99%" {print $2}' "$DATA/wrk.txt")"
+  fi
+done
 AFTER=$(ticks)
 SWITCHES=$(( $(switches) - SWITCHES ))
 # The server's CPU time over the run, per 1,000 accepted reports: the cost of a report, which
 # varies less than the rate from one run to the next on a shared machine.
-ACCEPTED=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/route="\/api\/v1\/events",status="201"/ {print $2}')
+ACCEPTED=$(accepted)
 echo "server CPU: $(( (AFTER - BEFORE) * 1000 / $(getconf CLK_TCK) )) ms for ${ACCEPTED:-0} accepted, $(( (AFTER - BEFORE) * 1000000 / $(getconf CLK_TCK) / (${ACCEPTED:-0} + 1) )) ms per 1,000"
 echo "context switches: $SWITCHES, $(( SWITCHES * 10 / (${ACCEPTED:-0} + 1) )) per 10 accepted"
 # The server's resident memory now and at its peak.

@@ -32,6 +32,9 @@ const READINGS_PARTITIONED: bool = true;
 /// Every history line also goes into the change outbox (migration 0012): several nodes share this
 /// database, and a node may die between its commit and its publish.
 const CHANGE_OUTBOX: bool = true;
+/// PostgreSQL's extended protocol prepares one statement at a time: a `Script`'s statements
+/// run one after another.
+const SCRIPT_IN_ONE_QUERY: bool = false;
 /// A unit's area as `LIKE 'prefix%'` (PostgreSQL plans it once; a range would depend on the
 /// database's collation).
 const AREA_PREFIX_RANGE: bool = false;

@@ -31,6 +31,11 @@ const LOCK_UNITS_REVISION: Option<&str> = None;
 const READINGS_PARTITIONED: bool = false;
 /// One process owns a SQLite database: its changes reach its streams directly, no outbox.
 const CHANGE_OUTBOX: bool = false;
+/// sqlx's SQLite driver runs a query of several statements (binding their parameters in
+/// order), on the connection's own thread: a `Script` is one round trip there, not one per
+/// statement (each is a hand-off between threads, which was most of the intake writer's
+/// time; issue 4).
+const SCRIPT_IN_ONE_QUERY: bool = true;
 /// A unit's area as a range of codes, not `LIKE 'prefix%'`: SQLite prepares a statement again
 /// every time a pattern it could use an index for is bound (its LIKE optimisation depends on
 /// the value), which was a sixth of the read connections' time under intake load.

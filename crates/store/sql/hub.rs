@@ -15,7 +15,7 @@ use wanxiang_store::{
 };
 
 use crate::shared::{
-    CASE_COLUMNS, corrupt, insert_case, insert_history, parsed, push_scope, read_case,
+    CASE_COLUMNS, Script, corrupt, insert_case, insert_history, parsed, push_scope, read_case,
     read_recipient,
 };
 use crate::{Db, DbRow, db};
@@ -43,52 +43,114 @@ pub(crate) async fn insert_notifications(
     list: &[Notification],
     outbox: bool,
 ) -> Result<(), StoreError> {
-    if list.is_empty() {
-        return Ok(());
-    }
-    let mut qb = QueryBuilder::<Db>::new(
-        "INSERT INTO notifications (at, recipient_account, recipient_org, recipient_role, case_id, kind, message) ",
-    );
-    qb.push_values(list, |mut b, n| {
-        let (account, org, role) = match &n.recipient {
-            Recipient::Account(a) => (Some(a.clone()), None, None),
-            Recipient::Org { org, role } => (None, Some(org.clone()), role.map(|r| r.as_str())),
-        };
-        b.push_bind(n.at)
-            .push_bind(account)
-            .push_bind(org)
-            .push_bind(role)
-            .push_bind(n.case_id.clone())
-            .push_bind(n.kind.clone())
-            .push_bind(n.message.clone());
-    });
-    if !outbox {
-        qb.build().execute(&mut **tx).await.map_err(db)?;
-        return Ok(());
-    }
-    // Each notification gets its delivery, due at its own time.
-    qb.push(" RETURNING id, at");
-    let created: Vec<(i64, i64)> = qb
-        .build()
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(|r| Ok((r.try_get("id").map_err(db)?, r.try_get("at").map_err(db)?)))
-        .collect::<Result<_, StoreError>>()?;
-    let mut qb = QueryBuilder::<Db>::new(
-        "INSERT INTO deliveries (notification_id, status, attempts, next_at, created_at, updated_at) ",
-    );
-    qb.push_values(created, |mut b, (id, at)| {
-        b.push_bind(id)
-            .push_bind("pending")
-            .push_bind(0i64)
-            .push_bind(at)
-            .push_bind(at)
-            .push_bind(at);
-    });
-    qb.build().execute(&mut **tx).await.map_err(db)?;
+    let mut pending = Pending::default();
+    pending.notifications(list, outbox);
+    pending.flush(tx).await?;
     Ok(())
+}
+
+/// Statements of an intake transaction queued until an answer is needed (see `Script`), with
+/// what to do once they ran: the row counts to check, and the notifications whose deliveries
+/// are still to be written (they need the notifications' ids).
+#[derive(Default)]
+struct Pending {
+    script: Script,
+    /// (place, rows it must have written, what it means if it did not).
+    counted: Vec<(usize, u64, &'static str)>,
+    /// Places of notification inserts that returned ids for deliveries.
+    returning: Vec<usize>,
+}
+
+impl Pending {
+    /// Queues notifications, in statements of at most 2,000 rows (SQLite takes at most 32,766
+    /// parameters a statement: 7 a notification). With `outbox`, each gets its delivery, due at
+    /// its own time, when the statements run.
+    fn notifications(&mut self, list: &[Notification], outbox: bool) {
+        for part in list.chunks(2_000) {
+            let (at, qb) = self.script.statement(
+                "INSERT INTO notifications (at, recipient_account, recipient_org, recipient_role, case_id, kind, message) ",
+            );
+            qb.push_values(part, |mut b, n| {
+                let (account, org, role) = match &n.recipient {
+                    Recipient::Account(a) => (Some(a.clone()), None, None),
+                    Recipient::Org { org, role } => {
+                        (None, Some(org.clone()), role.map(|r| r.as_str()))
+                    }
+                };
+                b.push_bind(n.at)
+                    .push_bind(account)
+                    .push_bind(org)
+                    .push_bind(role)
+                    .push_bind(n.case_id.clone())
+                    .push_bind(n.kind.clone())
+                    .push_bind(n.message.clone());
+            });
+            if outbox {
+                qb.push(" RETURNING id, at");
+                self.returning.push(at);
+            }
+        }
+    }
+
+    /// Queues the attachment of a reporter's uploads to a case's history line.
+    fn attach(&mut self, ids: &[String], owner: &str, case_id: &str, seq: i64) -> Vec<usize> {
+        ids.iter()
+            .map(|id| {
+                let (at, qb) = self.script.statement("UPDATE attachments SET case_id = ");
+                qb.push_bind(case_id.to_owned())
+                    .push(", history_seq = ")
+                    .push_bind(seq)
+                    .push(" WHERE id = ")
+                    .push_bind(id.clone())
+                    .push(" AND owner = ")
+                    .push_bind(owner.to_owned())
+                    .push(" AND case_id IS NULL");
+                at
+            })
+            .collect()
+    }
+
+    /// Runs what is queued (then the deliveries of its notifications) and checks its row
+    /// counts; returns the outcomes of the statements queued.
+    async fn flush(
+        &mut self,
+        tx: &mut crate::shared::WriteTx,
+    ) -> Result<Vec<crate::shared::Outcome>, StoreError> {
+        let Pending {
+            script,
+            counted,
+            returning,
+        } = std::mem::take(self);
+        if script.is_empty() {
+            return Ok(Vec::new());
+        }
+        let done = script.run(tx).await?;
+        for (at, expected, what) in counted {
+            if done[at].affected != expected {
+                return Err(StoreError::Conflict(what.into()));
+            }
+        }
+        let created: Vec<(i64, i64)> = returning
+            .iter()
+            .flat_map(|at| &done[*at].rows)
+            .map(|r| Ok((r.try_get("id").map_err(db)?, r.try_get("at").map_err(db)?)))
+            .collect::<Result<_, StoreError>>()?;
+        if !created.is_empty() {
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO deliveries (notification_id, status, attempts, next_at, created_at, updated_at) ",
+            );
+            qb.push_values(created, |mut b, (id, at)| {
+                b.push_bind(id)
+                    .push_bind("pending")
+                    .push_bind(0i64)
+                    .push_bind(at)
+                    .push_bind(at)
+                    .push_bind(at);
+            });
+            qb.build().execute(&mut **tx).await.map_err(db)?;
+        }
+        Ok(done)
+    }
 }
 
 async fn attach_in(
@@ -98,21 +160,10 @@ async fn attach_in(
     case_id: &str,
     seq: i64,
 ) -> Result<u64, StoreError> {
-    let mut n = 0;
-    for id in ids {
-        n += sqlx::query(
-            "UPDATE attachments SET case_id = $1, history_seq = $2 WHERE id = $3 AND owner = $4 AND case_id IS NULL",
-        )
-        .bind(case_id)
-        .bind(seq)
-        .bind(id)
-        .bind(owner)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-    }
-    Ok(n)
+    let mut pending = Pending::default();
+    let places = pending.attach(ids, owner, case_id, seq);
+    let done = pending.flush(tx).await?;
+    Ok(places.iter().map(|at| done[*at].affected).sum())
 }
 
 async fn create_one(
@@ -134,7 +185,9 @@ async fn create_one(
             None => Err(StoreError::Conflict(format!("case {} exists", c.id))),
         };
     }
-    case_rest(tx, &[item], outbox).await?;
+    let mut pending = Pending::default();
+    case_rest(&mut pending, &[item], outbox);
+    pending.flush(tx).await?;
     Ok(CaseCreated::New)
 }
 
@@ -325,82 +378,69 @@ async fn link_in(
             None => Err(StoreError::Conflict(format!("report {} exists", r.id))),
         };
     }
-    link_rest(tx, &[l], outbox).await?;
+    let mut pending = Pending::default();
+    link_rest(tx, &[l], outbox, &mut pending).await?;
+    pending.flush(tx).await?;
     Ok(CaseCreated::New)
 }
 
-/// A batch's history lines and notifications, in statements of at most 2,000 rows (SQLite takes
-/// at most 32,766 parameters a statement: 9 a history line, 7 a notification).
-async fn insert_lines_and_notes(
-    tx: &mut crate::shared::WriteTx,
-    lines: &[(&str, &HistoryEntry)],
-    notes: &[Notification],
-    outbox: bool,
-) -> Result<(), StoreError> {
+/// Queues a batch's history lines, in statements of at most 2,000 rows (SQLite takes at most
+/// 32,766 parameters a statement: 9 a history line).
+fn history_lines(pending: &mut Pending, lines: &[(&str, &HistoryEntry)]) {
     for part in lines.chunks(2_000) {
-        crate::shared::insert_histories(tx, part).await?;
+        crate::shared::push_histories(&mut pending.script, part);
     }
-    for part in notes.chunks(2_000) {
-        insert_notifications(tx, part, outbox).await?;
-    }
-    Ok(())
 }
 
-/// New cases without external ids, written with one statement per table.
-async fn create_many(
-    tx: &mut crate::shared::WriteTx,
-    run: &[&NewCase],
-    outbox: bool,
-) -> Result<(), StoreError> {
+/// Queues new cases without external ids, one statement per table.
+fn create_many(pending: &mut Pending, run: &[&NewCase], outbox: bool) {
     let records: Vec<&CaseRecord> = run.iter().map(|c| &c.record).collect();
-    // SQLite takes at most 32,766 parameters a statement: 32 a case, 9 a history line.
+    // SQLite takes at most 32,766 parameters a statement: 32 a case.
     for part in records.chunks(500) {
-        let inserted = crate::shared::insert_cases(tx, part).await?;
-        if inserted != part.len() as u64 {
-            return Err(StoreError::Conflict("a case id was used twice".into()));
-        }
+        let at = crate::shared::push_cases(&mut pending.script, part);
+        pending
+            .counted
+            .push((at, part.len() as u64, "a case id was used twice"));
     }
-    case_rest(tx, run, outbox).await
+    case_rest(pending, run, outbox);
 }
 
-/// What follows new cases' rows: their history lines, notifications and attachments.
-async fn case_rest(
-    tx: &mut crate::shared::WriteTx,
-    run: &[&NewCase],
-    outbox: bool,
-) -> Result<(), StoreError> {
+/// Queues what follows new cases' rows: their history lines, notifications and attachments.
+fn case_rest(pending: &mut Pending, run: &[&NewCase], outbox: bool) {
     let lines: Vec<(&str, &HistoryEntry)> = run
         .iter()
         .flat_map(|c| c.history.iter().map(|h| (c.record.id.as_str(), h)))
         .collect();
+    history_lines(pending, &lines);
     let notes: Vec<Notification> = run
         .iter()
         .flat_map(|c| c.notifications.iter().cloned())
         .collect();
-    insert_lines_and_notes(tx, &lines, &notes, outbox).await?;
+    pending.notifications(&notes, outbox);
     for c in run {
         if let Some(owner) = &c.record.reporter
             && !c.attachments.is_empty()
         {
-            attach_in(tx, &c.attachments, owner, &c.record.id, 1).await?;
+            pending.attach(&c.attachments, owner, &c.record.id, 1);
         }
     }
-    Ok(())
 }
 
-/// Links without external ids, written with one statement per table.
+/// Links without external ids, one statement per table.
 async fn link_many(
     tx: &mut crate::shared::WriteTx,
     run: &[&NewLink],
     outbox: bool,
+    pending: &mut Pending,
 ) -> Result<(), StoreError> {
     // SQLite takes at most 32,766 parameters a statement: 13 a report.
     for part in run.chunks(1_000) {
-        if insert_reports(tx, part).await? != part.len() as u64 {
-            return Err(StoreError::Conflict("a report id was used twice".into()));
-        }
+        let at = push_reports(&mut pending.script, part);
+        pending
+            .counted
+            .push((at, part.len() as u64, "a report id was used twice"));
     }
-    link_rest(tx, run, outbox).await
+    link_rest(tx, run, outbox, pending).await
 }
 
 /// Stores linked reports in one statement; returns how many were new (a channel and external
@@ -409,7 +449,15 @@ async fn insert_reports(
     tx: &mut crate::shared::WriteTx,
     links: &[&NewLink],
 ) -> Result<u64, StoreError> {
-    let mut qb = QueryBuilder::<Db>::new(
+    let mut script = Script::default();
+    let at = push_reports(&mut script, links);
+    Ok(script.run(tx).await?[at].affected)
+}
+
+/// Queues the statement that stores linked reports, skipping any whose channel and external id
+/// were stored before; returns its place (its outcome counts the new ones).
+fn push_reports(script: &mut Script, links: &[&NewLink]) -> usize {
+    let (at, qb) = script.statement(
         "INSERT INTO case_reports (id, case_id, channel, external_id, owner, reporter_contact, category,
              description, lon, lat, area_code, distance_m, at, unlinked_at, unlinked_to) ",
     );
@@ -425,47 +473,44 @@ async fn insert_reports(
             .push_bind(r.description.clone())
             .push_bind(r.lon)
             .push_bind(r.lat)
-            .push_bind(r.area.as_str())
+            .push_bind(r.area.as_str().to_owned())
             .push_bind(r.distance_m)
             .push_bind(r.at)
             .push("NULL, NULL");
     });
     qb.push(" ON CONFLICT (channel, external_id) DO NOTHING");
-    Ok(qb
-        .build()
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?
-        .rows_affected())
+    at
 }
 
 /// What follows linked reports' rows: each case's history line (numbered after its last, in
-/// order when several join one case), the notifications and the reporters' attachments.
+/// order when several join one case), the notifications and the reporters' attachments. The
+/// last numbers are read with what is pending (one round trip); the rest is queued.
 async fn link_rest(
     tx: &mut crate::shared::WriteTx,
     run: &[&NewLink],
     outbox: bool,
+    pending: &mut Pending,
 ) -> Result<(), StoreError> {
     let mut cases: Vec<&str> = run.iter().map(|l| l.report.case_id.as_str()).collect();
     cases.sort_unstable();
     cases.dedup();
+    let places: Vec<usize> = cases
+        .chunks(1_000)
+        .map(|part| {
+            let (at, qb) = pending
+                .script
+                .statement("SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (");
+            crate::shared::push_among(qb, part, "GROUP BY case_id");
+            at
+        })
+        .collect();
+    let done = pending.flush(tx).await?;
     let mut last: std::collections::HashMap<String, i64> = Default::default();
-    for part in cases.chunks(1_000) {
-        let rows = crate::shared::among(
-            "SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (",
-            part,
-            "GROUP BY case_id",
-        )
-        .build()
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db)?;
-        for row in rows {
-            last.insert(
-                row.try_get("case_id").map_err(db)?,
-                row.try_get("seq").map_err(db)?,
-            );
-        }
+    for row in places.iter().flat_map(|at| &done[*at].rows) {
+        last.insert(
+            row.try_get("case_id").map_err(db)?,
+            row.try_get("seq").map_err(db)?,
+        );
     }
     let entries: Vec<HistoryEntry> = run
         .iter()
@@ -483,16 +528,17 @@ async fn link_rest(
         .zip(&entries)
         .map(|(l, e)| (l.report.case_id.as_str(), e))
         .collect();
+    history_lines(pending, &lines);
     let notes: Vec<Notification> = run
         .iter()
         .flat_map(|l| l.notifications.iter().cloned())
         .collect();
-    insert_lines_and_notes(tx, &lines, &notes, outbox).await?;
+    pending.notifications(&notes, outbox);
     for (l, e) in run.iter().zip(&entries) {
         if let Some(owner) = &l.report.reporter
             && !l.attachments.is_empty()
         {
-            attach_in(tx, &l.attachments, owner, &l.report.case_id, e.seq).await?;
+            pending.attach(&l.attachments, owner, &l.report.case_id, e.seq);
         }
     }
     Ok(())
@@ -505,6 +551,10 @@ pub(crate) async fn write_intake(
 ) -> Result<IntakeWritten, StoreError> {
     let mut tx = crate::shared::begin_write(pool).await?;
     let mut out = Vec::with_capacity(batch.len());
+    // What can wait is queued and runs with the next statement whose answer is needed: a batch
+    // of new cases and links is three round trips to SQLite's thread in all (the links' last
+    // history numbers, the rest with the read of the joined cases, the commit), not a dozen.
+    let mut pending = Pending::default();
     let mut rest = batch;
     while let Some(item) = rest.first() {
         // A run of new cases and links without external ids needs no idempotency check: their
@@ -526,15 +576,16 @@ pub(crate) async fn write_intake(
                 }
             }
             if !cases.is_empty() {
-                create_many(&mut tx, &cases, outbox).await?;
+                create_many(&mut pending, &cases, outbox);
             }
             if !links.is_empty() {
-                link_many(&mut tx, &links, outbox).await?;
+                link_many(&mut tx, &links, outbox, &mut pending).await?;
             }
             out.extend(std::iter::repeat_n(CaseCreated::New, run));
             rest = &rest[run..];
             continue;
         }
+        pending.flush(&mut tx).await?;
         rest = &rest[1..];
         out.push(match item {
             IntakeWrite::Case(c) => create_one(&mut tx, c, outbox).await?,
@@ -552,38 +603,39 @@ pub(crate) async fn write_intake(
             ids.push(l.report.case_id.clone());
         }
     }
-    let joined = if ids.is_empty() {
-        Vec::new()
-    } else {
-        // The rows with their census, so the parts take two statements more for cases
-        // without attachments or alarms (most), not five.
-        let rows = crate::shared::among(
-            &format!(
-                "SELECT {CASE_COLUMNS}, {} FROM cases WHERE id IN (",
-                crate::shared::PARTS_CENSUS
-            ),
-            &ids,
-            "",
-        )
-        .build()
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut cases = Vec::with_capacity(rows.len());
-        let mut census = std::collections::HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let case = read_case(row)?;
-            census.insert(case.id.clone(), crate::shared::read_census(row)?);
-            cases.push(case);
+    let reads = (!ids.is_empty()).then(|| {
+        // The rows with their census, so the parts need no statement more for cases without
+        // attachments or alarms (most).
+        let (rows, qb) = pending.script.statement(&format!(
+            "SELECT {CASE_COLUMNS}, {} FROM cases WHERE id IN (",
+            crate::shared::PARTS_CENSUS
+        ));
+        crate::shared::push_among(qb, &ids, "");
+        let (history, qb) = pending.script.statement(&crate::shared::histories_head());
+        crate::shared::push_among(qb, &ids, crate::shared::HISTORY_ORDER);
+        (rows, history)
+    });
+    let done = pending.flush(&mut tx).await?;
+    let joined = match reads {
+        None => Vec::new(),
+        Some((rows, history)) => {
+            let mut cases = Vec::with_capacity(ids.len());
+            let mut census = std::collections::HashMap::with_capacity(ids.len());
+            for row in &done[rows].rows {
+                let case = read_case(row)?;
+                census.insert(case.id.clone(), crate::shared::read_census(row)?);
+                cases.push(case);
+            }
+            let mut parts = crate::shared::assemble_parts(&ids, &census, &done[history].rows)?;
+            crate::shared::more_parts(&mut tx, &mut parts, &ids, &census, true).await?;
+            cases
+                .into_iter()
+                .map(|case| {
+                    let p = parts.remove(&case.id).unwrap_or_default();
+                    (case, p)
+                })
+                .collect()
         }
-        let mut parts = crate::shared::parts_of(&mut tx, &ids, Some(census), true).await?;
-        cases
-            .into_iter()
-            .map(|case| {
-                let p = parts.remove(&case.id).unwrap_or_default();
-                (case, p)
-            })
-            .collect()
     };
     tx.commit().await.map_err(db)?;
     Ok(IntakeWritten {
@@ -1221,22 +1273,17 @@ pub(crate) async fn retry_delivery(pool: &Pool<Db>, id: i64, now: i64) -> Result
 
 // --- The change outbox (migration 0012). ---
 
-/// Puts history lines into the change outbox, in the transaction that writes them (only where
-/// the engine keeps one: `CHANGE_OUTBOX`).
-pub(crate) async fn record_changes(
-    tx: &mut crate::shared::WriteTx,
-    lines: &[(&str, i64)],
-) -> Result<(), StoreError> {
+/// Queues history lines' keys for the change outbox, in the transaction that writes them (only
+/// where the engine keeps one: `CHANGE_OUTBOX`).
+pub(crate) fn push_changes(script: &mut Script, lines: &[(&str, i64)]) {
     if !crate::CHANGE_OUTBOX || lines.is_empty() {
-        return Ok(());
+        return;
     }
-    let mut qb = QueryBuilder::<Db>::new("INSERT INTO change_outbox (case_id, seq) ");
+    let (_, qb) = script.statement("INSERT INTO change_outbox (case_id, seq) ");
     qb.push_values(lines, |mut b, (case_id, seq)| {
         b.push_bind((*case_id).to_owned()).push_bind(*seq);
     });
     qb.push(" ON CONFLICT (case_id, seq) DO NOTHING");
-    qb.build().execute(&mut **tx).await.map_err(db)?;
-    Ok(())
 }
 
 pub(crate) async fn claim_changes(

@@ -120,6 +120,84 @@ pub(crate) async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, StoreError> 
     Ok(WriteTx { tx, _guard: guard })
 }
 
+/// Statements written first and run together: a write whose statements do not need each
+/// other's answers queues them in a script and runs it once. Where the engine takes several
+/// statements in one query (`SCRIPT_IN_ONE_QUERY`: SQLite, whose driver runs each connection
+/// on a thread of its own), the whole script is one round trip to that thread instead of one
+/// per statement; elsewhere (PostgreSQL prepares one statement at a time) the statements run
+/// one after another, as they would without a script. Either way each statement's outcome
+/// comes back in order.
+#[derive(Default)]
+pub(crate) struct Script {
+    /// The statements' builders: one holding them all, or one each.
+    parts: Vec<QueryBuilder<'static, Db>>,
+    /// How many statements were begun.
+    statements: usize,
+}
+
+/// What one statement of a [`Script`] did.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    /// Rows it inserted, updated or deleted.
+    pub(crate) affected: u64,
+    /// Rows it returned.
+    pub(crate) rows: Vec<DbRow>,
+}
+
+impl Script {
+    /// Begins the next statement with `head`; returns its place (the index of its outcome)
+    /// and the builder to finish it with.
+    pub(crate) fn statement(&mut self, head: &str) -> (usize, &mut QueryBuilder<'static, Db>) {
+        let at = self.statements;
+        self.statements += 1;
+        match self.parts.last_mut() {
+            Some(qb) if crate::SCRIPT_IN_ONE_QUERY => {
+                qb.push(";\n").push(head);
+            }
+            _ => self.parts.push(QueryBuilder::new(head)),
+        }
+        let qb = self.parts.last_mut().expect("a statement was just begun");
+        (at, qb)
+    }
+
+    /// Whether no statement was begun.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.statements == 0
+    }
+
+    /// Runs the statements in order, in the transaction or on the connection given; returns
+    /// their outcomes, one each. The first statement to fail stops the rest.
+    pub(crate) async fn run(
+        mut self,
+        conn: &mut <Db as sqlx::Database>::Connection,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        use sqlx::Either;
+        use tokio_stream::StreamExt;
+        let mut out = Vec::with_capacity(self.statements);
+        let mut rows = Vec::new();
+        for qb in &mut self.parts {
+            let mut stream = sqlx::Executor::fetch_many(&mut *conn, qb.build());
+            while let Some(step) = stream.next().await {
+                match step.map_err(db)? {
+                    Either::Right(row) => rows.push(row),
+                    Either::Left(done) => out.push(Outcome {
+                        affected: done.rows_affected(),
+                        rows: std::mem::take(&mut rows),
+                    }),
+                }
+            }
+        }
+        if out.len() != self.statements {
+            return Err(StoreError::Database(format!(
+                "a script of {} statements reported {}",
+                self.statements,
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+}
+
 /// ` AND area_code` starts with `prefix` (see `AREA_PREFIX_RANGE`).
 pub(crate) fn push_area_prefix(qb: &mut QueryBuilder<'_, Db>, prefix: &str) {
     if crate::AREA_PREFIX_RANGE {
@@ -678,10 +756,19 @@ pub(crate) async fn insert_histories(
     tx: &mut crate::shared::WriteTx,
     lines: &[(&str, &HistoryEntry)],
 ) -> Result<(), StoreError> {
+    let mut script = Script::default();
+    push_histories(&mut script, lines);
+    script.run(tx).await?;
+    Ok(())
+}
+
+/// Queues the statements that insert history lines: the lines in one statement, their change
+/// keys (where the engine keeps an outbox) and the facts they tell about their cases.
+pub(crate) fn push_histories(script: &mut Script, lines: &[(&str, &HistoryEntry)]) {
     if lines.is_empty() {
-        return Ok(());
+        return;
     }
-    let mut qb = QueryBuilder::<Db>::new(
+    let (_, qb) = script.statement(
         "INSERT INTO case_history (case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note) ",
     );
     qb.push_values(lines, |mut b, (case_id, e)| {
@@ -695,9 +782,8 @@ pub(crate) async fn insert_histories(
             .push_bind(e.command.clone())
             .push_bind(e.note.clone());
     });
-    qb.build().execute(&mut **tx).await.map_err(db)?;
     let keys: Vec<(&str, i64)> = lines.iter().map(|(id, e)| (*id, e.seq)).collect();
-    crate::hub::record_changes(tx, &keys).await?;
+    crate::hub::push_changes(script, &keys);
     // Keep the history's facts on the case row (migration 0011) for the indicators.
     let mut facts: Vec<(&str, Facts)> = Vec::new();
     for (case_id, e) in lines {
@@ -721,8 +807,7 @@ pub(crate) async fn insert_histories(
     }
     for (f, ids) in &groups {
         for chunk in ids.chunks(500) {
-            let mut qb =
-                QueryBuilder::<Db>::new("UPDATE cases SET was_dispatched = (was_dispatched OR ");
+            let (_, qb) = script.statement("UPDATE cases SET was_dispatched = (was_dispatched OR ");
             qb.push_bind(f.dispatched)
                 .push("), was_handled = (was_handled OR ")
                 .push_bind(f.handled)
@@ -744,10 +829,8 @@ pub(crate) async fn insert_histories(
                 list.push_bind((*id).to_owned());
             }
             qb.push(")");
-            qb.build().execute(&mut **tx).await.map_err(db)?;
         }
     }
-    Ok(())
 }
 
 /// What a history line tells the indicators about its case.
@@ -803,7 +886,15 @@ pub(crate) async fn insert_cases(
     if cases.is_empty() {
         return Ok(0);
     }
-    let mut qb = QueryBuilder::<Db>::new(
+    let mut script = Script::default();
+    let at = push_cases(&mut script, cases);
+    Ok(script.run(tx).await?[at].affected)
+}
+
+/// Queues the statement that inserts case rows, skipping any whose channel and external id
+/// are taken; returns its place in the script (its outcome counts the rows inserted).
+pub(crate) fn push_cases(script: &mut Script, cases: &[&CaseRecord]) -> usize {
+    let (at, qb) = script.statement(
         "INSERT INTO cases (id, channel, external_id, category, description, lon, lat, area_code, org, owner,
              reporter_contact, priority, stage, suspended_from, rating, reworks, redos, returns, ext_until, ext_reason,
              extensions, due_at, explanation, version, created_at, updated_at, warn_at, warned, overdue, escalated_to,
@@ -846,12 +937,7 @@ pub(crate) async fn insert_cases(
             .push_bind(l.resolved);
     });
     qb.push(" ON CONFLICT (channel, external_id) DO NOTHING");
-    Ok(qb
-        .build()
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?
-        .rows_affected())
+    at
 }
 
 /// The case scope, where a resident also sees the cases their linked reports follow.
@@ -954,13 +1040,18 @@ async fn case_parts(
 /// `head` (ending in `IN (`), the ids bound as a list, `)` and `tail`.
 pub(crate) fn among<'a>(head: &str, ids: &[impl AsRef<str>], tail: &str) -> QueryBuilder<'a, Db> {
     let mut qb = QueryBuilder::<Db>::new(head);
+    push_among(&mut qb, ids, tail);
+    qb
+}
+
+/// The list of ids after a `head` ending in `IN (`, then `tail` (see [`among`]).
+pub(crate) fn push_among(qb: &mut QueryBuilder<'_, Db>, ids: &[impl AsRef<str>], tail: &str) {
     let mut list = qb.separated(", ");
     for id in ids {
         list.push_bind(id.as_ref().to_owned());
     }
     list.push_unseparated(") ");
     qb.push(tail);
-    qb
 }
 
 /// Of each case, beside its row: how many reports are linked to it and whether it has any
@@ -1008,44 +1099,74 @@ async fn census_of(
         .collect()
 }
 
+/// The history lines of some cases, in order: the head of a query to finish with [`among`] or
+/// [`push_among`] and [`HISTORY_ORDER`]; [`assemble_parts`] reads its rows.
+pub(crate) fn histories_head() -> String {
+    format!("SELECT case_id, {HISTORY_COLUMNS} FROM case_history WHERE case_id IN (")
+}
+pub(crate) const HISTORY_ORDER: &str = "ORDER BY case_id, seq";
+
 /// The parts of some cases (history, attachments, linked-report count and, when asked, alarms),
-/// by case id, on the connection given: the intake's writer reads those of the cases its links
-/// joined in their own transaction. `census` is what the caller read with the cases' rows
+/// by case id, on the connection given. `census` is what the caller read with the cases' rows
 /// ([`PARTS_CENSUS`]; read here when `None`): the attachments and alarms are read only of cases
-/// that have some, so the parts of cases without take two statements, however many the cases
-/// (each statement is a round trip to SQLite's connection thread on the writer's path).
+/// that have some, so the parts of cases without take two statements, however many the cases.
 pub(crate) async fn parts_of(
     conn: &mut <Db as sqlx::Database>::Connection,
     ids: &[String],
     census: Option<std::collections::HashMap<String, Census>>,
     with_alarms: bool,
 ) -> Result<std::collections::HashMap<String, CaseParts>, StoreError> {
-    let mut parts: std::collections::HashMap<String, CaseParts> = ids
-        .iter()
-        .map(|id| (id.clone(), CaseParts::default()))
-        .collect();
     if ids.is_empty() {
-        return Ok(parts);
+        return Ok(Default::default());
     }
     let census = match census {
         Some(census) => census,
         None => census_of(conn, ids).await?,
     };
-    let rows = among(
-        &format!("SELECT case_id, {HISTORY_COLUMNS} FROM case_history WHERE case_id IN ("),
-        ids,
-        "ORDER BY case_id, seq",
-    )
-    .build()
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    for row in &rows {
+    let rows = among(&histories_head(), ids, HISTORY_ORDER)
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let mut parts = assemble_parts(ids, &census, &rows)?;
+    more_parts(conn, &mut parts, ids, &census, with_alarms).await?;
+    Ok(parts)
+}
+
+/// The parts of some cases as far as their census and history rows (read with [`histories_head`])
+/// tell: everything but attachments and alarms.
+pub(crate) fn assemble_parts(
+    ids: &[String],
+    census: &std::collections::HashMap<String, Census>,
+    history: &[DbRow],
+) -> Result<std::collections::HashMap<String, CaseParts>, StoreError> {
+    let mut parts: std::collections::HashMap<String, CaseParts> = ids
+        .iter()
+        .map(|id| (id.clone(), CaseParts::default()))
+        .collect();
+    for row in history {
         let id: String = row.try_get("case_id").map_err(db)?;
         if let Some(p) = parts.get_mut(&id) {
             p.history.push(read_history(row)?);
         }
     }
+    for (id, c) in census {
+        if let Some(p) = parts.get_mut(id) {
+            p.linked_reports = c.linked;
+        }
+    }
+    Ok(parts)
+}
+
+/// Adds to the parts the attachments and (when asked) the newest alarms of the cases whose
+/// census says they have some: no statement at all for cases without (most).
+pub(crate) async fn more_parts(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    parts: &mut std::collections::HashMap<String, CaseParts>,
+    ids: &[String],
+    census: &std::collections::HashMap<String, Census>,
+    with_alarms: bool,
+) -> Result<(), StoreError> {
     let with = |pick: fn(&Census) -> bool| -> Vec<&String> {
         ids.iter()
             .filter(|id| census.get(*id).is_some_and(pick))
@@ -1057,11 +1178,6 @@ pub(crate) async fn parts_of(
             if let Some(p) = meta.case_id.as_ref().and_then(|id| parts.get_mut(id)) {
                 p.attachments.push(meta);
             }
-        }
-    }
-    for (id, c) in &census {
-        if let Some(p) = parts.get_mut(id) {
-            p.linked_reports = c.linked;
         }
     }
     if with_alarms {
@@ -1080,7 +1196,7 @@ pub(crate) async fn parts_of(
             }
         }
     }
-    Ok(parts)
+    Ok(())
 }
 
 async fn update_case(

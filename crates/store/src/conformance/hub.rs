@@ -468,6 +468,76 @@ fn upload(id: &str, owner: &str, at: i64) -> Attachment {
     }
 }
 
+/// An intake batch is one transaction, however its statements travel to the engine: a batch
+/// that fails at its last row leaves nothing behind, and a run of new cases and links gives
+/// every notification (the links' too) its delivery.
+pub async fn an_intake_batch_is_all_or_nothing(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    s.create_cases(&[new_case("case-1", None, None)], false)
+        .await
+        .unwrap();
+    let system = Scope::system("test");
+    let noted = |r: LinkedReport| {
+        IntakeWrite::Link(NewLink {
+            report: r,
+            entry: HistoryEntry {
+                seq: 0,
+                ..entry(9, Stage::Dispatched, Stage::Dispatched, "link")
+            },
+            notifications: vec![note(Recipient::Account("id-other".into()), 2_000)],
+            attachments: Vec::new(),
+        })
+    };
+    // The new case, a link to it and to case-1, then a case whose id is taken.
+    let failed = s
+        .write_intake(
+            &[
+                IntakeWrite::Case(new_case("case-2", None, None)),
+                noted(report("rep-1", "case-2", None)),
+                noted(report("rep-2", "case-1", None)),
+                IntakeWrite::Case(new_case("case-1", None, None)),
+            ],
+            true,
+        )
+        .await;
+    assert!(failed.is_err(), "a case id used twice: {failed:?}");
+    assert_eq!(s.case(&system, "case-2").await.unwrap(), None);
+    assert!(s.case_reports(&system, "case-1").await.unwrap().is_empty());
+    assert_eq!(s.case_history(&system, "case-1").await.unwrap().len(), 1);
+    assert!(s.deliveries_due(10_000, 10).await.unwrap().is_empty());
+
+    let written = s
+        .write_intake(
+            &[
+                IntakeWrite::Case(new_case("case-2", None, None)),
+                noted(report("rep-1", "case-2", None)),
+                noted(report("rep-2", "case-1", None)),
+                noted(report("rep-3", "case-1", None)),
+            ],
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.created, vec![CaseCreated::New; 4]);
+    let mut joined: Vec<_> = written
+        .joined
+        .iter()
+        .map(|(c, p)| (c.id.as_str(), p.history.len(), p.linked_reports))
+        .collect();
+    joined.sort_unstable();
+    assert_eq!(
+        joined,
+        [("case-1", 3, 2), ("case-2", 2, 1)],
+        "each joined case once, with its new lines"
+    );
+    assert_eq!(
+        s.deliveries_due(10_000, 10).await.unwrap().len(),
+        4,
+        "the new case's notification and each link's"
+    );
+}
+
 /// Uploads keep their bytes exactly, attach once and only to their uploader's reports, and the
 /// never-attached ones are purged.
 pub async fn attachments_attach_once_to_their_owners_case(h: &dyn Harness) {
