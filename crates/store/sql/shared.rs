@@ -126,7 +126,9 @@ pub(crate) async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, StoreError> 
 /// on a thread of its own), the whole script is one round trip to that thread instead of one
 /// per statement; elsewhere (PostgreSQL prepares one statement at a time) the statements run
 /// one after another, as they would without a script. Either way each statement's outcome
-/// comes back in order.
+/// comes back in order. A script's values go in through the builder's binds only: SQLite's
+/// driver numbers a script's parameters across all its statements, so a literal `$1` in one of
+/// them would name the first statement's first value.
 #[derive(Default)]
 pub(crate) struct Script {
     /// The statements' builders: one holding them all, or one each.
