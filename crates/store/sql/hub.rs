@@ -130,13 +130,19 @@ impl Pending {
                 return Err(StoreError::Conflict(what.into()));
             }
         }
-        let created: Vec<(i64, i64)> = returning
-            .iter()
-            .flat_map(|at| &done[*at].rows)
-            .map(|r| Ok((r.try_get("id").map_err(db)?, r.try_get("at").map_err(db)?)))
-            .collect::<Result<_, StoreError>>()?;
-        if !created.is_empty() {
-            let mut qb = QueryBuilder::<Db>::new(
+        // Each notification gets its delivery, due at its own time: one statement for each
+        // statement of notifications (so within SQLite's parameters), all in one script.
+        let mut deliveries = Script::default();
+        for at in returning {
+            let created: Vec<(i64, i64)> = done[at]
+                .rows
+                .iter()
+                .map(|r| Ok((r.try_get("id").map_err(db)?, r.try_get("at").map_err(db)?)))
+                .collect::<Result<_, StoreError>>()?;
+            if created.is_empty() {
+                continue;
+            }
+            let (_, qb) = deliveries.statement(
                 "INSERT INTO deliveries (notification_id, status, attempts, next_at, created_at, updated_at) ",
             );
             qb.push_values(created, |mut b, (id, at)| {
@@ -147,7 +153,9 @@ impl Pending {
                     .push_bind(at)
                     .push_bind(at);
             });
-            qb.build().execute(&mut **tx).await.map_err(db)?;
+        }
+        if !deliveries.is_empty() {
+            deliveries.run(tx).await?;
         }
         Ok(done)
     }
