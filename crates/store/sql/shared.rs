@@ -1259,6 +1259,8 @@ async fn update_case(
 }
 
 /// Stages whose clock runs.
+/// Written as the partial indexes of migration 0022 write it: a query uses such an index only
+/// if its own conditions include the index's, term for term.
 const RUNNING: &str = "stage NOT IN ('closed', 'rejected', 'suspended')";
 
 async fn next_supervision_at(pool: &Pool<Db>) -> Result<Option<i64>, StoreError> {
@@ -1286,13 +1288,18 @@ async fn cases_to_supervise(
     now: i64,
     limit: u32,
 ) -> Result<Vec<CaseRecord>, StoreError> {
+    // Each half reads its own partial index (migration 0022): only cases still waiting for a
+    // warning, or for their due time, are in them.
     let mut qb = QueryBuilder::new(format!(
-        "SELECT {CASE_COLUMNS} FROM cases WHERE {RUNNING} AND ((NOT warned AND NOT overdue AND warn_at <= "
+        "SELECT {CASE_COLUMNS} FROM cases WHERE id IN (\
+         SELECT id FROM cases WHERE NOT warned AND NOT overdue AND {RUNNING} AND warn_at <= "
     ));
     qb.push_bind(now);
-    qb.push(") OR (NOT overdue AND due_at <= ")
-        .push_bind(now)
-        .push("))");
+    qb.push(format!(
+        " UNION ALL SELECT id FROM cases WHERE NOT overdue AND {RUNNING} AND due_at <= "
+    ))
+    .push_bind(now)
+    .push(")");
     push_scope(&mut qb, scope);
     qb.push(" ORDER BY due_at, id LIMIT ")
         .push_bind(i64::from(limit));
