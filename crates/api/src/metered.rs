@@ -325,6 +325,20 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn mark_supervised(
+        &self,
+        scope: &Scope,
+        marks: &[wanxiang_store::SupervisionMark],
+        outbox: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        timed(
+            "mark_supervised",
+            self.backend(),
+            self.inner.mark_supervised(scope, marks, outbox),
+        )
+        .await
+    }
+
     async fn update_case(
         &self,
         scope: &Scope,
@@ -440,15 +454,15 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn overdue_cases(
+    async fn overdue_backlog(
         &self,
         scope: &Scope,
-        limit: u32,
-    ) -> Result<Vec<CaseRecord>, StoreError> {
+        first: u32,
+    ) -> Result<Vec<wanxiang_store::OverdueGroup>, StoreError> {
         timed(
-            "overdue_cases",
+            "overdue_backlog",
             self.backend(),
-            self.inner.overdue_cases(scope, limit),
+            self.inner.overdue_backlog(scope, first),
         )
         .await
     }

@@ -840,12 +840,9 @@ pub fn cross_source(new: &Signal, recent: &[Signal], now: i64, t: &Thresholds) -
 
 /// 积压: overdue cases piling up in unit `area`.
 ///
-/// `overdue` are the unit's overdue case ids (the caller passes them oldest first; duplicates count
-/// once). The level is by `backlog_counts`.
-pub fn backlog(area: &str, overdue: &[String], t: &Thresholds) -> Option<Warning> {
-    let mut seen = HashSet::new();
-    let ids: Vec<&String> = overdue.iter().filter(|id| seen.insert(*id)).collect();
-    let count = ids.len();
+/// `count` is how many overdue cases the unit has; `evidence`, the first of them by due time
+/// (at most [`MAX_EVIDENCE`] are kept). The level is by `backlog_counts`.
+pub fn backlog(area: &str, count: usize, evidence: Vec<String>, t: &Thresholds) -> Option<Warning> {
     let level = level_by_count(count, &t.backlog_counts)?;
     let threshold = t.backlog_counts[0];
     Some(Warning {
@@ -854,7 +851,7 @@ pub fn backlog(area: &str, overdue: &[String], t: &Thresholds) -> Option<Warning
         key: format!("backlog:{area}"),
         area: area.to_owned(),
         category: None,
-        evidence: ids.into_iter().take(MAX_EVIDENCE).cloned().collect(),
+        evidence: evidence.into_iter().take(MAX_EVIDENCE).collect(),
         observed: count as f64,
         expected: f64::from(threshold),
         message: format!(
@@ -1460,18 +1457,20 @@ mod tests {
             (90, Some(Level::Red)),
         ];
         for &(n, level) in cases {
-            let w = backlog("440303001", &overdue(n), &t);
+            let w = backlog("440303001", n, overdue(n), &t);
             assert_eq!(w.as_ref().map(|w| w.level), level, "{n} overdue");
             if let Some(w) = w {
                 assert_eq!(w.observed, n as f64);
                 assert_eq!(w.evidence.len(), n.min(MAX_EVIDENCE));
             }
         }
-        // Duplicates count once.
-        let mut twice = overdue(4);
-        twice.extend(overdue(4));
-        assert_eq!(backlog("440303001", &twice, &t), None);
-        let w = backlog("440303001", &overdue(12), &t).unwrap();
+        // The count decides, not how much evidence came with it.
+        let w = backlog("440303001", 5_000, overdue(3), &t).unwrap();
+        assert_eq!(
+            (w.level, w.observed, w.evidence.len()),
+            (Level::Red, 5_000.0, 3)
+        );
+        let w = backlog("440303001", 12, overdue(12), &t).unwrap();
         assert_eq!(
             (w.kind, w.key.as_str()),
             (Kind::Backlog, "backlog:440303001")

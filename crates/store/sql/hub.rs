@@ -10,8 +10,8 @@ use wanxiang_core::{Scope, ScopeFilter};
 use wanxiang_store::codec;
 use wanxiang_store::{
     Attachment, AttachmentMeta, CaseCreated, CaseMark, Delivery, DeliveryOutcome, DeliveryStatus,
-    IntakeWrite, IntakeWritten, LinkedReport, NearQuery, NewCase, NewLink, StoreError,
-    WarningChange, WarningRecord, WarningStatus,
+    IntakeWrite, IntakeWritten, LinkedReport, NearQuery, NewCase, NewLink, OverdueGroup,
+    StoreError, SupervisionMark, WarningChange, WarningRecord, WarningStatus,
 };
 
 use crate::shared::{
@@ -332,19 +332,155 @@ pub(crate) async fn daily_counts(
     Ok(counts)
 }
 
-pub(crate) async fn overdue_cases(
+pub(crate) async fn overdue_backlog(
     pool: &Pool<Db>,
     scope: &Scope,
-    limit: u32,
-) -> Result<Vec<CaseRecord>, StoreError> {
+    first: u32,
+) -> Result<Vec<OverdueGroup>, StoreError> {
+    // Read from `cases_overdue_backlog` alone (migration 0023): it holds the open overdue
+    // cases with every column named here.
     let mut qb = QueryBuilder::<Db>::new(format!(
-        "SELECT {CASE_COLUMNS} FROM cases WHERE overdue AND stage NOT IN {FINISHED}"
+        "SELECT org, district, id, due_at, n FROM (\
+         SELECT org, substr(area_code, 1, 6) AS district, id, due_at, \
+         ROW_NUMBER() OVER (PARTITION BY org, substr(area_code, 1, 6) ORDER BY due_at, id) AS r, \
+         COUNT(*) OVER (PARTITION BY org, substr(area_code, 1, 6)) AS n \
+         FROM cases WHERE overdue AND stage NOT IN {FINISHED}"
     ));
     push_scope(&mut qb, scope);
-    qb.push(" ORDER BY due_at, id LIMIT ")
-        .push_bind(i64::from(limit.clamp(1, 10_000)));
+    qb.push(") AS t WHERE r <= ")
+        .push_bind(i64::from(first.max(1)))
+        .push(" ORDER BY org, district, r");
     let rows = qb.build().fetch_all(pool).await.map_err(db)?;
-    rows.iter().map(read_case).collect()
+    let mut out: Vec<OverdueGroup> = Vec::new();
+    for row in &rows {
+        let org: String = row.try_get("org").map_err(db)?;
+        let district: String = row.try_get("district").map_err(db)?;
+        let n: i64 = row.try_get("n").map_err(db)?;
+        let case = (
+            row.try_get("due_at").map_err(db)?,
+            row.try_get("id").map_err(db)?,
+        );
+        match out.last_mut() {
+            Some(g) if g.org == org && g.district == district => g.first.push(case),
+            _ => out.push(OverdueGroup {
+                org,
+                district,
+                count: n.max(0) as u64,
+                first: vec![case],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Supervision's marks, in one transaction (see `Store::mark_supervised`): marks that write
+/// the same values share an UPDATE, which names each case with the version it was read at and
+/// returns those it changed; the cases' last history numbers are read in the same round trip.
+/// Then the changed cases' history lines and notifications go in one script.
+pub(crate) async fn mark_supervised(
+    pool: &Pool<Db>,
+    scope: &Scope,
+    marks: &[SupervisionMark],
+    outbox: bool,
+) -> Result<Vec<bool>, StoreError> {
+    if marks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = crate::shared::begin_write(pool).await?;
+    let mut pending = Pending::default();
+    type Values<'a> = (bool, bool, Option<&'a str>, i64);
+    let mut groups: Vec<(Values<'_>, Vec<&CaseRecord>)> = Vec::new();
+    for m in marks {
+        let c = &m.case;
+        let s = &c.supervision;
+        let key = (s.warned, s.overdue, s.escalated_to.as_deref(), c.updated_at);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(c),
+            None => groups.push((key, vec![c])),
+        }
+    }
+    let mut updates = Vec::new();
+    for ((warned, overdue, escalated_to, at), list) in &groups {
+        // SQLite takes at most 32,766 parameters a statement: 3 a case.
+        for part in list.chunks(1_000) {
+            let (place, qb) = pending.script.statement("UPDATE cases SET warned = ");
+            qb.push_bind(*warned)
+                .push(", overdue = ")
+                .push_bind(*overdue)
+                .push(", escalated_to = ")
+                .push_bind(escalated_to.map(str::to_owned))
+                .push(", version = version + 1, updated_at = ")
+                .push_bind(*at)
+                .push(" WHERE id IN (");
+            // The id list finds the rows by key; the pairs check each one's version.
+            let ids: Vec<&str> = part.iter().map(|c| c.id.as_str()).collect();
+            crate::shared::push_among(qb, &ids, "AND (id, version) IN (VALUES ");
+            let mut pairs = qb.separated(", ");
+            for c in part {
+                pairs.push("(");
+                pairs.push_bind_unseparated(c.id.clone());
+                pairs.push_unseparated(", ");
+                pairs.push_bind_unseparated(c.version - 1);
+                pairs.push_unseparated(")");
+            }
+            qb.push(")");
+            push_scope(qb, scope);
+            qb.push(" RETURNING id");
+            updates.push(place);
+        }
+    }
+    let ids: Vec<&str> = marks.iter().map(|m| m.case.id.as_str()).collect();
+    let lasts: Vec<usize> = ids
+        .chunks(1_000)
+        .map(|part| {
+            let (at, qb) = pending
+                .script
+                .statement("SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (");
+            crate::shared::push_among(qb, part, "GROUP BY case_id");
+            at
+        })
+        .collect();
+    let done = pending.flush(&mut tx).await?;
+    let mut written = std::collections::HashSet::new();
+    for row in updates.iter().flat_map(|at| &done[*at].rows) {
+        written.insert(row.try_get::<String, _>("id").map_err(db)?);
+    }
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for row in lasts.iter().flat_map(|at| &done[*at].rows) {
+        last.insert(
+            row.try_get("case_id").map_err(db)?,
+            row.try_get("seq").map_err(db)?,
+        );
+    }
+    let chosen: Vec<&SupervisionMark> = marks
+        .iter()
+        .filter(|m| written.contains(&m.case.id))
+        .collect();
+    let entries: Vec<HistoryEntry> = chosen
+        .iter()
+        .map(|m| {
+            let seq = last.entry(m.case.id.clone()).or_insert(0);
+            *seq += 1;
+            HistoryEntry {
+                seq: *seq,
+                ..m.entry.clone()
+            }
+        })
+        .collect();
+    let lines: Vec<(&str, &HistoryEntry)> = chosen
+        .iter()
+        .zip(&entries)
+        .map(|(m, e)| (m.case.id.as_str(), e))
+        .collect();
+    history_lines(&mut pending, &lines);
+    let notes: Vec<Notification> = chosen
+        .iter()
+        .flat_map(|m| m.notifications.iter().cloned())
+        .collect();
+    pending.notifications(&notes, outbox);
+    pending.flush(&mut tx).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(marks.iter().map(|m| written.contains(&m.case.id)).collect())
 }
 
 /// Appends a history line to a case, numbering it after the last one; returns its number.

@@ -1860,6 +1860,15 @@ impl Store for StoreImpl {
         update_case(self.writer(), scope, case, entry).await
     }
 
+    async fn mark_supervised(
+        &self,
+        scope: &Scope,
+        marks: &[wanxiang_store::SupervisionMark],
+        outbox: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        crate::hub::mark_supervised(self.writer(), scope, marks, outbox).await
+    }
+
     async fn next_supervision_at(&self) -> Result<Option<i64>, StoreError> {
         next_supervision_at(&self.pool).await
     }
@@ -1912,12 +1921,12 @@ impl Store for StoreImpl {
         crate::hub::daily_counts(&self.pool, scope, category, end, days).await
     }
 
-    async fn overdue_cases(
+    async fn overdue_backlog(
         &self,
         scope: &Scope,
-        limit: u32,
-    ) -> Result<Vec<CaseRecord>, StoreError> {
-        crate::hub::overdue_cases(&self.pool, scope, limit).await
+        first: u32,
+    ) -> Result<Vec<wanxiang_store::OverdueGroup>, StoreError> {
+        crate::hub::overdue_backlog(&self.pool, scope, first).await
     }
 
     async fn case_reports(

@@ -34,6 +34,34 @@ pub struct NewLink {
     pub attachments: Vec<String>,
 }
 
+/// A supervision pass's mark on one case: a yellow warning, or overdue and escalated
+/// ([`crate::Store::mark_supervised`]).
+#[derive(Debug, Clone)]
+pub struct SupervisionMark {
+    /// The case as the mark leaves it. Only its `supervision` (warned, overdue, escalated to),
+    /// `version` (one more than the one read) and `updated_at` are written.
+    pub case: CaseRecord,
+    /// The case's history line recording the mark (`seq` is assigned by the store).
+    pub entry: HistoryEntry,
+    /// Who to tell.
+    pub notifications: Vec<Notification>,
+}
+
+/// A unit's open overdue cases, for the backlog detector ([`crate::Store::overdue_backlog`]):
+/// the cases of one `org` (as stored: a unit code, a department's key, or empty) in one
+/// district.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverdueGroup {
+    /// The organisation the cases are assigned to (empty when none).
+    pub org: String,
+    /// The district (6-digit code) their places lie in.
+    pub district: String,
+    /// How many there are.
+    pub count: u64,
+    /// The first of them by due time, then id: (due time, id), at most as many as asked for.
+    pub first: Vec<(Option<i64>, String)>,
+}
+
 /// One write of the intake's group commit.
 #[derive(Debug, Clone)]
 pub enum IntakeWrite {

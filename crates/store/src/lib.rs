@@ -19,8 +19,8 @@ pub mod services;
 
 pub use hub::{
     Attachment, AttachmentMeta, CASE_PARTS_ALARMS, CaseMark, CaseParts, Delivery, DeliveryOutcome,
-    DeliveryStatus, IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, UnsentAlarm,
-    UnsentChange, WarningChange, WarningRecord, WarningStatus,
+    DeliveryStatus, IntakeWrite, LinkedReport, NearQuery, NewCase, NewLink, OverdueGroup,
+    SupervisionMark, UnsentAlarm, UnsentChange, WarningChange, WarningRecord, WarningStatus,
 };
 pub use sensing::{
     AlarmEvent, AlarmFilter, AlarmRecord, AlarmWrite, DeviceFilter, DeviceMark, DeviceRecord,
@@ -261,6 +261,18 @@ pub trait Store: Send + Sync + 'static {
         entry: &HistoryEntry,
     ) -> Result<bool, StoreError>;
 
+    /// Writes a supervision pass's marks in one transaction. Each case is marked if the scope
+    /// sees it and nobody changed it since it was read (`case.version` is one more than the
+    /// version read); a marked case gets its history line, numbered after its last, and its
+    /// notifications (with webhook deliveries when `outbox`). Answers per mark, in order,
+    /// whether it was written.
+    async fn mark_supervised(
+        &self,
+        scope: &Scope,
+        marks: &[SupervisionMark],
+        outbox: bool,
+    ) -> Result<Vec<bool>, StoreError>;
+
     /// Indicators over the cases the scope sees that were reported in `[from, to)`.
     async fn case_stats(&self, scope: &Scope, from: i64, to: i64) -> Result<CaseStats, StoreError>;
     /// The figures of a ranking: cases reported in `[from, to)` inside `scope`, grouped by the first
@@ -334,9 +346,14 @@ pub trait Store: Send + Sync + 'static {
         days: u32,
     ) -> Result<Vec<u64>, StoreError>;
 
-    /// The overdue open cases the scope sees (at most `limit`), for the backlog detector.
-    async fn overdue_cases(&self, scope: &Scope, limit: u32)
-    -> Result<Vec<CaseRecord>, StoreError>;
+    /// The open overdue cases the scope sees, counted per organisation and district, each
+    /// group with its first `first` cases by due time (then id): what the backlog detector
+    /// weighs. One grouped query over the open overdue cases' index, not their rows.
+    async fn overdue_backlog(
+        &self,
+        scope: &Scope,
+        first: u32,
+    ) -> Result<Vec<OverdueGroup>, StoreError>;
 
     // --- Duplicates: reports linked to an open case (linked by `write_intake`). ---
 

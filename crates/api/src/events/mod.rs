@@ -22,7 +22,7 @@ use wanxiang_core::inbox::{Notification, Recipient};
 use wanxiang_core::sla::Calendar;
 use wanxiang_core::{Role, Scope};
 use wanxiang_geo::Crs;
-use wanxiang_store::{CaseFilter, NewCase};
+use wanxiang_store::{CaseFilter, NewCase, SupervisionMark};
 
 use crate::auth::Principal;
 use crate::people::iso;
@@ -1867,13 +1867,14 @@ fn notifications_for(
 
 /// One pass of supervision at `now`: warns before due times (黄色预警), marks overdue cases and
 /// escalates them one level up (红色, 升级督办), writing each to the case's history and notifying.
-/// Runs under an explicit system scope, recorded in the audit log. Returns how many cases it
-/// changed.
-pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
+/// Runs under an explicit system scope, recorded in the audit log; the pass's cases are written
+/// in one transaction. Returns how many cases it changed, and whether any went overdue.
+pub async fn supervise(state: &AppState, now: i64) -> Result<Pass, AppError> {
     let scope = Scope::system("supervision of deadlines");
     let due = state.store.cases_to_supervise(&scope, now, 500).await?;
     let mut changed = 0;
     let mut went_overdue = false;
+    let mut marks = Vec::with_capacity(due.len());
     for current in &due {
         let Some(alarm) = case::alarm(current, now) else {
             continue;
@@ -1932,9 +1933,8 @@ pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
         };
         c.version = current.version + 1;
         c.updated_at = now;
-        let seq = state.store.case_history(&scope, &c.id).await?.len() as i64 + 1;
         let entry = HistoryEntry {
-            seq,
+            seq: 0, // numbered by the store, after the case's last line
             at: now,
             actor_id: None,
             actor: "system (supervision)".into(),
@@ -1943,10 +1943,7 @@ pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
             command: command.into(),
             note: note.clone(),
         };
-        if !state.store.update_case(&scope, &c, &entry).await? {
-            continue; // Changed meanwhile by someone acting on it; the next pass looks again.
-        }
-        let list: Vec<Notification> = notices
+        let notifications = notices
             .into_iter()
             .map(|(recipient, kind)| Notification {
                 id: 0,
@@ -1957,16 +1954,23 @@ pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
                 message: format!("案件 {}：{note}", c.id),
             })
             .collect();
-        state
-            .store
-            .notify(&list, state.hub.webhook.is_some())
-            .await?;
-        after_write(state, &c, command, now);
+        marks.push(SupervisionMark {
+            case: c,
+            entry,
+            notifications,
+        });
+    }
+    // One transaction for the pass. A case changed meanwhile by someone acting on it is left
+    // alone; the next pass looks at it again.
+    let written = state
+        .store
+        .mark_supervised(&scope, &marks, state.hub.webhook.is_some())
+        .await?;
+    for (mark, _) in marks.iter().zip(written).filter(|(_, w)| *w) {
+        let command = mark.entry.command.as_str();
+        after_write(state, &mark.case, command, now);
         changed += 1;
         went_overdue |= command == "overdue";
-    }
-    if went_overdue && let Err(e) = warnings::backlog(state, now).await {
-        tracing::warn!(error = %e, "backlog detection failed");
     }
     if changed > 0 {
         let district = due.first().map(district_of).unwrap_or_default();
@@ -1990,7 +1994,19 @@ pub async fn supervise(state: &AppState, now: i64) -> Result<usize, AppError> {
             })
             .await?;
     }
-    Ok(changed)
+    Ok(Pass {
+        changed,
+        went_overdue,
+    })
+}
+
+/// What a pass of [`supervise`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pass {
+    /// How many cases it warned about or marked overdue.
+    pub changed: usize,
+    /// Whether any went overdue (the backlog detector then has something to weigh).
+    pub went_overdue: bool,
 }
 
 /// The supervision scheduler: sleeps until the next warning or due time the store knows of (or
@@ -2002,18 +2018,38 @@ pub async fn supervision_loop(state: AppState, mut stop: tokio::sync::watch::Rec
     // before its own loop fired it (one aggregate query, not a scan).
     const FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
     const CEILING: std::time::Duration = std::time::Duration::from_secs(10);
+    // The backlog detector weighs every unit's overdue cases. It runs once the passes that
+    // marked cases overdue are done, and no more often than this (of the clock's time): under a
+    // steady flow of deadlines a pass comes every few tens of milliseconds, and a unit's backlog
+    // does not change its level that fast.
+    const BACKLOG_EVERY: i64 = 5_000;
+    let mut backlog_pending = false;
+    let mut backlog_last: Option<i64> = None;
     let changed = state.clock.changed();
     loop {
         let now = state.clock.now_ms();
         let next = state.store.next_supervision_at().await.ok().flatten();
+        let mut more = false;
         if next.is_some_and(|t| t <= now) {
             match supervise(&state, now).await {
-                // Something changed: look again at once for what falls due next.
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
+                Ok(pass) => {
+                    backlog_pending |= pass.went_overdue;
+                    // Something changed: look again at once for what falls due next.
+                    more = pass.changed > 0;
+                }
                 Err(e) => {
                     tracing::warn!(error = ?e, "supervision pass failed; retrying at the next wake")
                 }
+            }
+        }
+        if more {
+            continue;
+        }
+        if backlog_pending && backlog_last.is_none_or(|t| now - t >= BACKLOG_EVERY || now < t) {
+            backlog_pending = false;
+            backlog_last = Some(now);
+            if let Err(e) = warnings::backlog(&state, now).await {
+                tracing::warn!(error = %e, "backlog detection failed");
             }
         }
         state.clock.settled(now);
@@ -2026,6 +2062,15 @@ pub async fn supervision_loop(state: AppState, mut stop: tokio::sync::watch::Rec
             Some(t) => std::time::Duration::from_millis((t - state.clock.now_ms()).max(0) as u64)
                 .clamp(FLOOR, CEILING),
             None => CEILING,
+        };
+        // A backlog still to weigh is weighed when its time comes, deadline or not.
+        let wait = match backlog_last.filter(|_| backlog_pending) {
+            Some(t) => wait
+                .min(std::time::Duration::from_millis(
+                    (t + BACKLOG_EVERY - state.clock.now_ms()).max(0) as u64,
+                ))
+                .max(FLOOR),
+            None => wait,
         };
         let clock_moved = async {
             match &changed {

@@ -22,7 +22,7 @@ use wanxiang_store::{
 
 use super::duplicates::is_sensor;
 use super::window::{DAY, Seen, street_of};
-use super::{CaseDto, Change, Report, case_dto, district_of, open_case, place_of};
+use super::{CaseDto, Change, Report, case_dto, open_case, place_of};
 use crate::auth::Principal;
 use crate::people::iso;
 use crate::{AppError, AppState};
@@ -428,23 +428,37 @@ async fn corroborate(
     store(state, vec![(w, state.clock.now_ms())]).await
 }
 
-/// The backlog detector over every unit's overdue cases; supervision runs it after a pass that
-/// marked cases overdue.
+/// The backlog detector over every unit's overdue cases; the supervision loop runs it after
+/// passes that marked cases overdue. The store counts them per organisation and district and
+/// gives the first of each by due time, the evidence.
 pub(crate) async fn backlog(state: &AppState, now: i64) -> Result<(), AppError> {
     let scope = Scope::system("early warning: overdue backlog");
-    let overdue = state.store.overdue_cases(&scope, 10_000).await?;
-    let mut by_unit: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    let mut found = Vec::new();
-    for c in &overdue {
-        // A unit's backlog: the cases assigned to it; a department's counts at the district.
-        let unit = match c.lifecycle.assignee.as_deref() {
-            Some(org) if UnitCode::parse(org).is_ok() => org.to_owned(),
-            _ => district_of(c),
+    let groups = state
+        .store
+        .overdue_backlog(&scope, warning::MAX_EVIDENCE as u32)
+        .await?;
+    let mut by_unit: std::collections::BTreeMap<String, (u64, Vec<(Option<i64>, String)>)> =
+        Default::default();
+    for g in groups {
+        // A unit's backlog: the cases assigned to it; a department's count at the district.
+        let unit = if UnitCode::parse(&g.org).is_ok() {
+            g.org
+        } else {
+            g.district
         };
-        by_unit.entry(unit).or_default().push(c.id.clone());
+        let (count, first) = by_unit.entry(unit).or_default();
+        *count += g.count;
+        first.extend(g.first);
     }
-    for (unit, ids) in by_unit {
-        if let Some(w) = warning::backlog(&unit, &ids, &state.hub.thresholds) {
+    let mut found = Vec::new();
+    for (unit, (count, mut first)) in by_unit {
+        first.sort();
+        let evidence: Vec<String> = first
+            .into_iter()
+            .take(warning::MAX_EVIDENCE)
+            .map(|(_, id)| id)
+            .collect();
+        if let Some(w) = warning::backlog(&unit, count as usize, evidence, &state.hub.thresholds) {
             found.push((w, now));
         }
     }

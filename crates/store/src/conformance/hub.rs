@@ -1071,3 +1071,220 @@ pub async fn daily_counts_p90_and_resolution(h: &dyn Harness) {
     let none = s.case_stats(&district, 1, 2).await.unwrap();
     assert_eq!(none.handling_ms_p90, None);
 }
+
+/// A supervision pass's marks go in one write: each case read at its version gets its marks,
+/// its history line after its last and its notifications (with deliveries); a case changed
+/// since it was read, or outside the scope, gets nothing. The backlog detector's counts come per
+/// organisation and district, with the first cases by due time, open overdue cases only.
+pub async fn supervision_marks_a_pass_in_one_write_and_counts_the_backlog(h: &dyn Harness) {
+    use crate::{OverdueGroup, SupervisionMark};
+    let s = h.open().await.unwrap();
+    super::people(s.as_ref()).await;
+    let system = Scope::system("supervision");
+    let a = sample_case("case-a", "440303001001", Some("440303001001"), None, None);
+    let b = sample_case("case-b", "440303002001", Some("440303002000"), None, None);
+    let stale = sample_case(
+        "case-stale",
+        "440303001001",
+        Some("440303001001"),
+        None,
+        None,
+    );
+    for c in [&a, &b, &stale] {
+        let dispatched = entry(1, Stage::Registered, Stage::Dispatched, "dispatch");
+        s.create_case(c, &[dispatched]).await.unwrap();
+    }
+    // A line appended since the pass read the case (a linked report) does not change its version.
+    let link = entry(2, Stage::Dispatched, Stage::Dispatched, "link");
+    assert!(
+        s.update_case(
+            &system,
+            &{
+                let mut moved = b.clone();
+                moved.version = 2;
+                moved
+            },
+            &link
+        )
+        .await
+        .unwrap()
+    );
+    let b = s.case(&system, "case-b").await.unwrap().unwrap();
+    let mark = |c: &wanxiang_core::case::CaseRecord, command: &str, escalate: Option<&str>| {
+        let mut c = c.clone();
+        c.supervision.warned = true;
+        c.supervision.overdue = escalate.is_some();
+        c.supervision.escalated_to = escalate.map(str::to_owned);
+        c.version += 1;
+        c.updated_at = 9_000;
+        SupervisionMark {
+            entry: HistoryEntry {
+                seq: 0,
+                at: 9_000,
+                actor_id: None,
+                actor: "system (supervision)".into(),
+                from: c.lifecycle.stage,
+                to: c.lifecycle.stage,
+                command: command.into(),
+                note: format!("{command} {}", c.id),
+            },
+            notifications: vec![Notification {
+                case_id: Some(c.id.clone()),
+                ..note(
+                    Recipient::Org {
+                        org: "440303000000".into(),
+                        role: None,
+                    },
+                    9_000,
+                )
+            }],
+            case: c,
+        }
+    };
+    let mut late = mark(&stale, "warn", None);
+    late.case.version = 1; // read at version 0: someone changed it since
+    let marks = [
+        mark(&a, "warn", None),
+        mark(&b, "overdue", Some("440303000000")),
+        late,
+    ];
+    assert_eq!(
+        s.mark_supervised(&system, &marks, true).await.unwrap(),
+        [true, true, false]
+    );
+    let stored = |id: &'static str| {
+        let s = s.clone();
+        async move {
+            let system = Scope::system("supervision");
+            let c = s.case(&system, id).await.unwrap().unwrap();
+            let history = s.case_history(&system, id).await.unwrap();
+            (c, history)
+        }
+    };
+    let (ca, ha) = stored("case-a").await;
+    assert_eq!(
+        (
+            ca.supervision.warned,
+            ca.supervision.overdue,
+            ca.version,
+            ca.updated_at
+        ),
+        (true, false, 2, 9_000)
+    );
+    assert_eq!(
+        ha.iter()
+            .map(|e| (e.seq, e.command.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "dispatch"), (2, "warn")]
+    );
+    assert_eq!(ha[1].note, "warn case-a");
+    let (cb, hb) = stored("case-b").await;
+    assert_eq!(
+        (
+            cb.supervision.overdue,
+            cb.supervision.escalated_to.as_deref(),
+            cb.version,
+            cb.lifecycle.stage
+        ),
+        (true, Some("440303000000"), 3, Stage::Dispatched),
+        "only the supervision columns change"
+    );
+    assert_eq!(
+        hb.iter()
+            .map(|e| (e.seq, e.command.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "dispatch"), (2, "link"), (3, "overdue")],
+        "numbered after the last line"
+    );
+    let (cs, hs) = stored("case-stale").await;
+    assert_eq!((cs.supervision.warned, cs.version, hs.len()), (false, 1, 1));
+    let sent: Vec<Option<String>> = s
+        .deliveries(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.notification.case_id)
+        .collect();
+    assert_eq!(
+        sent.len(),
+        2,
+        "the stale mark's notification is not written"
+    );
+    assert!(!sent.contains(&Some("case-stale".into())));
+    // Outside the scope: nothing.
+    let again = mark(&cb, "overdue", Some("440303000000"));
+    assert_eq!(
+        s.mark_supervised(&Scope::Subtree(code("440303001")), &[again], false)
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert_eq!(stored("case-b").await.0.version, 3);
+    assert!(
+        s.mark_supervised(&system, &[], false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The backlog: case-b is overdue; add three in one community, two with no unit yet (a
+    // department's, counted at the district by the detector) and one closed.
+    let overdue = |id: &str, area: &str, org: Option<&str>, due: i64| {
+        let mut c = sample_case(id, area, org, None, None);
+        c.due_at = Some(due);
+        c.supervision.warned = true;
+        c.supervision.overdue = true;
+        c
+    };
+    let mut closed = overdue("case-closed", "440303001001", Some("440303001001"), 1);
+    closed.lifecycle.stage = Stage::Closed;
+    for c in [
+        overdue("case-o3", "440303001001", Some("440303001001"), 300),
+        overdue("case-o1", "440303001001", Some("440303001001"), 100),
+        overdue("case-o2", "440303001001", Some("440303001001"), 200),
+        overdue("case-n2", "440303001001", None, 20),
+        overdue("case-n1", "440303002001", None, 10),
+        closed,
+    ] {
+        s.create_case(&c, &[]).await.unwrap();
+    }
+    let ids = |v: &[&str]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    let groups = s.overdue_backlog(&system, 2).await.unwrap();
+    let seen: Vec<(String, String, u64, Vec<String>)> = groups
+        .iter()
+        .map(|g: &OverdueGroup| {
+            (
+                g.org.clone(),
+                g.district.clone(),
+                g.count,
+                g.first.iter().map(|(_, id)| id.clone()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("".into(), "440303".into(), 2, ids(&["case-n1", "case-n2"])),
+            (
+                "440303001001".into(),
+                "440303".into(),
+                3,
+                ids(&["case-o1", "case-o2"])
+            ),
+            ("440303002000".into(), "440303".into(), 1, ids(&["case-b"])),
+        ]
+    );
+    assert_eq!(groups[1].first[0].0, Some(100), "with their due times");
+    let street = s
+        .overdue_backlog(&Scope::Subtree(code("440303001")), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        street
+            .iter()
+            .map(|g| (g.org.as_str(), g.count, g.first.len()))
+            .collect::<Vec<_>>(),
+        [("", 1, 1), ("440303001001", 3, 3)],
+        "scoped"
+    );
+}

@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
             attachments_attach_once_to_their_owners_case,
             warnings_rise_never_fall_and_are_scoped, a_pass_of_warnings_is_stored_with_its_notices, the_webhook_outbox_retries_and_keeps_dead_letters,
             webhook_deliveries_are_claimed_by_one_worker,
+            supervision_marks_a_pass_in_one_write_and_counts_the_backlog,
             the_change_outbox_holds_each_history_line_until_relayed,
             daily_counts_p90_and_resolution, devices_are_registered_within_scope_with_unique_tokens,
             telemetry_is_stored_once_with_marks_and_rule_state,
