@@ -38,6 +38,8 @@ const SCRIPT_IN_ONE_QUERY: bool = false;
 /// A unit's area as `LIKE 'prefix%'` (PostgreSQL plans it once; a range would depend on the
 /// database's collation).
 const AREA_PREFIX_RANGE: bool = false;
+/// A case's history lines as one JSON array of arrays, in order (see the SQLite backend's).
+const HISTORY_AGG: &str = "json_agg(json_build_array(seq, at, actor_id, actor_name, from_stage, to_stage, command, note) ORDER BY seq)";
 /// Claims skip rows another node's transaction holds.
 const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 /// Rows read to be checked and changed in the same transaction are locked first.

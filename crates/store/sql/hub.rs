@@ -756,7 +756,7 @@ pub(crate) async fn write_intake(
         ));
         crate::shared::push_among(qb, &ids, "");
         let (history, qb) = pending.script.statement(&crate::shared::histories_head());
-        crate::shared::push_among(qb, &ids, crate::shared::HISTORY_ORDER);
+        crate::shared::push_among(qb, &ids, crate::shared::HISTORY_GROUP);
         (rows, history)
     });
     let done = pending.flush(&mut tx).await?;

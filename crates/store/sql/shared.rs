@@ -1101,12 +1101,50 @@ async fn census_of(
         .collect()
 }
 
-/// The history lines of some cases, in order: the head of a query to finish with [`among`] or
-/// [`push_among`] and [`HISTORY_ORDER`]; [`assemble_parts`] reads its rows.
+/// The history lines of some cases, one row per case (`case_id`, and `lines`: its lines as a
+/// JSON array in order, `HISTORY_AGG` of each engine): the head of a query to finish with
+/// [`among`] or [`push_among`] and [`HISTORY_GROUP`]; [`assemble_parts`] reads its rows.
 pub(crate) fn histories_head() -> String {
-    format!("SELECT case_id, {HISTORY_COLUMNS} FROM case_history WHERE case_id IN (")
+    format!(
+        "SELECT case_id, {} AS lines FROM case_history WHERE case_id IN (",
+        crate::HISTORY_AGG
+    )
 }
-pub(crate) const HISTORY_ORDER: &str = "ORDER BY case_id, seq";
+pub(crate) const HISTORY_GROUP: &str = "GROUP BY case_id";
+
+/// One history line as [`histories_head`] gives it: the columns of [`HISTORY_COLUMNS`], in order.
+type HistoryLine = (
+    i64,
+    i64,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+/// The lines of one row of [`histories_head`].
+fn read_history_lines(row: &DbRow) -> Result<Vec<HistoryEntry>, StoreError> {
+    let sqlx::types::Json(lines): sqlx::types::Json<Vec<HistoryLine>> =
+        row.try_get("lines").map_err(db)?;
+    let stage = |s: &str| Stage::parse(s).ok_or_else(|| corrupt("stage", s));
+    lines
+        .into_iter()
+        .map(|(seq, at, actor_id, actor, from, to, command, note)| {
+            Ok(HistoryEntry {
+                seq,
+                at,
+                actor_id,
+                actor,
+                from: stage(&from)?,
+                to: stage(&to)?,
+                command,
+                note,
+            })
+        })
+        .collect()
+}
 
 /// The parts of some cases (history, attachments, linked-report count and, when asked, alarms),
 /// by case id, on the connection given. `census` is what the caller read with the cases' rows
@@ -1125,7 +1163,7 @@ pub(crate) async fn parts_of(
         Some(census) => census,
         None => census_of(conn, ids).await?,
     };
-    let rows = among(&histories_head(), ids, HISTORY_ORDER)
+    let rows = among(&histories_head(), ids, HISTORY_GROUP)
         .build()
         .fetch_all(&mut *conn)
         .await
@@ -1149,7 +1187,7 @@ pub(crate) fn assemble_parts(
     for row in history {
         let id: String = row.try_get("case_id").map_err(db)?;
         if let Some(p) = parts.get_mut(&id) {
-            p.history.push(read_history(row)?);
+            p.history = read_history_lines(row)?;
         }
     }
     for (id, c) in census {
