@@ -4,7 +4,9 @@
 # Needs Debian's wrk (apt-get install wrk). Usage: bench/intake/run.sh [seconds] [connections]
 # ROUNDS=N runs wrk N times back to back against the same server (the store keeps what each
 # round wrote), printing each round's accepted reports per second and p99: whether the rate is
-# sustained as the store grows. The totals below cover all rounds.
+# sustained as the store grows. The totals below cover all rounds. PACE_MS=N makes each connection
+# pause N ms after each answer (bench/intake/intake.lua): the latency at a set rate rather than at
+# the most the server takes, e.g. ROUNDS=10 PACE_MS=10 bench/intake/run.sh 30 80.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}

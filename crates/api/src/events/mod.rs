@@ -2015,8 +2015,12 @@ pub struct Pass {
 pub async fn supervision_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     // Never busier than this, even if a mark fails to stick; and look at least this often, in
     // case another node made a deadline sooner than the one this loop sleeps for, and died
-    // before its own loop fired it (one aggregate query, not a scan).
-    const FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
+    // before its own loop fired it (one aggregate query, not a scan). Under a steady flow of
+    // deadlines a pass comes every FLOOR and marks what fell due since, in one write: a warning
+    // or an overdue mark is up to a second late (time limits are minutes to days), and the
+    // store's one writer is taken once a second, not fifty times (issue 4: each pass's write
+    // held up the intake's batches behind it).
+    const FLOOR: std::time::Duration = std::time::Duration::from_secs(1);
     const CEILING: std::time::Duration = std::time::Duration::from_secs(10);
     // The backlog detector weighs every unit's overdue cases. It runs once the passes that
     // marked cases overdue are done, and no more often than this (of the clock's time): under a
