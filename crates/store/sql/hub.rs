@@ -430,54 +430,21 @@ pub(crate) async fn mark_supervised(
         }
     }
     let ids: Vec<&str> = marks.iter().map(|m| m.case.id.as_str()).collect();
-    let lasts: Vec<usize> = ids
-        .chunks(1_000)
-        .map(|part| {
-            let (at, qb) = pending
-                .script
-                .statement("SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (");
-            crate::shared::push_among(qb, part, "GROUP BY case_id");
-            at
-        })
-        .collect();
+    let lasts = ask_last_numbers(&mut pending, &ids);
     let done = pending.flush(&mut tx).await?;
     let mut written = std::collections::HashSet::new();
     for row in updates.iter().flat_map(|at| &done[*at].rows) {
         written.insert(row.try_get::<String, _>("id").map_err(db)?);
     }
-    let mut last: std::collections::HashMap<String, i64> = Default::default();
-    for row in lasts.iter().flat_map(|at| &done[*at].rows) {
-        last.insert(
-            row.try_get("case_id").map_err(db)?,
-            row.try_get("seq").map_err(db)?,
-        );
-    }
     let chosen: Vec<&SupervisionMark> = marks
         .iter()
         .filter(|m| written.contains(&m.case.id))
         .collect();
-    let entries: Vec<HistoryEntry> = chosen
+    let steps: Vec<(&str, &HistoryEntry, &[Notification])> = chosen
         .iter()
-        .map(|m| {
-            let seq = last.entry(m.case.id.clone()).or_insert(0);
-            *seq += 1;
-            HistoryEntry {
-                seq: *seq,
-                ..m.entry.clone()
-            }
-        })
+        .map(|m| (m.case.id.as_str(), &m.entry, m.notifications.as_slice()))
         .collect();
-    let lines: Vec<(&str, &HistoryEntry)> = chosen
-        .iter()
-        .zip(&entries)
-        .map(|(m, e)| (m.case.id.as_str(), e))
-        .collect();
-    history_lines(&mut pending, &lines);
-    let notes: Vec<Notification> = chosen
-        .iter()
-        .flat_map(|m| m.notifications.iter().cloned())
-        .collect();
-    pending.notifications(&notes, outbox);
+    append_lines(&mut pending, &done, &lasts, &steps, outbox)?;
     pending.flush(&mut tx).await?;
     tx.commit().await.map_err(db)?;
     Ok(marks.iter().map(|m| written.contains(&m.case.id)).collect())
@@ -626,6 +593,62 @@ fn push_reports(script: &mut Script, links: &[&NewLink]) -> usize {
     at
 }
 
+/// Queues the questions for some cases' last history numbers, read by [`append_lines`].
+fn ask_last_numbers(pending: &mut Pending, cases: &[&str]) -> Vec<usize> {
+    cases
+        .chunks(1_000)
+        .map(|part| {
+            let (at, qb) = pending
+                .script
+                .statement("SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (");
+            crate::shared::push_among(qb, part, "GROUP BY case_id");
+            at
+        })
+        .collect()
+}
+
+/// Queues history lines numbered after their cases' last (as asked at `places` of `done` by
+/// [`ask_last_numbers`]; in order when several go to one case), with their notifications.
+/// Returns the lines as numbered.
+fn append_lines(
+    pending: &mut Pending,
+    done: &[crate::shared::Outcome],
+    places: &[usize],
+    steps: &[(&str, &HistoryEntry, &[Notification])],
+    outbox: bool,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for row in places.iter().flat_map(|at| &done[*at].rows) {
+        last.insert(
+            row.try_get("case_id").map_err(db)?,
+            row.try_get("seq").map_err(db)?,
+        );
+    }
+    let entries: Vec<HistoryEntry> = steps
+        .iter()
+        .map(|(case, entry, _)| {
+            let seq = last.entry((*case).to_owned()).or_insert(0);
+            *seq += 1;
+            HistoryEntry {
+                seq: *seq,
+                ..(*entry).clone()
+            }
+        })
+        .collect();
+    let lines: Vec<(&str, &HistoryEntry)> = steps
+        .iter()
+        .zip(&entries)
+        .map(|((case, _, _), e)| (*case, e))
+        .collect();
+    history_lines(pending, &lines);
+    let notes: Vec<Notification> = steps
+        .iter()
+        .flat_map(|(_, _, n)| n.iter().cloned())
+        .collect();
+    pending.notifications(&notes, outbox);
+    Ok(entries)
+}
+
 /// What follows linked reports' rows: each case's history line (numbered after its last, in
 /// order when several join one case), the notifications and the reporters' attachments. The
 /// last numbers are read with what is pending (one round trip); the rest is queued.
@@ -638,46 +661,16 @@ async fn link_rest(
     let mut cases: Vec<&str> = run.iter().map(|l| l.report.case_id.as_str()).collect();
     cases.sort_unstable();
     cases.dedup();
-    let places: Vec<usize> = cases
-        .chunks(1_000)
-        .map(|part| {
-            let (at, qb) = pending
-                .script
-                .statement("SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (");
-            crate::shared::push_among(qb, part, "GROUP BY case_id");
-            at
-        })
-        .collect();
+    let places = ask_last_numbers(pending, &cases);
     let done = pending.flush(tx).await?;
-    let mut last: std::collections::HashMap<String, i64> = Default::default();
-    for row in places.iter().flat_map(|at| &done[*at].rows) {
-        last.insert(
-            row.try_get("case_id").map_err(db)?,
-            row.try_get("seq").map_err(db)?,
-        );
-    }
-    let entries: Vec<HistoryEntry> = run
+    let steps: Vec<(&str, &HistoryEntry, &[Notification])> = run
         .iter()
         .map(|l| {
-            let seq = last.entry(l.report.case_id.clone()).or_insert(0);
-            *seq += 1;
-            HistoryEntry {
-                seq: *seq,
-                ..l.entry.clone()
-            }
+            let case = l.report.case_id.as_str();
+            (case, &l.entry, l.notifications.as_slice())
         })
         .collect();
-    let lines: Vec<(&str, &HistoryEntry)> = run
-        .iter()
-        .zip(&entries)
-        .map(|(l, e)| (l.report.case_id.as_str(), e))
-        .collect();
-    history_lines(pending, &lines);
-    let notes: Vec<Notification> = run
-        .iter()
-        .flat_map(|l| l.notifications.iter().cloned())
-        .collect();
-    pending.notifications(&notes, outbox);
+    let entries = append_lines(pending, &done, &places, &steps, outbox)?;
     for (l, e) in run.iter().zip(&entries) {
         if let Some(owner) = &l.report.reporter
             && !l.attachments.is_empty()
