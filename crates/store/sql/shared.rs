@@ -732,17 +732,17 @@ pub(crate) fn read_case(row: &DbRow) -> Result<CaseRecord, StoreError> {
 const HISTORY_COLUMNS: &str = "seq, at, actor_id, actor_name, from_stage, to_stage, command, note";
 
 fn read_history(row: &DbRow) -> Result<HistoryEntry, StoreError> {
-    let stage = |c: &str| parsed(row, c, "stage", Stage::parse);
-    Ok(HistoryEntry {
-        seq: row.try_get("seq").map_err(db)?,
-        at: row.try_get("at").map_err(db)?,
-        actor_id: row.try_get("actor_id").map_err(db)?,
-        actor: row.try_get("actor_name").map_err(db)?,
-        from: stage("from_stage")?,
-        to: stage("to_stage")?,
-        command: row.try_get("command").map_err(db)?,
-        note: row.try_get("note").map_err(db)?,
-    })
+    let text = |c: &str| row.try_get::<String, _>(c).map_err(db);
+    entry_of((
+        row.try_get("seq").map_err(db)?,
+        row.try_get("at").map_err(db)?,
+        row.try_get("actor_id").map_err(db)?,
+        text("actor_name")?,
+        text("from_stage")?,
+        text("to_stage")?,
+        text("command")?,
+        text("note")?,
+    ))
 }
 
 pub(crate) async fn insert_history(
@@ -1128,22 +1128,24 @@ type HistoryLine = (
 fn read_history_lines(row: &DbRow) -> Result<Vec<HistoryEntry>, StoreError> {
     let sqlx::types::Json(lines): sqlx::types::Json<Vec<HistoryLine>> =
         row.try_get("lines").map_err(db)?;
+    lines.into_iter().map(entry_of).collect()
+}
+
+/// A history line from its columns, in the order of [`HISTORY_COLUMNS`].
+fn entry_of(
+    (seq, at, actor_id, actor, from, to, command, note): HistoryLine,
+) -> Result<HistoryEntry, StoreError> {
     let stage = |s: &str| Stage::parse(s).ok_or_else(|| corrupt("stage", s));
-    lines
-        .into_iter()
-        .map(|(seq, at, actor_id, actor, from, to, command, note)| {
-            Ok(HistoryEntry {
-                seq,
-                at,
-                actor_id,
-                actor,
-                from: stage(&from)?,
-                to: stage(&to)?,
-                command,
-                note,
-            })
-        })
-        .collect()
+    Ok(HistoryEntry {
+        seq,
+        at,
+        actor_id,
+        actor,
+        from: stage(&from)?,
+        to: stage(&to)?,
+        command,
+        note,
+    })
 }
 
 /// The parts of some cases (history, attachments, linked-report count and, when asked, alarms),

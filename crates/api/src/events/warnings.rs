@@ -453,11 +453,7 @@ pub(crate) async fn backlog(state: &AppState, now: i64) -> Result<(), AppError> 
     let mut found = Vec::new();
     for (unit, (count, mut first)) in by_unit {
         first.sort();
-        let evidence: Vec<String> = first
-            .into_iter()
-            .take(warning::MAX_EVIDENCE)
-            .map(|(_, id)| id)
-            .collect();
+        let evidence: Vec<String> = first.into_iter().map(|(_, id)| id).collect();
         if let Some(w) = warning::backlog(&unit, count as usize, evidence, &state.hub.thresholds) {
             found.push((w, now));
         }
