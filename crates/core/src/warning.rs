@@ -13,6 +13,7 @@
 //! The API layer stores warnings, de-duplicates them by [`Warning::key`], upgrades their levels and
 //! pushes them on a stream; nothing here does I/O or reads a clock (times are Unix milliseconds).
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
@@ -328,14 +329,6 @@ pub trait Nearby {
     /// The signals that may lie within `reach_m` metres of the point, oldest first (a superset:
     /// the detectors measure each one).
     fn refs_around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<&Signal>;
-
-    /// The same, copied.
-    fn around(&self, lon: f64, lat: f64, reach_m: f64) -> Vec<Signal> {
-        self.refs_around(lon, lat, reach_m)
-            .into_iter()
-            .cloned()
-            .collect()
-    }
 }
 
 impl Nearby for NearIndex<'_> {
@@ -484,7 +477,7 @@ pub fn detect_near(
     now: i64,
     t: &Thresholds,
 ) -> (Option<Warning>, Option<Warning>) {
-    let near: Vec<Signal> = index.around(new.lon, new.lat, t.repeat_radius_m);
+    let near = index.refs_around(new.lon, new.lat, t.repeat_radius_m);
     let repeated = repeat(new, &near, now, t);
     let close = index.refs_around(new.lon, new.lat, t.cross_radius_m);
     let other_kind = close.iter().any(|s| {
@@ -493,7 +486,7 @@ pub fn detect_near(
             && distance_m(point(new), point(s)) <= t.cross_radius_m
     });
     let corroborated = if other_kind {
-        let reach = index.around(new.lon, new.lat, 2.0 * t.cross_radius_m);
+        let reach = index.refs_around(new.lon, new.lat, 2.0 * t.cross_radius_m);
         cross_source(new, &reach, now, t)
     } else {
         None
@@ -665,7 +658,7 @@ fn baseline(days: &[u32]) -> f64 {
 pub fn surge(
     area: &str,
     category: &str,
-    today: &[Signal],
+    today: &[impl Borrow<Signal>],
     baseline_days: &[u32],
     t: &Thresholds,
 ) -> Option<Warning> {
@@ -683,7 +676,7 @@ pub fn surge(
         key: format!("surge:{area}:{category}"),
         area: area.to_owned(),
         category: Some(category.to_owned()),
-        evidence: evidence(oldest_first(today.iter().collect())),
+        evidence: evidence(oldest_first(today.iter().map(Borrow::borrow).collect())),
         observed: f64::from(count),
         expected: lambda,
         message: format!(
@@ -701,11 +694,16 @@ pub fn surge(
 /// it is unclassified); `new` itself counts too, and a candidate with `new`'s id is not counted
 /// twice. The level is by `repeat_counts`. The key names the oldest case of the cluster, so the
 /// warning keeps its key as the cluster grows (until that case leaves the window).
-pub fn repeat(new: &Signal, recent: &[Signal], now: i64, t: &Thresholds) -> Option<Warning> {
+pub fn repeat(
+    new: &Signal,
+    recent: &[impl Borrow<Signal>],
+    now: i64,
+    t: &Thresholds,
+) -> Option<Warning> {
     let cutoff = now.saturating_sub(t.repeat_window_ms);
     let mut seen = HashSet::from([new.id.as_str()]);
     let mut cluster = vec![new];
-    for s in recent {
+    for s in recent.iter().map(Borrow::borrow) {
         let same_category = match &new.category {
             Some(c) => s.category.as_ref() == Some(c),
             None => true,
@@ -771,7 +769,12 @@ fn cross_level(n: usize) -> Option<Level> {
 /// firing again about the same scene keeps the key). The reports counted are those corroborating
 /// the anchor, plus `new` or those corroborating `new`. Level: Yellow with one report, Orange with
 /// 2–4, Red with 5 or more.
-pub fn cross_source(new: &Signal, recent: &[Signal], now: i64, t: &Thresholds) -> Option<Warning> {
+pub fn cross_source(
+    new: &Signal,
+    recent: &[impl Borrow<Signal>],
+    now: i64,
+    t: &Thresholds,
+) -> Option<Warning> {
     let cutoff = now.saturating_sub(t.cross_window_ms);
     let near = |a: &Signal, b: &Signal| {
         a.created_at.abs_diff(b.created_at) <= t.cross_window_ms.unsigned_abs()
@@ -781,6 +784,7 @@ pub fn cross_source(new: &Signal, recent: &[Signal], now: i64, t: &Thresholds) -
     let mut seen = HashSet::from([new.id.as_str()]);
     let pool: Vec<&Signal> = recent
         .iter()
+        .map(Borrow::borrow)
         .filter(|s| s.created_at >= cutoff && seen.insert(s.id.as_str()))
         .collect();
     let (anchor, mut reports): (&Signal, Vec<&Signal>) = if new.sensor {
@@ -1532,7 +1536,9 @@ mod tests {
         let index = NearIndex::new(&all, detector_cell_m(&t), BASE.1 + 0.1);
         let (mut found, mut looked) = (0, 0);
         for new in &all {
-            looked += index.around(new.lon, new.lat, 2.0 * t.cross_radius_m).len();
+            looked += index
+                .refs_around(new.lon, new.lat, 2.0 * t.cross_radius_m)
+                .len();
             let full = (repeat(new, &all, NOW, &t), cross_source(new, &all, NOW, &t));
             assert_eq!(full, detect_near(new, &index, NOW, &t), "{}", new.id);
             found += usize::from(full.0.is_some()) + usize::from(full.1.is_some());

@@ -320,11 +320,16 @@ async fn detect(
         }
     }
     for ((street, category), now) in groups {
-        let (counts, today) =
+        // Today's cases as the window holds them (borrowed), or as the store gave them.
+        let asked;
+        let (counts, today): (Vec<u64>, Vec<&Signal>) =
             match seen.and_then(|s| s.surge_inputs(&street, &category, now, TODAY)) {
                 Some(at_hand) => at_hand,
                 None => match surge_inputs(state, &street, &category, now).await? {
-                    Some(asked) => asked,
+                    Some((counts, cases)) => {
+                        asked = cases;
+                        (counts, asked.iter().collect())
+                    }
                     None => continue,
                 },
             };

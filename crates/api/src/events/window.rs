@@ -118,7 +118,7 @@ impl Seen {
         category: &str,
         now: i64,
         today_limit: usize,
-    ) -> Option<(Vec<u64>, Vec<Signal>)> {
+    ) -> Option<(Vec<u64>, Vec<&Signal>)> {
         self.tally
             .as_ref()
             .map(|t| t.surge_inputs(street, category, now, today_limit))
@@ -203,7 +203,7 @@ impl Tally {
         category: &str,
         now: i64,
         today_limit: usize,
-    ) -> (Vec<u64>, Vec<Signal>) {
+    ) -> (Vec<u64>, Vec<&Signal>) {
         let mut counts = vec![0u64; self.span_days as usize];
         let Some(q) = self.groups.get(&(street.clone(), category.to_owned())) else {
             return (counts, Vec::new());
@@ -220,7 +220,7 @@ impl Tally {
         }
         let today_from = q.partition_point(|e| e.created_at < end - DAY);
         let today_from = today_from.max(q.len().saturating_sub(today_limit));
-        let today = q.range(today_from..).cloned().collect();
+        let today = q.range(today_from..).collect();
         (counts, today)
     }
 }
@@ -299,7 +299,7 @@ mod tests {
         for now in [100 * DAY - 1, 99 * DAY + 12_345, 97 * DAY] {
             for limit in [1000, 5] {
                 let (counts, today) = seen.surge_inputs(&street, "E0404", now, limit).unwrap();
-                let today: Vec<String> = today.into_iter().map(|s| s.id).collect();
+                let today: Vec<String> = today.into_iter().map(|s| s.id.clone()).collect();
                 // What the tally forgot (older than 29 days before the oldest of the last pass)
                 // is older than what `now` asks for.
                 assert_eq!(
@@ -316,13 +316,17 @@ mod tests {
         let late = late.expect("an unclassified case of the last day").clone();
         let now = 100 * DAY;
         let street = street_of(&late.area).unwrap();
-        let before = seen.surge_inputs(&street, "E0101", now, 1000).unwrap();
+        // The inputs as of now (they borrow the window, which changes next).
+        let owned = |(counts, today): (Vec<u64>, Vec<&Signal>)| -> (Vec<u64>, Vec<Signal>) {
+            (counts, today.into_iter().cloned().collect())
+        };
+        let before = owned(seen.surge_inputs(&street, "E0101", now, 1000).unwrap());
         let classified = Signal {
             category: Some("E0101".into()),
             ..late.clone()
         };
         seen.recategorise(&classified, None);
-        let after = seen.surge_inputs(&street, "E0101", now, 1000).unwrap();
+        let after = owned(seen.surge_inputs(&street, "E0101", now, 1000).unwrap());
         assert_eq!(after.0[0], before.0[0] + 1);
         assert!(after.1.iter().any(|s| s.id == late.id));
         let moved = Signal {
@@ -331,7 +335,7 @@ mod tests {
         };
         seen.recategorise(&moved, Some("E0101"));
         assert_eq!(
-            seen.surge_inputs(&street, "E0101", now, 1000).unwrap(),
+            owned(seen.surge_inputs(&street, "E0101", now, 1000).unwrap()),
             before
         );
         assert_eq!(
