@@ -9,20 +9,20 @@ use wanxiang_core::warning::{Kind, Level};
 use wanxiang_core::{Scope, ScopeFilter};
 use wanxiang_store::codec;
 use wanxiang_store::{
-    Attachment, AttachmentMeta, CaseCreated, CaseMark, Delivery, DeliveryOutcome, DeliveryStatus,
-    IntakeWrite, IntakeWritten, LinkedReport, NearQuery, NewCase, NewLink, OverdueGroup,
-    StoreError, SupervisionMark, WarningChange, WarningRecord, WarningStatus,
+    Attachment, AttachmentMeta, CaseCreated, CaseMark, CaseParts, Delivery, DeliveryOutcome,
+    DeliveryStatus, IntakeWrite, IntakeWritten, LinkedReport, NearQuery, NewCase, NewLink,
+    OverdueGroup, StoreError, SupervisionMark, WarningChange, WarningRecord, WarningStatus,
 };
 
 use crate::shared::{
-    CASE_COLUMNS, Script, corrupt, insert_case, insert_history, parsed, push_scope, read_case,
-    read_recipient,
+    CASE_COLUMNS, Conn, Script, corrupt, insert_case, insert_history, parsed, push_scope,
+    read_case, read_recipient,
 };
 use crate::{Db, DbRow, db};
 
 /// The case a channel's external id already names, as a case or as a linked report.
 async fn known_external(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     channel: Channel,
     external_id: &str,
 ) -> Result<Option<String>, StoreError> {
@@ -32,14 +32,14 @@ async fn known_external(
     )
     .bind(channel.as_str())
     .bind(external_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db)?;
     Ok(found)
 }
 
 pub(crate) async fn insert_notifications(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     list: &[Notification],
     outbox: bool,
 ) -> Result<(), StoreError> {
@@ -50,13 +50,11 @@ pub(crate) async fn insert_notifications(
 }
 
 /// Statements of an intake transaction queued until an answer is needed (see `Script`), with
-/// what to do once they ran: the row counts to check, and the notifications whose deliveries
-/// are still to be written (they need the notifications' ids).
+/// what to do once they ran: the notifications whose deliveries are still to be written (they
+/// need the notifications' ids).
 #[derive(Default)]
 struct Pending {
     script: Script,
-    /// (place, rows it must have written, what it means if it did not).
-    counted: Vec<(usize, u64, &'static str)>,
     /// Places of notification inserts that returned ids for deliveries.
     returning: Vec<usize>,
 }
@@ -92,15 +90,27 @@ impl Pending {
         }
     }
 
-    /// Queues the attachment of a reporter's uploads to a case's history line.
-    fn attach(&mut self, ids: &[String], owner: &str, case_id: &str, seq: i64) -> Vec<usize> {
+    /// Queues the attachment of a reporter's uploads to a case's history line: line `seq`, or
+    /// (`None`) the case's last line when the statement runs.
+    fn attach(
+        &mut self,
+        ids: &[String],
+        owner: &str,
+        case_id: &str,
+        seq: Option<i64>,
+    ) -> Vec<usize> {
         ids.iter()
             .map(|id| {
                 let (at, qb) = self.script.statement("UPDATE attachments SET case_id = ");
-                qb.push_bind(case_id.to_owned())
-                    .push(", history_seq = ")
-                    .push_bind(seq)
-                    .push(" WHERE id = ")
+                qb.push_bind(case_id.to_owned()).push(", history_seq = ");
+                match seq {
+                    Some(seq) => qb.push_bind(seq),
+                    None => qb
+                        .push("(SELECT MAX(h.seq) FROM case_history h WHERE h.case_id = ")
+                        .push_bind(case_id.to_owned())
+                        .push(")"),
+                };
+                qb.push(" WHERE id = ")
                     .push_bind(id.clone())
                     .push(" AND owner = ")
                     .push_bind(owner.to_owned())
@@ -110,26 +120,26 @@ impl Pending {
             .collect()
     }
 
-    /// Runs what is queued (then the deliveries of its notifications) and checks its row
-    /// counts; returns the outcomes of the statements queued.
-    async fn flush(
-        &mut self,
-        tx: &mut crate::shared::WriteTx,
-    ) -> Result<Vec<crate::shared::Outcome>, StoreError> {
-        let Pending {
-            script,
-            counted,
-            returning,
-        } = std::mem::take(self);
+    /// Runs what is queued, then the deliveries of its notifications; returns the outcomes of
+    /// the statements queued.
+    async fn flush(&mut self, tx: &mut Conn) -> Result<Vec<crate::shared::Outcome>, StoreError> {
+        let script = std::mem::take(&mut self.script);
         if script.is_empty() {
             return Ok(Vec::new());
         }
         let done = script.run(tx).await?;
-        for (at, expected, what) in counted {
-            if done[at].affected != expected {
-                return Err(StoreError::Conflict(what.into()));
-            }
-        }
+        self.deliveries(tx, &done).await?;
+        Ok(done)
+    }
+
+    /// Writes the deliveries of the notifications queued with `outbox` (as their statements
+    /// answered in `done`), in one more round trip if there are any.
+    async fn deliveries(
+        &mut self,
+        tx: &mut Conn,
+        done: &[crate::shared::Outcome],
+    ) -> Result<(), StoreError> {
+        let returning = std::mem::take(&mut self.returning);
         // Each notification gets its delivery, due at its own time: one statement for each
         // statement of notifications (so within SQLite's parameters), all in one script.
         let mut deliveries = Script::default();
@@ -157,25 +167,25 @@ impl Pending {
         if !deliveries.is_empty() {
             deliveries.run(tx).await?;
         }
-        Ok(done)
+        Ok(())
     }
 }
 
 async fn attach_in(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     ids: &[String],
     owner: &str,
     case_id: &str,
     seq: i64,
 ) -> Result<u64, StoreError> {
     let mut pending = Pending::default();
-    let places = pending.attach(ids, owner, case_id, seq);
+    let places = pending.attach(ids, owner, case_id, Some(seq));
     let done = pending.flush(tx).await?;
     Ok(places.iter().map(|at| done[*at].affected).sum())
 }
 
 async fn create_one(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     item: &NewCase,
     outbox: bool,
 ) -> Result<CaseCreated, StoreError> {
@@ -452,14 +462,14 @@ pub(crate) async fn mark_supervised(
 
 /// Appends a history line to a case, numbering it after the last one; returns its number.
 pub(crate) async fn append_history(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     case_id: &str,
     entry: &HistoryEntry,
 ) -> Result<i64, StoreError> {
     let last: Option<i64> =
         sqlx::query_scalar("SELECT MAX(seq) FROM case_history WHERE case_id = $1")
             .bind(case_id)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
     let entry = HistoryEntry {
@@ -470,11 +480,7 @@ pub(crate) async fn append_history(
     Ok(entry.seq)
 }
 
-async fn link_in(
-    tx: &mut crate::shared::WriteTx,
-    l: &NewLink,
-    outbox: bool,
-) -> Result<CaseCreated, StoreError> {
+async fn link_in(tx: &mut Conn, l: &NewLink, outbox: bool) -> Result<CaseCreated, StoreError> {
     let r = &l.report;
     if let Some(ext) = &r.external_id
         && let Some(id) = known_external(tx, r.channel, ext).await?
@@ -490,7 +496,7 @@ async fn link_in(
         };
     }
     let mut pending = Pending::default();
-    link_rest(tx, &[l], outbox, &mut pending).await?;
+    link_rest(&mut pending, &[l], outbox);
     pending.flush(tx).await?;
     Ok(CaseCreated::New)
 }
@@ -503,15 +509,14 @@ fn history_lines(pending: &mut Pending, lines: &[(&str, &HistoryEntry)]) {
     }
 }
 
-/// Queues new cases without external ids, one statement per table.
+/// Queues new cases without external ids, one statement per table. Nothing of theirs can be
+/// skipped (it is a channel's external id that may be stored before); an id used twice fails
+/// the statement, and so the transaction.
 fn create_many(pending: &mut Pending, run: &[&NewCase], outbox: bool) {
     let records: Vec<&CaseRecord> = run.iter().map(|c| &c.record).collect();
     // SQLite takes at most 32,766 parameters a statement: 32 a case.
     for part in records.chunks(500) {
-        let at = crate::shared::push_cases(&mut pending.script, part);
-        pending
-            .counted
-            .push((at, part.len() as u64, "a case id was used twice"));
+        crate::shared::push_cases(&mut pending.script, part);
     }
     case_rest(pending, run, outbox);
 }
@@ -532,34 +537,24 @@ fn case_rest(pending: &mut Pending, run: &[&NewCase], outbox: bool) {
         if let Some(owner) = &c.record.reporter
             && !c.attachments.is_empty()
         {
-            pending.attach(&c.attachments, owner, &c.record.id, 1);
+            pending.attach(&c.attachments, owner, &c.record.id, Some(1));
         }
     }
 }
 
-/// Links without external ids, one statement per table.
-async fn link_many(
-    tx: &mut crate::shared::WriteTx,
-    run: &[&NewLink],
-    outbox: bool,
-    pending: &mut Pending,
-) -> Result<(), StoreError> {
+/// Queues links without external ids, one statement per table (as [`create_many`], nothing of
+/// theirs can be skipped).
+fn link_many(pending: &mut Pending, run: &[&NewLink], outbox: bool) {
     // SQLite takes at most 32,766 parameters a statement: 13 a report.
     for part in run.chunks(1_000) {
-        let at = push_reports(&mut pending.script, part);
-        pending
-            .counted
-            .push((at, part.len() as u64, "a report id was used twice"));
+        push_reports(&mut pending.script, part);
     }
-    link_rest(tx, run, outbox, pending).await
+    link_rest(pending, run, outbox);
 }
 
 /// Stores linked reports in one statement; returns how many were new (a channel and external
 /// id stored before is skipped).
-async fn insert_reports(
-    tx: &mut crate::shared::WriteTx,
-    links: &[&NewLink],
-) -> Result<u64, StoreError> {
+async fn insert_reports(tx: &mut Conn, links: &[&NewLink]) -> Result<u64, StoreError> {
     let mut script = Script::default();
     let at = push_reports(&mut script, links);
     Ok(script.run(tx).await?[at].affected)
@@ -649,54 +644,87 @@ fn append_lines(
     Ok(entries)
 }
 
-/// What follows linked reports' rows: each case's history line (numbered after its last, in
-/// order when several join one case), the notifications and the reporters' attachments. The
-/// last numbers are read with what is pending (one round trip); the rest is queued.
-async fn link_rest(
-    tx: &mut crate::shared::WriteTx,
-    run: &[&NewLink],
-    outbox: bool,
-    pending: &mut Pending,
-) -> Result<(), StoreError> {
-    let mut cases: Vec<&str> = run.iter().map(|l| l.report.case_id.as_str()).collect();
-    cases.sort_unstable();
-    cases.dedup();
-    let places = ask_last_numbers(pending, &cases);
-    let done = pending.flush(tx).await?;
-    let steps: Vec<(&str, &HistoryEntry, &[Notification])> = run
-        .iter()
-        .map(|l| {
-            let case = l.report.case_id.as_str();
-            (case, &l.entry, l.notifications.as_slice())
-        })
-        .collect();
-    let entries = append_lines(pending, &done, &places, &steps, outbox)?;
-    for (l, e) in run.iter().zip(&entries) {
-        if let Some(owner) = &l.report.reporter
-            && !l.attachments.is_empty()
-        {
-            pending.attach(&l.attachments, owner, &l.report.case_id, e.seq);
+/// Splits links into rounds in which no case comes twice: a case's first link goes in the
+/// first round, its second in the second, and so on (so each case's lines keep their order).
+fn rounds<'a>(run: &[&'a NewLink]) -> Vec<Vec<&'a NewLink>> {
+    let mut rounds: Vec<Vec<&NewLink>> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    for l in run {
+        let k = seen.entry(l.report.case_id.as_str()).or_insert(0);
+        if rounds.len() == *k {
+            rounds.push(Vec::new());
         }
+        rounds[*k].push(l);
+        *k += 1;
     }
-    Ok(())
+    rounds
 }
 
+/// Queues what follows linked reports' rows: each case's history line, numbered by the database
+/// after the case's last (a round of statements per link a case gets, so that several joining
+/// one case are numbered in order), the reporters' attachments (to the line just appended) and
+/// the notifications. Nothing here waits for an answer: the links of a batch cost no round trip
+/// of their own.
+fn link_rest(pending: &mut Pending, run: &[&NewLink], outbox: bool) {
+    for round in rounds(run) {
+        // SQLite takes at most 32,766 parameters a statement: 10 a line.
+        for part in round.chunks(2_000) {
+            let lines: Vec<(&str, &HistoryEntry)> = part
+                .iter()
+                .map(|l| (l.report.case_id.as_str(), &l.entry))
+                .collect();
+            crate::shared::push_appended(&mut pending.script, &lines);
+            for l in part {
+                if let Some(owner) = &l.report.reporter
+                    && !l.attachments.is_empty()
+                {
+                    pending.attach(&l.attachments, owner, &l.report.case_id, None);
+                }
+            }
+        }
+    }
+    let notes: Vec<Notification> = run
+        .iter()
+        .flat_map(|l| l.notifications.iter().cloned())
+        .collect();
+    pending.notifications(&notes, outbox);
+}
+
+/// Writes an intake batch in one transaction: new cases, and reports linked to the open cases
+/// they repeat; answers with what became of each and the joined cases as the transaction left
+/// them. A batch without external ids (the usual one) is one script: begin, every row, the
+/// read of the joined cases, commit: one round trip to SQLite's thread (more with a webhook
+/// outbox, whose deliveries need the notifications' ids).
 pub(crate) async fn write_intake(
     pool: &Pool<Db>,
     batch: &[IntakeWrite],
     outbox: bool,
 ) -> Result<IntakeWritten, StoreError> {
-    let mut tx = crate::shared::begin_write(pool).await?;
-    let mut out = Vec::with_capacity(batch.len());
-    // What can wait is queued and runs with the next statement whose answer is needed: a batch
-    // of new cases and links is three round trips to SQLite's thread in all (the links' last
-    // history numbers, the rest with the read of the joined cases, the commit), not a dozen.
     let mut pending = Pending::default();
+    let mut tx = crate::shared::ScriptTx::begin(pool, &mut pending.script).await?;
+    match intake_in(&mut tx, pending, batch, outbox).await {
+        Ok(written) => Ok(written),
+        Err(e) => {
+            tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The body of [`write_intake`], in its transaction (begun by the first statement `pending`
+/// holds); commits.
+async fn intake_in(
+    tx: &mut crate::shared::ScriptTx,
+    mut pending: Pending,
+    batch: &[IntakeWrite],
+    outbox: bool,
+) -> Result<IntakeWritten, StoreError> {
+    let mut out = Vec::with_capacity(batch.len());
     let mut rest = batch;
     while let Some(item) = rest.first() {
         // A run of new cases and links without external ids needs no idempotency check: their
-        // rows go in a few multi-row statements instead of several statements each. The run's
-        // cases go in first, so a link to one of them finds it.
+        // rows go in a few multi-row statements, queued. The run's cases go in first, so a
+        // link to one of them finds it.
         let run = rest
             .iter()
             .take_while(|w| match w {
@@ -704,7 +732,7 @@ pub(crate) async fn write_intake(
                 IntakeWrite::Link(l) => l.report.external_id.is_none(),
             })
             .count();
-        if run > 1 {
+        if run > 0 {
             let (mut cases, mut links): (Vec<&NewCase>, Vec<&NewLink>) = Default::default();
             for w in &rest[..run] {
                 match w {
@@ -716,17 +744,19 @@ pub(crate) async fn write_intake(
                 create_many(&mut pending, &cases, outbox);
             }
             if !links.is_empty() {
-                link_many(&mut tx, &links, outbox, &mut pending).await?;
+                link_many(&mut pending, &links, outbox);
             }
             out.extend(std::iter::repeat_n(CaseCreated::New, run));
             rest = &rest[run..];
             continue;
         }
-        pending.flush(&mut tx).await?;
+        // One with an external id: what is queued runs first (the first time, with the
+        // transaction's BEGIN), then its check and rows.
+        pending.flush(tx.conn()).await?;
         rest = &rest[1..];
         out.push(match item {
-            IntakeWrite::Case(c) => create_one(&mut tx, c, outbox).await?,
-            IntakeWrite::Link(l) => link_in(&mut tx, l, outbox).await?,
+            IntakeWrite::Case(c) => create_one(tx.conn(), c, outbox).await?,
+            IntakeWrite::Link(l) => link_in(tx.conn(), l, outbox).await?,
         });
     }
     // The cases the links joined, once each, as this transaction leaves them: the answer to
@@ -752,33 +782,62 @@ pub(crate) async fn write_intake(
         crate::shared::push_among(qb, &ids, crate::shared::HISTORY_GROUP);
         (rows, history)
     });
-    let done = pending.flush(&mut tx).await?;
+    // The commit goes with the rest, unless notifications' deliveries are still to be written.
+    let done = if pending.returning.is_empty() {
+        tx.commit(std::mem::take(&mut pending.script)).await?
+    } else {
+        let done = pending.flush(tx.conn()).await?;
+        tx.commit(Script::default()).await?;
+        done
+    };
+    // The batch is committed: a failure to read the joined cases back must not fail it (the
+    // writer reads a case it is not given after the commit).
     let joined = match reads {
         None => Vec::new(),
-        Some((rows, history)) => {
-            let mut cases = Vec::with_capacity(ids.len());
-            let mut census = std::collections::HashMap::with_capacity(ids.len());
-            for row in &done[rows].rows {
-                let case = read_case(row)?;
-                census.insert(case.id.clone(), crate::shared::read_census(row)?);
-                cases.push(case);
-            }
-            let mut parts = crate::shared::assemble_parts(&ids, &census, &done[history].rows)?;
-            crate::shared::more_parts(&mut tx, &mut parts, &ids, &census, true).await?;
-            cases
-                .into_iter()
-                .map(|case| {
-                    let p = parts.remove(&case.id).unwrap_or_default();
-                    (case, p)
-                })
-                .collect()
-        }
+        Some((rows, history)) => joined_cases(
+            tx.conn(),
+            &ids,
+            &done[rows].rows,
+            &done[history].rows,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the cases an intake batch joined were not read back");
+            Vec::new()
+        }),
     };
-    tx.commit().await.map_err(db)?;
     Ok(IntakeWritten {
         created: out,
         joined,
     })
+}
+
+/// The cases a batch's links joined, from the rows its script read before the commit (each
+/// case with its census, and the histories); what else their parts need (attachments, linked
+/// reports, alarms; for few cases) is read after the commit, on the same connection (on SQLite
+/// still under the write lock: as the transaction left it).
+async fn joined_cases(
+    conn: &mut Conn,
+    ids: &[String],
+    rows: &[DbRow],
+    history: &[DbRow],
+) -> Result<Vec<(CaseRecord, CaseParts)>, StoreError> {
+    let mut cases = Vec::with_capacity(ids.len());
+    let mut census = std::collections::HashMap::with_capacity(ids.len());
+    for row in rows {
+        let case = read_case(row)?;
+        census.insert(case.id.clone(), crate::shared::read_census(row)?);
+        cases.push(case);
+    }
+    let mut parts = crate::shared::assemble_parts(ids, &census, history)?;
+    crate::shared::more_parts(conn, &mut parts, ids, &census, true).await?;
+    Ok(cases
+        .into_iter()
+        .map(|case| {
+            let p = parts.remove(&case.id).unwrap_or_default();
+            (case, p)
+        })
+        .collect())
 }
 
 const REPORT_COLUMNS: &str = "id, case_id, channel, external_id, owner, reporter_contact, category, description, \
@@ -1046,13 +1105,13 @@ fn push_warning_scope(qb: &mut QueryBuilder<'_, Db>, scope: &Scope) {
 
 /// Stores one detection inside a write transaction: see [`upsert_warnings`].
 async fn upsert_in(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     w: &WarningRecord,
 ) -> Result<(WarningRecord, WarningChange), StoreError> {
     let select = format!("SELECT {WARNING_COLUMNS} FROM warnings WHERE key = $1");
     let existing = sqlx::query(&select)
         .bind(&w.key)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?
         .map(|r| read_warning(&r))
@@ -1077,7 +1136,7 @@ async fn upsert_in(
             .bind(&w.case_id)
             .bind(w.created_at)
             .bind(w.updated_at)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db)?
             .rows_affected();
@@ -1086,7 +1145,7 @@ async fn upsert_in(
                 // statements each see what committed before them, so it is found here.)
                 let theirs = sqlx::query(&select)
                     .bind(&w.key)
-                    .fetch_one(&mut **tx)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(db)?;
                 return Ok((read_warning(&theirs)?, WarningChange::Unchanged));
@@ -1120,7 +1179,7 @@ async fn upsert_in(
                 .bind(&message)
                 .bind(w.updated_at)
                 .bind(&old.id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
                 let stored = WarningRecord {
@@ -1467,7 +1526,7 @@ pub(crate) async fn claim_changes(
 
 /// Writes an alarm history line to the alarm outbox (PostgreSQL only, like the change outbox).
 pub(crate) async fn record_alarm_change(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     alarm_id: &str,
     seq: i64,
 ) -> Result<(), StoreError> {
@@ -1479,7 +1538,7 @@ pub(crate) async fn record_alarm_change(
     )
     .bind(alarm_id)
     .bind(seq)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
     Ok(())

@@ -120,6 +120,83 @@ pub(crate) async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, StoreError> 
     Ok(WriteTx { tx, _guard: guard })
 }
 
+/// A connection of the engine's (what a [`WriteTx`] derefs to).
+pub(crate) type Conn = <Db as sqlx::Database>::Connection;
+
+/// A write transaction whose `BEGIN` is the first statement of its first script and whose
+/// `COMMIT` the last of its last: where the engine takes a script in one query (SQLite), a
+/// write that needs no answer before its end (an intake batch without external ids) is then a
+/// single round trip to the connection's thread instead of three (begin, script, commit), and
+/// each round trip, under load, costs the waiting writer more than the work it carries.
+/// Elsewhere the statements still run one after another. Holds the write lock like a
+/// [`WriteTx`]. A failure must be followed by [`ScriptTx::rollback`]; a transaction dropped
+/// while it may be open (a cancelled write) closes its connection, which rolls it back.
+pub(crate) struct ScriptTx {
+    /// The connection (it derefs to [`Conn`]), for statements outside scripts once begun.
+    conn: sqlx::pool::PoolConnection<Db>,
+    /// Whether the transaction may be open: from the start until a commit or rollback answered.
+    open: bool,
+    /// The write lock, if the engine needs one (released after the connection went back).
+    _guard: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+impl ScriptTx {
+    /// Takes the write lock and a connection; `script`, which must be empty, begins with the
+    /// transaction's `BEGIN`: it must run before anything else does on [`ScriptTx::conn`].
+    pub(crate) async fn begin(pool: &Pool<Db>, script: &mut Script) -> Result<Self, StoreError> {
+        debug_assert!(script.is_empty(), "BEGIN goes first");
+        let guard = match crate::WRITE_LOCK {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let conn = pool.acquire().await.map_err(db)?;
+        script.statement(crate::BEGIN_WRITE);
+        Ok(ScriptTx {
+            conn,
+            open: true,
+            _guard: guard,
+        })
+    }
+
+    /// The connection, in the transaction once the script with its `BEGIN` ran (after the
+    /// commit: still holding the write lock, so what it reads is what the commit left).
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    /// Ends `script` with `COMMIT` and runs it; returns the outcomes of its statements (the
+    /// commit's last). A failure leaves the transaction to [`ScriptTx::rollback`].
+    pub(crate) async fn commit(&mut self, mut script: Script) -> Result<Vec<Outcome>, StoreError> {
+        script.statement("COMMIT");
+        let done = script.run(&mut self.conn).await?;
+        self.open = false;
+        Ok(done)
+    }
+
+    /// Rolls back what the transaction wrote. If that fails (or there was no transaction: its
+    /// `BEGIN` failed) the connection is closed instead of going back to the pool.
+    pub(crate) async fn rollback(&mut self) {
+        if !self.open {
+            return;
+        }
+        if sqlx::query("ROLLBACK")
+            .execute(&mut *self.conn)
+            .await
+            .is_ok()
+        {
+            self.open = false;
+        }
+    }
+}
+
+impl Drop for ScriptTx {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// Statements written first and run together: a write whose statements do not need each
 /// other's answers queues them in a script and runs it once. Where the engine takes several
 /// statements in one query (`SCRIPT_IN_ONE_QUERY`: SQLite, whose driver runs each connection
@@ -746,7 +823,7 @@ fn read_history(row: &DbRow) -> Result<HistoryEntry, StoreError> {
 }
 
 pub(crate) async fn insert_history(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     case_id: &str,
     e: &HistoryEntry,
 ) -> Result<(), StoreError> {
@@ -755,7 +832,7 @@ pub(crate) async fn insert_history(
 
 /// Inserts history lines, all in one statement.
 pub(crate) async fn insert_histories(
-    tx: &mut crate::shared::WriteTx,
+    tx: &mut Conn,
     lines: &[(&str, &HistoryEntry)],
 ) -> Result<(), StoreError> {
     let mut script = Script::default();
@@ -770,9 +847,7 @@ pub(crate) fn push_histories(script: &mut Script, lines: &[(&str, &HistoryEntry)
     if lines.is_empty() {
         return;
     }
-    let (_, qb) = script.statement(
-        "INSERT INTO case_history (case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note) ",
-    );
+    let (_, qb) = script.statement(HISTORY_INSERT);
     qb.push_values(lines, |mut b, (case_id, e)| {
         b.push_bind((*case_id).to_owned())
             .push_bind(e.seq)
@@ -786,7 +861,61 @@ pub(crate) fn push_histories(script: &mut Script, lines: &[(&str, &HistoryEntry)
     });
     let keys: Vec<(&str, i64)> = lines.iter().map(|(id, e)| (*id, e.seq)).collect();
     crate::hub::push_changes(script, &keys);
-    // Keep the history's facts on the case row (migration 0011) for the indicators.
+    push_facts(script, lines);
+}
+
+/// The head of a statement inserting history lines.
+const HISTORY_INSERT: &str = "INSERT INTO case_history (case_id, seq, at, actor_id, actor_name, from_stage, to_stage, command, note) ";
+
+/// Queues the statements that append history lines each after its case's last, numbered by
+/// the database (their `seq` is not read): for writes that must not wait for an answer to
+/// number them. The lines' cases must differ (the lines of one statement all see the history
+/// as it was before it); several lines of one case go in successive calls. With their change
+/// keys and facts, as [`push_histories`].
+pub(crate) fn push_appended(script: &mut Script, lines: &[(&str, &HistoryEntry)]) {
+    if lines.is_empty() {
+        return;
+    }
+    let (_, qb) = script.statement(HISTORY_INSERT);
+    qb.push("VALUES ");
+    for (i, (case_id, e)) in lines.iter().enumerate() {
+        qb.push(if i == 0 { "(" } else { ", (" })
+            .push_bind((*case_id).to_owned())
+            .push(", (SELECT COALESCE(MAX(h.seq), 0) + 1 FROM case_history h WHERE h.case_id = ")
+            .push_bind((*case_id).to_owned())
+            .push("), ")
+            .push_bind(e.at)
+            .push(", ")
+            .push_bind(e.actor_id.clone())
+            .push(", ")
+            .push_bind(e.actor.clone())
+            .push(", ")
+            .push_bind(e.from.as_str())
+            .push(", ")
+            .push_bind(e.to.as_str())
+            .push(", ")
+            .push_bind(e.command.clone())
+            .push(", ")
+            .push_bind(e.note.clone())
+            .push(")");
+    }
+    if crate::CHANGE_OUTBOX {
+        let (_, qb) = script.statement(
+            "INSERT INTO change_outbox (case_id, seq) SELECT case_id, MAX(seq) FROM case_history WHERE case_id IN (",
+        );
+        let ids: Vec<&str> = lines.iter().map(|(id, _)| *id).collect();
+        push_among(
+            qb,
+            &ids,
+            "GROUP BY case_id ON CONFLICT (case_id, seq) DO NOTHING",
+        );
+    }
+    push_facts(script, lines);
+}
+
+/// Queues the statements that keep the history's facts on the case rows (migration 0011), for
+/// the indicators.
+fn push_facts(script: &mut Script, lines: &[(&str, &HistoryEntry)]) {
     let mut facts: Vec<(&str, Facts)> = Vec::new();
     for (case_id, e) in lines {
         let f = Facts::of(e);
@@ -872,19 +1001,13 @@ impl Facts {
 }
 
 /// Inserts a case row; false when its channel and external id are taken.
-pub(crate) async fn insert_case(
-    tx: &mut crate::shared::WriteTx,
-    c: &CaseRecord,
-) -> Result<bool, StoreError> {
+pub(crate) async fn insert_case(tx: &mut Conn, c: &CaseRecord) -> Result<bool, StoreError> {
     Ok(insert_cases(tx, &[c]).await? > 0)
 }
 
 /// Inserts case rows in one statement, skipping any whose channel and external id are taken;
 /// returns how many it inserted.
-pub(crate) async fn insert_cases(
-    tx: &mut crate::shared::WriteTx,
-    cases: &[&CaseRecord],
-) -> Result<u64, StoreError> {
+pub(crate) async fn insert_cases(tx: &mut Conn, cases: &[&CaseRecord]) -> Result<u64, StoreError> {
     if cases.is_empty() {
         return Ok(0);
     }
