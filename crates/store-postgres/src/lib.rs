@@ -63,6 +63,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct PgStore {
     /// The connection pool shared by all requests of this node.
     pool: PgPool,
+    /// The intake writer's connection (see `shared::IntakeConn`).
+    intake: shared::IntakeConn,
 }
 
 impl PgStore {
@@ -84,7 +86,10 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            intake: Default::default(),
+        })
     }
 
     /// The pool, for tests that need to reach under the trait.

@@ -78,7 +78,13 @@ pub struct SqliteStore {
     /// commit by another connection makes a connection drop its whole page cache: writes
     /// spread over the pool re-read their pages from the file each time, where one writer
     /// keeps its cache warm (the difference grows with the tables: many devices, many cases).
+    /// The intake writer, the busiest, keeps a connection of its own out of this pool
+    /// (`intake`): the ping each return to the pool costs was a round trip per batch. The two
+    /// then drop each other's cache on commit, which only the other writes pay for (supervision
+    /// and telemetry, far fewer transactions than intake's under load).
     writer: SqlitePool,
+    /// The intake writer's connection (see `shared::IntakeConn`).
+    intake: shared::IntakeConn,
     /// Held while any clone of the store lives: the checkpoint task stops when it is gone.
     _alive: Arc<()>,
 }
@@ -164,6 +170,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writer,
+            intake: Default::default(),
             _alive: alive,
         })
     }

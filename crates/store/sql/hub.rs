@@ -697,18 +697,19 @@ fn link_rest(pending: &mut Pending, run: &[&NewLink], outbox: bool) {
 /// outbox, whose deliveries need the notifications' ids).
 pub(crate) async fn write_intake(
     pool: &Pool<Db>,
+    intake: &crate::shared::IntakeConn,
     batch: &[IntakeWrite],
     outbox: bool,
 ) -> Result<IntakeWritten, StoreError> {
+    let mut held = intake.lock().await;
     let mut pending = Pending::default();
-    let mut tx = crate::shared::ScriptTx::begin(pool, &mut pending.script).await?;
-    match intake_in(&mut tx, pending, batch, outbox).await {
-        Ok(written) => Ok(written),
-        Err(e) => {
-            tx.rollback().await;
-            Err(e)
-        }
+    let mut tx = crate::shared::ScriptTx::begin(pool, held.take(), &mut pending.script).await?;
+    let written = intake_in(&mut tx, pending, batch, outbox).await;
+    if written.is_err() {
+        tx.rollback().await;
     }
+    *held = tx.finish();
+    written
 }
 
 /// The body of [`write_intake`], in its transaction (begun by the first statement `pending`

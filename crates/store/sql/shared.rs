@@ -123,6 +123,13 @@ pub(crate) async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, StoreError> 
 /// A connection of the engine's (what a [`WriteTx`] derefs to).
 pub(crate) type Conn = <Db as sqlx::Database>::Connection;
 
+/// The connection the intake writer keeps between its batches, taken out of the writer pool
+/// (empty until the first batch, and again after a batch that could not end its transaction).
+/// A pooled connection is tested with a ping each time it goes back to the pool, in a task of
+/// its own, and the next batch waited for that round trip too: a batch is one round trip of
+/// its own (see [`ScriptTx`]), and the wake-ups around the ping doubled it.
+pub(crate) type IntakeConn = std::sync::Arc<tokio::sync::Mutex<Option<Conn>>>;
+
 /// A write transaction whose `BEGIN` is the first statement of its first script and whose
 /// `COMMIT` the last of its last: where the engine takes a script in one query (SQLite), a
 /// write that needs no answer before its end (an intake batch without external ids) is then a
@@ -130,10 +137,10 @@ pub(crate) type Conn = <Db as sqlx::Database>::Connection;
 /// each round trip, under load, costs the waiting writer more than the work it carries.
 /// Elsewhere the statements still run one after another. Holds the write lock like a
 /// [`WriteTx`]. A failure must be followed by [`ScriptTx::rollback`]; a transaction dropped
-/// while it may be open (a cancelled write) closes its connection, which rolls it back.
+/// while it may be open (a cancelled write) drops its connection, which rolls it back.
 pub(crate) struct ScriptTx {
-    /// The connection (it derefs to [`Conn`]), for statements outside scripts once begun.
-    conn: sqlx::pool::PoolConnection<Db>,
+    /// The connection, for statements outside scripts once begun.
+    conn: Conn,
     /// Whether the transaction may be open: from the start until a commit or rollback answered.
     open: bool,
     /// The write lock, if the engine needs one (released after the connection went back).
@@ -141,15 +148,23 @@ pub(crate) struct ScriptTx {
 }
 
 impl ScriptTx {
-    /// Takes the write lock and a connection; `script`, which must be empty, begins with the
-    /// transaction's `BEGIN`: it must run before anything else does on [`ScriptTx::conn`].
-    pub(crate) async fn begin(pool: &Pool<Db>, script: &mut Script) -> Result<Self, StoreError> {
+    /// Takes the write lock and `held` (or, if there is none, a connection of `pool`'s, out
+    /// of the pool); `script`, which must be empty, begins with the transaction's `BEGIN`: it
+    /// must run before anything else does on [`ScriptTx::conn`].
+    pub(crate) async fn begin(
+        pool: &Pool<Db>,
+        held: Option<Conn>,
+        script: &mut Script,
+    ) -> Result<Self, StoreError> {
         debug_assert!(script.is_empty(), "BEGIN goes first");
         let guard = match crate::WRITE_LOCK {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
-        let conn = pool.acquire().await.map_err(db)?;
+        let conn = match held {
+            Some(conn) => conn,
+            None => pool.acquire().await.map_err(db)?.detach(),
+        };
         script.statement(crate::BEGIN_WRITE);
         Ok(ScriptTx {
             conn,
@@ -180,7 +195,7 @@ impl ScriptTx {
             return;
         }
         if sqlx::query("ROLLBACK")
-            .execute(&mut *self.conn)
+            .execute(&mut self.conn)
             .await
             .is_ok()
         {
@@ -189,11 +204,12 @@ impl ScriptTx {
     }
 }
 
-impl Drop for ScriptTx {
-    fn drop(&mut self) {
-        if self.open {
-            self.conn.close_on_drop();
-        }
+impl ScriptTx {
+    /// Ends the transaction's life: the connection to keep for the next, unless the
+    /// transaction may still be open (it is then dropped, which closes the connection and so
+    /// rolls the transaction back; as when a `ScriptTx` is dropped on a cancelled write).
+    pub(crate) fn finish(self) -> Option<Conn> {
+        (!self.open).then_some(self.conn)
     }
 }
 
@@ -2071,7 +2087,7 @@ impl Store for StoreImpl {
         batch: &[IntakeWrite],
         outbox: bool,
     ) -> Result<wanxiang_store::IntakeWritten, StoreError> {
-        crate::hub::write_intake(self.writer(), batch, outbox).await
+        crate::hub::write_intake(self.writer(), &self.intake, batch, outbox).await
     }
 
     async fn daily_counts(
