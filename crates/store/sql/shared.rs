@@ -899,21 +899,16 @@ pub(crate) fn push_appended(script: &mut Script, lines: &[(&str, &HistoryEntry)]
             .push_bind((*case_id).to_owned())
             .push(", (SELECT COALESCE(MAX(h.seq), 0) + 1 FROM case_history h WHERE h.case_id = ")
             .push_bind((*case_id).to_owned())
-            .push("), ")
-            .push_bind(e.at)
-            .push(", ")
+            .push("), ");
+        let mut rest = qb.separated(", ");
+        rest.push_bind(e.at)
             .push_bind(e.actor_id.clone())
-            .push(", ")
             .push_bind(e.actor.clone())
-            .push(", ")
             .push_bind(e.from.as_str())
-            .push(", ")
             .push_bind(e.to.as_str())
-            .push(", ")
             .push_bind(e.command.clone())
-            .push(", ")
             .push_bind(e.note.clone())
-            .push(")");
+            .push_unseparated(")");
     }
     if crate::CHANGE_OUTBOX {
         let (_, qb) = script.statement(
