@@ -439,8 +439,6 @@ pub(crate) async fn mark_supervised(
             updates.push(place);
         }
     }
-    let ids: Vec<&str> = marks.iter().map(|m| m.case.id.as_str()).collect();
-    let lasts = ask_last_numbers(&mut pending, &ids);
     let done = pending.flush(&mut tx).await?;
     let mut written = std::collections::HashSet::new();
     for row in updates.iter().flat_map(|at| &done[*at].rows) {
@@ -450,11 +448,17 @@ pub(crate) async fn mark_supervised(
         .iter()
         .filter(|m| written.contains(&m.case.id))
         .collect();
-    let steps: Vec<(&str, &HistoryEntry, &[Notification])> = chosen
+    append_in_rounds(
+        &mut pending,
+        &chosen,
+        |m| (m.case.id.as_str(), &m.entry),
+        |_, _| {},
+    );
+    let notes: Vec<Notification> = chosen
         .iter()
-        .map(|m| (m.case.id.as_str(), &m.entry, m.notifications.as_slice()))
+        .flat_map(|m| m.notifications.iter().cloned())
         .collect();
-    append_lines(&mut pending, &done, &lasts, &steps, outbox)?;
+    pending.notifications(&notes, outbox);
     pending.flush(&mut tx).await?;
     tx.commit().await.map_err(db)?;
     Ok(marks.iter().map(|m| written.contains(&m.case.id)).collect())
@@ -588,76 +592,38 @@ fn push_reports(script: &mut Script, links: &[&NewLink]) -> usize {
     at
 }
 
-/// Queues the questions for some cases' last history numbers, read by [`append_lines`].
-fn ask_last_numbers(pending: &mut Pending, cases: &[&str]) -> Vec<usize> {
-    cases
-        .chunks(1_000)
-        .map(|part| {
-            let (at, qb) = pending
-                .script
-                .statement("SELECT case_id, MAX(seq) AS seq FROM case_history WHERE case_id IN (");
-            crate::shared::push_among(qb, part, "GROUP BY case_id");
-            at
-        })
-        .collect()
-}
-
-/// Queues history lines numbered after their cases' last (as asked at `places` of `done` by
-/// [`ask_last_numbers`]; in order when several go to one case), with their notifications.
-/// Returns the lines as numbered.
-fn append_lines(
-    pending: &mut Pending,
-    done: &[crate::shared::Outcome],
-    places: &[usize],
-    steps: &[(&str, &HistoryEntry, &[Notification])],
-    outbox: bool,
-) -> Result<Vec<HistoryEntry>, StoreError> {
-    let mut last: std::collections::HashMap<String, i64> = Default::default();
-    for row in places.iter().flat_map(|at| &done[*at].rows) {
-        last.insert(
-            row.try_get("case_id").map_err(db)?,
-            row.try_get("seq").map_err(db)?,
-        );
-    }
-    let entries: Vec<HistoryEntry> = steps
-        .iter()
-        .map(|(case, entry, _)| {
-            let seq = last.entry((*case).to_owned()).or_insert(0);
-            *seq += 1;
-            HistoryEntry {
-                seq: *seq,
-                ..(*entry).clone()
-            }
-        })
-        .collect();
-    let lines: Vec<(&str, &HistoryEntry)> = steps
-        .iter()
-        .zip(&entries)
-        .map(|((case, _, _), e)| (*case, e))
-        .collect();
-    history_lines(pending, &lines);
-    let notes: Vec<Notification> = steps
-        .iter()
-        .flat_map(|(_, _, n)| n.iter().cloned())
-        .collect();
-    pending.notifications(&notes, outbox);
-    Ok(entries)
-}
-
-/// Splits links into rounds in which no case comes twice: a case's first link goes in the
+/// Splits history lines to append into rounds in which no case comes twice: a case's first goes in the
 /// first round, its second in the second, and so on (so each case's lines keep their order).
-fn rounds<'a>(run: &[&'a NewLink]) -> Vec<Vec<&'a NewLink>> {
-    let mut rounds: Vec<Vec<&NewLink>> = Vec::new();
+fn rounds<'a, T>(items: &'a [T], case: impl Fn(&'a T) -> &'a str) -> Vec<Vec<&'a T>> {
+    let mut rounds: Vec<Vec<&T>> = Vec::new();
     let mut seen: std::collections::HashMap<&str, usize> = Default::default();
-    for l in run {
-        let k = seen.entry(l.report.case_id.as_str()).or_insert(0);
+    for item in items {
+        let k = seen.entry(case(item)).or_insert(0);
         if rounds.len() == *k {
             rounds.push(Vec::new());
         }
-        rounds[*k].push(l);
+        rounds[*k].push(item);
         *k += 1;
     }
     rounds
+}
+
+/// Queues history lines each appended after its case's last (see `push_appended`), in rounds
+/// (see [`rounds`]) and statements of at most 2,000 lines (SQLite takes at most 32,766
+/// parameters a statement: 10 a line); `then` queues what must follow each statement's lines.
+fn append_in_rounds<'a, T>(
+    pending: &mut Pending,
+    items: &'a [T],
+    line: impl Fn(&'a T) -> (&'a str, &'a HistoryEntry),
+    mut then: impl FnMut(&mut Pending, &[&'a T]),
+) {
+    for round in rounds(items, |t| line(t).0) {
+        for part in round.chunks(2_000) {
+            let lines: Vec<(&str, &HistoryEntry)> = part.iter().map(|t| line(t)).collect();
+            crate::shared::push_appended(&mut pending.script, &lines);
+            then(pending, part);
+        }
+    }
 }
 
 /// Queues what follows linked reports' rows: each case's history line, numbered by the database
@@ -666,14 +632,11 @@ fn rounds<'a>(run: &[&'a NewLink]) -> Vec<Vec<&'a NewLink>> {
 /// the notifications. Nothing here waits for an answer: the links of a batch cost no round trip
 /// of their own.
 fn link_rest(pending: &mut Pending, run: &[&NewLink], outbox: bool) {
-    for round in rounds(run) {
-        // SQLite takes at most 32,766 parameters a statement: 10 a line.
-        for part in round.chunks(2_000) {
-            let lines: Vec<(&str, &HistoryEntry)> = part
-                .iter()
-                .map(|l| (l.report.case_id.as_str(), &l.entry))
-                .collect();
-            crate::shared::push_appended(&mut pending.script, &lines);
+    append_in_rounds(
+        pending,
+        run,
+        |l| (l.report.case_id.as_str(), &l.entry),
+        |pending, part| {
             for l in part {
                 if let Some(owner) = &l.report.reporter
                     && !l.attachments.is_empty()
@@ -681,8 +644,8 @@ fn link_rest(pending: &mut Pending, run: &[&NewLink], outbox: bool) {
                     pending.attach(&l.attachments, owner, &l.report.case_id, None);
                 }
             }
-        }
-    }
+        },
+    );
     let notes: Vec<Notification> = run
         .iter()
         .flat_map(|l| l.notifications.iter().cloned())
