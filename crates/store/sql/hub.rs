@@ -725,7 +725,7 @@ async fn intake_in(
     }
     // The cases the links joined, once each, as this transaction leaves them: the answer to
     // each linked report, read here on the writer (whose pages are warm) instead of by every
-    // report's handler after the commit.
+    // report's handler after the commit; their histories as their last lines only.
     let mut ids: Vec<String> = Vec::new();
     for (w, done) in batch.iter().zip(&out) {
         if let (IntakeWrite::Link(l), CaseCreated::New) = (w, done)
@@ -742,7 +742,9 @@ async fn intake_in(
             crate::shared::PARTS_CENSUS
         ));
         crate::shared::push_among(qb, &ids, "");
-        let (history, qb) = pending.script.statement(&crate::shared::histories_head());
+        let (history, qb) = pending.script.statement(&crate::shared::history_tails_head(
+            wanxiang_store::JOINED_HISTORY_LINES,
+        ));
         crate::shared::push_among(qb, &ids, crate::shared::HISTORY_GROUP);
         (rows, history)
     });

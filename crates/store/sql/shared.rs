@@ -1246,6 +1246,16 @@ pub(crate) fn histories_head() -> String {
 }
 pub(crate) const HISTORY_GROUP: &str = "GROUP BY case_id";
 
+/// [`histories_head`] for only the last `lines` lines of each case's history.
+pub(crate) fn history_tails_head(lines: usize) -> String {
+    format!(
+        "SELECT case_id, {} AS lines FROM case_history
+         WHERE seq > (SELECT MAX(t.seq) FROM case_history t WHERE t.case_id = case_history.case_id) - {lines}
+         AND case_id IN (",
+        crate::HISTORY_AGG
+    )
+}
+
 /// One history line as [`histories_head`] gives it: the columns of [`HISTORY_COLUMNS`], in order.
 type HistoryLine = (
     i64,

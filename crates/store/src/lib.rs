@@ -329,7 +329,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The intake's group commit: new cases and linked duplicates in one transaction, answered
     /// per item in order (`Existing` for a channel and external id seen before), with the cases
-    /// the links joined as the transaction left them (the answer to a linked report).
+    /// the links joined as the transaction left them (the answer to a linked report; their
+    /// histories as their last [`JOINED_HISTORY_LINES`] lines).
     async fn write_intake(
         &self,
         batch: &[IntakeWrite],
@@ -728,9 +729,17 @@ pub struct IntakeWritten {
     /// Per write of the batch, in order.
     pub created: Vec<CaseCreated>,
     /// Each case a link of the batch joined, once, read in the batch's transaction after its
-    /// writes: the case and its parts, alarms included (callers show them to staff only).
+    /// writes: the case and its parts, alarms included (callers show them to staff only), its
+    /// history only as its last [`JOINED_HISTORY_LINES`] lines (lines are numbered from 1 without
+    /// gaps, so the last one's number is how many there are).
     pub joined: Vec<(CaseRecord, CaseParts)>,
 }
+
+/// How many of its last history lines a joined case is read with in [`IntakeWritten::joined`]:
+/// the answer to a linked report shows the case's latest progress, and a case that many reports
+/// joined (a city-wide incident) would otherwise make every new report's answer, and the
+/// intake's writer, read its whole history.
+pub const JOINED_HISTORY_LINES: usize = 10;
 
 /// What [`Store::create_case`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -103,6 +103,44 @@ async fn the_answer_to_a_linked_report_shows_the_case_only_as_far_as_the_caller_
 }
 
 #[tokio::test]
+async fn the_answer_to_a_report_that_joins_a_long_case_shows_its_last_lines() {
+    let app = spawn_app().await;
+    let district = app.login("district.dispatcher").await;
+    let p = point_in("440303001001");
+    let body = json!({"channel": "hotline_12345", "location": {"lon": p.0, "lat": p.1},
+                      "category": "E0404", "description": "下水道堵塞"});
+    let (status, case) = report(&app, &district, body.clone()).await;
+    assert_eq!(status, 201, "{case}");
+    let id = case["id"].as_str().unwrap();
+    let opened = case["history_total"].as_i64().unwrap();
+    assert_eq!(opened, case["history"].as_array().unwrap().len() as i64);
+    let mut linked = Value::Null;
+    for _ in 0..12 {
+        let (status, answer) = report(&app, &district, body.clone()).await;
+        assert_eq!((status, answer["id"].as_str()), (201, Some(id)), "{answer}");
+        linked = answer;
+    }
+    let (_, read) = app
+        .call(
+            Some(&district),
+            "GET",
+            &format!("/api/v1/events/{id}"),
+            None,
+        )
+        .await;
+    let all = read["history"].as_array().unwrap();
+    assert_eq!(all.len() as i64, opened + 12, "{read}");
+    assert_eq!(read["history_total"], all.len(), "{read}");
+    assert_eq!(linked["history_total"], read["history_total"], "{linked}");
+    assert_eq!(
+        linked["history"].as_array().unwrap().as_slice(),
+        &all[all.len() - 10..],
+        "the last ten lines: {linked}"
+    );
+    assert_eq!(linked["linked_reports"], 12, "{linked}");
+}
+
+#[tokio::test]
 async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
     let app = spawn_app().await;
     let first = app.login("13800138000").await;

@@ -83,6 +83,8 @@ export interface CaseDto {
   created_at: string;
   updated_at: string;
   history?: HistoryLine[];
+  /** How many lines the history has (the answer to a linked report holds only the last 10). */
+  history_total?: number;
   resolved: boolean | null;
   attachments?: Attachment[];
   linked_reports?: number;

@@ -42,6 +42,8 @@ export interface CaseDto {
   created_at: string;
   updated_at: string;
   history?: HistoryDto[];
+  /** How many lines the history has (the answer to a linked report holds only the last 10). */
+  history_total?: number;
   attachments?: AttachmentDto[];
   linked_reports?: number;
   linked_report_id?: string;

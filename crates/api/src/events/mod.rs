@@ -554,9 +554,15 @@ pub struct CaseDto {
     created_at: String,
     /// Last changed (RFC 3339).
     updated_at: String,
-    /// The full history, oldest first (on single-case reads).
+    /// The full history, oldest first (on single-case reads); in the answer to a report that
+    /// joined the case as a duplicate, only its last 10 lines (`history_total` says how many
+    /// there are; `GET /api/v1/events/{id}` gives them all).
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryDto>>,
+    /// How many lines the history has (they are numbered `seq` 1, 2, … without gaps), where
+    /// `history` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history_total: Option<i64>,
     /// With the rating: did the reporter say the problem was solved?
     resolved: Option<bool>,
     /// Photos and documents, with the history line each came with (on single-case reads).
@@ -673,6 +679,7 @@ fn case_dto(
         version: c.version,
         created_at: iso(c.created_at),
         updated_at: iso(c.updated_at),
+        history_total: history.as_ref().map(|h| h.last().map_or(0, |e| e.seq)),
         history: history.map(|h| {
             h.into_iter()
                 .map(|e| HistoryDto {
@@ -878,6 +885,11 @@ async fn create_event(
                 Some(parts) => linked_detail(&state, &p, &case, *parts, now).await?,
                 None => case_detail(&state, &p, &case, now).await?,
             };
+            // The case's latest progress, however many reports joined it (the store reads
+            // only these lines when it answers with the parts).
+            if let Some(h) = dto.history.as_mut() {
+                h.drain(..h.len().saturating_sub(wanxiang_store::JOINED_HISTORY_LINES));
+            }
             dto.linked_report_id = Some(report_id);
             dto.duplicate_distance_m = Some((distance_m * 10.0).round() / 10.0);
             Ok((StatusCode::CREATED, Json(dto)))

@@ -324,6 +324,34 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
             .collect::<Vec<_>>(),
         ["rep-4", "rep-5"]
     );
+    // A case many reports joined is answered with its last lines only, numbered as they are.
+    // (Their reporter follows no other case here.)
+    let joining = |id: &str| {
+        link(
+            LinkedReport {
+                reporter: Some("id-many".into()),
+                ..report(id, "case-30", None)
+            },
+            &[],
+        )
+    };
+    let mut many = vec![IntakeWrite::Case(new_case("case-30", None, None))];
+    many.extend((0..12).map(|i| joining(&format!("rep-30-{i}"))));
+    s.write_intake(&many, false).await.unwrap();
+    let written = s.write_intake(&[joining("rep-30-x")], false).await.unwrap();
+    let full = s.case_history(&system, "case-30").await.unwrap();
+    assert_eq!(full.len(), 14, "the report and thirteen links");
+    let [(case, parts)] = written.joined.as_slice() else {
+        panic!("one case joined: {:?}", written.joined)
+    };
+    assert_eq!(case.id, "case-30");
+    assert_eq!(parts.linked_reports, 13);
+    assert_eq!(
+        parts.history,
+        full[full.len() - crate::JOINED_HISTORY_LINES..],
+        "the last {} lines",
+        crate::JOINED_HISTORY_LINES
+    );
     assert_eq!(
         s.create_cases(&[new_case("case-4", Some("ext-9"), None)], false)
             .await
