@@ -52,7 +52,7 @@ async fn timed<T>(
     f: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
     let start = Instant::now();
-    let result = f.await;
+    let result = wanxiang_store::as_op(op, f).await;
     let outcome = if result.is_ok() { "ok" } else { "error" };
     metrics::histogram!("wanxiang_store_query_seconds", "op" => op, "backend" => backend.as_str(), "outcome" => outcome)
         .record(start.elapsed().as_secs_f64());

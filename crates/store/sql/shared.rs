@@ -76,7 +76,6 @@ async fn write_units(tx: &mut crate::shared::WriteTx, units: &[Unit]) -> Result<
     Ok(())
 }
 
-/// Appends the scope's condition to a query that already has a `WHERE`.
 /// A write transaction. On SQLite it also holds the process's write lock for its whole life:
 /// SQLite has one writer, and two transactions racing for it make the loser sleep in SQLite's
 /// busy handler (in steps of up to 100 ms), which is where the tail of our write latency came
@@ -87,7 +86,43 @@ pub(crate) struct WriteTx {
     /// lock is released).
     tx: Transaction<'static, Db>,
     /// The write lock, if the engine needs one.
-    _guard: Option<tokio::sync::MutexGuard<'static, ()>>,
+    _guard: Option<WriteLock>,
+}
+
+/// The process's write lock, held (SQLite). How long each store operation waited for it and
+/// held it is measured by operation (`wanxiang_store_write_lock_wait_seconds` and
+/// `wanxiang_store_write_lock_held_seconds`, labelled `op` as `wanxiang_store::as_op` named
+/// it): the one writer is shared by intake, supervision and every other write, so a write
+/// that waits long shows who held the lock.
+pub(crate) struct WriteLock {
+    _guard: tokio::sync::MutexGuard<'static, ()>,
+    op: &'static str,
+    since: std::time::Instant,
+}
+
+impl WriteLock {
+    /// Waits for the engine's write lock; `None` where it has none (PostgreSQL).
+    pub(crate) async fn take() -> Option<WriteLock> {
+        let lock = crate::WRITE_LOCK?;
+        let op = wanxiang_store::current_op();
+        let asked = std::time::Instant::now();
+        let guard = lock.lock().await;
+        let since = std::time::Instant::now();
+        metrics::histogram!("wanxiang_store_write_lock_wait_seconds", "op" => op)
+            .record((since - asked).as_secs_f64());
+        Some(WriteLock {
+            _guard: guard,
+            op,
+            since,
+        })
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        metrics::histogram!("wanxiang_store_write_lock_held_seconds", "op" => self.op)
+            .record(self.since.elapsed().as_secs_f64());
+    }
 }
 
 impl std::ops::Deref for WriteTx {
@@ -112,10 +147,7 @@ impl WriteTx {
 
 /// Begins a write transaction (see [`WriteTx`]).
 pub(crate) async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx, StoreError> {
-    let guard = match crate::WRITE_LOCK {
-        Some(lock) => Some(lock.lock().await),
-        None => None,
-    };
+    let guard = WriteLock::take().await;
     let tx = pool.begin_with(crate::BEGIN_WRITE).await.map_err(db)?;
     Ok(WriteTx { tx, _guard: guard })
 }
@@ -144,7 +176,7 @@ pub(crate) struct ScriptTx {
     /// Whether the transaction may be open: from the start until a commit or rollback answered.
     open: bool,
     /// The write lock, if the engine needs one (released after the connection went back).
-    _guard: Option<tokio::sync::MutexGuard<'static, ()>>,
+    _guard: Option<WriteLock>,
 }
 
 impl ScriptTx {
@@ -157,10 +189,7 @@ impl ScriptTx {
         script: &mut Script,
     ) -> Result<Self, StoreError> {
         debug_assert!(script.is_empty(), "BEGIN goes first");
-        let guard = match crate::WRITE_LOCK {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        let guard = WriteLock::take().await;
         let conn = match held {
             Some(conn) => conn,
             None => pool.acquire().await.map_err(db)?.detach(),

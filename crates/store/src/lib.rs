@@ -735,6 +735,23 @@ pub struct IntakeWritten {
     pub joined: Vec<(CaseRecord, CaseParts)>,
 }
 
+tokio::task_local! {
+    /// The name of the store operation the current task is running, as its caller gave it.
+    static OP: &'static str;
+}
+
+/// Runs `f` as the store operation `op`: what a backend measures inside it (how long it waited
+/// for and held SQLite's one write lock) is labelled with that name. The API's metered store
+/// names every call this way.
+pub async fn as_op<F: std::future::Future>(op: &'static str, f: F) -> F::Output {
+    OP.scope(op, f).await
+}
+
+/// The store operation the current task is running (see [`as_op`]), or `unnamed`.
+pub fn current_op() -> &'static str {
+    OP.try_with(|op| *op).unwrap_or("unnamed")
+}
+
 /// How many of its last history lines a joined case is read with in [`IntakeWritten::joined`]:
 /// the answer to a linked report shows the case's latest progress, and a case that many reports
 /// joined (a city-wide incident) would otherwise make every new report's answer, and the
@@ -1084,5 +1101,22 @@ pub mod codec {
         let mut sorted: Vec<&Unit> = units.iter().collect();
         sorted.sort_by_key(|u| (u.level, u.code.clone()));
         sorted
+    }
+}
+
+#[cfg(test)]
+mod op_tests {
+    use super::{as_op, current_op};
+
+    #[tokio::test]
+    async fn a_store_operation_is_named_for_the_task_running_it() {
+        assert_eq!(current_op(), "unnamed");
+        let inner = as_op("write_intake", async {
+            tokio::task::yield_now().await;
+            current_op()
+        })
+        .await;
+        assert_eq!(inner, "write_intake");
+        assert_eq!(current_op(), "unnamed", "and only while it runs");
     }
 }

@@ -27,6 +27,21 @@ async fn health_readiness_and_metrics() {
     assert_eq!(body["demo"], true);
     assert!(body["schema_version"].as_i64().unwrap() >= 1);
     app.get("/api/v1/units/440303001").await;
+    // A write: how long it waited for SQLite's one write lock and held it, by operation.
+    let district = app.login("district.dispatcher").await;
+    let p = common::point_in("440303001001");
+    let (status, case) = app
+        .call(
+            Some(&district),
+            "POST",
+            "/api/v1/events",
+            Some(
+                json!({"channel": "hotline_12345", "location": {"lon": p.0, "lat": p.1},
+                        "category": "E0404", "description": "下水道堵塞"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{case}");
     let metrics = app
         .client
         .get(app.url("/metrics"))
@@ -40,6 +55,8 @@ async fn health_readiness_and_metrics() {
         r#"wanxiang_http_requests_total{method="GET",route="/api/v1/units/{code}",status="200"}"#,
         r#"wanxiang_http_request_duration_seconds_bucket{method="GET",route="/readyz""#,
         r#"wanxiang_store_query_seconds_bucket{op="ping",backend="sqlite",outcome="ok""#,
+        r#"wanxiang_store_write_lock_wait_seconds_bucket{op="write_intake""#,
+        r#"wanxiang_store_write_lock_held_seconds_bucket{op="write_intake""#,
     ] {
         assert!(
             metrics.contains(needle),
