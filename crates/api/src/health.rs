@@ -140,8 +140,9 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, AppError> 
 }
 
 /// Prometheus metrics: `wanxiang_http_requests_total{method,route,status}`,
-/// `wanxiang_http_request_duration_seconds{method,route}` and
-/// `wanxiang_store_query_seconds{op,backend,outcome}`.
+/// `wanxiang_http_request_duration_seconds{method,route}`,
+/// `wanxiang_store_query_seconds{op,backend,outcome}` and, on SQLite,
+/// `wanxiang_store_write_lock_wait_seconds{op}` and `wanxiang_store_write_lock_held_seconds{op}`.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
     (status = 200, description = "Prometheus text exposition format", content_type = "text/plain")
 ))]
