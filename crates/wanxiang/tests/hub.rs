@@ -17,6 +17,12 @@ async fn report(app: &TestApp, who: &Session, body: Value) -> (u16, Value) {
         .await
 }
 
+/// A case as `who` reads it.
+async fn detail(app: &TestApp, who: &Session, id: &str) -> (u16, Value) {
+    app.call(Some(who), "GET", &format!("/api/v1/events/{id}"), None)
+        .await
+}
+
 async fn act(app: &TestApp, who: &Session, id: &str, body: Value) -> (u16, Value) {
     app.call(
         Some(who),
@@ -67,9 +73,7 @@ async fn the_answer_to_a_linked_report_shows_the_case_only_as_far_as_the_caller_
     assert!(linked["linked_report_id"].is_string(), "{linked}");
     assert_eq!(linked["history"], json!([]), "{linked}");
     assert_eq!(linked["linked_reports"], 0, "{linked}");
-    let (status, _) = app
-        .call(Some(&guiyuan), "GET", &format!("/api/v1/events/{id}"), None)
-        .await;
+    let (status, _) = detail(&app, &guiyuan, id).await;
     assert_eq!(status, 404, "and a read of the case is refused");
     // The district's dispatcher sees it all: both links, the last its own.
     let district = app.login("district.dispatcher").await;
@@ -89,14 +93,7 @@ async fn the_answer_to_a_linked_report_shows_the_case_only_as_far_as_the_caller_
             .contains("district.dispatcher"),
         "{linked}"
     );
-    let (_, read) = app
-        .call(
-            Some(&district),
-            "GET",
-            &format!("/api/v1/events/{id}"),
-            None,
-        )
-        .await;
+    let (_, read) = detail(&app, &district, id).await;
     for key in ["history", "attachments", "linked_reports", "description"] {
         assert_eq!(linked[key], read[key], "{key}");
     }
@@ -120,14 +117,7 @@ async fn the_answer_to_a_report_that_joins_a_long_case_shows_its_last_lines() {
         assert_eq!((status, answer["id"].as_str()), (201, Some(id)), "{answer}");
         linked = answer;
     }
-    let (_, read) = app
-        .call(
-            Some(&district),
-            "GET",
-            &format!("/api/v1/events/{id}"),
-            None,
-        )
-        .await;
+    let (_, read) = detail(&app, &district, id).await;
     let all = read["history"].as_array().unwrap();
     assert_eq!(all.len() as i64, opened + 12, "{read}");
     assert_eq!(read["history_total"], all.len(), "{read}");
@@ -165,9 +155,7 @@ async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
     assert!((linked["duplicate_distance_m"].as_f64().unwrap() - 20.0).abs() < 1.0);
     assert_eq!(linked["linked_reports"], 1);
     // The answer is the case's detail as the link left it: what a read shows its reporter.
-    let (_, read) = app
-        .call(Some(&second), "GET", &format!("/api/v1/events/{id}"), None)
-        .await;
+    let (_, read) = detail(&app, &second, &id).await;
     for key in [
         "history",
         "attachments",
@@ -188,9 +176,7 @@ async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
     assert!(other["id"] != id.as_str() && far["id"] != id.as_str() && other["id"] != far["id"]);
 
     // The second reporter follows the case and hears of its progress.
-    let (status, seen) = app
-        .call(Some(&second), "GET", &format!("/api/v1/events/{id}"), None)
-        .await;
+    let (status, seen) = detail(&app, &second, &id).await;
     assert_eq!(status, 200, "{seen}");
     let actions: Vec<&str> = seen["history"]
         .as_array()
@@ -235,9 +221,7 @@ async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
     }
     // Only the reporter rates: the case tells each resident which they are.
     for (who, mine) in [(&first, true), (&second, false)] {
-        let (_, seen) = app
-            .call(Some(who), "GET", &format!("/api/v1/events/{id}"), None)
-            .await;
+        let (_, seen) = detail(&app, who, &id).await;
         assert_eq!(seen["reported_by_me"], mine, "{seen}");
     }
     // Residents cannot list linked reports or unlink; the dispatcher can.
@@ -271,9 +255,7 @@ async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
     assert_eq!(split["description"], "这里下水道又堵了");
     let (status, again) = app.call(Some(&dispatcher), "POST", &unlink, None).await;
     assert_eq!(status, 409, "{again}");
-    let (_, seen) = app
-        .call(Some(&first), "GET", &format!("/api/v1/events/{id}"), None)
-        .await;
+    let (_, seen) = detail(&app, &first, &id).await;
     assert_eq!(seen["linked_reports"], 0);
     assert_eq!(
         seen["history"].as_array().unwrap().last().unwrap()["action"],
@@ -289,9 +271,7 @@ async fn a_repeated_report_joins_the_open_case_and_staff_can_unlink_it() {
         )
         .await;
     assert_eq!(status, 200);
-    let (status, _) = app
-        .call(Some(&second), "GET", &format!("/api/v1/events/{id}"), None)
-        .await;
+    let (status, _) = detail(&app, &second, &id).await;
     assert_eq!(status, 404);
 }
 
