@@ -742,9 +742,11 @@ async fn intake_in(
             crate::shared::PARTS_CENSUS
         ));
         crate::shared::push_among(qb, &ids, "");
-        let (history, qb) = pending.script.statement(&crate::shared::history_tails_head(
-            wanxiang_store::JOINED_HISTORY_LINES,
-        ));
+        let (history, qb) = pending
+            .script
+            .statement(&crate::shared::histories_head(Some(
+                wanxiang_store::JOINED_HISTORY_LINES,
+            )));
         crate::shared::push_among(qb, &ids, crate::shared::HISTORY_GROUP);
         (rows, history)
     });

@@ -1265,25 +1265,22 @@ async fn census_of(
 }
 
 /// The history lines of some cases, one row per case (`case_id`, and `lines`: its lines as a
-/// JSON array in order, `HISTORY_AGG` of each engine): the head of a query to finish with
-/// [`among`] or [`push_among`] and [`HISTORY_GROUP`]; [`assemble_parts`] reads its rows.
-pub(crate) fn histories_head() -> String {
+/// JSON array in order, `HISTORY_AGG` of each engine), all of them or only each case's `last`
+/// lines: the head of a query to finish with [`among`] or [`push_among`] and [`HISTORY_GROUP`];
+/// [`assemble_parts`] reads its rows.
+pub(crate) fn histories_head(last: Option<usize>) -> String {
+    let tail = last.map_or(String::new(), |n| {
+        format!(
+            "seq > (SELECT MAX(t.seq) FROM case_history t \
+             WHERE t.case_id = case_history.case_id) - {n} AND "
+        )
+    });
     format!(
-        "SELECT case_id, {} AS lines FROM case_history WHERE case_id IN (",
+        "SELECT case_id, {} AS lines FROM case_history WHERE {tail}case_id IN (",
         crate::HISTORY_AGG
     )
 }
 pub(crate) const HISTORY_GROUP: &str = "GROUP BY case_id";
-
-/// [`histories_head`] for only the last `lines` lines of each case's history.
-pub(crate) fn history_tails_head(lines: usize) -> String {
-    format!(
-        "SELECT case_id, {} AS lines FROM case_history
-         WHERE seq > (SELECT MAX(t.seq) FROM case_history t WHERE t.case_id = case_history.case_id) - {lines}
-         AND case_id IN (",
-        crate::HISTORY_AGG
-    )
-}
 
 /// One history line as [`histories_head`] gives it: the columns of [`HISTORY_COLUMNS`], in order.
 type HistoryLine = (
@@ -1338,7 +1335,7 @@ pub(crate) async fn parts_of(
         Some(census) => census,
         None => census_of(conn, ids).await?,
     };
-    let rows = among(&histories_head(), ids, HISTORY_GROUP)
+    let rows = among(&histories_head(None), ids, HISTORY_GROUP)
         .build()
         .fetch_all(&mut *conn)
         .await
