@@ -96,7 +96,7 @@ pub fn random_secret() -> String {
 /// The stored form of a token: SHA-256, hex. Tokens are 256-bit random, so a fast hash suffices.
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 /// The client address: the connection's peer, unless the peer is one of the `trusted` proxies,

@@ -206,10 +206,7 @@ async fn upload(
         name: clean_name(q.name.as_deref(), &declared),
         content_type: declared,
         size: body.len() as u64,
-        sha256: Sha256::digest(&body)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256: hex::encode(Sha256::digest(&body)),
         created_at: state.clock.now_ms(),
     };
     state

@@ -42,7 +42,7 @@ pub async fn department_key(
 /// A key's id: the first 16 hex digits of the SHA-256 of its public key.
 fn key_id(public: &[u8; 32]) -> String {
     let digest = Sha256::digest(public);
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..8])
 }
 
 /// What a new certificate says.
