@@ -213,3 +213,44 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
         other => StoreError::Database(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wanxiang_store::NearQuery;
+
+    /// The duplicate search's wide box for machines' cases goes through their partial index
+    /// (`cases_machine_near`), the narrow one through the index of every case: if the query's
+    /// condition and the index's drifted apart, SQLite would scan the category's whole band.
+    #[tokio::test]
+    async fn the_machines_box_goes_through_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("wanxiang.db").display().to_string())
+            .await
+            .unwrap();
+        let square = |half: f64, machines_only: bool| NearQuery {
+            lon_min: 114.1 - half,
+            lon_max: 114.1 + half,
+            lat_min: 22.55 - half,
+            lat_max: 22.55 + half,
+            since: 0,
+            until: None,
+            category: Some("E0404".into()),
+            open_only: true,
+            machines_only,
+            limit: 200,
+        };
+        let qb = hub::near_query(&[square(0.0005, false), square(0.001, true)], true);
+        // Unbound parameters are NULL: enough for the plan.
+        let plan: Vec<String> = sqlx::raw_sql(&format!("EXPLAIN QUERY PLAN {}", qb.sql()))
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, "detail"))
+            .collect();
+        let uses = |index: &str| plan.iter().any(|d| d.contains(&format!("INDEX {index} ")));
+        assert!(uses("cases_machine_near"), "{plan:?}");
+        assert!(uses("cases_category_lon_lat"), "{plan:?}");
+    }
+}

@@ -230,46 +230,64 @@ pub(crate) async fn cases_near_any(
     pool: &Pool<Db>,
     boxes: &[NearQuery],
 ) -> Result<Vec<CaseMark>, StoreError> {
-    // Each box is what narrows the search (an index range on longitude, by category when
-    // given); `+created_at` keeps the time condition from steering the planner to the time index,
-    // which would scan every recent case. A query takes at most CHUNK boxes (SQLite limits the
-    // depth of an expression); newest first is sorted here: few rows.
+    // A query takes at most CHUNK boxes (SQLite limits the depth of an expression); newest
+    // first is sorted here: few rows.
     const CHUNK: usize = 100;
     let mut found = Vec::new();
     for part in boxes.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {MARK_COLUMNS} FROM cases WHERE ("));
-        for (i, q) in part.iter().enumerate() {
-            if i > 0 {
-                qb.push(" OR ");
-            }
-            qb.push("(");
-            if let Some(c) = &q.category {
-                qb.push("category = ").push_bind(c.clone()).push(" AND ");
-            }
-            qb.push("lon >= ").push_bind(q.lon_min);
-            qb.push(" AND lon <= ").push_bind(q.lon_max);
-            qb.push(" AND lat >= ").push_bind(q.lat_min);
-            qb.push(" AND lat <= ").push_bind(q.lat_max);
-            qb.push(" AND +created_at >= ").push_bind(q.since);
-            if let Some(until) = q.until {
-                qb.push(" AND +created_at < ").push_bind(until);
-            }
-            qb.push(")");
-        }
-        qb.push(")");
-        if boxes[0].open_only {
-            qb.push(format!(" AND stage NOT IN {FINISHED}"));
-        }
-        let limit: u32 = part.iter().map(|q| q.limit).sum();
-        qb.push(" LIMIT ")
-            .push_bind(i64::from(limit.clamp(1, 20_000)));
-        for row in qb.build().fetch_all(pool).await.map_err(db)? {
+        for row in near_query(part, boxes[0].open_only)
+            .build()
+            .fetch_all(pool)
+            .await
+            .map_err(db)?
+        {
             found.push(read_mark(&row)?);
         }
     }
     found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
     found.dedup_by(|a, b| a.id == b.id);
     Ok(found)
+}
+
+/// The channels of machines' reports, as the partial index `cases_machine_near` names them (a
+/// query uses that index only with this very condition).
+const MACHINE_CHANNELS: &str = "channel IN ('sensor', 'video_ai')";
+
+/// The query for [`cases_near_any`]'s boxes: each box is what narrows the search (an index range
+/// on longitude, by category when given; for machines' cases only, the partial index of theirs);
+/// `+created_at` keeps the time condition from steering the planner to the time index, which
+/// would scan every recent case.
+pub(crate) fn near_query(part: &[NearQuery], open_only: bool) -> QueryBuilder<'static, Db> {
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {MARK_COLUMNS} FROM cases WHERE ("));
+    for (i, q) in part.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        qb.push("(");
+        if let Some(c) = &q.category {
+            qb.push("category = ").push_bind(c.clone()).push(" AND ");
+        }
+        if q.machines_only {
+            qb.push(MACHINE_CHANNELS).push(" AND ");
+        }
+        qb.push("lon >= ").push_bind(q.lon_min);
+        qb.push(" AND lon <= ").push_bind(q.lon_max);
+        qb.push(" AND lat >= ").push_bind(q.lat_min);
+        qb.push(" AND lat <= ").push_bind(q.lat_max);
+        qb.push(" AND +created_at >= ").push_bind(q.since);
+        if let Some(until) = q.until {
+            qb.push(" AND +created_at < ").push_bind(until);
+        }
+        qb.push(")");
+    }
+    qb.push(")");
+    if open_only {
+        qb.push(format!(" AND stage NOT IN {FINISHED}"));
+    }
+    let limit: u32 = part.iter().map(|q| q.limit).sum();
+    qb.push(" LIMIT ")
+        .push_bind(i64::from(limit.clamp(1, 20_000)));
+    qb
 }
 
 pub(crate) async fn case_marks(

@@ -91,6 +91,10 @@ pub struct NearQuery {
     pub category: Option<String>,
     /// Only cases not yet closed or rejected.
     pub open_only: bool,
+    /// Only cases a machine reported (channel `sensor` or `video_ai`): a person's report looks
+    /// for them in a wider box than for other people's (the cross-source radius), and a partial
+    /// index holds only theirs, so the wide box costs next to nothing.
+    pub machines_only: bool,
     /// At most this many, newest first.
     pub limit: u32,
 }

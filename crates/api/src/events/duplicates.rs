@@ -59,20 +59,35 @@ impl Probe {
         })
     }
 
-    /// The box to search around a point.
-    pub fn near(&self, lon: f64, lat: f64) -> NearQuery {
-        let dlat = self.cross_radius_m / 111_320.0;
-        let dlon = self.cross_radius_m / (111_320.0 * lat.to_radians().cos().max(0.01));
-        NearQuery {
-            lon_min: lon - dlon,
-            lon_max: lon + dlon,
-            lat_min: lat - dlat,
-            lat_max: lat + dlat,
-            since: self.since,
-            until: None,
-            category: Some(self.category.clone()),
-            open_only: true,
-            limit: 200,
+    /// The boxes to search around a point: every case near enough to repeat it lies in one.
+    /// A person's report repeats other people's within the duplicate radius but a machine's
+    /// alarm within the wider cross-source radius: the narrow box for every case and the wide
+    /// one for machines' only (their own index), rather than the wide box for all (four times
+    /// the area). A machine's alarm repeats people's reports within the wide radius: one box.
+    pub fn boxes(&self, lon: f64, lat: f64) -> Vec<NearQuery> {
+        let square = |radius_m: f64, machines_only: bool| {
+            let dlat = radius_m / 111_320.0;
+            let dlon = radius_m / (111_320.0 * lat.to_radians().cos().max(0.01));
+            NearQuery {
+                lon_min: lon - dlon,
+                lon_max: lon + dlon,
+                lat_min: lat - dlat,
+                lat_max: lat + dlat,
+                since: self.since,
+                until: None,
+                category: Some(self.category.clone()),
+                open_only: true,
+                machines_only,
+                limit: 200,
+            }
+        };
+        if self.sensor || self.cross_radius_m <= self.radius_m {
+            vec![square(self.cross_radius_m.max(self.radius_m), false)]
+        } else {
+            vec![
+                square(self.radius_m, false),
+                square(self.cross_radius_m, true),
+            ]
         }
     }
 
@@ -379,6 +394,60 @@ mod tests {
             (Channel::Inspector, false),
         ] {
             assert_eq!(is_sensor(c), sensor, "{c:?}");
+        }
+    }
+
+    /// Every case a report may repeat lies in one of its boxes that lets its channel through,
+    /// for people's reports and machines' alike; a person's wide box is for machines only.
+    #[test]
+    fn the_boxes_hold_every_case_a_report_may_repeat() {
+        use wanxiang_core::case::Stage;
+        let (lon, lat) = (114.1011, 22.5537);
+        for sensor in [false, true] {
+            let probe = Probe {
+                category: "E0404".into(),
+                sensor,
+                radius_m: 50.0,
+                cross_radius_m: 100.0,
+                since: 0,
+            };
+            let boxes = probe.boxes(lon, lat);
+            assert_eq!(boxes.len(), if sensor { 1 } else { 2 });
+            if !sensor {
+                assert!(!boxes[0].machines_only && boxes[1].machines_only);
+                assert!(boxes[0].lat_max - boxes[0].lat_min < boxes[1].lat_max - boxes[1].lat_min);
+            }
+            let mut repeated = 0;
+            // Candidates every 10 m over 300 × 300 m around the point, of both kinds of source.
+            for (i, j, channel) in (-15..=15).flat_map(|i| {
+                (-15..=15)
+                    .flat_map(move |j| [(i, j, Channel::Hotline12345), (i, j, Channel::Sensor)])
+            }) {
+                let c = CaseMark {
+                    id: format!("{i},{j}"),
+                    channel,
+                    category: Some("E0404".into()),
+                    lon: lon + f64::from(i) * 10.0 / (111_320.0 * lat.to_radians().cos()),
+                    lat: lat + f64::from(j) * 10.0 / 111_320.0,
+                    area: "440303001001".into(),
+                    created_at: 1,
+                    stage: Stage::Dispatched,
+                };
+                if probe.choose(lon, lat, [&c]).is_none() {
+                    continue;
+                }
+                repeated += 1;
+                assert!(
+                    boxes
+                        .iter()
+                        .any(|b| (is_sensor(c.channel) || !b.machines_only)
+                            && (b.lon_min..=b.lon_max).contains(&c.lon)
+                            && (b.lat_min..=b.lat_max).contains(&c.lat)),
+                    "{} ({channel:?}) repeats a report (sensor: {sensor}) but is in no box",
+                    c.id
+                );
+            }
+            assert!(repeated > 100, "{repeated}");
         }
     }
 }

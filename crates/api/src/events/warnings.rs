@@ -265,6 +265,7 @@ async fn detect(
                     until,
                     category: None,
                     open_only: false,
+                    machines_only: false,
                     limit: 1000,
                 }
             })

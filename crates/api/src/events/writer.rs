@@ -194,8 +194,9 @@ async fn plan_group(
         .filter_map(|j| {
             j.probe
                 .as_ref()
-                .map(|p| p.near(j.case.record.lon, j.case.record.lat))
+                .map(|p| p.boxes(j.case.record.lon, j.case.record.lat))
         })
+        .flatten()
         .collect();
     let found = if boxes.is_empty() {
         Ok(Vec::new())

@@ -136,6 +136,7 @@ pub async fn intake_batches_link_and_unlink_duplicates(h: &dyn Harness) {
         until: None,
         category: category.map(str::to_owned),
         open_only,
+        machines_only: false,
         limit: 10,
     };
     let marks = |v: Vec<CaseMark>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
@@ -499,6 +500,63 @@ fn upload(id: &str, owner: &str, at: i64) -> Attachment {
 /// An intake batch is one transaction, however its statements travel to the engine: a batch
 /// that fails at its last row leaves nothing behind, and a run of new cases and links gives
 /// every notification (the links' too) its delivery.
+/// The duplicate search's box for machines' cases only (a sensor's, a camera's): it finds those
+/// and no one else's, beside a box for every case in the same query.
+pub async fn the_near_search_keeps_a_box_to_machines_cases(h: &dyn Harness) {
+    let s = h.open().await.unwrap();
+    people(s.as_ref()).await;
+    let mut cases = Vec::new();
+    for (id, channel) in [
+        ("case-person", Channel::Hotline12345),
+        ("case-sensor", Channel::Sensor),
+        ("case-camera", Channel::VideoAi),
+    ] {
+        let mut c = new_case(id, None, None);
+        c.record.channel = channel;
+        cases.push(c);
+    }
+    s.create_cases(&cases, false).await.unwrap();
+    let r = &cases[0].record;
+    let square = |half: f64, machines_only: bool| NearQuery {
+        lon_min: r.lon - half,
+        lon_max: r.lon + half,
+        lat_min: r.lat - half,
+        lat_max: r.lat + half,
+        since: 0,
+        until: None,
+        category: Some("E0509".into()),
+        open_only: true,
+        machines_only,
+        limit: 10,
+    };
+    let ids = |found: Vec<CaseMark>| {
+        let mut ids: Vec<String> = found.into_iter().map(|c| c.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(s.cases_near(&square(0.001, true)).await.unwrap()),
+        ["case-camera", "case-sensor"]
+    );
+    assert_eq!(
+        ids(s.cases_near(&square(0.001, false)).await.unwrap()),
+        ["case-camera", "case-person", "case-sensor"]
+    );
+    // A narrow box elsewhere for everyone's, the wide one here for machines' only.
+    let elsewhere = NearQuery {
+        lon_min: r.lon + 0.01,
+        lon_max: r.lon + 0.011,
+        ..square(0.0005, false)
+    };
+    assert_eq!(
+        ids(s
+            .cases_near_any(&[elsewhere, square(0.001, true)])
+            .await
+            .unwrap()),
+        ["case-camera", "case-sensor"]
+    );
+}
+
 pub async fn an_intake_batch_is_all_or_nothing(h: &dyn Harness) {
     let s = h.open().await.unwrap();
     people(s.as_ref()).await;

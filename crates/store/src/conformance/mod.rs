@@ -48,6 +48,7 @@ macro_rules! conformance_suite {
             the_audit_log_is_append_only_and_scoped, cases_are_idempotent_scoped_and_versioned,
             supervision_finds_what_falls_due_and_inboxes_reach_their_recipients,
             intake_batches_link_and_unlink_duplicates, an_intake_batch_is_all_or_nothing,
+            the_near_search_keeps_a_box_to_machines_cases,
             attachments_attach_once_to_their_owners_case,
             warnings_rise_never_fall_and_are_scoped, a_pass_of_warnings_is_stored_with_its_notices, the_webhook_outbox_retries_and_keeps_dead_letters,
             webhook_deliveries_are_claimed_by_one_worker,
