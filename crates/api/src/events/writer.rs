@@ -322,6 +322,14 @@ async fn commit(store: &dyn Store, p: Planned) -> bool {
         }
     };
     let all_written = results.iter().all(Result::is_ok);
+    // How many of the batch's links joined each case: the last one takes the case read back,
+    // the others a copy (most cases are joined by one report of a batch: no copy at all).
+    let mut links: HashMap<String, usize> = HashMap::new();
+    for w in &writes {
+        if let IntakeWrite::Link(l) = w {
+            *links.entry(l.report.case_id.clone()).or_default() += 1;
+        }
+    }
     for ((reply, write), result) in replies.into_iter().zip(writes).zip(results) {
         let answer = match (result, write) {
             (Err(e), _) => Err(e),
@@ -330,8 +338,16 @@ async fn commit(store: &dyn Store, p: Planned) -> bool {
                 // The case as the commit left it, with its parts; read after the commit if the
                 // store did not answer with it.
                 let id = &link.report.case_id;
-                let case = match joined.get(id) {
-                    Some((c, p)) => Ok((c.clone(), Some(Box::new(p.clone())))),
+                let left = links.get_mut(id).map(|n| {
+                    *n -= 1;
+                    *n
+                });
+                let read = match left {
+                    Some(0) => joined.remove(id),
+                    _ => joined.get(id).cloned(),
+                };
+                let case = match read {
+                    Some((c, p)) => Ok((c, Some(Box::new(p)))),
                     None => joined_case(store, id).await.map(|c| (c, None)),
                 };
                 case.map(|(case, parts)| Written::Linked {
