@@ -240,7 +240,7 @@ mod tests {
             machines_only,
             limit: 200,
         };
-        let qb = hub::near_query(&[square(0.0005, false), square(0.001, true)], true);
+        let qb = hub::near_query(&[square(0.0005, false), square(0.001, true)]);
         // Unbound parameters are NULL: enough for the plan.
         let plan: Vec<String> = sqlx::raw_sql(&format!("EXPLAIN QUERY PLAN {}", qb.sql()))
             .fetch_all(store.pool())

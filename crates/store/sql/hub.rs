@@ -235,12 +235,7 @@ pub(crate) async fn cases_near_any(
     const CHUNK: usize = 100;
     let mut found = Vec::new();
     for part in boxes.chunks(CHUNK) {
-        for row in near_query(part, boxes[0].open_only)
-            .build()
-            .fetch_all(pool)
-            .await
-            .map_err(db)?
-        {
+        for row in near_query(part).build().fetch_all(pool).await.map_err(db)? {
             found.push(read_mark(&row)?);
         }
     }
@@ -257,7 +252,7 @@ const MACHINE_CHANNELS: &str = "channel IN ('sensor', 'video_ai')";
 /// on longitude, by category when given; for machines' cases only, the partial index of theirs);
 /// `+created_at` keeps the time condition from steering the planner to the time index, which
 /// would scan every recent case.
-pub(crate) fn near_query(part: &[NearQuery], open_only: bool) -> QueryBuilder<'static, Db> {
+pub(crate) fn near_query(part: &[NearQuery]) -> QueryBuilder<'static, Db> {
     let mut qb = QueryBuilder::<Db>::new(format!("SELECT {MARK_COLUMNS} FROM cases WHERE ("));
     for (i, q) in part.iter().enumerate() {
         if i > 0 {
@@ -278,12 +273,12 @@ pub(crate) fn near_query(part: &[NearQuery], open_only: bool) -> QueryBuilder<'s
         if let Some(until) = q.until {
             qb.push(" AND +created_at < ").push_bind(until);
         }
+        if q.open_only {
+            qb.push(format!(" AND stage NOT IN {FINISHED}"));
+        }
         qb.push(")");
     }
     qb.push(")");
-    if open_only {
-        qb.push(format!(" AND stage NOT IN {FINISHED}"));
-    }
     let limit: u32 = part.iter().map(|q| q.limit).sum();
     qb.push(" LIMIT ")
         .push_bind(i64::from(limit.clamp(1, 20_000)));

@@ -99,6 +99,28 @@ pub struct NearQuery {
     pub limit: u32,
 }
 
+impl NearQuery {
+    /// The box of ±`radius_m` around a point (a degree of longitude shrinks with the latitude's
+    /// cosine), reported from `since`, of any category, stage and channel, at most `limit`.
+    pub fn around(lon: f64, lat: f64, radius_m: f64, since: i64, limit: u32) -> NearQuery {
+        const METRES_PER_DEGREE: f64 = 111_320.0;
+        let dlat = radius_m / METRES_PER_DEGREE;
+        let dlon = radius_m / (METRES_PER_DEGREE * lat.to_radians().cos().max(0.01));
+        NearQuery {
+            lon_min: lon - dlon,
+            lon_max: lon + dlon,
+            lat_min: lat - dlat,
+            lat_max: lat + dlat,
+            since,
+            until: None,
+            category: None,
+            open_only: false,
+            machines_only: false,
+            limit,
+        }
+    }
+}
+
 /// Most alarms [`crate::Store::case_parts`] gives.
 pub const CASE_PARTS_ALARMS: u32 = 20;
 

@@ -315,7 +315,7 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// [`Store::cases_near`] for several boxes in one query (the intake's batch asks once):
-    /// the cases in any of them, each once, newest first. `open_only` of the first box applies.
+    /// the cases in any of them (each box with its own conditions), each once, newest first.
     async fn cases_near_any(&self, boxes: &[NearQuery]) -> Result<Vec<CaseMark>, StoreError>;
 
     /// The marks of the cases created in `[since, until)`, oldest first (by time, then id), at

@@ -65,21 +65,11 @@ impl Probe {
     /// one for machines' only (their own index), rather than the wide box for all (four times
     /// the area). A machine's alarm repeats people's reports within the wide radius: one box.
     pub fn boxes(&self, lon: f64, lat: f64) -> Vec<NearQuery> {
-        let square = |radius_m: f64, machines_only: bool| {
-            let dlat = radius_m / 111_320.0;
-            let dlon = radius_m / (111_320.0 * lat.to_radians().cos().max(0.01));
-            NearQuery {
-                lon_min: lon - dlon,
-                lon_max: lon + dlon,
-                lat_min: lat - dlat,
-                lat_max: lat + dlat,
-                since: self.since,
-                until: None,
-                category: Some(self.category.clone()),
-                open_only: true,
-                machines_only,
-                limit: 200,
-            }
+        let square = |radius_m: f64, machines_only: bool| NearQuery {
+            category: Some(self.category.clone()),
+            open_only: true,
+            machines_only,
+            ..NearQuery::around(lon, lat, radius_m, self.since, 200)
         };
         if self.sensor || self.cross_radius_m <= self.radius_m {
             vec![square(self.cross_radius_m.max(self.radius_m), false)]

@@ -253,21 +253,9 @@ async fn detect(
     let around: Vec<Signal> = if before_start {
         let boxes: Vec<NearQuery> = cases
             .iter()
-            .map(|c| {
-                let dlat = radius / 111_320.0;
-                let dlon = radius / (111_320.0 * c.lat.to_radians().cos().max(0.01));
-                NearQuery {
-                    lon_min: c.lon - dlon,
-                    lon_max: c.lon + dlon,
-                    lat_min: c.lat - dlat,
-                    lat_max: c.lat + dlat,
-                    since: c.created_at - window,
-                    until,
-                    category: None,
-                    open_only: false,
-                    machines_only: false,
-                    limit: 1000,
-                }
+            .map(|c| NearQuery {
+                until,
+                ..NearQuery::around(c.lon, c.lat, radius, c.created_at - window, 1000)
             })
             .collect();
         state

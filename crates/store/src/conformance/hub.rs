@@ -497,9 +497,6 @@ fn upload(id: &str, owner: &str, at: i64) -> Attachment {
     }
 }
 
-/// An intake batch is one transaction, however its statements travel to the engine: a batch
-/// that fails at its last row leaves nothing behind, and a run of new cases and links gives
-/// every notification (the links' too) its delivery.
 /// The duplicate search's box for machines' cases only (a sensor's, a camera's): it finds those
 /// and no one else's, beside a box for every case in the same query.
 pub async fn the_near_search_keeps_a_box_to_machines_cases(h: &dyn Harness) {
@@ -510,9 +507,13 @@ pub async fn the_near_search_keeps_a_box_to_machines_cases(h: &dyn Harness) {
         ("case-person", Channel::Hotline12345),
         ("case-sensor", Channel::Sensor),
         ("case-camera", Channel::VideoAi),
+        ("case-sensor-closed", Channel::Sensor),
     ] {
         let mut c = new_case(id, None, None);
         c.record.channel = channel;
+        if id.ends_with("closed") {
+            c.record.lifecycle.stage = Stage::Closed;
+        }
         cases.push(c);
     }
     s.create_cases(&cases, false).await.unwrap();
@@ -555,8 +556,28 @@ pub async fn the_near_search_keeps_a_box_to_machines_cases(h: &dyn Harness) {
             .unwrap()),
         ["case-camera", "case-sensor"]
     );
+    // Each box keeps its own conditions: open cases of everyone's, machines' closed ones too.
+    let closed_too = NearQuery {
+        open_only: false,
+        ..square(0.001, true)
+    };
+    assert_eq!(
+        ids(s
+            .cases_near_any(&[square(0.001, false), closed_too])
+            .await
+            .unwrap()),
+        [
+            "case-camera",
+            "case-person",
+            "case-sensor",
+            "case-sensor-closed"
+        ]
+    );
 }
 
+/// An intake batch is one transaction, however its statements travel to the engine: a batch
+/// that fails at its last row leaves nothing behind, and a run of new cases and links gives
+/// every notification (the links' too) its delivery.
 pub async fn an_intake_batch_is_all_or_nothing(h: &dyn Harness) {
     let s = h.open().await.unwrap();
     people(s.as_ref()).await;
